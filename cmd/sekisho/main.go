@@ -1,0 +1,174 @@
+// Command sekisho is a milter that enforces an inbound-mail policy inside
+// Postfix or Sendmail. It only wires things together: the rules live in
+// package policy, the protocol in package milter.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"strconv"
+	"syscall"
+	"time"
+
+	"github.com/sekisho/sekisho/milter"
+	"github.com/sekisho/sekisho/policy"
+)
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+func run(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("sekisho", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	configPath := fs.String("config", "", "configuration `file` (TOML); the built-in default when empty")
+	check := fs.Bool("check", false, "validate the configuration, print every error and exit")
+	printConfig := fs.Bool("print-config", false, "print the built-in default configuration and exit")
+	listen := fs.String("listen", "", "listen `address` (inet:HOST:PORT or unix:/PATH), overriding the configuration")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if *printConfig {
+		stdout.Write(policy.DefaultConfig)
+		return 0
+	}
+	cfg, err := loadConfig(*configPath)
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return 1
+	}
+	if *check {
+		fmt.Fprintf(stdout, "%s: OK\n", name(cfg))
+		return 0
+	}
+	if *listen != "" {
+		cfg.Listen = *listen
+		if _, _, err := policy.ParseListen(cfg.Listen); err != nil {
+			fmt.Fprintln(stderr, "-listen:", err)
+			return 2
+		}
+	}
+	log := newLogger(cfg, stderr)
+	env := &policy.Env{Logger: log}
+	engine, err := policy.NewEngine(cfg, env)
+	if err != nil {
+		log.Error("cannot start", "error", err)
+		return 1
+	}
+	ln, err := listenOn(cfg)
+	if err != nil {
+		log.Error("cannot listen", "listen", cfg.Listen, "error", err)
+		return 1
+	}
+	srv := milter.NewServer(engine, log)
+	log.Info("listening", "listen", cfg.Listen, "config", name(cfg), "rules", engine.Rules(), "mode", cfg.Mode)
+
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, syscall.SIGHUP, syscall.SIGTERM, syscall.SIGINT)
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+	for {
+		select {
+		case err := <-served:
+			if errors.Is(err, milter.ErrServerClosed) {
+				return 0
+			}
+			log.Error("serve", "error", err)
+			return 1
+		case sig := <-sigs:
+			if sig == syscall.SIGHUP {
+				reload(srv, *configPath, *listen, env, log)
+				continue
+			}
+			timeout := srv.Engine().Config().ShutdownTimeout.D()
+			log.Info("shutting down", "signal", sig.String(), "timeout", timeout.String())
+			ctx, cancel := context.WithTimeout(context.Background(), timeout)
+			err := srv.Shutdown(ctx)
+			cancel()
+			if err != nil {
+				log.Warn("connections still open at the shutdown timeout were closed", "error", err)
+			}
+			if cfg.Listen != "" {
+				if network, addr, _ := policy.ParseListen(cfg.Listen); network == "unix" {
+					os.Remove(addr)
+				}
+			}
+			return 0
+		}
+	}
+}
+
+// reload reads the configuration again and swaps it in only if it is
+// valid; otherwise the running one keeps serving. The listen address is
+// not changed by a reload.
+func reload(srv *milter.Server, path, listen string, env *policy.Env, log *slog.Logger) {
+	cfg, err := loadConfig(path)
+	if err == nil {
+		cfg.Listen = srv.Engine().Config().Listen
+		var e *policy.Engine
+		if e, err = policy.NewEngine(cfg, env); err == nil {
+			srv.SetEngine(e)
+			log.Info("configuration reloaded", "config", name(cfg), "rules", e.Rules(), "mode", cfg.Mode, "reload_successful", true)
+			return
+		}
+	}
+	log.Error("configuration reload failed; the previous configuration stays in force", "error", err, "reload_successful", false)
+}
+
+func loadConfig(path string) (*policy.Config, error) {
+	if path == "" {
+		return policy.Parse("(default)", policy.DefaultConfig)
+	}
+	return policy.LoadFile(path)
+}
+
+func name(c *policy.Config) string {
+	if c.File == "" {
+		return "(default)"
+	}
+	return c.File
+}
+
+func newLogger(cfg *policy.Config, w io.Writer) *slog.Logger {
+	var level slog.Level
+	level.UnmarshalText([]byte(cfg.Log.Level))
+	opts := &slog.HandlerOptions{Level: level}
+	if cfg.Log.Format == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+// listenOn opens the configured socket. A stale unix socket left by a
+// crash is removed first; a live one (another sekisho) is an error.
+func listenOn(cfg *policy.Config) (net.Listener, error) {
+	network, addr, err := policy.ParseListen(cfg.Listen)
+	if err != nil {
+		return nil, err
+	}
+	if network != "unix" {
+		return net.Listen(network, addr)
+	}
+	if c, err := net.DialTimeout("unix", addr, time.Second); err == nil {
+		c.Close()
+		return nil, fmt.Errorf("%s is in use by another process", addr)
+	}
+	os.Remove(addr)
+	ln, err := net.Listen("unix", addr)
+	if err != nil {
+		return nil, err
+	}
+	mode, _ := strconv.ParseUint(cfg.SocketMode, 8, 32)
+	if err := os.Chmod(addr, os.FileMode(mode)); err != nil {
+		ln.Close()
+		return nil, err
+	}
+	return ln, nil
+}

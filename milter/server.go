@@ -1,0 +1,242 @@
+// Package milter connects the policy engine to an MTA over the milter
+// protocol (Postfix smtpd_milters, Sendmail INPUT_MAIL_FILTER), on top of
+// github.com/emersion/go-milter.
+//
+// It keeps per-connection and per-message state, turns verdicts into milter
+// responses and spools message bodies. It makes no decisions itself: that
+// is the policy package's job.
+package milter
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	gomilter "github.com/emersion/go-milter"
+
+	"github.com/sekisho/sekisho/policy"
+)
+
+// Server serves milter connections with the current policy engine.
+type Server struct {
+	engine atomic.Pointer[policy.Engine]
+	log    *slog.Logger
+
+	mu     sync.Mutex
+	lns    map[net.Listener]struct{}
+	conns  map[*trackedConn]struct{}
+	wg     sync.WaitGroup
+	closed bool
+}
+
+// NewServer returns a server that judges mail with e.
+func NewServer(e *policy.Engine, log *slog.Logger) *Server {
+	if log == nil {
+		log = slog.Default()
+	}
+	s := &Server{log: log, lns: map[net.Listener]struct{}{}, conns: map[*trackedConn]struct{}{}}
+	s.engine.Store(e)
+	return s
+}
+
+// SetEngine swaps in a new engine (a reloaded configuration) and returns
+// the old one. Messages already under way keep the engine they started
+// with; new messages use e.
+func (s *Server) SetEngine(e *policy.Engine) *policy.Engine {
+	return s.engine.Swap(e)
+}
+
+// Engine returns the current engine.
+func (s *Server) Engine() *policy.Engine { return s.engine.Load() }
+
+// ErrServerClosed is returned by Serve after Shutdown.
+var ErrServerClosed = errors.New("milter: server closed")
+
+// Serve accepts connections on ln until Shutdown. Each connection gets a
+// go-milter server of its own, so that the protocol mask follows the
+// configuration current when the MTA connected, and so that the state kept
+// for the connection survives go-milter's backend resets.
+func (s *Server) Serve(ln net.Listener) error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return ErrServerClosed
+	}
+	s.lns[ln] = struct{}{}
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		delete(s.lns, ln)
+		s.mu.Unlock()
+	}()
+	var delay time.Duration
+	for {
+		c, err := ln.Accept()
+		if err != nil {
+			s.mu.Lock()
+			closed := s.closed
+			s.mu.Unlock()
+			if closed {
+				return ErrServerClosed
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() || errors.Is(err, errTemporary) {
+				delay = min(max(2*delay, 5*time.Millisecond), time.Second)
+				time.Sleep(delay)
+				continue
+			}
+			return err
+		}
+		delay = 0
+		if !s.track(c) {
+			c.Close()
+			return ErrServerClosed
+		}
+	}
+}
+
+var errTemporary = errors.New("temporary accept error")
+
+// track starts serving one connection.
+func (s *Server) track(c net.Conn) bool {
+	e := s.engine.Load()
+	tc := &trackedConn{Conn: c, timeout: e.Config().ReadTimeout.D()}
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return false
+	}
+	s.conns[tc] = struct{}{}
+	s.wg.Add(1)
+	s.mu.Unlock()
+
+	st := newConnState(s, e)
+	tc.onClose = func() {
+		st.close()
+		s.mu.Lock()
+		delete(s.conns, tc)
+		s.mu.Unlock()
+		s.wg.Done()
+	}
+	ms := &gomilter.Server{
+		NewMilter: func() gomilter.Milter { return &backend{st: st} },
+		Actions:   gomilter.OptAddHeader | gomilter.OptQuarantine | gomilter.OptSetSymList,
+		Protocol:  protocolMask(e),
+		SymList:   symList,
+	}
+	go ms.Serve(&oneConnListener{c: tc})
+	return true
+}
+
+// symList asks for the macros sekisho uses at every stage: once a symbol
+// list is sent, Postfix sends no macros at a stage it does not name, and
+// each macro packet replaces the previous one, so {client_addr} and i are
+// asked for everywhere.
+var symList = map[gomilter.Stage][]string{
+	gomilter.StageConnect:  {"{client_addr}", "{client_name}", "j", "{daemon_name}"},
+	gomilter.StageHelo:     {"{client_addr}"},
+	gomilter.StageMailFrom: {"i", "{client_addr}", "{client_name}", "{auth_authen}", "{mail_addr}"},
+	gomilter.StageRcptTo:   {"i", "{client_addr}", "{auth_authen}", "{rcpt_addr}"},
+	gomilter.StageEOH:      {"i", "{client_addr}"},
+	gomilter.StageEOM:      {"i", "{client_addr}"},
+}
+
+// protocolMask asks the MTA only for the events the engine's rules use.
+// The envelope (MAIL, RCPT) is always asked for: exemptions, logs and the
+// recipient-stage rules need it.
+func protocolMask(e *policy.Engine) gomilter.OptProtocol {
+	var p gomilter.OptProtocol
+	if !e.Needs(policy.StageConnect) {
+		p |= gomilter.OptNoConnect
+	}
+	if !e.Needs(policy.StageHelo) {
+		p |= gomilter.OptNoHelo
+	}
+	if !e.Needs(policy.StageHeaders) && !e.Needs(policy.StageBody) {
+		p |= gomilter.OptNoHeaders | gomilter.OptNoEOH
+	}
+	if !e.Needs(policy.StageBody) {
+		p |= gomilter.OptNoBody
+	}
+	return p
+}
+
+// Shutdown stops accepting connections and waits for the open ones to end
+// until ctx is done; then it closes them.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	s.closed = true
+	for ln := range s.lns {
+		ln.Close()
+	}
+	s.mu.Unlock()
+	done := make(chan struct{})
+	go func() {
+		s.wg.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		s.mu.Lock()
+		for c := range s.conns {
+			c.Conn.Close()
+		}
+		s.mu.Unlock()
+		<-done
+		return ctx.Err()
+	}
+}
+
+// trackedConn is a milter connection with an idle timeout that reports its
+// end.
+type trackedConn struct {
+	net.Conn
+	timeout time.Duration
+	once    sync.Once
+	onClose func()
+}
+
+func (c *trackedConn) Read(p []byte) (int, error) {
+	if c.timeout > 0 {
+		c.Conn.SetReadDeadline(time.Now().Add(c.timeout))
+	}
+	return c.Conn.Read(p)
+}
+
+func (c *trackedConn) Close() error {
+	err := c.Conn.Close()
+	c.once.Do(c.onClose)
+	return err
+}
+
+// oneConnListener hands one connection to a go-milter server, then reports
+// itself closed so that the server's accept loop ends.
+type oneConnListener struct {
+	mu sync.Mutex
+	c  net.Conn
+}
+
+func (l *oneConnListener) Accept() (net.Conn, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.c == nil {
+		return nil, net.ErrClosed
+	}
+	c := l.c
+	l.c = nil
+	return c, nil
+}
+
+func (l *oneConnListener) Close() error   { return nil }
+func (l *oneConnListener) Addr() net.Addr { return dummyAddr{} }
+
+type dummyAddr struct{}
+
+func (dummyAddr) Network() string { return "milter" }
+func (dummyAddr) String() string  { return "milter" }

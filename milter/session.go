@@ -1,0 +1,278 @@
+package milter
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/netip"
+	"net/textproto"
+	"runtime/debug"
+	"strings"
+
+	gomilter "github.com/emersion/go-milter"
+
+	"github.com/sekisho/sekisho/policy"
+)
+
+// connState is what sekisho keeps for one MTA connection. go-milter makes a
+// new backend after every accept, discard, reject or tempfail response; all
+// of them share this state, so nothing is lost with the backend.
+type connState struct {
+	srv     *Server
+	engine  *policy.Engine // pinned for the current message
+	msg     policy.Message
+	spool   *spool
+	headers bool // a header has been passed on for the current message
+}
+
+func newConnState(s *Server, e *policy.Engine) *connState {
+	return &connState{srv: s, engine: e}
+}
+
+func (st *connState) close() {
+	st.msg.Close()
+	if st.spool != nil {
+		st.spool.Close()
+	}
+}
+
+// resetMessage starts a new message with the engine current now.
+func (st *connState) resetMessage() {
+	st.msg.Reset()
+	if st.spool != nil {
+		st.spool.Close()
+	}
+	st.headers = false
+	st.engine = st.srv.engine.Load()
+	in := st.engine.Config().Inspect
+	st.spool = newSpool(in.TempDir, int64(in.SpoolMemory))
+}
+
+// takeMacros copies what sekisho uses from a macro packet: each packet
+// replaces the last, so nothing is read from them later.
+func (st *connState) takeMacros(m map[string]string) {
+	if v := m["{client_addr}"]; v != "" && !st.msg.Client.Addr.IsValid() {
+		if a, err := parseClientAddr(v); err == nil {
+			st.msg.Client.Addr = a
+		}
+	}
+	if v := m["{client_name}"]; v != "" && st.msg.Client.Name == "" {
+		st.msg.Client.Name = v
+	}
+	if v := m["{auth_authen}"]; v != "" {
+		st.msg.Client.AuthUser = v
+	}
+	if v := m["i"]; v != "" {
+		st.msg.QueueID = v
+	}
+}
+
+// parseClientAddr parses {client_addr}: Postfix writes "IPv6:::1" at
+// connect, HELO and MAIL but "::1" at end of message.
+func parseClientAddr(s string) (netip.Addr, error) {
+	s = strings.TrimPrefix(s, "IPv6:")
+	s = strings.Trim(s, "[]")
+	a, err := netip.ParseAddr(s)
+	if err != nil {
+		return netip.Addr{}, err
+	}
+	return a.Unmap(), nil
+}
+
+// backend is the go-milter callback handler; every backend of a connection
+// works on the same connState.
+type backend struct {
+	st *connState
+}
+
+var _ gomilter.Milter = (*backend)(nil)
+
+// guard turns a panic or an internal error in a callback into the
+// configured on_error response, so that the daemon never goes down.
+func (b *backend) guard(stage policy.Stage, f func() (gomilter.Response, error)) (resp gomilter.Response, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			b.st.srv.log.Error("panic in milter callback", "stage", stage.String(), "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+			resp, err = b.internalError(stage, fmt.Errorf("panic: %v", p)), nil
+		}
+	}()
+	resp, err = f()
+	if err != nil {
+		b.st.srv.log.Error("milter callback failed", "stage", stage.String(), "queue_id", b.st.msg.QueueID, "error", err)
+		return b.internalError(stage, err), nil
+	}
+	return resp, nil
+}
+
+func (b *backend) internalError(stage policy.Stage, err error) gomilter.Response {
+	cfg := b.st.engine.Config()
+	if cfg.OnError == "accept" {
+		if stage == policy.StageBody {
+			return gomilter.RespAccept
+		}
+		return gomilter.RespContinue
+	}
+	return replyResponse(cfg.ErrorReply)
+}
+
+func (b *backend) Connect(host, family string, port uint16, addr net.IP, m *gomilter.Modifier) (gomilter.Response, error) {
+	return b.guard(policy.StageConnect, func() (gomilter.Response, error) {
+		st := b.st
+		st.msg = policy.Message{}
+		st.msg.Client.Name = host
+		if a, ok := netip.AddrFromSlice(addr); ok && family != "unix" {
+			st.msg.Client.Addr = a.Unmap()
+		}
+		st.takeMacros(m.Macros)
+		if !st.engine.Needs(policy.StageConnect) {
+			return gomilter.RespContinue, nil
+		}
+		return b.respond(context.Background(), policy.StageConnect, m)
+	})
+}
+
+func (b *backend) Helo(name string, m *gomilter.Modifier) (gomilter.Response, error) {
+	return b.guard(policy.StageHelo, func() (gomilter.Response, error) {
+		b.st.msg.Client.Helo = name
+		b.st.takeMacros(m.Macros)
+		if !b.st.engine.Needs(policy.StageHelo) {
+			return gomilter.RespContinue, nil
+		}
+		return b.respond(context.Background(), policy.StageHelo, m)
+	})
+}
+
+func (b *backend) MailFrom(from string, m *gomilter.Modifier) (gomilter.Response, error) {
+	return b.guard(policy.StageMail, func() (gomilter.Response, error) {
+		st := b.st
+		st.resetMessage()
+		st.takeMacros(m.Macros)
+		st.msg.Sender = policy.NormalizeAddress(from)
+		return b.respond(context.Background(), policy.StageMail, m)
+	})
+}
+
+func (b *backend) RcptTo(rcpt string, m *gomilter.Modifier) (gomilter.Response, error) {
+	return b.guard(policy.StageRcpt, func() (gomilter.Response, error) {
+		st := b.st
+		st.takeMacros(m.Macros)
+		st.msg.Rcpt = policy.NormalizeAddress(rcpt)
+		v := st.engine.Run(context.Background(), policy.StageRcpt, &st.msg)
+		if v.Action == policy.Continue || !v.Action.Final() || v.DryRun {
+			st.msg.Rcpts = append(st.msg.Rcpts, st.msg.Rcpt)
+		}
+		return b.verdictResponse(v, m)
+	})
+}
+
+func (b *backend) Header(name, value string, m *gomilter.Modifier) (gomilter.Response, error) {
+	return b.guard(policy.StageHeaders, func() (gomilter.Response, error) {
+		st := b.st
+		if !st.headers {
+			st.headers = true
+			st.engine.OpenStreams(context.Background(), &st.msg)
+		}
+		st.msg.Headers = append(st.msg.Headers, policy.Header{Name: name, Value: value})
+		line := name + ": " + strings.ReplaceAll(strings.ReplaceAll(value, "\r\n", "\n"), "\n", "\r\n") + "\r\n"
+		b.write([]byte(line))
+		return gomilter.RespContinue, nil
+	})
+}
+
+// write passes raw message bytes to the spool and to the scan streams.
+func (b *backend) write(p []byte) {
+	st := b.st
+	st.spool.Write(p)
+	st.engine.Feed(&st.msg, p)
+}
+
+func (b *backend) Headers(_ textproto.MIMEHeader, m *gomilter.Modifier) (gomilter.Response, error) {
+	return b.guard(policy.StageHeaders, func() (gomilter.Response, error) {
+		st := b.st
+		st.takeMacros(m.Macros)
+		if !st.headers {
+			st.headers = true
+			st.engine.OpenStreams(context.Background(), &st.msg)
+		}
+		b.write([]byte("\r\n"))
+		return b.respond(context.Background(), policy.StageHeaders, m)
+	})
+}
+
+func (b *backend) BodyChunk(chunk []byte, _ *gomilter.Modifier) (gomilter.Response, error) {
+	return b.guard(policy.StageBody, func() (gomilter.Response, error) {
+		b.write(chunk)
+		return gomilter.RespContinue, nil
+	})
+}
+
+func (b *backend) Body(m *gomilter.Modifier) (gomilter.Response, error) {
+	return b.guard(policy.StageBody, func() (gomilter.Response, error) {
+		st := b.st
+		st.takeMacros(m.Macros)
+		if st.spool == nil {
+			st.resetMessage()
+		}
+		if err := st.spool.err; err != nil {
+			return nil, err
+		}
+		st.msg.Size = st.spool.Size()
+		st.msg.Raw = st.spool.Open
+		return b.respond(context.Background(), policy.StageBody, m)
+	})
+}
+
+func (b *backend) Abort(_ *gomilter.Modifier) error {
+	st := b.st
+	st.msg.Close()
+	if st.spool != nil {
+		st.spool.Close()
+	}
+	st.msg.Reset()
+	return nil
+}
+
+// respond runs the engine at one stage and answers the MTA.
+func (b *backend) respond(ctx context.Context, stage policy.Stage, m *gomilter.Modifier) (gomilter.Response, error) {
+	v := b.st.engine.Run(ctx, stage, &b.st.msg)
+	return b.verdictResponse(v, m)
+}
+
+// verdictResponse turns a verdict into a milter response. Refusals are
+// sent as 'y' replies with their own text. At end of message an accepted
+// mail gets its X-Sekisho headers and is counted by rate limits.
+func (b *backend) verdictResponse(v policy.Verdict, m *gomilter.Modifier) (gomilter.Response, error) {
+	st := b.st
+	final := v.Action.Final() && !v.DryRun
+	if final {
+		switch v.Action {
+		case policy.Reject, policy.Tempfail:
+			return replyResponse(v.Reply), nil
+		case policy.Discard:
+			return gomilter.RespDiscard, nil
+		}
+	}
+	if v.Stage != policy.StageBody {
+		return gomilter.RespContinue, nil
+	}
+	header := st.engine.Config().Header
+	for _, a := range st.msg.Annotations() {
+		if err := m.AddHeader(header, a.Header()); err != nil {
+			return nil, fmt.Errorf("add header: %w", err)
+		}
+	}
+	if final && v.Action == policy.Quarantine {
+		if err := m.Quarantine(v.Rule + ": " + v.Reason); err != nil {
+			return nil, fmt.Errorf("quarantine: %w", err)
+		}
+	}
+	st.engine.Commit(context.Background(), &st.msg)
+	return gomilter.RespAccept, nil
+}
+
+// replyResponse is a custom SMTP reply ('y'). Postfix turns "%%" into "%"
+// and drops a lone "%", so percent signs are doubled.
+func replyResponse(r policy.Reply) gomilter.Response {
+	text := strings.ReplaceAll(r.String(), "%", "%%")
+	return gomilter.NewResponseStr(byte(gomilter.ActReplyCode), text)
+}

@@ -1,0 +1,262 @@
+package policy
+
+import (
+	"bytes"
+	_ "embed"
+	"errors"
+	"fmt"
+	"os"
+	"regexp"
+	"strings"
+
+	"github.com/pelletier/go-toml/v2"
+	"github.com/pelletier/go-toml/v2/unstable"
+)
+
+// DefaultConfig is the configuration used when none is given: every rule
+// that needs no outside service, with the values of a typical Japanese
+// company's policy.
+//
+//go:embed default.toml
+var DefaultConfig []byte
+
+// Config is the whole configuration file. Every field is documented in
+// contrib/sekisho.toml.
+type Config struct {
+	Listen          string        `toml:"listen"`
+	SocketMode      string        `toml:"socket_mode"` // octal permissions of a unix socket
+	Mode            string        `toml:"mode"`        // enforce | dry-run
+	OnError         string        `toml:"on_error"`    // tempfail | accept
+	ErrorReply      Reply         `toml:"error_reply"`
+	Header          string        `toml:"header"`
+	ReadTimeout     Duration      `toml:"read_timeout"`
+	ShutdownTimeout Duration      `toml:"shutdown_timeout"`
+	Log             LogConfig     `toml:"log"`
+	Exempt          ExemptConf    `toml:"exempt"`
+	Inspect         InspectConfig `toml:"inspect"`
+	Rules           RulesConfig   `toml:"rules"`
+
+	// File is the file the configuration was read from ("" for the
+	// embedded default); it is not part of the TOML.
+	File string `toml:"-"`
+	// Order is the order in which the [rules.NAME] tables appear.
+	Order []string `toml:"-"`
+}
+
+// LogConfig is the [log] table.
+type LogConfig struct {
+	Format string `toml:"format"` // text | json
+	Level  string `toml:"level"`  // debug | info | warn | error
+}
+
+// ExemptConf is the [exempt] table: mail that no rule judges.
+type ExemptConf struct {
+	Networks      []string `toml:"networks"`
+	Authenticated bool     `toml:"authenticated"`
+	Senders       []string `toml:"senders"`
+	Recipients    []string `toml:"recipients"`
+}
+
+// InspectConfig is the [inspect] table: how bodies are held and parsed.
+type InspectConfig struct {
+	SpoolMemory     Size   `toml:"spool_memory"` // body bytes kept in memory before spilling to a temp file
+	TempDir         string `toml:"temp_dir"`
+	MaxDepth        int    `toml:"max_depth"`
+	MaxParts        int    `toml:"max_parts"`
+	MaxHeaderSize   Size   `toml:"max_header_size"`
+	MaxArchiveSize  Size   `toml:"max_archive_size"`
+	MaxArchiveDepth int    `toml:"max_archive_depth"`
+}
+
+// RuleCommon holds the keys every [rules.NAME] table takes.
+type RuleCommon struct {
+	Enabled    *bool   `toml:"enabled"`
+	Action     *Action `toml:"action"`
+	Reply      *Reply  `toml:"reply"`
+	DryRun     bool    `toml:"dry_run"`
+	OnError    string  `toml:"on_error"` // tempfail | accept | tag; "" = the global on_error
+	ErrorReply *Reply  `toml:"error_reply"`
+}
+
+func (c *RuleCommon) common() *RuleCommon { return c }
+
+// ConfigError is one problem found in a configuration file, with its place.
+type ConfigError struct {
+	File   string
+	Line   int
+	Column int
+	Key    string
+	Msg    string
+}
+
+func (e *ConfigError) Error() string {
+	var b strings.Builder
+	b.WriteString(e.File)
+	if e.Line > 0 {
+		fmt.Fprintf(&b, ":%d:%d", e.Line, e.Column)
+	}
+	b.WriteString(": ")
+	if e.Key != "" {
+		b.WriteString(e.Key)
+		b.WriteString(": ")
+	}
+	b.WriteString(e.Msg)
+	return b.String()
+}
+
+// LoadFile reads and validates a configuration file.
+func LoadFile(path string) (*Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read config: %w", err)
+	}
+	return Parse(path, data)
+}
+
+// Parse decodes and validates a configuration. Every problem found is
+// returned, joined, each as a *ConfigError naming file, line and column.
+func Parse(name string, data []byte) (*Config, error) {
+	c := defaults()
+	c.File = name
+	dec := toml.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(c); err != nil {
+		return nil, decodeErrors(name, err)
+	}
+	c.Order = tableOrder(data)
+	if errs := c.validate(); len(errs) > 0 {
+		pos := keyPositions(data)
+		joined := make([]error, len(errs))
+		for i, e := range errs {
+			e.File = name
+			if p, ok := pos.find(e.Key); ok {
+				e.Line, e.Column = p.Line, p.Column
+			}
+			joined[i] = e
+		}
+		return nil, errors.Join(joined...)
+	}
+	return c, nil
+}
+
+// Default returns the embedded default configuration.
+func Default() *Config {
+	c, err := Parse("(default)", DefaultConfig)
+	if err != nil {
+		panic("embedded default configuration is invalid: " + err.Error())
+	}
+	return c
+}
+
+func defaults() *Config {
+	return &Config{
+		Listen:          "inet:127.0.0.1:10030",
+		SocketMode:      "0660",
+		Mode:            "enforce",
+		OnError:         "tempfail",
+		ErrorReply:      Reply{Code: 451, Enhanced: "4.7.1", Text: "Temporary policy failure, try again later"},
+		Header:          "X-Sekisho",
+		ReadTimeout:     Duration(10 * 60e9),
+		ShutdownTimeout: Duration(30e9),
+		Log:             LogConfig{Format: "text", Level: "info"},
+		Inspect: InspectConfig{
+			SpoolMemory:     1 << 20,
+			MaxDepth:        20,
+			MaxParts:        1000,
+			MaxHeaderSize:   256 << 10,
+			MaxArchiveSize:  50 << 20,
+			MaxArchiveDepth: 3,
+		},
+	}
+}
+
+func decodeErrors(name string, err error) error {
+	var strict *toml.StrictMissingError
+	if errors.As(err, &strict) {
+		errs := make([]error, 0, len(strict.Errors))
+		for _, e := range strict.Errors {
+			line, col := e.Position()
+			errs = append(errs, &ConfigError{File: name, Line: line, Column: col, Key: strings.Join(e.Key(), "."), Msg: "unknown key"})
+		}
+		return errors.Join(errs...)
+	}
+	var de *toml.DecodeError
+	if errors.As(err, &de) {
+		line, col := de.Position()
+		msg := strings.TrimPrefix(de.Error(), "toml: ")
+		return &ConfigError{File: name, Line: line, Column: col, Key: strings.Join(de.Key(), "."), Msg: msg}
+	}
+	return &ConfigError{File: name, Msg: err.Error()}
+}
+
+var tableRE = regexp.MustCompile(`(?m)^\s*\[\s*rules\s*\.\s*"?([A-Za-z0-9_-]+)"?\s*\]`)
+
+// tableOrder lists the [rules.NAME] tables in the order they appear: the
+// order in which rules of one stage are evaluated.
+func tableOrder(data []byte) []string {
+	var out []string
+	for _, m := range tableRE.FindAllSubmatch(data, -1) {
+		out = append(out, string(m[1]))
+	}
+	return out
+}
+
+type positions map[string]unstable.Position
+
+// find returns the position of key or of its nearest enclosing table.
+func (p positions) find(key string) (unstable.Position, bool) {
+	for key != "" {
+		if pos, ok := p[key]; ok {
+			return pos, true
+		}
+		i := strings.LastIndexByte(key, '.')
+		if i < 0 {
+			break
+		}
+		key = key[:i]
+	}
+	return unstable.Position{}, false
+}
+
+// keyPositions maps every dotted key of a document to where it is written,
+// so that errors found after decoding can name a line and column.
+func keyPositions(data []byte) positions {
+	pos := positions{}
+	var p unstable.Parser
+	p.Reset(data)
+	var table []string
+	for p.NextExpression() {
+		e := p.Expression()
+		switch e.Kind {
+		case unstable.Table, unstable.ArrayTable:
+			table = keyParts(e.Key())
+			pos.add(&p, strings.Join(table, "."), e)
+		case unstable.KeyValue:
+			k := append(append([]string{}, table...), keyParts(e.Key())...)
+			pos.add(&p, strings.Join(k, "."), e)
+		}
+	}
+	return pos
+}
+
+func (p positions) add(parser *unstable.Parser, key string, e *unstable.Node) {
+	it := e.Key()
+	if !it.Next() {
+		return
+	}
+	n := it.Node()
+	if n.Raw.Length == 0 {
+		return
+	}
+	if _, ok := p[key]; !ok {
+		p[key] = parser.Shape(n.Raw).Start
+	}
+}
+
+func keyParts(it unstable.Iterator) []string {
+	var out []string
+	for it.Next() {
+		out = append(out, string(it.Node().Data))
+	}
+	return out
+}

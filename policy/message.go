@@ -1,0 +1,93 @@
+package policy
+
+import (
+	"io"
+	"net/netip"
+	"strings"
+)
+
+// Client is the SMTP client of a connection.
+type Client struct {
+	Addr     netip.Addr // invalid for local (unix socket) clients
+	Name     string     // reverse DNS name as the MTA saw it
+	Helo     string
+	AuthUser string // SASL login, "" when the client did not authenticate
+}
+
+// Header is one message header field as the MTA passed it on.
+type Header struct {
+	Name  string
+	Value string
+}
+
+// Message is what the engine knows of a mail at the current stage. The
+// caller fills it in as the SMTP dialogue goes on; rules only read it.
+type Message struct {
+	Client  Client
+	QueueID string
+	Sender  string   // envelope sender, "" for the null sender
+	Rcpts   []string // recipients accepted so far
+	Rcpt    string   // the recipient being decided at StageRcpt
+	Headers []Header // in order, at StageHeaders and later
+
+	// Raw opens the whole raw message (headers and body) at StageBody.
+	Raw func() (io.ReadCloser, error)
+	// Size is the raw message size in bytes, known at StageBody.
+	Size int64
+
+	state messageState
+}
+
+// messageState is what the engine itself keeps per message.
+type messageState struct {
+	exempt      string   // why the message is exempt, "" if not
+	sticky      *Verdict // a verdict that holds for every later stage
+	annotations []Verdict
+	streams     map[string]StreamSink
+}
+
+// HeaderValue returns the raw value of the first header called name
+// (case-insensitive) and whether it was present.
+func (m *Message) HeaderValue(name string) (string, bool) {
+	for _, h := range m.Headers {
+		if strings.EqualFold(h.Name, name) {
+			return h.Value, true
+		}
+	}
+	return "", false
+}
+
+// Annotations returns the verdicts that did not stop the mail but must be
+// recorded in an X-Sekisho header: tags and dry runs.
+func (m *Message) Annotations() []Verdict { return m.state.annotations }
+
+// Exempt returns why the message is exempt from every rule, or "".
+func (m *Message) Exempt() string { return m.state.exempt }
+
+// Pending returns the verdict that a recipient-stage decision left for the
+// rest of the message (recipient_limit refuses the message as a whole), if
+// any.
+func (m *Message) Pending() (Verdict, bool) {
+	if m.state.sticky == nil {
+		return Verdict{}, false
+	}
+	return *m.state.sticky, true
+}
+
+// Reset forgets everything about the current message but the client: it is
+// called at MAIL FROM.
+func (m *Message) Reset() {
+	m.closeStreams()
+	*m = Message{Client: m.Client}
+}
+
+// Close releases what the message holds (open scan streams) when it is
+// aborted or the connection ends.
+func (m *Message) Close() { m.closeStreams() }
+
+func (m *Message) closeStreams() {
+	for _, s := range m.state.streams {
+		s.Abort()
+	}
+	m.state.streams = nil
+}

@@ -1,0 +1,236 @@
+// Package policy decides what happens to a mail: it holds the rules, the
+// engine that runs them stage by stage, the verdicts they produce and the
+// TOML configuration that turns them on.
+//
+// policy knows nothing about milter: the milter adapter, the scan command and
+// the tests all drive the same Engine with a Message they fill in.
+package policy
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+)
+
+// Stage is a point of the SMTP dialogue at which a rule can decide.
+type Stage int
+
+// The SMTP stages, in the order a message passes them.
+const (
+	StageConnect Stage = iota
+	StageHelo
+	StageMail
+	StageRcpt
+	StageHeaders // end of headers
+	StageBody    // end of body (end of message)
+)
+
+var stageNames = [...]string{"connect", "helo", "mail", "rcpt", "eoh", "eob"}
+
+func (s Stage) String() string {
+	if s < 0 || int(s) >= len(stageNames) {
+		return "stage(" + strconv.Itoa(int(s)) + ")"
+	}
+	return stageNames[s]
+}
+
+// Action is what a verdict does to the mail.
+type Action int
+
+// The actions. Continue means "no decision": the next rule is asked.
+const (
+	Continue   Action = iota
+	Reject            // refuse with a 5xx reply
+	Tempfail          // refuse with a 4xx reply
+	Discard           // accept and drop silently
+	Quarantine        // accept into the MTA's hold queue
+	Tag               // accept and add a header
+	Log               // accept, log only
+)
+
+var actionNames = [...]string{"continue", "reject", "tempfail", "discard", "quarantine", "tag", "log"}
+
+func (a Action) String() string {
+	if a < 0 || int(a) >= len(actionNames) {
+		return "action(" + strconv.Itoa(int(a)) + ")"
+	}
+	return actionNames[a]
+}
+
+// ParseAction parses a configured action name.
+func ParseAction(s string) (Action, error) {
+	for i, n := range actionNames {
+		if i > 0 && n == s {
+			return Action(i), nil
+		}
+	}
+	return Continue, fmt.Errorf("unknown action %q (want reject, tempfail, discard, quarantine, tag or log)", s)
+}
+
+// UnmarshalText implements encoding.TextUnmarshaler for the configuration.
+func (a *Action) UnmarshalText(b []byte) error {
+	v, err := ParseAction(string(b))
+	if err != nil {
+		return err
+	}
+	*a = v
+	return nil
+}
+
+// Final reports whether the action ends the evaluation of a message: tag and
+// log only annotate, so later rules still run after them.
+func (a Action) Final() bool {
+	switch a {
+	case Reject, Tempfail, Discard, Quarantine:
+		return true
+	}
+	return false
+}
+
+// Reply is an SMTP reply: a code, an enhanced status code (RFC 3463) and text.
+type Reply struct {
+	Code     int    // 421..554
+	Enhanced string // "5.1.1"; may be empty
+	Text     string
+}
+
+// ParseReply parses "550 5.1.1 User unknown". The enhanced code is optional;
+// when present its class must match the code's (RFC 3463 §2: a 4xx reply
+// carries 4.x.x, a 5xx reply 5.x.x).
+func ParseReply(s string) (Reply, error) {
+	s = strings.TrimSpace(s)
+	code, rest, _ := strings.Cut(s, " ")
+	if len(code) != 3 || (code[0] != '4' && code[0] != '5') || code[1] < '0' || code[1] > '5' || code[2] < '0' || code[2] > '9' {
+		return Reply{}, fmt.Errorf("reply %q: must start with a 4xx or 5xx code", s)
+	}
+	r := Reply{}
+	r.Code, _ = strconv.Atoi(code)
+	rest = strings.TrimSpace(rest)
+	if first, text, _ := strings.Cut(rest, " "); isEnhanced(first) {
+		if first[0] != code[0] {
+			return Reply{}, fmt.Errorf("reply %q: enhanced code %s does not match reply code %s", s, first, code)
+		}
+		r.Enhanced, rest = first, strings.TrimSpace(text)
+	}
+	if strings.ContainsAny(rest, "\r\n\x00") {
+		return Reply{}, fmt.Errorf("reply %q: text must be a single line", s)
+	}
+	if rest == "" {
+		return Reply{}, fmt.Errorf("reply %q: text is empty", s)
+	}
+	r.Text = rest
+	return r, nil
+}
+
+// isEnhanced reports whether s looks like class.subject.detail (RFC 3463).
+func isEnhanced(s string) bool {
+	parts := strings.Split(s, ".")
+	if len(parts) != 3 || len(parts[0]) != 1 || (parts[0] != "2" && parts[0] != "4" && parts[0] != "5") {
+		return false
+	}
+	for _, p := range parts[1:] {
+		if len(p) == 0 || len(p) > 3 {
+			return false
+		}
+		if _, err := strconv.Atoi(p); err != nil {
+			return false
+		}
+	}
+	return true
+}
+
+// UnmarshalText implements encoding.TextUnmarshaler for the configuration.
+func (r *Reply) UnmarshalText(b []byte) error {
+	v, err := ParseReply(string(b))
+	if err != nil {
+		return err
+	}
+	*r = v
+	return nil
+}
+
+// MarshalText implements encoding.TextMarshaler.
+func (r Reply) MarshalText() ([]byte, error) { return []byte(r.String()), nil }
+
+// IsZero reports whether the reply is unset.
+func (r Reply) IsZero() bool { return r.Code == 0 }
+
+// String returns the reply as the SMTP client sees it: "550 5.1.1 User unknown".
+func (r Reply) String() string {
+	if r.Code == 0 {
+		return ""
+	}
+	if r.Enhanced == "" {
+		return strconv.Itoa(r.Code) + " " + r.Text
+	}
+	return strconv.Itoa(r.Code) + " " + r.Enhanced + " " + r.Text
+}
+
+// Expand returns a copy of the reply with {name} placeholders in its text
+// replaced from vars. Unknown placeholders are left as they are.
+func (r Reply) Expand(vars map[string]string) Reply {
+	if len(vars) == 0 || !strings.Contains(r.Text, "{") {
+		return r
+	}
+	pairs := make([]string, 0, 2*len(vars))
+	for k, v := range vars {
+		pairs = append(pairs, "{"+k+"}", sanitize(v))
+	}
+	r.Text = strings.NewReplacer(pairs...).Replace(r.Text)
+	return r
+}
+
+// sanitize keeps a value fit for one line of SMTP reply text.
+func sanitize(s string) string {
+	s = strings.Map(func(r rune) rune {
+		if r < 0x20 || r == 0x7f {
+			return ' '
+		}
+		return r
+	}, s)
+	if len(s) > 200 {
+		s = s[:200]
+	}
+	return s
+}
+
+// Verdict is a decision about a mail: an action and, for reject and tempfail,
+// the SMTP reply.
+type Verdict struct {
+	Rule   string // the rule that decided; "" for Continue
+	Stage  Stage
+	Action Action
+	Reply  Reply
+	Reason string // detail for the log, never sent to the client
+	DryRun bool   // computed and logged, but the mail is accepted
+}
+
+// String returns the reply for reject and tempfail ("550 5.1.1 User unknown"),
+// the action name otherwise.
+func (v Verdict) String() string {
+	if (v.Action == Reject || v.Action == Tempfail) && !v.Reply.IsZero() {
+		return v.Reply.String()
+	}
+	return v.Action.String()
+}
+
+// Header returns the value of the X-Sekisho header that records this verdict,
+// e.g. `would-reject rule=send_only reply="550 5.1.1 User unknown"`.
+func (v Verdict) Header() string {
+	var b strings.Builder
+	if v.DryRun {
+		b.WriteString("would-")
+	}
+	b.WriteString(v.Action.String())
+	b.WriteString(" rule=")
+	b.WriteString(v.Rule)
+	if (v.Action == Reject || v.Action == Tempfail) && !v.Reply.IsZero() {
+		b.WriteString(" reply=")
+		b.WriteString(strconv.Quote(v.Reply.String()))
+	}
+	if v.Reason != "" {
+		b.WriteString(" reason=")
+		b.WriteString(strconv.QuoteToASCII(v.Reason))
+	}
+	return b.String()
+}

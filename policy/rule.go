@@ -1,0 +1,56 @@
+package policy
+
+import (
+	"context"
+	"io"
+)
+
+// Rule detects one kind of unwanted mail. A rule only detects: its
+// configured action and reply turn a detection into a verdict.
+type Rule interface {
+	// Name is the rule's name in the configuration ("send_only").
+	Name() string
+	// Stages lists the stages the rule decides at, earliest first.
+	Stages() []Stage
+	// Check looks at the message at one of the rule's stages. An error means
+	// "could not decide" and leads to the rule's on_error outcome.
+	Check(ctx context.Context, stage Stage, m *Message) (Hit, error)
+}
+
+// Hit is what a rule found.
+type Hit struct {
+	Matched bool
+	Reason  string            // for the log: `attachment "a.exe" (part 2) denied extension exe`
+	Vars    map[string]string // placeholders for the reply text, e.g. {"virus": "Eicar"}
+	// Message marks a recipient-stage hit that refuses the whole message:
+	// every later recipient and the message itself get the same verdict.
+	Message bool
+}
+
+// Streamer is a rule that reads the raw message as the MTA passes it on
+// (headers, then body), such as a virus scanner.
+type Streamer interface {
+	Rule
+	// OpenStream starts a scan of one message.
+	OpenStream(ctx context.Context, m *Message) (StreamSink, error)
+}
+
+// StreamSink receives the raw message of one Streamer.
+type StreamSink interface {
+	io.Writer
+	// Abort ends the scan without a result.
+	Abort()
+}
+
+// Committer is a rule that records mail once it is finally accepted, such
+// as a rate limit that counts only delivered mail.
+type Committer interface {
+	Rule
+	Commit(ctx context.Context, m *Message) error
+}
+
+// Closer is a rule holding resources that must be released when its
+// configuration is replaced.
+type Closer interface {
+	Close() error
+}

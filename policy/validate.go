@@ -1,0 +1,212 @@
+package policy
+
+import (
+	"fmt"
+	"net/netip"
+	"strconv"
+	"strings"
+)
+
+// RulesConfig is the [rules] table: one sub-table per rule. A table that is
+// present turns its rule on (enabled = false turns it off again); an absent
+// table leaves the rule off.
+type RulesConfig struct {
+	SendOnly       *SendOnlyConfig       `toml:"send_only"`
+	RecipientLimit *RecipientLimitConfig `toml:"recipient_limit"`
+}
+
+// ruleConfig is what every [rules.NAME] table provides.
+type ruleConfig interface {
+	common() *RuleCommon
+	// defaults returns the action and reply used when the table sets none.
+	defaults() (Action, Reply)
+	// check validates the rule's own keys; keys in errors are relative to
+	// the rule's table.
+	check() []*ConfigError
+	// build makes the rule.
+	build(env *Env) (Rule, error)
+}
+
+type namedConfig struct {
+	name string
+	cfg  ruleConfig
+}
+
+// tables returns the rule tables present in the file, in file order.
+func (r *RulesConfig) tables(order []string) []namedConfig {
+	all := map[string]ruleConfig{}
+	add := func(name string, present bool, c ruleConfig) {
+		if present {
+			all[name] = c
+		}
+	}
+	add("send_only", r.SendOnly != nil, r.SendOnly)
+	add("recipient_limit", r.RecipientLimit != nil, r.RecipientLimit)
+	var out []namedConfig
+	for _, name := range order {
+		if c, ok := all[name]; ok {
+			out = append(out, namedConfig{name, c})
+			delete(all, name)
+		}
+	}
+	for _, name := range RuleNames {
+		if c, ok := all[name]; ok {
+			out = append(out, namedConfig{name, c})
+		}
+	}
+	return out
+}
+
+// RuleNames lists every rule name the configuration knows, in the order
+// used when the file does not decide.
+var RuleNames = []string{
+	"dnsbl", "send_only", "recipient_limit", "rate_limit",
+	"ascii_only", "blank", "attachment_size", "attachment_extension",
+	"attachment_no_extension", "mime_limits", "virus",
+}
+
+func (c *Config) validate() []*ConfigError {
+	var errs []*ConfigError
+	bad := func(key, format string, args ...any) {
+		errs = append(errs, &ConfigError{Key: key, Msg: fmt.Sprintf(format, args...)})
+	}
+	if _, _, err := ParseListen(c.Listen); err != nil {
+		bad("listen", "%v", err)
+	}
+	if m, err := strconv.ParseUint(c.SocketMode, 8, 32); err != nil || m > 0o777 {
+		bad("socket_mode", "must be octal permissions such as \"0660\", not %q", c.SocketMode)
+	}
+	if c.Mode != "enforce" && c.Mode != "dry-run" {
+		bad("mode", "must be \"enforce\" or \"dry-run\", not %q", c.Mode)
+	}
+	if c.OnError != "tempfail" && c.OnError != "accept" {
+		bad("on_error", "must be \"tempfail\" or \"accept\", not %q", c.OnError)
+	}
+	if c.ErrorReply.Code/100 != 4 {
+		bad("error_reply", "must be a 4xx reply, not %q", c.ErrorReply)
+	}
+	if !validHeaderName(c.Header) {
+		bad("header", "%q is not a valid header field name", c.Header)
+	}
+	if c.Log.Format != "text" && c.Log.Format != "json" {
+		bad("log.format", "must be \"text\" or \"json\", not %q", c.Log.Format)
+	}
+	switch c.Log.Level {
+	case "debug", "info", "warn", "error":
+	default:
+		bad("log.level", "must be debug, info, warn or error, not %q", c.Log.Level)
+	}
+	for _, n := range c.Exempt.Networks {
+		if _, err := ParsePrefix(n); err != nil {
+			bad("exempt.networks", "%v", err)
+		}
+	}
+	for _, p := range c.Exempt.Senders {
+		if err := checkPattern(p); err != nil {
+			bad("exempt.senders", "%v", err)
+		}
+	}
+	for _, p := range c.Exempt.Recipients {
+		if err := checkPattern(p); err != nil {
+			bad("exempt.recipients", "%v", err)
+		}
+	}
+	in := c.Inspect
+	if in.MaxDepth < 1 || in.MaxParts < 1 || in.MaxArchiveDepth < 0 || in.MaxHeaderSize < 1024 {
+		bad("inspect", "max_depth and max_parts must be at least 1, max_header_size at least 1KiB, max_archive_depth not negative")
+	}
+	for _, t := range c.Rules.tables(c.Order) {
+		prefix := "rules." + t.name
+		rc := t.cfg.common()
+		action, reply := t.cfg.defaults()
+		if rc.Action != nil {
+			action = *rc.Action
+		}
+		if rc.Reply != nil {
+			reply = *rc.Reply
+			switch {
+			case action == Reject && reply.Code/100 != 5:
+				bad(prefix+".reply", "action reject needs a 5xx reply, not %q", reply)
+			case action == Tempfail && reply.Code/100 != 4:
+				bad(prefix+".reply", "action tempfail needs a 4xx reply, not %q", reply)
+			}
+		}
+		switch rc.OnError {
+		case "", "tempfail", "accept", "tag":
+		default:
+			bad(prefix+".on_error", "must be tempfail, accept or tag, not %q", rc.OnError)
+		}
+		if rc.ErrorReply != nil && rc.ErrorReply.Code/100 != 4 {
+			bad(prefix+".error_reply", "must be a 4xx reply, not %q", rc.ErrorReply)
+		}
+		for _, e := range t.cfg.check() {
+			if e.Key == "" {
+				e.Key = prefix
+			} else {
+				e.Key = prefix + "." + e.Key
+			}
+			errs = append(errs, e)
+		}
+	}
+	return errs
+}
+
+// ParseListen splits a listen address: "inet:127.0.0.1:10030",
+// "inet:[::1]:10030", "unix:/path/to/socket". It returns the Go network name
+// ("tcp" or "unix") and the address.
+func ParseListen(s string) (network, addr string, err error) {
+	kind, rest, ok := strings.Cut(s, ":")
+	switch {
+	case !ok || rest == "":
+	case kind == "unix" || kind == "local":
+		if !strings.HasPrefix(rest, "/") {
+			return "", "", fmt.Errorf("%q: a unix socket path must be absolute", s)
+		}
+		return "unix", rest, nil
+	case kind == "inet" || kind == "inet6" || kind == "tcp":
+		if _, err := netip.ParseAddrPort(rest); err != nil {
+			if h, p, ok := cutLast(rest, ":"); ok && h != "" && p != "" {
+				return "tcp", rest, nil
+			}
+			return "", "", fmt.Errorf("%q: want inet:HOST:PORT", s)
+		}
+		return "tcp", rest, nil
+	}
+	return "", "", fmt.Errorf("%q: want inet:HOST:PORT or unix:/PATH", s)
+}
+
+func cutLast(s, sep string) (string, string, bool) {
+	i := strings.LastIndex(s, sep)
+	if i < 0 {
+		return s, "", false
+	}
+	return s[:i], s[i+len(sep):], true
+}
+
+// ParsePrefix parses a CIDR network or a single address.
+func ParsePrefix(s string) (netip.Prefix, error) {
+	if strings.Contains(s, "/") {
+		p, err := netip.ParsePrefix(s)
+		if err != nil {
+			return netip.Prefix{}, fmt.Errorf("invalid network %q", s)
+		}
+		return p.Masked(), nil
+	}
+	a, err := netip.ParseAddr(s)
+	if err != nil {
+		return netip.Prefix{}, fmt.Errorf("invalid network %q", s)
+	}
+	return netip.PrefixFrom(a, a.BitLen()), nil
+}
+
+func validHeaderName(s string) bool {
+	if s == "" {
+		return false
+	}
+	for _, r := range s {
+		if r <= ' ' || r > '~' || r == ':' {
+			return false
+		}
+	}
+	return true
+}
