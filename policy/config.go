@@ -2,11 +2,13 @@ package policy
 
 import (
 	"bytes"
+	"cmp"
 	_ "embed"
 	"errors"
 	"fmt"
 	"os"
 	"regexp"
+	"slices"
 	"strings"
 
 	"github.com/pelletier/go-toml/v2"
@@ -120,23 +122,38 @@ func Parse(name string, data []byte) (*Config, error) {
 	c.File = name
 	dec := toml.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
+	var errs []*ConfigError
 	if err := dec.Decode(c); err != nil {
-		return nil, decodeErrors(name, err)
+		var strict *toml.StrictMissingError
+		if !errors.As(err, &strict) {
+			return nil, decodeError(name, err)
+		}
+		// Unknown keys do not stop decoding: report them with the rest.
+		for _, e := range strict.Errors {
+			line, col := e.Position()
+			errs = append(errs, &ConfigError{Line: line, Column: col, Key: strings.Join(e.Key(), "."), Msg: "unknown key"})
+		}
 	}
 	c.Order = tableOrder(data)
-	if errs := c.validate(); len(errs) > 0 {
+	if more := c.validate(); len(more) > 0 {
 		pos := keyPositions(data)
-		joined := make([]error, len(errs))
-		for i, e := range errs {
-			e.File = name
+		for _, e := range more {
 			if p, ok := pos.find(e.Key); ok {
 				e.Line, e.Column = p.Line, p.Column
 			}
-			joined[i] = e
 		}
-		return nil, errors.Join(joined...)
+		errs = append(errs, more...)
 	}
-	return c, nil
+	if len(errs) == 0 {
+		return c, nil
+	}
+	slices.SortStableFunc(errs, func(a, b *ConfigError) int { return cmp.Compare(a.Line, b.Line) })
+	joined := make([]error, len(errs))
+	for i, e := range errs {
+		e.File = name
+		joined[i] = e
+	}
+	return nil, errors.Join(joined...)
 }
 
 // Default returns the embedded default configuration.
@@ -170,16 +187,7 @@ func defaults() *Config {
 	}
 }
 
-func decodeErrors(name string, err error) error {
-	var strict *toml.StrictMissingError
-	if errors.As(err, &strict) {
-		errs := make([]error, 0, len(strict.Errors))
-		for _, e := range strict.Errors {
-			line, col := e.Position()
-			errs = append(errs, &ConfigError{File: name, Line: line, Column: col, Key: strings.Join(e.Key(), "."), Msg: "unknown key"})
-		}
-		return errors.Join(errs...)
-	}
+func decodeError(name string, err error) error {
 	var de *toml.DecodeError
 	if errors.As(err, &de) {
 		line, col := de.Position()

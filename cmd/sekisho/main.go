@@ -56,6 +56,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		}
 	}
 	log := newLogger(cfg, stderr)
+	// go-milter logs protocol errors through the standard logger.
+	slog.SetDefault(log)
 	env := &policy.Env{Logger: log}
 	engine, err := policy.NewEngine(cfg, env)
 	if err != nil {

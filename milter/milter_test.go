@@ -1,0 +1,317 @@
+package milter_test
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"strings"
+	"testing"
+	"time"
+
+	client "github.com/d--j/go-milter"
+
+	"github.com/sekisho/sekisho/milter"
+	"github.com/sekisho/sekisho/policy"
+)
+
+const baseConfig = `
+listen = "inet:127.0.0.1:0"
+[exempt]
+networks = ["10.0.0.0/8"]
+recipients = ["postmaster@*"]
+[rules.send_only]
+addresses = ["noreply@example.co.jp", "no-reply@*"]
+[rules.recipient_limit]
+max = 3
+count_headers = true
+`
+
+// startServer serves a configuration on a free loopback port.
+func startServer(t *testing.T, config string) (string, *strings.Builder) {
+	t.Helper()
+	cfg, err := policy.Parse("test.toml", []byte(config))
+	if err != nil {
+		t.Fatal(err)
+	}
+	logs := &strings.Builder{}
+	log := slog.New(slog.NewTextHandler(&lockedWriter{w: logs}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	e, err := policy.NewEngine(cfg, &policy.Env{Logger: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := milter.NewServer(e, log)
+	go srv.Serve(ln)
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		srv.Shutdown(ctx)
+	})
+	return ln.Addr().String(), logs
+}
+
+// mta is one SMTP connection of a fake MTA, driven by go-milter's
+// protocol-6 client (a second, independent implementation).
+type mta struct {
+	t      *testing.T
+	s      *client.ClientSession
+	macros *client.MacroBag
+}
+
+func dial(t *testing.T, addr, clientIP string) *mta {
+	t.Helper()
+	c := client.NewClient("tcp", addr, client.WithActions(client.OptAddHeader|client.OptChangeHeader|client.OptQuarantine|client.OptSetMacros))
+	macros := client.NewMacroBag()
+	macros.Set(client.MacroMTAFQDN, "mx.example.co.jp")
+	macros.Set(client.MacroClientAddr, clientIP)
+	s, err := c.Session(macros)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	m := &mta{t: t, s: s, macros: macros}
+	// The client skips the events the milter did not ask for.
+	m.ok(s.Conn("client.example", client.FamilyInet, 25, clientIP))
+	m.ok(s.Helo("client.example"))
+	return m
+}
+
+func (m *mta) ok(act *client.Action, err error) {
+	m.t.Helper()
+	if err != nil {
+		m.t.Fatal(err)
+	}
+	if act.StopProcessing() {
+		m.t.Fatalf("unexpected refusal: %s", act.SMTPReply)
+	}
+}
+
+// reply returns the SMTP reply of a refusal, "" when the step went on.
+func (m *mta) reply(act *client.Action, err error) string {
+	m.t.Helper()
+	if err != nil {
+		m.t.Fatal(err)
+	}
+	if act.Type == client.ActionRejectWithCode || act.Type == client.ActionReject || act.Type == client.ActionTempFail {
+		return act.SMTPReply
+	}
+	return ""
+}
+
+func (m *mta) mail(from string) { m.t.Helper(); m.ok(m.s.Mail("<"+from+">", "")) }
+
+func (m *mta) rcpt(to string) string {
+	m.t.Helper()
+	m.macros.Set(client.MacroRcptAddr, to)
+	return m.reply(m.s.Rcpt("<"+to+">", ""))
+}
+
+// data sends headers and body and returns the end-of-message reply ("" for
+// accepted) and the headers added.
+func (m *mta) data(headers [][2]string, body string) (string, []client.ModifyAction) {
+	m.t.Helper()
+	if r := m.reply(m.s.DataStart()); r != "" {
+		return r, nil
+	}
+	for _, h := range headers {
+		if r := m.reply(m.s.HeaderField(h[0], h[1], nil)); r != "" {
+			return r, nil
+		}
+	}
+	m.macros.Set(client.MacroQueueId, "4XYZ123")
+	if r := m.reply(m.s.HeaderEnd()); r != "" {
+		return r, nil
+	}
+	mods, act, err := m.s.BodyReadFrom(strings.NewReader(body))
+	if err != nil {
+		m.t.Fatal(err)
+	}
+	if act.StopProcessing() {
+		return act.SMTPReply, mods
+	}
+	if act.Type != client.ActionAccept && act.Type != client.ActionContinue {
+		m.t.Fatalf("end of message: %v", act)
+	}
+	return "", mods
+}
+
+var plain = [][2]string{{"From", "a@example.com"}, {"To", "user@example.co.jp"}, {"Subject", "件名"}}
+
+func TestRejectedRecipientThenAccepted(t *testing.T) {
+	addr, logs := startServer(t, baseConfig)
+	m := dial(t, addr, "192.0.2.1")
+	m.mail("sender@example.com")
+	if r := m.rcpt("noreply@example.co.jp"); r != "550 5.1.1 User unknown" {
+		t.Fatalf("noreply: got %q", r)
+	}
+	if r := m.rcpt("user@example.co.jp"); r != "" {
+		t.Fatalf("user: got %q", r)
+	}
+	if r, _ := m.data(plain, "本文\r\n"); r != "" {
+		t.Fatalf("end of message: %q", r)
+	}
+	if !strings.Contains(logs.String(), "client_ip=192.0.2.1") {
+		t.Errorf("decision log lacks the client address:\n%s", logs)
+	}
+}
+
+func TestTwoMessagesKeepClient(t *testing.T) {
+	addr, _ := startServer(t, baseConfig)
+	m := dial(t, addr, "10.1.2.3") // exempt network
+	for i := 0; i < 2; i++ {
+		m.mail("sender@example.com")
+		if r := m.rcpt("noreply@example.co.jp"); r != "" {
+			t.Fatalf("message %d: exempt client refused: %q", i+1, r)
+		}
+		if r, _ := m.data(plain, "body\r\n"); r != "" {
+			t.Fatalf("message %d: %q", i+1, r)
+		}
+	}
+	other := dial(t, addr, "192.0.2.7")
+	for i := 0; i < 2; i++ {
+		other.mail("sender@example.com")
+		if r := other.rcpt("noreply@example.co.jp"); r == "" {
+			t.Fatalf("message %d: a non-exempt client was let through", i+1)
+		}
+		other.rcpt("user@example.co.jp")
+		if r, _ := other.data(plain, "body\r\n"); r != "" {
+			t.Fatalf("message %d: %q", i+1, r)
+		}
+	}
+}
+
+func TestRecipientLimitRefusesWholeMessage(t *testing.T) {
+	addr, _ := startServer(t, baseConfig)
+	m := dial(t, addr, "192.0.2.1")
+	m.mail("sender@example.com")
+	for i := 1; i <= 3; i++ {
+		if r := m.rcpt(fmt.Sprintf("u%d@example.co.jp", i)); r != "" {
+			t.Fatalf("rcpt %d: %q", i, r)
+		}
+	}
+	for i := 4; i <= 5; i++ {
+		if r := m.rcpt(fmt.Sprintf("u%d@example.co.jp", i)); r != "550 5.5.3 Too many recipients" {
+			t.Fatalf("rcpt %d: %q", i, r)
+		}
+	}
+	if r, _ := m.data(plain, "body\r\n"); r != "550 5.5.3 Too many recipients" {
+		t.Fatalf("message not refused as a whole: %q", r)
+	}
+}
+
+func TestAbortResetsMessage(t *testing.T) {
+	addr, _ := startServer(t, baseConfig)
+	m := dial(t, addr, "192.0.2.1")
+	m.mail("sender@example.com")
+	for i := 1; i <= 3; i++ {
+		m.rcpt(fmt.Sprintf("u%d@example.co.jp", i))
+	}
+	if err := m.s.Abort(nil); err != nil {
+		t.Fatal(err)
+	}
+	m.mail("sender@example.com")
+	for i := 1; i <= 3; i++ {
+		if r := m.rcpt(fmt.Sprintf("v%d@example.co.jp", i)); r != "" {
+			t.Fatalf("after RSET, rcpt %d refused: %q", i, r)
+		}
+	}
+	if r, _ := m.data(plain, "body\r\n"); r != "" {
+		t.Fatalf("after RSET: %q", r)
+	}
+}
+
+func TestHeaderRecipientCountAtEndOfHeaders(t *testing.T) {
+	addr, _ := startServer(t, baseConfig)
+	m := dial(t, addr, "192.0.2.1")
+	m.mail("sender@example.com")
+	m.rcpt("u1@example.co.jp")
+	h := [][2]string{{"From", "a@example.com"}, {"To", "a@x.jp, b@x.jp"}, {"Cc", "c@x.jp, D@x.jp, a@X.jp"}, {"Subject", "s"}}
+	if r, _ := m.data(h, "body\r\n"); r != "550 5.5.3 Too many recipients" {
+		t.Fatalf("got %q", r)
+	}
+}
+
+func TestPercentDoubledAndDryRunHeader(t *testing.T) {
+	addr, _ := startServer(t, `
+listen = "inet:127.0.0.1:0"
+[rules.send_only]
+addresses = ["noreply@*"]
+reply = "550 5.1.1 100% send-only"
+[rules.recipient_limit]
+max = 1
+dry_run = true
+`)
+	m := dial(t, addr, "192.0.2.1")
+	m.mail("sender@example.com")
+	if r := m.rcpt("noreply@example.co.jp"); r != "550 5.1.1 100%% send-only" {
+		t.Fatalf("got %q", r)
+	}
+	m.rcpt("a@example.co.jp")
+	if r := m.rcpt("b@example.co.jp"); r != "" {
+		t.Fatalf("a dry-run rule refused: %q", r)
+	}
+	r, mods := m.data(plain, "body\r\n")
+	if r != "" {
+		t.Fatalf("dry run refused the message: %q", r)
+	}
+	var found bool
+	for _, mod := range mods {
+		if mod.Type == client.ActionAddHeader && mod.HeaderName == "X-Sekisho" && strings.HasPrefix(mod.HeaderValue, "would-reject rule=recipient_limit") {
+			found = true
+		}
+	}
+	if !found {
+		t.Fatalf("no X-Sekisho would-reject header among %+v", mods)
+	}
+}
+
+func TestUnneededStagesNotRequested(t *testing.T) {
+	addr, _ := startServer(t, `
+listen = "inet:127.0.0.1:0"
+[rules.send_only]
+addresses = ["noreply@*"]
+`)
+	c := client.NewClient("tcp", addr, client.WithActions(client.OptAddHeader|client.OptQuarantine|client.OptSetMacros))
+	s, err := c.Session(client.NewMacroBag())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	for _, p := range []client.OptProtocol{client.OptNoConnect, client.OptNoHelo, client.OptNoHeaders, client.OptNoEOH, client.OptNoBody} {
+		if !s.ProtocolOption(p) {
+			t.Errorf("protocol option %#x not set: the MTA is asked for a stage no rule uses", p)
+		}
+	}
+	if s.ProtocolOption(client.OptNoRcptTo) || s.ProtocolOption(client.OptNoMailFrom) {
+		t.Error("the envelope must always be asked for")
+	}
+}
+
+func TestGarbageDoesNotKillServer(t *testing.T) {
+	addr, _ := startServer(t, baseConfig)
+	for _, junk := range [][]byte{
+		{0, 0, 0, 0},
+		{0xff, 0xff, 0xff, 0xff, 'x'},
+		{0, 0, 0, 3, 'C', 'h', 0},
+		[]byte("GET / HTTP/1.0\r\n\r\n"),
+	} {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.Write(junk)
+		c.SetReadDeadline(time.Now().Add(2 * time.Second))
+		io.Copy(io.Discard, c)
+		c.Close()
+	}
+	m := dial(t, addr, "192.0.2.1")
+	m.mail("sender@example.com")
+	if r := m.rcpt("noreply@example.co.jp"); r != "550 5.1.1 User unknown" {
+		t.Fatalf("server unusable after garbage: %q", r)
+	}
+}
