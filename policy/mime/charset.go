@@ -1,0 +1,233 @@
+package mime
+
+import (
+	"bufio"
+	"bytes"
+	"io"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/emersion/go-message/charset"
+	"golang.org/x/text/encoding/japanese"
+)
+
+// Labels seen on Japanese mail that the IANA and WHATWG indexes used by
+// go-message do not resolve. CP932 and its vendor names decode as Shift_JIS
+// (x/text's Shift_JIS decoder includes the CP932 NEC and IBM extensions);
+// ISO-2022-JP-2 and ISO-2022-JP-3 decode as ISO-2022-JP, which covers the
+// JIS X 0208 text they carry in practice.
+func init() {
+	for _, name := range []string{"cp932", "ms932", "x-sjis", "sjis", "shift-jis", "ms_kanji", "windows-932", "x-ms-cp932", "x-ms932"} {
+		charset.RegisterEncoding(name, japanese.ShiftJIS)
+	}
+	for _, name := range []string{"iso-2022-jp-2", "iso-2022-jp-3", "iso-2022-jp-1", "csiso2022jp2", "x-iso-2022-jp"} {
+		charset.RegisterEncoding(name, japanese.ISO2022JP)
+	}
+	for _, name := range []string{"x-euc-jp", "eucjp", "euc-jp-ms", "x-eucjp"} {
+		charset.RegisterEncoding(name, japanese.EUCJP)
+	}
+}
+
+// sniffPeek is how many leading bytes of an unlabelled text are examined to
+// guess its charset.
+const sniffPeek = 4096
+
+// jpCharset is the outcome of guessing the charset of unlabelled bytes.
+type jpCharset int
+
+const (
+	csUTF8 jpCharset = iota
+	csISO2022JP
+	csShiftJIS
+	csEUCJP
+)
+
+// guessCharset guesses the charset of unlabelled text: ISO-2022-JP escape
+// sequences win, then valid UTF-8, then whichever of Shift_JIS and EUC-JP
+// reads the bytes with fewer invalid sequences. Shift_JIS wins ties unless it
+// would read the bytes as mostly half-width katakana, which is how EUC-JP
+// kana and kanji look to a Shift_JIS reader. truncated says b may end in the
+// middle of a character.
+func guessCharset(b []byte, truncated bool) jpCharset {
+	if hasISO2022Escape(b) {
+		return csISO2022JP
+	}
+	if validUTF8Prefix(b, truncated) {
+		return csUTF8
+	}
+	sjisBad, sjisKana, sjisDouble := scanShiftJIS(b)
+	eucBad := scanEUCJP(b)
+	switch {
+	case eucBad < sjisBad:
+		return csEUCJP
+	case eucBad == sjisBad && sjisKana > sjisDouble:
+		return csEUCJP
+	}
+	return csShiftJIS
+}
+
+// hasISO2022Escape reports whether b holds an ISO-2022-JP designation
+// sequence (ESC $ or ESC ().
+func hasISO2022Escape(b []byte) bool {
+	for i := bytes.IndexByte(b, 0x1b); i >= 0 && i+1 < len(b); {
+		if b[i+1] == '$' || b[i+1] == '(' {
+			return true
+		}
+		j := bytes.IndexByte(b[i+1:], 0x1b)
+		if j < 0 {
+			break
+		}
+		i += 1 + j
+	}
+	return false
+}
+
+// validUTF8Prefix is utf8.Valid, except that when truncated is set an
+// incomplete character at the very end is accepted.
+func validUTF8Prefix(b []byte, truncated bool) bool {
+	if utf8.Valid(b) {
+		return true
+	}
+	if !truncated {
+		return false
+	}
+	for cut := 1; cut < utf8.UTFMax && cut <= len(b); cut++ {
+		if utf8.Valid(b[:len(b)-cut]) && !utf8.FullRune(b[len(b)-cut:]) {
+			return true
+		}
+	}
+	return false
+}
+
+// scanShiftJIS counts invalid sequences, half-width katakana and double-byte
+// characters when b is read as Shift_JIS.
+func scanShiftJIS(b []byte) (bad, kana, double int) {
+	for i := 0; i < len(b); i++ {
+		c := b[i]
+		switch {
+		case c < 0x80:
+		case c >= 0xa1 && c <= 0xdf:
+			kana++
+		case (c >= 0x81 && c <= 0x9f) || (c >= 0xe0 && c <= 0xfc):
+			if i+1 < len(b) && ((b[i+1] >= 0x40 && b[i+1] <= 0x7e) || (b[i+1] >= 0x80 && b[i+1] <= 0xfc)) {
+				double++
+				i++
+			} else {
+				bad++
+			}
+		default:
+			bad++
+		}
+	}
+	return bad, kana, double
+}
+
+// scanEUCJP counts invalid sequences when b is read as EUC-JP.
+func scanEUCJP(b []byte) (bad int) {
+	high := func(i int) bool { return i < len(b) && b[i] >= 0xa1 && b[i] <= 0xfe }
+	for i := 0; i < len(b); i++ {
+		c := b[i]
+		switch {
+		case c < 0x80:
+		case c == 0x8e:
+			if i+1 < len(b) && b[i+1] >= 0xa1 && b[i+1] <= 0xdf {
+				i++
+			} else {
+				bad++
+			}
+		case c == 0x8f:
+			if high(i+1) && high(i+2) {
+				i += 2
+			} else {
+				bad++
+			}
+		case c >= 0xa1 && c <= 0xfe:
+			if high(i + 1) {
+				i++
+			} else {
+				bad++
+			}
+		default:
+			bad++
+		}
+	}
+	return bad
+}
+
+// guessedReader returns a reader converting r, guessed to be in cs, to UTF-8.
+func guessedReader(cs jpCharset, r io.Reader) io.Reader {
+	switch cs {
+	case csISO2022JP:
+		return japanese.ISO2022JP.NewDecoder().Reader(r)
+	case csShiftJIS:
+		return japanese.ShiftJIS.NewDecoder().Reader(r)
+	case csEUCJP:
+		return japanese.EUCJP.NewDecoder().Reader(r)
+	}
+	return r
+}
+
+// decodeUnlabelled converts bytes of unknown charset to valid UTF-8 by
+// guessing (see guessCharset).
+func decodeUnlabelled(b []byte) string {
+	cs := guessCharset(b, false)
+	if cs == csUTF8 {
+		return strings.ToValidUTF8(string(b), "\uFFFD")
+	}
+	out, err := io.ReadAll(guessedReader(cs, bytes.NewReader(b)))
+	if err != nil {
+		return strings.ToValidUTF8(string(b), "\uFFFD")
+	}
+	return strings.ToValidUTF8(string(out), "\uFFFD")
+}
+
+// isPassThroughLabel reports whether a charset label names a charset whose
+// bytes are kept as they are and sniffed (no label, ASCII) or read as UTF-8.
+func isPassThroughLabel(label string) bool {
+	switch label {
+	case "", "us-ascii", "ascii", "utf-8", "utf8":
+		return true
+	}
+	return false
+}
+
+// decodeLabelled converts b from the named charset to valid UTF-8. ok is
+// false when the charset is unknown; s is then the guess of decodeUnlabelled.
+func decodeLabelled(label string, b []byte) (s string, ok bool) {
+	label = strings.ToLower(strings.TrimSpace(label))
+	if isPassThroughLabel(label) {
+		return decodeUnlabelled(b), true
+	}
+	r, err := charset.Reader(label, bytes.NewReader(b))
+	if err != nil {
+		return decodeUnlabelled(b), false
+	}
+	out, err := io.ReadAll(r)
+	if err != nil {
+		return decodeUnlabelled(b), true
+	}
+	return strings.ToValidUTF8(string(out), "\uFFFD"), true
+}
+
+// textReader returns a reader yielding the UTF-8 text of a body whose
+// declared charset is label. A UTF-8 label is trusted; no label, an ASCII
+// label and an unknown label lead to a guess from the first bytes (an unknown
+// label also returns known == false so the caller can report it).
+func textReader(body io.Reader, label string) (r io.Reader, known bool) {
+	label = strings.ToLower(strings.TrimSpace(label))
+	br := bufio.NewReaderSize(body, sniffPeek)
+	known = true
+	switch label {
+	case "utf-8", "utf8":
+		return br, true
+	case "", "us-ascii", "ascii":
+	default:
+		cr, err := charset.Reader(label, br)
+		if err == nil {
+			return cr, true
+		}
+		known = false
+	}
+	peek, err := br.Peek(sniffPeek)
+	return guessedReader(guessCharset(peek, err == nil), br), known
+}

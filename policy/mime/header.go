@@ -1,0 +1,394 @@
+package mime
+
+import (
+	"encoding/base64"
+	"sort"
+	"strconv"
+	"strings"
+	"unicode/utf8"
+)
+
+// maxEncodedWordCharset bounds the charset token of an encoded word.
+const maxEncodedWordCharset = 64
+
+// DecodeHeader decodes a raw header field value as mail clients show it:
+// unfolded, RFC 2047 encoded words decoded (B and Q, quoted or not, with
+// adjacent words of one charset joined before decoding so that ISO-2022-JP
+// and multi-byte characters split across words come out whole, RFC 2047
+// section 6.2), unlabelled ISO-2022-JP escape sequences and raw 8-bit bytes
+// decoded by guessing (valid UTF-8, else Shift_JIS/CP932 or EUC-JP).
+// Encoded words in an unknown charset are kept as raw text. The result is
+// always valid UTF-8.
+func DecodeHeader(raw string) string {
+	s := unfold(raw)
+	if needsGuess(s) {
+		s = decodeUnlabelled([]byte(s))
+	}
+	if !strings.Contains(s, "=?") {
+		return s
+	}
+	return decodeWords(s)
+}
+
+// unfold removes the CR and LF of folded header lines (RFC 5322 section
+// 2.2.3), keeping the whitespace that follows them.
+func unfold(s string) string {
+	if !strings.ContainsAny(s, "\r\n") {
+		return s
+	}
+	return strings.NewReplacer("\r\n", "", "\n", "", "\r", "").Replace(s)
+}
+
+// needsGuess reports whether s holds 8-bit bytes or escape sequences and so
+// must be decoded before encoded words are looked for.
+func needsGuess(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 0x80 || s[i] == 0x1b {
+			return true
+		}
+	}
+	return false
+}
+
+// token is a piece of a header value: literal text or one encoded word.
+type token struct {
+	text    string // literal text, or the encoded word as written
+	word    bool
+	charset string // lower-cased, language suffix removed
+	data    []byte // decoded bytes of the encoded word
+	start   int    // offsets of the token in the header value
+	end     int
+}
+
+// decodeWords decodes the RFC 2047 encoded words of s. It runs in linear
+// time: once the text of a candidate word runs into white space or the end
+// without its closing "?=", no candidate starting inside that text can close
+// either, and they are skipped.
+func decodeWords(s string) string {
+	var toks []token
+	lit := 0
+	failFrom, failTo := -1, -1
+	for i := 0; i < len(s); {
+		j := strings.Index(s[i:], "=?")
+		if j < 0 {
+			break
+		}
+		start := i + j
+		if start >= failFrom && start < failTo {
+			i = failTo
+			continue
+		}
+		tok, n, textAt, stop := parseWord(s, start)
+		if n == 0 {
+			if stop > 0 {
+				failFrom, failTo = textAt, stop
+			}
+			i = start + 2
+			continue
+		}
+		if start > lit {
+			toks = append(toks, token{text: s[lit:start], start: lit, end: start})
+		}
+		toks = append(toks, tok)
+		i = start + n
+		lit = i
+	}
+	if lit < len(s) {
+		toks = append(toks, token{text: s[lit:], start: lit, end: len(s)})
+	}
+
+	var b strings.Builder
+	for i := 0; i < len(toks); i++ {
+		t := toks[i]
+		if !t.word {
+			// White space between two encoded words is not displayed.
+			if i > 0 && i+1 < len(toks) && toks[i-1].word && toks[i+1].word && strings.TrimSpace(t.text) == "" {
+				continue
+			}
+			b.WriteString(t.text)
+			continue
+		}
+		data := append([]byte(nil), t.data...)
+		end := t.end
+		for i+2 < len(toks) && toks[i+2].word && toks[i+2].charset == t.charset && strings.TrimSpace(toks[i+1].text) == "" {
+			data = append(data, toks[i+2].data...)
+			end = toks[i+2].end
+			i += 2
+		}
+		if out, ok := decodeLabelled(t.charset, data); ok {
+			b.WriteString(out)
+		} else {
+			b.WriteString(s[t.start:end])
+		}
+	}
+	return b.String()
+}
+
+// parseWord parses an encoded word "=?charset?B|Q?text?=" starting at
+// s[start], returning it and its length (0 if there is none). When only the
+// text was wrong (white space or the end of s came before "?="), textAt and
+// stop tell where that text began and where the scan stopped.
+func parseWord(s string, start int) (tok token, n, textAt, stop int) {
+	rest := s[start+2:]
+	q1 := strings.IndexByte(rest, '?')
+	if q1 <= 0 || q1 > maxEncodedWordCharset || len(rest) < q1+3 || rest[q1+2] != '?' {
+		return token{}, 0, 0, 0
+	}
+	cs := rest[:q1]
+	if strings.ContainsAny(cs, " \t\"") {
+		return token{}, 0, 0, 0
+	}
+	enc := rest[q1+1]
+	if enc != 'B' && enc != 'b' && enc != 'Q' && enc != 'q' {
+		return token{}, 0, 0, 0
+	}
+	textAt = start + 2 + q1 + 3
+	end := -1
+	for k := textAt; k < len(s); k++ {
+		if s[k] == ' ' || s[k] == '\t' {
+			return token{}, 0, textAt, k
+		}
+		if s[k] == '?' && k+1 < len(s) && s[k+1] == '=' {
+			end = k
+			break
+		}
+	}
+	if end < 0 {
+		return token{}, 0, textAt, len(s)
+	}
+	text := s[textAt:end]
+	var data []byte
+	if enc == 'B' || enc == 'b' {
+		data = decodeB(text)
+	} else {
+		data = decodeQ(text)
+	}
+	if k := strings.IndexByte(cs, '*'); k >= 0 {
+		cs = cs[:k] // RFC 2231 section 5 language suffix
+	}
+	n = end + 2 - start
+	return token{text: s[start : end+2], word: true, charset: strings.ToLower(cs), data: data, start: start, end: end + 2}, n, 0, 0
+}
+
+// decodeB decodes base64 leniently: characters outside the alphabet and
+// padding are ignored, and a truncated final group yields what it holds.
+func decodeB(s string) []byte {
+	clean := make([]byte, 0, len(s))
+	for i := 0; i < len(s); i++ {
+		if isBase64Char(s[i]) {
+			clean = append(clean, s[i])
+		}
+	}
+	if len(clean)%4 == 1 {
+		clean = clean[:len(clean)-1]
+	}
+	out := make([]byte, base64.RawStdEncoding.DecodedLen(len(clean)))
+	n, _ := base64.RawStdEncoding.Decode(out, clean)
+	return out[:n]
+}
+
+// isBase64Char reports whether c is in the base64 alphabet (RFC 2045 6.8).
+func isBase64Char(c byte) bool {
+	return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '+' || c == '/'
+}
+
+// decodeQ decodes the RFC 2047 Q encoding; malformed escapes stay literal.
+func decodeQ(s string) []byte {
+	out := make([]byte, 0, len(s))
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c == '_':
+			out = append(out, ' ')
+		case c == '=' && i+2 < len(s) && isHex(s[i+1]) && isHex(s[i+2]):
+			out = append(out, unhex(s[i+1])<<4|unhex(s[i+2]))
+			i += 2
+		default:
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+func isHex(c byte) bool {
+	return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F')
+}
+
+func unhex(c byte) byte {
+	switch {
+	case c >= '0' && c <= '9':
+		return c - '0'
+	case c >= 'a' && c <= 'f':
+		return c - 'a' + 10
+	}
+	return c - 'A' + 10
+}
+
+// param is one parameter of a structured header field, as written.
+type param struct {
+	name  string // lower-cased, including any RFC 2231 "*" and section
+	value string // unquoted, otherwise undecoded
+}
+
+// parseParams splits a Content-Type or Content-Disposition value into its
+// lower-cased leading value and its parameters. It is lenient the way mail
+// clients are: unquoted values run to the next ";", unterminated quotes run
+// to the end, and in a value that is not valid UTF-8 a backslash right after a
+// Shift_JIS lead byte is that character's second byte, not an escape.
+func parseParams(v string) (string, []param) {
+	semi := strings.IndexByte(v, ';')
+	if semi < 0 {
+		return strings.ToLower(strings.TrimSpace(v)), nil
+	}
+	head := strings.ToLower(strings.TrimSpace(v[:semi]))
+	sjis := !utf8.ValidString(v)
+	var ps []param
+	s := v[semi+1:]
+	for len(s) > 0 {
+		s = strings.TrimLeft(s, " \t;")
+		eq := strings.IndexAny(s, "=;")
+		if eq < 0 {
+			break
+		}
+		if s[eq] == ';' {
+			s = s[eq:]
+			continue
+		}
+		name := strings.ToLower(strings.TrimSpace(s[:eq]))
+		s = strings.TrimLeft(s[eq+1:], " \t")
+		var val string
+		if strings.HasPrefix(s, `"`) {
+			var b strings.Builder
+			i := 1
+			for ; i < len(s); i++ {
+				c := s[i]
+				if c == '"' {
+					break
+				}
+				if c == '\\' && i+1 < len(s) && !(sjis && i > 1 && isShiftJISLead(s[i-1])) {
+					i++
+					c = s[i]
+				}
+				b.WriteByte(c)
+			}
+			val = b.String()
+			s = s[min(i+1, len(s)):]
+			if k := strings.IndexByte(s, ';'); k >= 0 {
+				s = s[k:]
+			} else {
+				s = ""
+			}
+		} else {
+			k := strings.IndexByte(s, ';')
+			if k < 0 {
+				k = len(s)
+			}
+			val = strings.TrimSpace(s[:k])
+			s = s[k:]
+		}
+		if name != "" {
+			ps = append(ps, param{name: name, value: val})
+		}
+	}
+	return head, ps
+}
+
+// isShiftJISLead reports whether c can start a Shift_JIS double-byte character.
+func isShiftJISLead(c byte) bool {
+	return (c >= 0x81 && c <= 0x9f) || (c >= 0xe0 && c <= 0xfc)
+}
+
+// maxSections bounds the RFC 2231 continuations joined for one parameter.
+const maxSections = 256
+
+// paramText returns the decoded value of parameter name: the RFC 2231
+// extended form (name*=, or continuations name*0*=, name*1=, …) in any
+// charset when it decodes to something, else the plain form, decoded with
+// DecodeHeader (RFC 2047 words, quoted or not, or raw 8-bit text).
+func paramText(ps []param, name string) string {
+	type section struct {
+		n   int
+		ext bool
+		val string
+	}
+	var sections []section
+	for _, p := range ps {
+		if p.name == name+"*" {
+			if s := decode2231(p.value); s != "" {
+				return s
+			}
+			continue
+		}
+		rest, ok := strings.CutPrefix(p.name, name+"*")
+		if !ok || rest == "" {
+			continue
+		}
+		ext := strings.HasSuffix(rest, "*")
+		n, err := strconv.Atoi(strings.TrimSuffix(rest, "*"))
+		if err != nil || n < 0 || n >= maxSections {
+			continue
+		}
+		sections = append(sections, section{n: n, ext: ext, val: p.value})
+	}
+	if len(sections) > 0 {
+		sort.SliceStable(sections, func(i, j int) bool { return sections[i].n < sections[j].n })
+		var cs string
+		var data []byte
+		for i, sec := range sections {
+			v := sec.val
+			if sec.ext {
+				if i == 0 {
+					cs, v = split2231(v)
+				}
+				data = append(data, percentDecode(v)...)
+			} else {
+				data = append(data, v...)
+			}
+		}
+		if s, _ := decodeLabelled(cs, data); s != "" {
+			return s
+		}
+	}
+	for _, p := range ps {
+		if p.name == name {
+			if s := DecodeHeader(p.value); s != "" {
+				return s
+			}
+		}
+	}
+	return ""
+}
+
+// decode2231 decodes a single RFC 2231 extended value charset'lang'%XX….
+func decode2231(v string) string {
+	cs, v := split2231(v)
+	s, _ := decodeLabelled(cs, percentDecode(v))
+	return s
+}
+
+// split2231 splits charset'language'text; a value without the two quotes is
+// all text.
+func split2231(v string) (charset, text string) {
+	i := strings.IndexByte(v, '\'')
+	if i < 0 {
+		return "", v
+	}
+	j := strings.IndexByte(v[i+1:], '\'')
+	if j < 0 {
+		return "", v
+	}
+	return v[:i], v[i+1+j+1:]
+}
+
+// percentDecode decodes %XX escapes; malformed ones stay literal.
+func percentDecode(s string) []byte {
+	out := make([]byte, 0, len(s))
+	for i := 0; i < len(s); i++ {
+		if s[i] == '%' && i+2 < len(s) && isHex(s[i+1]) && isHex(s[i+2]) {
+			out = append(out, unhex(s[i+1])<<4|unhex(s[i+2]))
+			i += 2
+			continue
+		}
+		out = append(out, s[i])
+	}
+	return out
+}

@@ -1,0 +1,165 @@
+package mime
+
+import (
+	"bytes"
+	"encoding/binary"
+	"fmt"
+	"io"
+	"os"
+)
+
+// headSize is how many leading decoded bytes of a part or archive entry are
+// kept for magic-byte sniffing.
+const headSize = 4096
+
+// memSpool is how much of an archive is kept in memory before it is spooled
+// to a temporary file.
+const memSpool = 4 << 20
+
+// Executable kinds reported in Attachment.Executable and Entry.Executable.
+const (
+	ExecPE       = "pe"
+	ExecELF      = "elf"
+	ExecMachO    = "macho"
+	ExecMachOFat = "macho-fat"
+)
+
+// sniffExec names the executable format whose magic bytes start b, or "".
+// "MZ" alone counts as PE: a DOS stub is enough for Windows to run a file.
+// CAFEBABE is shared by Mach-O universal binaries and Java class files; the
+// next four bytes tell them apart (a small architecture count against a class
+// file version of 45 or more).
+func sniffExec(b []byte) string {
+	switch {
+	case bytes.HasPrefix(b, []byte("MZ")):
+		return ExecPE
+	case bytes.HasPrefix(b, []byte("\x7fELF")):
+		return ExecELF
+	case len(b) < 4:
+		return ""
+	}
+	switch binary.BigEndian.Uint32(b) {
+	case 0xfeedface, 0xfeedfacf, 0xcefaedfe, 0xcffaedfe:
+		return ExecMachO
+	case 0xcafebabe, 0xcafebabf:
+		if len(b) >= 8 {
+			if n := binary.BigEndian.Uint32(b[4:]); n > 0 && n < 30 {
+				return ExecMachOFat
+			}
+		}
+	}
+	return ""
+}
+
+// isZip reports whether b starts with a zip local file header or, for an
+// empty archive, an end of central directory record.
+func isZip(b []byte) bool {
+	return bytes.HasPrefix(b, []byte("PK\x03\x04")) || bytes.HasPrefix(b, []byte("PK\x05\x06"))
+}
+
+// spool holds a byte stream of bounded size: in memory up to memSpool, then
+// in a temporary file. Past max bytes it gives up and only counts.
+type spool struct {
+	dir    string
+	max    int64
+	n      int64
+	mem    []byte
+	file   *os.File
+	tooBig bool
+	err    error
+}
+
+// Write stores p; it never fails, so that the caller's copy goes on counting.
+// A failure to spool is kept in s.err.
+func (s *spool) Write(p []byte) (int, error) {
+	s.n += int64(len(p))
+	if s.tooBig || s.err != nil {
+		return len(p), nil
+	}
+	if s.n > s.max {
+		s.tooBig = true
+		s.release()
+		return len(p), nil
+	}
+	if s.file == nil && len(s.mem)+len(p) <= memSpool {
+		s.mem = append(s.mem, p...)
+		return len(p), nil
+	}
+	if s.file == nil {
+		f, err := os.CreateTemp(s.dir, "sekisho-archive-*")
+		if err != nil {
+			s.err = fmt.Errorf("spooling archive: %w", err)
+			s.release()
+			return len(p), nil
+		}
+		s.file = f
+		if _, err := f.Write(s.mem); err != nil {
+			s.err = fmt.Errorf("spooling archive: %w", err)
+			s.release()
+			return len(p), nil
+		}
+		s.mem = nil
+	}
+	if _, err := s.file.Write(p); err != nil {
+		s.err = fmt.Errorf("spooling archive: %w", err)
+		s.release()
+	}
+	return len(p), nil
+}
+
+// readerAt returns the spooled bytes.
+func (s *spool) readerAt() io.ReaderAt {
+	if s.file != nil {
+		return s.file
+	}
+	return bytes.NewReader(s.mem)
+}
+
+// release frees the memory and removes the temporary file.
+func (s *spool) release() {
+	s.mem = nil
+	if s.file != nil {
+		name := s.file.Name()
+		s.file.Close()
+		os.Remove(name)
+		s.file = nil
+	}
+}
+
+// sink receives the decoded content of an attachment: it counts it, keeps its
+// first bytes for sniffing and, when those say zip, spools it for a look
+// inside.
+type sink struct {
+	n        int64
+	head     []byte
+	decided  bool
+	spool    *spool
+	newSpool func() *spool
+}
+
+// Write implements io.Writer; it never fails.
+func (k *sink) Write(p []byte) (int, error) {
+	k.n += int64(len(p))
+	rest := p
+	if len(k.head) < headSize {
+		take := min(len(p), headSize-len(k.head))
+		k.head = append(k.head, p[:take]...)
+		rest = p[take:]
+	}
+	if !k.decided {
+		if len(k.head) < 4 {
+			return len(p), nil
+		}
+		k.decided = true
+		if isZip(k.head) {
+			k.spool = k.newSpool()
+			k.spool.Write(k.head)
+		}
+	} else {
+		rest = p
+	}
+	if k.spool != nil {
+		k.spool.Write(rest)
+	}
+	return len(p), nil
+}

@@ -1,0 +1,292 @@
+// Command gen writes the crafted messages of testdata/mime used by the tests
+// of package policy/mime. Its output is reproducible: fixed boundaries, no
+// dates, deterministic content. Run it from the module root:
+//
+//	go run ./testdata/mime/gen
+package main
+
+import (
+	"archive/zip"
+	"bytes"
+	"encoding/base64"
+	"flag"
+	"fmt"
+	"hash/crc32"
+	"log"
+	"mime/quotedprintable"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"golang.org/x/text/encoding"
+	"golang.org/x/text/encoding/japanese"
+)
+
+func main() {
+	dir := flag.String("dir", "testdata/mime", "output directory")
+	flag.Parse()
+	for _, m := range messages() {
+		data := m.body
+		if m.crlf {
+			data = strings.ReplaceAll(data, "\n", "\r\n")
+		}
+		name := filepath.Join(*dir, m.name+".eml")
+		if err := os.WriteFile(name, []byte(data), 0o644); err != nil {
+			log.Fatal(err)
+		}
+	}
+}
+
+type message struct {
+	name string
+	crlf bool
+	body string
+}
+
+func enc(e encoding.Encoding, s string) string {
+	b, err := e.NewEncoder().String(s)
+	if err != nil {
+		log.Fatalf("encoding %q: %v", s, err)
+	}
+	return b
+}
+
+func jis(s string) string  { return enc(japanese.ISO2022JP, s) }
+func sjis(s string) string { return enc(japanese.ShiftJIS, s) }
+func euc(s string) string  { return enc(japanese.EUCJP, s) }
+
+// b64 encodes data in lines of 76 characters.
+func b64(data []byte) string {
+	s := base64.StdEncoding.EncodeToString(data)
+	var b strings.Builder
+	for len(s) > 76 {
+		b.WriteString(s[:76] + "\n")
+		s = s[76:]
+	}
+	b.WriteString(s + "\n")
+	return b.String()
+}
+
+func qp(data string) string {
+	var b bytes.Buffer
+	w := quotedprintable.NewWriter(&b)
+	w.Write([]byte(data))
+	w.Close()
+	return strings.ReplaceAll(b.String(), "\r\n", "\n")
+}
+
+// word is an RFC 2047 B encoded word of already-encoded bytes.
+func word(charset, data string) string {
+	return "=?" + charset + "?B?" + base64.StdEncoding.EncodeToString([]byte(data)) + "?="
+}
+
+// pct is RFC 2231 percent encoding of every byte outside a safe set.
+func pct(data string) string {
+	var b strings.Builder
+	for i := 0; i < len(data); i++ {
+		c := data[i]
+		if (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-' {
+			b.WriteByte(c)
+		} else {
+			fmt.Fprintf(&b, "%%%02X", c)
+		}
+	}
+	return b.String()
+}
+
+// pe is the start of a Windows executable: DOS header pointing at a PE header.
+func pe() []byte {
+	b := make([]byte, 256)
+	copy(b, "MZ")
+	b[0x3c] = 0x80
+	copy(b[0x80:], "PE\x00\x00")
+	return b
+}
+
+func elf() []byte {
+	return append([]byte("\x7fELF\x02\x01\x01\x00"), bytes.Repeat([]byte{0}, 56)...)
+}
+
+func machoFat() []byte {
+	return append([]byte{0xca, 0xfe, 0xba, 0xbe, 0, 0, 0, 2}, bytes.Repeat([]byte{0}, 40)...)
+}
+
+func javaClass() []byte {
+	return append([]byte{0xca, 0xfe, 0xba, 0xbe, 0, 0, 0, 52}, bytes.Repeat([]byte{0}, 40)...)
+}
+
+type zipFile struct {
+	name      string
+	data      []byte
+	encrypted bool
+}
+
+// zipOf builds a zip archive. Encrypted entries are written raw with the
+// encrypted flag (bit 0) set and stand-in ciphertext, as a traditional
+// PKWARE-encrypted entry looks to a reader without the password.
+func zipOf(files ...zipFile) []byte {
+	var b bytes.Buffer
+	w := zip.NewWriter(&b)
+	for _, f := range files {
+		if f.encrypted {
+			cipher := append(bytes.Repeat([]byte{0x5a}, 12), f.data...)
+			h := &zip.FileHeader{
+				Name:               f.name,
+				Method:             zip.Store,
+				Flags:              0x1,
+				CRC32:              crc32.ChecksumIEEE(f.data),
+				CompressedSize64:   uint64(len(cipher)),
+				UncompressedSize64: uint64(len(f.data)),
+			}
+			fw, err := w.CreateRaw(h)
+			if err != nil {
+				log.Fatal(err)
+			}
+			fw.Write(cipher)
+			continue
+		}
+		fw, err := w.CreateHeader(&zip.FileHeader{Name: f.name, Method: zip.Deflate})
+		if err != nil {
+			log.Fatal(err)
+		}
+		fw.Write(f.data)
+	}
+	if err := w.Close(); err != nil {
+		log.Fatal(err)
+	}
+	return b.Bytes()
+}
+
+// attach is a base64 attachment part with a raw Content-Disposition value.
+func attach(ctype, disposition string, data []byte) string {
+	s := "Content-Type: " + ctype + "\n"
+	if disposition != "" {
+		s += "Content-Disposition: " + disposition + "\n"
+	}
+	return s + "Content-Transfer-Encoding: base64\n\n" + b64(data)
+}
+
+// mixed wraps parts in a multipart/mixed message with a fixed boundary.
+func mixed(headers string, parts ...string) string {
+	return mixedWith("=_b1", headers, parts...)
+}
+
+// mixedWith is mixed with the given boundary.
+func mixedWith(boundary, headers string, parts ...string) string {
+	s := headers + "MIME-Version: 1.0\nContent-Type: multipart/mixed; boundary=\"" + boundary + "\"\n\n"
+	for _, p := range parts {
+		s += "--" + boundary + "\n" + p
+	}
+	return s + "--" + boundary + "--\n"
+}
+
+const textPart = "Content-Type: text/plain; charset=utf-8\n\nSee attached.\n"
+
+func messages() []message {
+	deep := "Subject: deep\nContent-Type: multipart/mixed; boundary=\"d0\"\n\n"
+	for i := 0; i < 25; i++ {
+		deep += fmt.Sprintf("--d%d\nContent-Type: multipart/mixed; boundary=\"d%d\"\n\n", i, i+1)
+	}
+	deep += "--d25\nContent-Type: application/octet-stream; name=\"deep.exe\"\n\nMZ\n--d25--\n"
+	for i := 24; i >= 0; i-- {
+		deep += fmt.Sprintf("--d%d--\n", i)
+	}
+
+	inner := mixedWith("=_inner", "From: a@example.jp\nSubject: inner\n",
+		textPart,
+		attach("application/octet-stream", `attachment; filename="payload.exe"`, pe()))
+
+	return []message{
+		{"plain-ascii", true, "From: sender@example.com\nTo: rcpt@example.jp\nSubject: Quarterly report\nMIME-Version: 1.0\nContent-Type: text/plain; charset=us-ascii\n\nHello,\n\nThe report is ready.\n"},
+		{"iso2022jp", true, "From: sender@example.jp\nSubject: " + word("ISO-2022-JP", jis("見積書の送付")) + "\n " +
+			word("ISO-2022-JP", jis("について（ご確認）")) + "\nMIME-Version: 1.0\nContent-Type: text/plain; charset=ISO-2022-JP\nContent-Transfer-Encoding: 7bit\n\n" +
+			jis("お世話になっております。\n見積書をお送りします。\n")},
+		{"iso2022jp-split-word", true, "Subject: " + splitJIS("請求書送付のお知らせ") + "\nContent-Type: text/plain; charset=iso-2022-jp\n\n" + jis("本文です。\n")},
+		{"sjis-base64", true, "Subject: =?Shift_JIS?B?" + base64.StdEncoding.EncodeToString([]byte(sjis("会議の件"))) + "?=\nMIME-Version: 1.0\nContent-Type: text/plain; charset=Shift_JIS\nContent-Transfer-Encoding: base64\n\n" + b64([]byte(sjis("明日の会議は十時からです。\n表示とソフトの確認をお願いします。\n")))},
+		{"cp932-label", false, "Subject: cp932\nContent-Type: text/plain; charset=CP932\nContent-Transfer-Encoding: 8bit\n\n" + sjis("①②③　ＮＥＣ特殊文字\n")},
+		{"eucjp-qp", true, "Subject: =?EUC-JP?Q?" + strings.ReplaceAll(strings.TrimSuffix(qp(euc("ご連絡")), "\n"), " ", "_") + "?=\nContent-Type: text/plain; charset=EUC-JP\nContent-Transfer-Encoding: quoted-printable\n\n" + qp(euc("テスト送信です。よろしくお願いします。\n"))},
+		{"html-utf8-entities", true, "Subject: =?UTF-8?Q?=E3=81=8A=E7=9F=A5=E3=82=89=E3=81=9B?=\nContent-Type: text/html; charset=UTF-8\nContent-Transfer-Encoding: 8bit\n\n" +
+			"<!DOCTYPE html>\n<html><head><title>Hidden title</title><style>p { color: red; }</style>\n<script type=\"text/javascript\">var x = \"<p>not text</p>\";</script></head>\n<body><!-- a comment with <b>tags</b> -->\n<p class=\"x\" data-a='1>2'>Caf&eacute; &amp; &#x3042;&#12356; &lt;ok&gt;&nbsp;end</p>\n<div>日本語&copy;</div></body></html>\n"},
+		{"unlabelled-iso2022jp", true, "Subject: no charset\nContent-Type: text/plain\n\n" + jis("ラベルのない本文です。\n")},
+		{"unlabelled-raw-sjis-subject", true, "Subject: " + sjis("生のシフトJIS件名") + "\nContent-Type: text/plain\nContent-Transfer-Encoding: 8bit\n\n" + sjis("本文もシフトJISです。\n")},
+		{"blank-ideographic-space", true, "Subject: blank\nContent-Type: text/plain; charset=UTF-8\n\n\u3000\u3000\n \u00a0\u200b\ufeff\n\u3000\n"},
+		{"attachment-only", true, mixed("Subject: scan\n",
+			attach("application/pdf", `attachment; filename="scan.pdf"`, []byte("%PDF-1.4\n%\xe2\xe3\xcf\xd3\n1 0 obj\n<<>>\nendobj\n")))},
+		{"exe-unquoted-encoded-word", true, mixed("Subject: invoice\n",
+			textPart,
+			attach("application/octet-stream", "attachment; filename="+word("ISO-2022-JP", jis("請求書"))+".exe", pe()))},
+		{"rfc2231-sjis-continuations", true, mixed("Subject: rfc2231\n",
+			textPart,
+			attach("application/octet-stream", "attachment;\n filename*0*=shift_jis''"+pct(sjis("ソフトウェア表"))+";\n filename*1*="+pct(sjis("更新プログラム"))+";\n filename*2=\".exe\"", pe()))},
+		{"raw-sjis-filename", true, mixed("Subject: raw\n",
+			textPart,
+			attach("application/octet-stream", `attachment; filename="`+sjis("表計算ソフト")+`.exe"`, pe()))},
+		{"name-only", true, mixed("Subject: name only\n",
+			textPart,
+			attach("application/pdf; name=\""+word("UTF-8", "見積書")+".pdf\"", "", []byte("%PDF-1.7\n")))},
+		{"no-extension", true, mixed("Subject: no ext\n",
+			textPart,
+			attach("application/octet-stream", `attachment; filename="README"`, []byte("plain data\n")),
+			"Content-Type: application/octet-stream\nContent-Transfer-Encoding: base64\n\n"+b64([]byte("unnamed inline data\n")))},
+		{"double-extension", true, mixed("Subject: double\n",
+			textPart,
+			attach("application/pdf", `attachment; filename="invoice.pdf.exe"`, pe()))},
+		{"trailing-dot", true, mixed("Subject: trailing\n",
+			textPart,
+			attach("application/octet-stream", `attachment; filename="evil.exe. "`, pe()),
+			attach("application/octet-stream", "attachment; filename*=UTF-8''"+pct("evil.exe\u3000."), pe()))},
+		{"rlo-trick", true, mixed("Subject: rlo\n",
+			textPart,
+			attach("application/octet-stream", "attachment; filename=\""+"=?UTF-8?B?"+base64.StdEncoding.EncodeToString([]byte("invoice_\u202Efdp.exe"))+"?=\"", pe()),
+			attach("application/pdf", "attachment; filename*=UTF-8''"+pct("\u202Eexe.pdf"), []byte("%PDF-1.4\n")))},
+		{"pe-named-pdf", true, mixed("Subject: pdf\n",
+			textPart,
+			attach("application/pdf", `attachment; filename="document.pdf"`, pe()))},
+		{"elf-macho-class", true, mixed("Subject: binaries\n",
+			textPart,
+			attach("application/octet-stream", `attachment; filename="tool"`, elf()),
+			attach("application/octet-stream", `attachment; filename="app"`, machoFat()),
+			attach("application/java-vm", `attachment; filename="Main.class"`, javaClass()))},
+		{"zip-with-exe", true, mixed("Subject: zip\n",
+			textPart,
+			attach("application/zip", `attachment; filename="docs.zip"`, zipOf(
+				zipFile{name: "readme.txt", data: []byte("read me\n")},
+				zipFile{name: "bin/setup.exe", data: pe()},
+				zipFile{name: sjis("請求書.pdf.exe"), data: pe()})))},
+		{"nested-zip", true, mixed("Subject: nested\n",
+			textPart,
+			attach("application/octet-stream", `attachment; filename="outer.dat"`, zipOf(
+				zipFile{name: "inner.zip", data: zipOf(
+					zipFile{name: "deeper.zip", data: zipOf(
+						zipFile{name: "deepest.zip", data: zipOf(zipFile{name: "payload.exe", data: pe()})})},
+					zipFile{name: "payload.scr", data: pe()})})))},
+		{"encrypted-zip", true, mixed("Subject: encrypted\n",
+			textPart,
+			attach("application/zip", `attachment; filename="secret.zip"`, zipOf(
+				zipFile{name: "note.txt", data: []byte("password is in the next mail\n")},
+				zipFile{name: "invoice.exe", data: pe(), encrypted: true})))},
+		{"corrupt-zip", true, mixed("Subject: corrupt\n",
+			textPart,
+			attach("application/zip", `attachment; filename="broken.zip"`, append([]byte("PK\x03\x04"), bytes.Repeat([]byte{0xee}, 64)...)))},
+		{"rfc822-with-exe", true, mixed("Subject: forward\n",
+			textPart,
+			"Content-Type: message/rfc822\nContent-Disposition: attachment; filename=\"fwd.eml\"\n\n"+inner)},
+		{"rfc822-inline", true, mixed("Subject: inline forward\n",
+			"Content-Type: message/rfc822\n\nSubject: inner\nContent-Type: text/plain; charset=utf-8\n\nforwarded text\n")},
+		{"missing-closing-boundary", true, "Subject: truncated\nContent-Type: multipart/mixed; boundary=\"t1\"\n\n--t1\nContent-Type: text/plain\n\nfirst part\n--t1\nContent-Type: application/octet-stream; name=\"cut.exe\"\nContent-Transfer-Encoding: base64\n\n" + b64(pe())},
+		{"unknown-charset", true, "Subject: =?x-foo?B?SGVsbG8=?= and =?ISO-2022-JP?B?" + base64.StdEncoding.EncodeToString([]byte(jis("日本"))) + "?=\nContent-Type: text/plain; charset=\"x-foo\"\nContent-Transfer-Encoding: 8bit\n\n" + sjis("未知の文字コード\n")},
+		{"deep-nesting", true, deep},
+		{"multipart-no-boundary", true, "Subject: no boundary\nContent-Type: multipart/mixed\n\n--x\nContent-Type: text/plain\n\nhidden\n--x--\n"},
+		{"lf-only-alternative", false, "Subject: alt\nContent-Type: multipart/alternative; boundary=alt\n\npreamble " + strings.Repeat("x", 5000) + "\n--alt\nContent-Type: text/plain; charset=utf-8\nContent-Transfer-Encoding: quoted-printable\n\n=E3=81=93=E3=82=93=E3=81=AB=E3=81=A1=E3=81=AF\n--alt\nContent-Type: text/html; charset=utf-8\n\n<p>&#x3053;&#x3093;&#x306B;&#x3061;&#x306F;</p>\n--alt--\n"},
+	}
+}
+
+// splitJIS encodes s as ISO-2022-JP and cuts the bytes into three encoded
+// words in the middle of the two-byte run, the way some mailers do: only
+// the first word switches to JIS X 0208 and only the last switches back.
+func splitJIS(s string) string {
+	b := jis(s)
+	third := (len(b) - 6) / 3 / 2 * 2
+	w1, w2, w3 := b[:3+third], b[3+third:3+2*third], b[3+2*third:]
+	return word("ISO-2022-JP", w1) + "\n " + word("ISO-2022-JP", w2) + "\n " + word("ISO-2022-JP", w3)
+}
