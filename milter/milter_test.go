@@ -115,6 +115,12 @@ func (m *mta) rcpt(to string) string {
 // accepted) and the headers added.
 func (m *mta) data(headers [][2]string, body string) (string, []client.ModifyAction) {
 	m.t.Helper()
+	return m.dataFrom(headers, strings.NewReader(body))
+}
+
+// dataFrom is data with the body read from r.
+func (m *mta) dataFrom(headers [][2]string, body io.Reader) (string, []client.ModifyAction) {
+	m.t.Helper()
 	if r := m.reply(m.s.DataStart()); r != "" {
 		return r, nil
 	}
@@ -127,7 +133,7 @@ func (m *mta) data(headers [][2]string, body string) (string, []client.ModifyAct
 	if r := m.reply(m.s.HeaderEnd()); r != "" {
 		return r, nil
 	}
-	mods, act, err := m.s.BodyReadFrom(strings.NewReader(body))
+	mods, act, err := m.s.BodyReadFrom(body)
 	if err != nil {
 		m.t.Fatal(err)
 	}
