@@ -1,0 +1,45 @@
+package ratelimit
+
+import (
+	"context"
+	"testing"
+	"time"
+)
+
+// TestMemoryStorageBounded checks that a key keeps neither expired events
+// nor more than MaxEvents, whatever the callers add.
+func TestMemoryStorageBounded(t *testing.T) {
+	ctx := context.Background()
+	now := time.Unix(1e9, 0)
+	m := NewMemory(10, func() time.Time { return now })
+	stored := func() (n, c int) {
+		e, ok := m.keys.Peek("k")
+		if !ok {
+			t.Fatal("key missing")
+		}
+		return len(e.times), cap(e.times)
+	}
+	for range 1000 {
+		if err := m.Add(ctx, "k", time.Second, 1); err != nil {
+			t.Fatal(err)
+		}
+		now = now.Add(100 * time.Millisecond)
+	}
+	if n, _ := stored(); n > 10 {
+		t.Errorf("%d events stored for a window holding 10", n)
+	}
+	for range 50 {
+		if err := m.Add(ctx, "k", time.Hour, 1000); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n, c := stored(); n != MaxEvents || c > MaxEvents {
+		t.Errorf("stored %d events in room for %d, want %d in at most %d", n, c, MaxEvents, MaxEvents)
+	}
+	if err := m.Add(ctx, "k", time.Hour, 1<<40); err != nil {
+		t.Fatal(err)
+	}
+	if n, c := stored(); n != MaxEvents || c > MaxEvents {
+		t.Errorf("stored %d events in room for %d after a huge Add", n, c)
+	}
+}

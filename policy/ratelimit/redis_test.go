@@ -1,0 +1,281 @@
+package ratelimit_test
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"fmt"
+	"net"
+	"os/exec"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/sekisho/sekisho/policy/ratelimit"
+	"github.com/sekisho/sekisho/policy/ratelimit/storetest"
+)
+
+// startRedis runs a throwaway redis-server on a free loopback port for the
+// test's duration and returns its URL. A missing redis-server fails the test:
+// the Redis store must not go untested.
+func startRedis(tb testing.TB) string {
+	tb.Helper()
+	bin, err := exec.LookPath("redis-server")
+	if err != nil {
+		tb.Fatalf("redis-server is needed to test the Redis store and was not found in PATH: %v", err)
+	}
+	var lastErr error
+	for range 5 {
+		port, err := freePort()
+		if err != nil {
+			tb.Fatal(err)
+		}
+		var out bytes.Buffer
+		cmd := exec.Command(bin, "--bind", "127.0.0.1", "--port", strconv.Itoa(port),
+			"--daemonize", "no", "--save", "", "--appendonly", "no", "--dir", tb.TempDir())
+		cmd.Stdout = &out
+		cmd.Stderr = &out
+		if err := cmd.Start(); err != nil {
+			tb.Fatalf("starting redis-server: %v", err)
+		}
+		exited := make(chan struct{})
+		go func() {
+			cmd.Wait()
+			close(exited)
+		}()
+		addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+		if lastErr = waitRedis(addr, exited); lastErr == nil {
+			tb.Cleanup(func() {
+				cmd.Process.Kill()
+				<-exited
+			})
+			return "redis://" + addr + "/0"
+		}
+		cmd.Process.Kill()
+		<-exited
+		lastErr = fmt.Errorf("%w; output:\n%s", lastErr, out.String())
+	}
+	tb.Fatalf("redis-server did not start: %v", lastErr)
+	return ""
+}
+
+func freePort() (int, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port, nil
+}
+
+// waitRedis waits until the server at addr answers PING with PONG.
+func waitRedis(addr string, exited <-chan struct{}) error {
+	deadline := time.Now().Add(5 * time.Second)
+	for time.Now().Before(deadline) {
+		select {
+		case <-exited:
+			return fmt.Errorf("redis-server on %s exited", addr)
+		default:
+		}
+		if conn, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
+			conn.SetDeadline(time.Now().Add(time.Second))
+			fmt.Fprint(conn, "PING\r\n")
+			line, _ := bufio.NewReader(conn).ReadString('\n')
+			conn.Close()
+			if strings.HasPrefix(line, "+PONG") {
+				return nil
+			}
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return fmt.Errorf("redis-server on %s not answering PING", addr)
+}
+
+var prefixes atomic.Int64
+
+// newRedisFor returns a store on url whose keys no other store shares.
+func newRedisFor(t *testing.T, url string) *ratelimit.Redis {
+	t.Helper()
+	prefix := fmt.Sprintf("test%d:", prefixes.Add(1))
+	s, err := ratelimit.NewRedis(url, prefix, 2*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func TestRedis(t *testing.T) {
+	url := startRedis(t)
+	storetest.Run(t, func(t *testing.T, _ func() time.Time) ratelimit.Store {
+		return newRedisFor(t, url)
+	})
+}
+
+// TestRedisSharedByHosts checks that two stores on one server, like two MX
+// hosts, see each other's events, including concurrent ones.
+func TestRedisSharedByHosts(t *testing.T) {
+	url := startRedis(t)
+	ctx := context.Background()
+	var hosts [2]*ratelimit.Redis
+	for i := range hosts {
+		s, err := ratelimit.NewRedis(url, "sekisho:", 2*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close() })
+		hosts[i] = s
+	}
+	if err := hosts[0].Add(ctx, "k", time.Minute, 2); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := hosts[1].Count(ctx, "k", time.Minute); n != 2 || err != nil {
+		t.Fatalf("other host counts %d, %v; want 2", n, err)
+	}
+	var wg sync.WaitGroup
+	for i := range 40 {
+		wg.Go(func() {
+			if err := hosts[i%2].Add(ctx, "k", time.Minute, 1); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	for i, h := range hosts {
+		if n, err := h.Count(ctx, "k", time.Minute); n != 42 || err != nil {
+			t.Errorf("host %d counts %d, %v; want 42", i, n, err)
+		}
+	}
+}
+
+// TestRedisKeys checks the stored layout: the prefix is applied, the key
+// expires one window after its last event, and nothing else is written.
+func TestRedisKeys(t *testing.T) {
+	url := startRedis(t)
+	ctx := context.Background()
+	s, err := ratelimit.NewRedis(url, "sekisho:rl:", time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	opts, _ := redis.ParseURL(url)
+	raw := redis.NewClient(opts)
+	defer raw.Close()
+
+	if err := s.Add(ctx, "recipient:bob@example.org", 300*time.Millisecond, 3); err != nil {
+		t.Fatal(err)
+	}
+	keys, err := raw.Keys(ctx, "*").Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(keys) != 1 || keys[0] != "sekisho:rl:recipient:bob@example.org" {
+		t.Errorf("keys %q", keys)
+	}
+	if ttl := raw.PTTL(ctx, keys[0]).Val(); ttl <= 0 || ttl > 300*time.Millisecond {
+		t.Errorf("PTTL %v, want (0, 300ms]", ttl)
+	}
+	if n := raw.ZCard(ctx, keys[0]).Val(); n != 3 {
+		t.Errorf("ZCARD %d, want 3", n)
+	}
+	time.Sleep(400 * time.Millisecond)
+	if n := raw.Exists(ctx, keys[0]).Val(); n != 0 {
+		t.Error("key still exists a window after its last event")
+	}
+}
+
+// TestRedisDown checks that an unreachable server yields an error within
+// the timeout, whether nothing listens or the server never answers.
+func TestRedisDown(t *testing.T) {
+	const timeout = 300 * time.Millisecond
+	const slack = time.Second // for a loaded machine
+	port, err := freePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	silent, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer silent.Close()
+	var conns []net.Conn
+	var mu sync.Mutex
+	go func() {
+		for {
+			c, err := silent.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			conns = append(conns, c)
+			mu.Unlock()
+		}
+	}()
+	defer func() {
+		mu.Lock()
+		defer mu.Unlock()
+		for _, c := range conns {
+			c.Close()
+		}
+	}()
+	for name, addr := range map[string]string{
+		"closed port": net.JoinHostPort("127.0.0.1", strconv.Itoa(port)),
+		"no answer":   silent.Addr().String(),
+	} {
+		t.Run(name, func(t *testing.T) {
+			s, err := ratelimit.NewRedis("redis://"+addr+"/0", "x:", timeout)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s.Close()
+			start := time.Now()
+			if _, err := s.Count(context.Background(), "k", time.Minute); err == nil {
+				t.Error("Count succeeded")
+			}
+			if d := time.Since(start); d > timeout+slack {
+				t.Errorf("Count took %v with a timeout of %v", d, timeout)
+			}
+			start = time.Now()
+			if err := s.Add(context.Background(), "k", time.Minute, 1); err == nil {
+				t.Error("Add succeeded")
+			}
+			if d := time.Since(start); d > timeout+slack {
+				t.Errorf("Add took %v with a timeout of %v", d, timeout)
+			}
+		})
+	}
+}
+
+func TestNewRedisErrors(t *testing.T) {
+	if _, err := ratelimit.NewRedis("http://127.0.0.1:6379", "", time.Second); err == nil {
+		t.Error("NewRedis accepted an http URL")
+	}
+	if _, err := ratelimit.NewRedis("redis://127.0.0.1:6379/0", "", 0); err == nil {
+		t.Error("NewRedis accepted a zero timeout")
+	}
+}
+
+func BenchmarkRedisCountAdd(b *testing.B) {
+	url := startRedis(b)
+	ctx := context.Background()
+	s, err := ratelimit.NewRedis(url, "bench:", 2*time.Second)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	i := 0
+	for b.Loop() {
+		k := "recipient:rcpt" + strconv.Itoa(i%1000) + "@example.org"
+		i++
+		if _, err := s.Count(ctx, k, time.Minute); err != nil {
+			b.Fatal(err)
+		}
+		if err := s.Add(ctx, k, time.Minute, 1); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
