@@ -192,9 +192,31 @@ func decodeError(name string, err error) error {
 	if errors.As(err, &de) {
 		line, col := de.Position()
 		msg := strings.TrimPrefix(de.Error(), "toml: ")
+		if m := typeErrRE.FindStringSubmatch(msg); m != nil {
+			msg = "wrong type: want " + goTypeNames(m[2]) + ", not a TOML " + m[1]
+		}
 		return &ConfigError{File: name, Line: line, Column: col, Key: strings.Join(de.Key(), "."), Msg: msg}
 	}
 	return &ConfigError{File: name, Msg: err.Error()}
+}
+
+var typeErrRE = regexp.MustCompile(`^cannot decode TOML (\w+) into (?:struct field \S+|a Go value) of type (\S+)`)
+
+// goTypeNames says in configuration terms what a Go type holds.
+func goTypeNames(t string) string {
+	switch {
+	case strings.HasPrefix(t, "[]"):
+		return "a list"
+	case strings.HasPrefix(t, "int"), strings.HasPrefix(t, "uint"):
+		return "an integer"
+	case t == "string", strings.HasSuffix(t, ".Size"), strings.HasSuffix(t, ".Duration"), strings.HasSuffix(t, ".Reply"), strings.HasSuffix(t, ".Action"):
+		return "a string"
+	case t == "bool", t == "*bool":
+		return "true or false"
+	case strings.HasPrefix(t, "map["), strings.Contains(t, "Config"), strings.Contains(t, "Conf"):
+		return "a table"
+	}
+	return t
 }
 
 var tableRE = regexp.MustCompile(`(?m)^\s*\[\s*rules\s*\.\s*"?([A-Za-z0-9_-]+)"?\s*\]`)

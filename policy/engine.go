@@ -8,7 +8,11 @@ import (
 	"runtime/debug"
 	"slices"
 	"strings"
+	"sync"
 	"time"
+
+	"github.com/sekisho/sekisho/policy/dnsbl"
+	"github.com/sekisho/sekisho/policy/ratelimit"
 )
 
 // Env holds what rules share beyond one configuration: it is made once per
@@ -16,6 +20,53 @@ import (
 type Env struct {
 	Logger *slog.Logger
 	Now    func() time.Time
+
+	once     sync.Once
+	resolver *dnsbl.Resolver
+
+	mu     sync.Mutex
+	memory *ratelimit.Memory
+	redis  map[string]*ratelimit.Redis
+}
+
+// rateStore returns the process's rate-limit store for a store setting:
+// counts outlive reloads, and several rules on one Redis share a client.
+func (env *Env) rateStore(store string, timeout time.Duration) (ratelimit.Store, error) {
+	env.mu.Lock()
+	defer env.mu.Unlock()
+	if store == "" || store == "memory" {
+		if env.memory == nil {
+			env.memory = ratelimit.NewMemory(100000, env.Now)
+		}
+		return env.memory, nil
+	}
+	if r, ok := env.redis[store]; ok {
+		return r, nil
+	}
+	r, err := ratelimit.NewRedis(store, "sekisho:rl:", timeout)
+	if err != nil {
+		return nil, err
+	}
+	if env.redis == nil {
+		env.redis = map[string]*ratelimit.Redis{}
+	}
+	env.redis[store] = r
+	return r, nil
+}
+
+func (env *Env) logger() *slog.Logger {
+	if env.Logger != nil {
+		return env.Logger
+	}
+	return slog.Default()
+}
+
+// dnsbl returns the process's DNSBL resolver, whose cache outlives reloads.
+func (env *Env) dnsbl() *dnsbl.Resolver {
+	env.once.Do(func() {
+		env.resolver = dnsbl.NewResolver(dnsbl.CacheConfig{Now: env.Now})
+	})
+	return env.resolver
 }
 
 func (env *Env) now() time.Time {
@@ -104,9 +155,6 @@ func NewEngine(cfg *Config, env *Env) (*Engine, error) {
 		if _, ok := r.(Streamer); ok {
 			e.needs[StageHeaders], e.needs[StageBody] = true, true
 		}
-		if _, ok := r.(Committer); ok {
-			e.needs[StageBody] = true
-		}
 		e.rules = append(e.rules, b)
 	}
 	return e, nil
@@ -178,9 +226,6 @@ func (e *Engine) Run(ctx context.Context, stage Stage, m *Message) Verdict {
 	if v := m.state.sticky; v != nil && (stage > v.Stage || stage == StageRcpt) {
 		out := *v
 		out.Stage = stage
-		if out.Action == Quarantine && stage < StageBody {
-			return Verdict{Stage: stage}
-		}
 		return out
 	}
 	if stage == StageRcpt {
@@ -193,7 +238,14 @@ func (e *Engine) Run(ctx context.Context, stage Stage, m *Message) Verdict {
 		if !slices.Contains(r.stages, stage) {
 			continue
 		}
-		hit, err := e.check(ctx, r, stage, m)
+		var hit Hit
+		var err error
+		if _, ok := r.Rule.(inspector); ok && stage == StageBody {
+			err = e.inspect(ctx, m)
+		}
+		if err == nil {
+			hit, err = e.check(ctx, r, stage, m)
+		}
 		var v Verdict
 		switch {
 		case err != nil:
@@ -205,24 +257,50 @@ func (e *Engine) Run(ctx context.Context, stage Stage, m *Message) Verdict {
 			continue
 		default:
 			v = Verdict{Rule: r.Name(), Stage: stage, Action: r.action, Reason: hit.Reason, DryRun: r.dryRun}
-			v.Reply = r.reply.Expand(e.vars(m, hit.Vars))
+			reply := r.reply
+			if hit.Action != Continue {
+				v.Action = hit.Action
+				reply = hit.Reply
+			}
+			v.Reply = reply.Expand(e.vars(m, hit.Vars))
 		}
 		e.logVerdict(ctx, v, m)
 		if v.DryRun || !v.Action.Final() {
 			if v.DryRun || v.Action == Tag {
-				m.state.annotations = append(m.state.annotations, v)
+				m.annotate(v)
 			}
 			continue
 		}
-		if hit.Message || (v.Action == Quarantine && stage < StageBody) {
-			m.state.sticky = &v
-		}
 		if v.Action == Quarantine && stage < StageBody {
+			// Only end of message can quarantine: hold the verdict until
+			// then, unless a later stage refuses the mail outright.
+			if m.state.quarantine == nil {
+				m.state.quarantine = &v
+			}
 			return Verdict{Stage: stage}
+		}
+		if hit.Message {
+			m.state.sticky = &v
 		}
 		return v
 	}
+	if q := m.state.quarantine; q != nil && stage == StageBody {
+		out := *q
+		out.Stage = stage
+		return out
+	}
 	return Verdict{Stage: stage}
+}
+
+// annotate records a tag or dry-run verdict once per rule and action, so
+// that a rule firing for every recipient adds one header, not one each.
+func (m *Message) annotate(v Verdict) {
+	for _, a := range m.state.annotations {
+		if a.Rule == v.Rule && a.Action == v.Action && a.DryRun == v.DryRun {
+			return
+		}
+	}
+	m.state.annotations = append(m.state.annotations, v)
 }
 
 // check runs one rule, turning a panic into an error.

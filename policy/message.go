@@ -4,6 +4,8 @@ import (
 	"io"
 	"net/netip"
 	"strings"
+
+	"github.com/sekisho/sekisho/policy/mime"
 )
 
 // Client is the SMTP client of a connection.
@@ -30,6 +32,9 @@ type Message struct {
 	Rcpt    string   // the recipient being decided at StageRcpt
 	Headers []Header // in order, at StageHeaders and later
 
+	// Inspection is the parsed body, made at StageBody before the first rule
+	// that needs it.
+	Inspection *mime.Result
 	// Raw opens the whole raw message (headers and body) at StageBody.
 	Raw func() (io.ReadCloser, error)
 	// Size is the raw message size in bytes, known at StageBody.
@@ -42,6 +47,7 @@ type Message struct {
 type messageState struct {
 	exempt      string   // why the message is exempt, "" if not
 	sticky      *Verdict // a verdict that holds for every later stage
+	quarantine  *Verdict // a quarantine decided before end of message
 	annotations []Verdict
 	streams     map[string]StreamSink
 }

@@ -129,10 +129,7 @@ func isEnhanced(s string) bool {
 		return false
 	}
 	for _, p := range parts[1:] {
-		if len(p) == 0 || len(p) > 3 {
-			return false
-		}
-		if _, err := strconv.Atoi(p); err != nil {
+		if len(p) == 0 || len(p) > 3 || strings.Trim(p, "0123456789") != "" {
 			return false
 		}
 	}
@@ -189,7 +186,7 @@ func sanitize(s string) string {
 		return r
 	}, s)
 	if len(s) > 200 {
-		s = s[:200]
+		s = strings.ToValidUTF8(s[:200], "")
 	}
 	return s
 }

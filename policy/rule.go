@@ -25,6 +25,10 @@ type Hit struct {
 	// Message marks a recipient-stage hit that refuses the whole message:
 	// every later recipient and the message itself get the same verdict.
 	Message bool
+	// Action and Reply, when set, replace the rule's configured outcome for
+	// this hit (an encrypted archive has an outcome of its own).
+	Action Action
+	Reply  Reply
 }
 
 // Streamer is a rule that reads the raw message as the MTA passes it on

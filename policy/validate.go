@@ -11,8 +11,17 @@ import (
 // present turns its rule on (enabled = false turns it off again); an absent
 // table leaves the rule off.
 type RulesConfig struct {
-	SendOnly       *SendOnlyConfig       `toml:"send_only"`
-	RecipientLimit *RecipientLimitConfig `toml:"recipient_limit"`
+	SendOnly              *SendOnlyConfig              `toml:"send_only"`
+	RecipientLimit        *RecipientLimitConfig        `toml:"recipient_limit"`
+	AttachmentSize        *AttachmentSizeConfig        `toml:"attachment_size"`
+	AttachmentExtension   *AttachmentExtensionConfig   `toml:"attachment_extension"`
+	AttachmentNoExtension *AttachmentNoExtensionConfig `toml:"attachment_no_extension"`
+	AsciiOnly             *AsciiOnlyConfig             `toml:"ascii_only"`
+	Blank                 *BlankConfig                 `toml:"blank"`
+	MimeLimits            *MimeLimitsConfig            `toml:"mime_limits"`
+	DNSBL                 *DNSBLConfig                 `toml:"dnsbl"`
+	Virus                 *VirusConfig                 `toml:"virus"`
+	RateLimit             *RateLimitConfig             `toml:"rate_limit"`
 }
 
 // ruleConfig is what every [rules.NAME] table provides.
@@ -42,6 +51,15 @@ func (r *RulesConfig) tables(order []string) []namedConfig {
 	}
 	add("send_only", r.SendOnly != nil, r.SendOnly)
 	add("recipient_limit", r.RecipientLimit != nil, r.RecipientLimit)
+	add("attachment_size", r.AttachmentSize != nil, r.AttachmentSize)
+	add("attachment_extension", r.AttachmentExtension != nil, r.AttachmentExtension)
+	add("attachment_no_extension", r.AttachmentNoExtension != nil, r.AttachmentNoExtension)
+	add("ascii_only", r.AsciiOnly != nil, r.AsciiOnly)
+	add("blank", r.Blank != nil, r.Blank)
+	add("mime_limits", r.MimeLimits != nil, r.MimeLimits)
+	add("dnsbl", r.DNSBL != nil, r.DNSBL)
+	add("virus", r.Virus != nil, r.Virus)
+	add("rate_limit", r.RateLimit != nil, r.RateLimit)
 	var out []namedConfig
 	for _, name := range order {
 		if c, ok := all[name]; ok {
@@ -190,12 +208,17 @@ func ParsePrefix(s string) (netip.Prefix, error) {
 		if err != nil {
 			return netip.Prefix{}, fmt.Errorf("invalid network %q", s)
 		}
+		if p.Addr().Is4In6() && p.Bits() >= 96 {
+			// Clients are compared as IPv4: so must ::ffff:a.b.c.d/n be.
+			p = netip.PrefixFrom(p.Addr().Unmap(), p.Bits()-96)
+		}
 		return p.Masked(), nil
 	}
 	a, err := netip.ParseAddr(s)
 	if err != nil {
 		return netip.Prefix{}, fmt.Errorf("invalid network %q", s)
 	}
+	a = a.Unmap()
 	return netip.PrefixFrom(a, a.BitLen()), nil
 }
 

@@ -1,0 +1,142 @@
+package policy
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/sekisho/sekisho/policy/mime"
+)
+
+// DefaultDeniedExtensions are the Windows file types that run code when
+// opened.
+var DefaultDeniedExtensions = []string{
+	"exe", "scr", "com", "pif", "bat", "cmd", "vbs", "vbe", "js", "jse", "wsf", "wsh",
+	"hta", "cpl", "msi", "msc", "jar", "lnk", "iso", "img",
+}
+
+// AttachmentExtensionConfig is [rules.attachment_extension]: attachments
+// whose name or content is executable.
+type AttachmentExtensionConfig struct {
+	RuleCommon
+	Deny           []string `toml:"deny"`        // default DefaultDeniedExtensions
+	Executables    *bool    `toml:"executables"` // PE, ELF, Mach-O content whatever the name; default true
+	Archives       *bool    `toml:"archives"`    // look into zip archives; default true
+	Encrypted      string   `toml:"encrypted"`   // action for an encrypted archive; "accept" (default) lets it through
+	EncryptedReply *Reply   `toml:"encrypted_reply"`
+}
+
+func (c *AttachmentExtensionConfig) defaults() (Action, Reply) {
+	return Reject, Reply{Code: 550, Enhanced: "5.7.1", Text: "Attachment type not allowed"}
+}
+
+func (c *AttachmentExtensionConfig) check() []*ConfigError {
+	var errs []*ConfigError
+	for _, d := range c.Deny {
+		if strings.Trim(d, ". ") == "" || strings.ContainsAny(d, "/\\ *") {
+			errs = append(errs, &ConfigError{Key: "deny", Msg: fmt.Sprintf("%q is not a file extension", d)})
+		}
+	}
+	if c.Encrypted != "" && c.Encrypted != "accept" {
+		a, err := ParseAction(c.Encrypted)
+		if err != nil {
+			errs = append(errs, &ConfigError{Key: "encrypted", Msg: err.Error() + " or accept"})
+		} else if c.EncryptedReply != nil {
+			if (a == Reject && c.EncryptedReply.Code/100 != 5) || (a == Tempfail && c.EncryptedReply.Code/100 != 4) {
+				errs = append(errs, &ConfigError{Key: "encrypted_reply", Msg: fmt.Sprintf("does not fit action %s: %q", a, c.EncryptedReply)})
+			}
+		}
+	}
+	return errs
+}
+
+func (c *AttachmentExtensionConfig) build(*Env) (Rule, error) {
+	r := &attachmentExtension{executables: c.Executables == nil || *c.Executables, archives: c.Archives == nil || *c.Archives}
+	deny := c.Deny
+	if deny == nil {
+		deny = DefaultDeniedExtensions
+	}
+	for _, d := range deny {
+		r.deny = append(r.deny, strings.ToLower(strings.Trim(d, ". ")))
+	}
+	if c.Encrypted != "" && c.Encrypted != "accept" {
+		r.encrypted, _ = ParseAction(c.Encrypted)
+		r.encryptedReply = Reply{Code: 550, Enhanced: "5.7.1", Text: "Encrypted archives are not accepted"}
+		if r.encrypted == Tempfail {
+			r.encryptedReply = temporary(r.encryptedReply)
+		}
+		if c.EncryptedReply != nil {
+			r.encryptedReply = *c.EncryptedReply
+		}
+	}
+	return r, nil
+}
+
+// attachmentExtension refuses, at end of body, attachments with a denied
+// extension (the last one counts: invoice.pdf.exe is an exe), executable
+// content under any name, and either of those inside zip archives.
+type attachmentExtension struct {
+	deny           []string
+	executables    bool
+	archives       bool
+	encrypted      Action // Continue: encrypted archives are let through
+	encryptedReply Reply
+}
+
+func (r *attachmentExtension) Name() string    { return "attachment_extension" }
+func (r *attachmentExtension) Stages() []Stage { return []Stage{StageBody} }
+func (r *attachmentExtension) inspects()       {}
+
+func (r *attachmentExtension) Check(_ context.Context, _ Stage, m *Message) (Hit, error) {
+	var encrypted string
+	for _, a := range m.Inspection.Attachments {
+		name := attachmentName(a)
+		if why := r.judge(a.Ext, a.Executable); why != "" {
+			return Hit{Matched: true, Reason: name + " " + why}, nil
+		}
+		if !r.archives || a.Archive == nil {
+			continue
+		}
+		if why, enc := r.archive(a.Archive, name); why != "" {
+			return Hit{Matched: true, Reason: why}, nil
+		} else if enc && encrypted == "" {
+			encrypted = name
+		}
+	}
+	if encrypted != "" && r.encrypted != Continue {
+		return Hit{Matched: true, Reason: encrypted + " is an encrypted archive", Action: r.encrypted, Reply: r.encryptedReply}, nil
+	}
+	return Hit{}, nil
+}
+
+func (r *attachmentExtension) judge(ext, executable string) string {
+	if ext != "" && slices.Contains(r.deny, ext) {
+		return "denied extension " + ext
+	}
+	if r.executables && executable != "" {
+		return "is an executable (" + executable + ")"
+	}
+	return ""
+}
+
+// archive looks through an archive and its nested archives; it returns why
+// one entry is denied, or whether any entry is encrypted.
+func (r *attachmentExtension) archive(ar *mime.Archive, path string) (string, bool) {
+	enc := ar.Encrypted
+	for _, e := range ar.Entries {
+		p := path + " > " + fmt.Sprintf("%q", e.Name)
+		if why := r.judge(e.Ext, e.Executable); why != "" {
+			return p + " " + why, false
+		}
+		enc = enc || e.Encrypted
+		if e.Archive != nil {
+			why, nested := r.archive(e.Archive, p)
+			if why != "" {
+				return why, false
+			}
+			enc = enc || nested
+		}
+	}
+	return "", enc
+}

@@ -1,0 +1,108 @@
+package policy
+
+import (
+	"context"
+	"fmt"
+)
+
+// AttachmentSizeConfig is [rules.attachment_size]: attachments larger than
+// the recipients allow, by decoded size.
+type AttachmentSizeConfig struct {
+	RuleCommon
+	Max       Size           `toml:"max"`       // per attachment; default 3MiB
+	MaxTotal  Size           `toml:"max_total"` // all attachments together; 0 = no limit
+	Overrides []SizeOverride `toml:"overrides"`
+}
+
+// SizeOverride gives some recipients a limit of their own.
+type SizeOverride struct {
+	Recipients []string `toml:"recipients"`
+	Max        Size     `toml:"max"`
+}
+
+func (c *AttachmentSizeConfig) defaults() (Action, Reply) {
+	return Reject, Reply{Code: 552, Enhanced: "5.3.4", Text: "Message size exceeds fixed maximum message size"}
+}
+
+func (c *AttachmentSizeConfig) check() []*ConfigError {
+	var errs []*ConfigError
+	for _, o := range c.Overrides {
+		if len(o.Recipients) == 0 || o.Max <= 0 {
+			errs = append(errs, &ConfigError{Key: "overrides", Msg: "each override needs recipients and a max above zero"})
+		}
+		for _, p := range o.Recipients {
+			if err := checkPattern(p); err != nil {
+				errs = append(errs, &ConfigError{Key: "overrides", Msg: err.Error()})
+			}
+		}
+	}
+	return errs
+}
+
+func (c *AttachmentSizeConfig) build(*Env) (Rule, error) {
+	r := &attachmentSize{max: c.Max, total: c.MaxTotal}
+	if r.max == 0 {
+		r.max = 3 << 20
+	}
+	for _, o := range c.Overrides {
+		ps, err := CompilePatterns(o.Recipients)
+		if err != nil {
+			return nil, err
+		}
+		r.overrides = append(r.overrides, sizeOverride{ps, o.Max})
+	}
+	return r, nil
+}
+
+type sizeOverride struct {
+	recipients Patterns
+	max        Size
+}
+
+// attachmentSize refuses, at end of body, a message with an attachment over
+// the limit. With several recipients the smallest of their limits holds:
+// one message cannot be split, and no recipient may get more than it allows.
+type attachmentSize struct {
+	max, total Size
+	overrides  []sizeOverride
+}
+
+func (r *attachmentSize) Name() string    { return "attachment_size" }
+func (r *attachmentSize) Stages() []Stage { return []Stage{StageBody} }
+func (r *attachmentSize) inspects()       {}
+
+// limit returns the per-attachment limit for the message's recipients.
+func (r *attachmentSize) limit(rcpts []string) Size {
+	if len(rcpts) == 0 {
+		return r.max
+	}
+	var lim Size = -1
+	for _, rc := range rcpts {
+		l := r.max
+		for _, o := range r.overrides {
+			if _, ok := o.recipients.Match(rc); ok {
+				l = o.max
+				break
+			}
+		}
+		if lim < 0 || l < lim {
+			lim = l
+		}
+	}
+	return lim
+}
+
+func (r *attachmentSize) Check(_ context.Context, _ Stage, m *Message) (Hit, error) {
+	lim := r.limit(m.Rcpts)
+	var sum int64
+	for _, a := range m.Inspection.Attachments {
+		if a.Size > int64(lim) {
+			return Hit{Matched: true, Reason: fmt.Sprintf("%s is %d bytes, over the limit of %s", attachmentName(a), a.Size, lim)}, nil
+		}
+		sum += a.Size
+	}
+	if r.total > 0 && sum > int64(r.total) {
+		return Hit{Matched: true, Reason: fmt.Sprintf("attachments total %d bytes, over the limit of %s", sum, r.total)}, nil
+	}
+	return Hit{}, nil
+}

@@ -1,0 +1,69 @@
+package policy
+
+import (
+	"context"
+
+	"github.com/sekisho/sekisho/policy/mime"
+)
+
+// BlankConfig is [rules.blank]: a missing or blank subject, or a body
+// without text.
+type BlankConfig struct {
+	RuleCommon
+	Subject *bool `toml:"subject"` // default true
+	Body    *bool `toml:"body"`    // default true
+}
+
+func (c *BlankConfig) defaults() (Action, Reply) {
+	return Reject, Reply{Code: 550, Enhanced: "5.6.0", Text: "Message has an empty subject or body"}
+}
+
+func (c *BlankConfig) check() []*ConfigError {
+	if c.Subject != nil && c.Body != nil && !*c.Subject && !*c.Body {
+		return []*ConfigError{{Msg: "subject and body are both off: disable the rule instead"}}
+	}
+	return nil
+}
+
+func (c *BlankConfig) build(*Env) (Rule, error) {
+	return &blank{subject: c.Subject == nil || *c.Subject, body: c.Body == nil || *c.Body}, nil
+}
+
+// blank judges the subject at end of headers and the body at end of body.
+// Whitespace is Unicode's, the ideographic space U+3000 included; a message
+// with attachments and no text has a blank body.
+type blank struct {
+	subject, body bool
+}
+
+func (r *blank) Name() string { return "blank" }
+func (r *blank) inspects()    {}
+
+func (r *blank) Stages() []Stage {
+	var s []Stage
+	if r.subject {
+		s = append(s, StageHeaders)
+	}
+	if r.body {
+		s = append(s, StageBody)
+	}
+	return s
+}
+
+func (r *blank) Check(_ context.Context, stage Stage, m *Message) (Hit, error) {
+	switch stage {
+	case StageHeaders:
+		s, ok := subject(m)
+		if !ok {
+			return Hit{Matched: true, Reason: "no Subject header"}, nil
+		}
+		if mime.IsBlank(s) {
+			return Hit{Matched: true, Reason: "blank subject"}, nil
+		}
+	case StageBody:
+		if !m.Inspection.Text.NonSpace {
+			return Hit{Matched: true, Reason: "blank body"}, nil
+		}
+	}
+	return Hit{}, nil
+}

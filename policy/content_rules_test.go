@@ -1,0 +1,454 @@
+package policy_test
+
+import (
+	"archive/zip"
+	"bytes"
+	"context"
+	"encoding/base64"
+	"hash/crc32"
+	"strings"
+	"testing"
+
+	"golang.org/x/text/encoding/japanese"
+
+	"github.com/sekisho/sekisho/policy"
+)
+
+// rtContentConfig enables every content rule with its defaults, in the
+// order in which a file usually lists them: what an attachment is first,
+// then the structure, then the text.
+const rtContentConfig = `
+[rules.attachment_extension]
+[rules.attachment_no_extension]
+[rules.attachment_size]
+[rules.mime_limits]
+[rules.blank]
+[rules.ascii_only]
+`
+
+// The default replies of the content rules.
+const (
+	rtExtReply   = "550 5.7.1 Attachment type not allowed"
+	rtNoExtReply = "550 5.7.1 Attachments must have a file extension"
+	rtSizeReply  = "552 5.3.4 Message size exceeds fixed maximum message size"
+	rtMimeReply  = "554 5.6.0 Message structure too complex"
+	rtBlankReply = "550 5.6.0 Message has an empty subject or body"
+	rtASCIIReply = "550 5.7.1 Message content rejected"
+)
+
+func TestContentRulesOnCraftedMessages(t *testing.T) {
+	tests := []struct {
+		file   string
+		rule   string   // "" when the message passes every rule
+		reason []string // parts of the reason
+	}{
+		// An .exe named by an unquoted ISO-2022-JP encoded word is judged
+		// by its decoded name.
+		{"exe-unquoted-encoded-word.eml", "attachment_extension", []string{`"請求書.exe"`, "denied extension exe"}},
+		{"double-extension.eml", "attachment_extension", []string{`"invoice.pdf.exe"`, "denied extension exe"}},
+		{"trailing-dot.eml", "attachment_extension", []string{`"evil.exe. "`, "denied extension exe"}},
+		{"rlo-trick.eml", "attachment_extension", []string{`fdp.exe"`, "denied extension exe"}},
+		{"raw-sjis-filename.eml", "attachment_extension", []string{`"表計算ソフト.exe"`}},
+		{"rfc2231-sjis-continuations.eml", "attachment_extension", []string{`"ソフトウェア表更新プログラム.exe"`}},
+		{"pe-named-pdf.eml", "attachment_extension", []string{`"document.pdf"`, "is an executable (pe)"}},
+		{"elf-macho-class.eml", "attachment_extension", []string{`"tool"`, "is an executable (elf)"}},
+		{"zip-with-exe.eml", "attachment_extension", []string{`"docs.zip" (part 2) > "bin/setup.exe" denied extension exe`}},
+		{"nested-zip.eml", "attachment_extension", []string{`"outer.dat"`, `"inner.zip" > "payload.scr" denied extension scr`}},
+		// The names in an encrypted zip are readable, and one is an .exe.
+		{"encrypted-zip.eml", "attachment_extension", []string{`"secret.zip" (part 2) > "invoice.exe" denied extension exe`}},
+		{"rfc822-with-exe.eml", "attachment_extension", []string{`"payload.exe" (part 2.2)`}},
+		{"missing-closing-boundary.eml", "attachment_extension", []string{`"cut.exe"`}},
+		{"no-extension.eml", "attachment_no_extension", []string{`"README" (part 2) has no file extension`}},
+		{"deep-nesting.eml", "mime_limits", []string{"inspection stopped: nesting depth exceeds 20"}},
+		{"attachment-only.eml", "blank", []string{"blank body"}},
+		{"blank-ideographic-space.eml", "blank", []string{"blank body"}},
+		{"plain-ascii.eml", "ascii_only", []string{"body text has only ASCII characters", "Hello, The report is ready."}},
+		{"name-only.eml", "ascii_only", []string{"See attached."}},
+		// A zip that cannot be read is not an executable.
+		{"corrupt-zip.eml", "ascii_only", nil},
+		{"iso2022jp.eml", "", nil},
+		{"iso2022jp-split-word.eml", "", nil},
+		{"unlabelled-iso2022jp.eml", "", nil},
+		{"sjis-base64.eml", "", nil},
+		{"unlabelled-raw-sjis-subject.eml", "", nil},
+		{"cp932-label.eml", "", nil},
+		{"eucjp-qp.eml", "", nil},
+		{"html-utf8-entities.eml", "", nil},
+		{"lf-only-alternative.eml", "", nil},
+		{"unknown-charset.eml", "", nil},
+	}
+	replies := map[string]string{
+		"attachment_extension":    rtExtReply,
+		"attachment_no_extension": rtNoExtReply,
+		"mime_limits":             rtMimeReply,
+		"blank":                   rtBlankReply,
+		"ascii_only":              rtASCIIReply,
+	}
+	e := rtEngine(t, rtContentConfig, nil)
+	for _, tt := range tests {
+		t.Run(tt.file, func(t *testing.T) {
+			m := rtFileMessage(t, tt.file)
+			v := e.Run(context.Background(), policy.StageBody, m)
+			if tt.rule == "" {
+				rtExpectContinue(t, v)
+			} else {
+				rtExpect(t, v, tt.rule, policy.Reject, replies[tt.rule], tt.reason...)
+			}
+			if v.Stage != policy.StageBody {
+				t.Errorf("verdict stage = %s, want eob", v.Stage)
+			}
+			if len(m.Annotations()) != 0 {
+				t.Errorf("annotations = %v, want none", m.Annotations())
+			}
+		})
+	}
+}
+
+// rtPart is one attachment of a built message.
+type rtPart struct {
+	ctype    string
+	filename string // written as an RFC 2231 UTF-8 parameter when not ASCII
+	data     []byte
+}
+
+// rtMail builds a multipart message: subject is the raw header value, text
+// the UTF-8 body text, each part a base64 attachment.
+func rtMail(subject, text string, parts ...rtPart) []byte {
+	var b strings.Builder
+	b.WriteString("From: sender@example.net\r\nTo: tanaka@example.co.jp\r\n")
+	if subject != "" {
+		b.WriteString("Subject: " + subject + "\r\n")
+	}
+	b.WriteString("MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"rt-b\"\r\n\r\n")
+	b.WriteString("--rt-b\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: base64\r\n\r\n")
+	rtBase64(&b, []byte(text))
+	for _, p := range parts {
+		b.WriteString("--rt-b\r\nContent-Type: " + p.ctype + "\r\nContent-Transfer-Encoding: base64\r\n")
+		if isASCII(p.filename) {
+			b.WriteString("Content-Disposition: attachment; filename=\"" + p.filename + "\"\r\n\r\n")
+		} else {
+			b.WriteString("Content-Disposition: attachment; filename*=UTF-8''" + rtPercent(p.filename) + "\r\n\r\n")
+		}
+		rtBase64(&b, p.data)
+	}
+	b.WriteString("--rt-b--\r\n")
+	return []byte(b.String())
+}
+
+func rtBase64(b *strings.Builder, data []byte) {
+	s := base64.StdEncoding.EncodeToString(data)
+	for len(s) > 76 {
+		b.WriteString(s[:76] + "\r\n")
+		s = s[76:]
+	}
+	b.WriteString(s + "\r\n")
+}
+
+func rtPercent(s string) string {
+	var b strings.Builder
+	for _, c := range []byte(s) {
+		if c < 0x80 && (c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c == '.') {
+			b.WriteByte(c)
+		} else {
+			b.WriteString("%" + strings.ToUpper(string("0123456789abcdef"[c>>4])+string("0123456789abcdef"[c&15])))
+		}
+	}
+	return b.String()
+}
+
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 0x80 {
+			return false
+		}
+	}
+	return true
+}
+
+// rtJIS returns s as an RFC 2047 ISO-2022-JP encoded word, as Japanese
+// mail clients write subjects.
+func rtJIS(t testing.TB, s string) string {
+	t.Helper()
+	b, err := japanese.ISO2022JP.NewEncoder().String(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return "=?ISO-2022-JP?B?" + base64.StdEncoding.EncodeToString([]byte(b)) + "?="
+}
+
+// rtPDF is the start of a PDF document.
+var rtPDF = []byte("%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\n%%EOF\n")
+
+// rtJapaneseText is a body that no text rule objects to.
+const rtJapaneseText = "いつもお世話になっております。\r\n見積書をお送りします。ご確認ください。\r\n"
+
+// rtEncryptedZip returns a zip archive whose one entry, note.txt, carries
+// the encrypted flag, as a traditional PKWARE-encrypted entry looks to a
+// reader without the password.
+func rtEncryptedZip(t testing.TB) []byte {
+	t.Helper()
+	data := []byte("stand-in ciphertext of the note")
+	var buf bytes.Buffer
+	w := zip.NewWriter(&buf)
+	h := &zip.FileHeader{
+		Name:               "note.txt",
+		Method:             zip.Store,
+		Flags:              0x1,
+		CRC32:              crc32.ChecksumIEEE(data),
+		CompressedSize64:   uint64(len(data)),
+		UncompressedSize64: uint64(len(data)),
+	}
+	fw, err := w.CreateRaw(h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fw.Write(data)
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+func TestEncryptedArchive(t *testing.T) {
+	raw := rtMail(rtJIS(t, "資料送付"), rtJapaneseText,
+		rtPart{"application/zip", "資料.zip", rtEncryptedZip(t)})
+	tests := []struct {
+		name   string
+		cfg    string
+		action policy.Action
+		reply  string
+	}{
+		{"accepted by default", "", policy.Continue, ""},
+		{"accept", `encrypted = "accept"`, policy.Continue, ""},
+		{"reject", `encrypted = "reject"`, policy.Reject, "550 5.7.1 Encrypted archives are not accepted"},
+		{"tempfail", `encrypted = "tempfail"`, policy.Tempfail, "450 4.7.1 Encrypted archives are not accepted"},
+		{"reply of its own", "encrypted = \"reject\"\nencrypted_reply = \"554 5.7.1 パスワード付きZIPは受け付けません\"",
+			policy.Reject, "554 5.7.1 パスワード付きZIPは受け付けません"},
+		// The rule's own reply is not the one an encrypted archive gets.
+		{"rule reply kept apart", "encrypted = \"reject\"\nreply = \"550 5.7.1 Executables are not allowed\"",
+			policy.Reject, "550 5.7.1 Encrypted archives are not accepted"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := rtEngine(t, rtContentConfig+"\n[rules.attachment_extension]\n"+tt.cfg+"\n", nil)
+			v := e.Run(context.Background(), policy.StageBody, rtBytesMessage(t, raw))
+			if tt.action == policy.Continue {
+				rtExpectContinue(t, v)
+				return
+			}
+			rtExpect(t, v, "attachment_extension", tt.action, tt.reply, `"資料.zip" (part 2) is an encrypted archive`)
+		})
+	}
+}
+
+func TestAttachmentSize(t *testing.T) {
+	const cfg = `
+[rules.attachment_size]
+max = "3MiB"
+max_total = "5MiB"
+overrides = [{ recipients = ["big@example.co.jp"], max = "10MiB" }]
+`
+	big := rtMail(rtJIS(t, "図面送付"), rtJapaneseText,
+		rtPart{"application/pdf", "図面.pdf", append(append([]byte{}, rtPDF...), make([]byte, 4<<20)...)})
+	small := rtMail(rtJIS(t, "資料送付"), rtJapaneseText,
+		rtPart{"application/pdf", "資料1.pdf", make([]byte, 3<<20)},
+		rtPart{"application/pdf", "資料2.pdf", make([]byte, 2<<20)},
+	)
+	fits := rtMail(rtJIS(t, "資料送付"), rtJapaneseText,
+		rtPart{"application/pdf", "資料1.pdf", make([]byte, 3<<20)},
+		rtPart{"application/pdf", "資料2.pdf", make([]byte, 2<<20-1)},
+	)
+	tests := []struct {
+		name   string
+		raw    []byte
+		rcpts  []string
+		reason string // "" when accepted
+	}{
+		{"over max", big, []string{"tanaka@example.co.jp"}, `attachment "図面.pdf" (part 2) is 4194355 bytes, over the limit of 3MiB`},
+		{"override", big, []string{"big@example.co.jp"}, ""},
+		{"override matches without case", big, []string{"<BIG@Example.CO.JP>"}, ""},
+		// One message cannot be split: the smallest limit holds.
+		{"override and another recipient", big, []string{"big@example.co.jp", "tanaka@example.co.jp"}, "over the limit of 3MiB"},
+		{"another recipient first", big, []string{"tanaka@example.co.jp", "big@example.co.jp"}, "over the limit of 3MiB"},
+		{"exactly max, total over", small, []string{"tanaka@example.co.jp"}, "attachments total 5242880 bytes, over the limit of 5MiB"},
+		{"exactly max, total exactly max_total", fits, []string{"tanaka@example.co.jp"}, ""},
+	}
+	e := rtEngine(t, cfg, nil)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			v := e.Run(context.Background(), policy.StageBody, rtBytesMessage(t, tt.raw, tt.rcpts...))
+			if tt.reason == "" {
+				rtExpectContinue(t, v)
+				return
+			}
+			rtExpect(t, v, "attachment_size", policy.Reject, rtSizeReply, tt.reason)
+		})
+	}
+}
+
+func TestAttachmentSizeDefaultMax(t *testing.T) {
+	e := rtEngine(t, "[rules.attachment_size]\n", nil)
+	over := rtMail(rtJIS(t, "図面"), rtJapaneseText, rtPart{"application/pdf", "a.pdf", make([]byte, 3<<20+1)})
+	rtExpect(t, e.Run(context.Background(), policy.StageBody, rtBytesMessage(t, over)),
+		"attachment_size", policy.Reject, rtSizeReply, "is 3145729 bytes, over the limit of 3MiB")
+	at := rtMail(rtJIS(t, "図面"), rtJapaneseText, rtPart{"application/pdf", "a.pdf", make([]byte, 3<<20)})
+	rtExpectContinue(t, e.Run(context.Background(), policy.StageBody, rtBytesMessage(t, at)))
+}
+
+// rtHeaderMessage returns a message at end of headers: the header fields
+// are known, the body is not (Raw is nil).
+func rtHeaderMessage(headers ...policy.Header) *policy.Message {
+	m := rtEnvelope()
+	m.Headers = append([]policy.Header{
+		{Name: "From", Value: "sender@example.net"},
+		{Name: "To", Value: "tanaka@example.co.jp"},
+	}, headers...)
+	return m
+}
+
+func TestSubjectAtEndOfHeaders(t *testing.T) {
+	ideographic := "=?UTF-8?B?" + base64.StdEncoding.EncodeToString([]byte("\u3000\u3000\u3000")) + "?="
+	tests := []struct {
+		name    string
+		headers []policy.Header
+		rule    string // "" when accepted
+		reply   string
+		reason  string
+	}{
+		{"ascii subject", []policy.Header{{Name: "Subject", Value: "Cheap watches, best prices"}},
+			"ascii_only", rtASCIIReply, `subject "Cheap watches, best prices" has only ASCII characters`},
+		{"ascii encoded word", []policy.Header{{Name: "Subject", Value: "=?UTF-8?B?" + base64.StdEncoding.EncodeToString([]byte("Your invoice")) + "?="}},
+			"ascii_only", rtASCIIReply, `subject "Your invoice"`},
+		{"japanese subject", []policy.Header{{Name: "Subject", Value: "" /* set below */}}, "", "", ""},
+		{"no subject", nil, "blank", rtBlankReply, "no Subject header"},
+		{"empty subject", []policy.Header{{Name: "Subject", Value: ""}}, "blank", rtBlankReply, "blank subject"},
+		{"ideographic spaces", []policy.Header{{Name: "Subject", Value: ideographic}}, "blank", rtBlankReply, "blank subject"},
+		{"ideographic spaces in ISO-2022-JP", []policy.Header{{Name: "Subject", Value: "" /* set below */}}, "blank", rtBlankReply, "blank subject"},
+	}
+	tests[2].headers[0].Value = rtJIS(t, "見積書の送付について（ご確認）")
+	tests[6].headers[0].Value = rtJIS(t, "\u3000\u3000")
+	e := rtEngine(t, rtContentConfig, nil)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			m := rtHeaderMessage(tt.headers...)
+			v := e.Run(context.Background(), policy.StageHeaders, m)
+			if tt.rule == "" {
+				rtExpectContinue(t, v)
+			} else {
+				rtExpect(t, v, tt.rule, policy.Reject, tt.reply, tt.reason)
+			}
+			if v.Stage != policy.StageHeaders {
+				t.Errorf("verdict stage = %s, want eoh", v.Stage)
+			}
+			if m.Inspection != nil {
+				t.Error("the body was inspected at end of headers")
+			}
+		})
+	}
+}
+
+func TestBlankBody(t *testing.T) {
+	e := rtEngine(t, rtContentConfig, nil)
+	for name, raw := range map[string]string{
+		"empty":              "Subject: " + rtJIS(t, "ご連絡") + "\r\n\r\n",
+		"spaces and lines":   "Subject: " + rtJIS(t, "ご連絡") + "\r\n\r\n \t\r\n\r\n   \r\n",
+		"ideographic spaces": "Subject: " + rtJIS(t, "ご連絡") + "\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n\u3000\u3000\r\n\u3000\r\n",
+	} {
+		t.Run(name, func(t *testing.T) {
+			rtExpect(t, e.Run(context.Background(), policy.StageBody, rtBytesMessage(t, []byte(raw))),
+				"blank", policy.Reject, rtBlankReply, "blank body")
+		})
+	}
+}
+
+func TestJapaneseMailWithPDFPasses(t *testing.T) {
+	raw := rtMail(rtJIS(t, "見積書の送付について"), rtJapaneseText,
+		rtPart{"application/pdf", "見積書.pdf", rtPDF})
+	e := rtEngine(t, rtContentConfig, nil)
+	m := rtBytesMessage(t, raw)
+	for _, stage := range []policy.Stage{policy.StageHeaders, policy.StageBody} {
+		rtExpectContinue(t, e.Run(context.Background(), stage, m))
+	}
+	if len(m.Annotations()) != 0 {
+		t.Errorf("annotations = %v, want none", m.Annotations())
+	}
+	if m.Inspection == nil || len(m.Inspection.Attachments) != 1 || m.Inspection.Attachments[0].Filename != "見積書.pdf" {
+		t.Errorf("inspection = %+v, want one attachment 見積書.pdf", m.Inspection)
+	}
+}
+
+func TestSubjectPartOff(t *testing.T) {
+	e := rtEngine(t, "[rules.ascii_only]\nsubject = false\n\n[rules.blank]\nsubject = false\n", nil)
+	if e.Needs(policy.StageHeaders) {
+		t.Error("Needs(eoh) with both subject checks off")
+	}
+	for _, h := range [][]policy.Header{
+		{{Name: "Subject", Value: "Cheap watches, best prices"}},
+		nil,
+		{{Name: "Subject", Value: "   "}},
+	} {
+		rtExpectContinue(t, e.Run(context.Background(), policy.StageHeaders, rtHeaderMessage(h...)))
+	}
+	// The body parts are still on.
+	rtExpect(t, e.Run(context.Background(), policy.StageBody, rtFileMessage(t, "plain-ascii.eml")),
+		"ascii_only", policy.Reject, rtASCIIReply)
+	rtExpect(t, e.Run(context.Background(), policy.StageBody, rtFileMessage(t, "attachment-only.eml")),
+		"blank", policy.Reject, rtBlankReply)
+}
+
+func TestBodyPartOff(t *testing.T) {
+	e := rtEngine(t, "[rules.ascii_only]\nbody = false\n", nil)
+	if e.Needs(policy.StageBody) {
+		t.Error("Needs(eob) with the body check off")
+	}
+	rtExpectContinue(t, e.Run(context.Background(), policy.StageBody, rtFileMessage(t, "plain-ascii.eml")))
+	rtExpect(t, e.Run(context.Background(), policy.StageHeaders, rtHeaderMessage(policy.Header{Name: "Subject", Value: "Hello"})),
+		"ascii_only", policy.Reject, rtASCIIReply)
+}
+
+func TestContentRuleOrderIsTableOrder(t *testing.T) {
+	// double-extension.eml has an ASCII body and an .exe: both rules match.
+	tests := []struct {
+		cfg  string
+		rule string
+	}{
+		{"[rules.ascii_only]\n[rules.attachment_extension]\n", "ascii_only"},
+		{"[rules.attachment_extension]\n[rules.ascii_only]\n", "attachment_extension"},
+		{"[rules.blank]\n[rules.mime_limits]\n", "blank"},
+		{"[rules.mime_limits]\n[rules.blank]\n", "mime_limits"},
+	}
+	files := map[string]string{"ascii_only": "double-extension.eml", "attachment_extension": "double-extension.eml",
+		"blank": "deep-nesting.eml", "mime_limits": "deep-nesting.eml"}
+	for _, tt := range tests {
+		e := rtEngine(t, tt.cfg, nil)
+		v := e.Run(context.Background(), policy.StageBody, rtFileMessage(t, files[tt.rule]))
+		if v.Rule != tt.rule {
+			t.Errorf("config\n%s: rule %q decided, want %q", tt.cfg, v.Rule, tt.rule)
+		}
+	}
+}
+
+func TestContentRuleDryRun(t *testing.T) {
+	e := rtEngine(t, "[rules.attachment_extension]\ndry_run = true\n\n[rules.attachment_size]\n", nil)
+	m := rtFileMessage(t, "double-extension.eml")
+	rtExpectContinue(t, e.Run(context.Background(), policy.StageBody, m))
+	a := m.Annotations()
+	if len(a) != 1 {
+		t.Fatalf("annotations = %v, want one", a)
+	}
+	if !a[0].DryRun || a[0].Action != policy.Reject || a[0].Rule != "attachment_extension" {
+		t.Errorf("annotation = %+v, want a dry-run reject by attachment_extension", a[0])
+	}
+	want := `would-reject rule=attachment_extension reply="550 5.7.1 Attachment type not allowed" reason=`
+	if h := a[0].Header(); !strings.HasPrefix(h, want) || !strings.Contains(h, "invoice.pdf.exe") {
+		t.Errorf("header = %q, want it to start with %q and name the file", h, want)
+	}
+}
+
+func TestContentRulesNeedTheBody(t *testing.T) {
+	e := rtEngine(t, "[rules.attachment_extension]\n", nil)
+	m := rtEnvelope()
+	v := e.Run(context.Background(), policy.StageBody, m)
+	rtExpect(t, v, "attachment_extension", policy.Tempfail, "451 4.7.1 Temporary policy failure, try again later",
+		"the message body is not available")
+}

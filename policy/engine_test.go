@@ -1,0 +1,721 @@
+package policy
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// recorder keeps the order in which fake rules were asked.
+type recorder struct {
+	mu    sync.Mutex
+	calls []string
+}
+
+func (r *recorder) add(s string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.calls = append(r.calls, s)
+}
+
+func (r *recorder) take() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := r.calls
+	r.calls = nil
+	return out
+}
+
+// fakeRule decides as scripted and records every call as "name@stage".
+type fakeRule struct {
+	name   string
+	stages []Stage
+	hit    Hit           // returned at every stage
+	err    error         // returned instead of hit when set
+	panics any           // Check panics with this when set
+	delay  time.Duration // Check takes this long
+	rec    *recorder
+}
+
+func (f *fakeRule) Name() string    { return f.name }
+func (f *fakeRule) Stages() []Stage { return f.stages }
+
+func (f *fakeRule) Check(_ context.Context, stage Stage, _ *Message) (Hit, error) {
+	f.rec.add(f.name + "@" + stage.String())
+	time.Sleep(f.delay)
+	if f.panics != nil {
+		panic(f.panics)
+	}
+	if f.err != nil {
+		return Hit{}, f.err
+	}
+	return f.hit, nil
+}
+
+var (
+	reply5 = Reply{Code: 550, Enhanced: "5.7.1", Text: "Refused by {rule}"}
+	reply4 = Reply{Code: 451, Enhanced: "4.7.1", Text: "Temporary policy failure, try again later"}
+	match  = Hit{Matched: true, Reason: "scripted"}
+	client = Client{Addr: netip.MustParseAddr("203.0.113.7"), Helo: "mx.example.net"}
+)
+
+// bind gives a fake rule the outcome NewEngine would give it from a
+// [rules.NAME] table with action and reply set and the global defaults.
+func bind(r Rule, action Action) *boundRule {
+	b := &boundRule{Rule: r, stages: r.Stages(), action: action, onError: "tempfail", errorReply: reply4}
+	switch action {
+	case Reject:
+		b.reply = reply5
+	case Tempfail:
+		b.reply = temporary(reply5)
+	}
+	return b
+}
+
+// fakeEngine mirrors NewEngine for rules that no configuration can make.
+func fakeEngine(t *testing.T, log *slog.Logger, rules ...*boundRule) *Engine {
+	t.Helper()
+	ex, err := newExemptions(ExemptConf{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	e := &Engine{cfg: defaults(), rules: rules, exempt: ex, log: log}
+	for _, r := range rules {
+		for _, s := range r.stages {
+			e.needs[s] = true
+		}
+	}
+	return e
+}
+
+// logTo returns a logger that writes text lines to b.
+func logTo(b *bytes.Buffer) *slog.Logger {
+	return slog.New(slog.NewTextHandler(b, &slog.HandlerOptions{Level: slog.LevelDebug}))
+}
+
+// configEngine parses a configuration and builds its engine, logging to log.
+func configEngine(t *testing.T, toml string, log *slog.Logger) *Engine {
+	t.Helper()
+	c, err := Parse("test.toml", []byte(toml))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	e, err := NewEngine(c, &Env{Logger: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(e.Close)
+	return e
+}
+
+func newMessage() *Message {
+	return &Message{Client: client, QueueID: "4QxYz1AbcD", Sender: "sender@example.net", Rcpt: "user@example.jp"}
+}
+
+func TestRunOrder(t *testing.T) {
+	rec := &recorder{}
+	rcpt := []Stage{StageRcpt}
+	e := fakeEngine(t, nil,
+		bind(&fakeRule{name: "a", stages: rcpt, rec: rec}, Reject),
+		bind(&fakeRule{name: "headers-only", stages: []Stage{StageHeaders}, hit: match, rec: rec}, Reject),
+		bind(&fakeRule{name: "b", stages: []Stage{StageMail, StageRcpt}, rec: rec}, Reject),
+		bind(&fakeRule{name: "c", stages: rcpt, rec: rec}, Reject),
+	)
+	v := e.Run(context.Background(), StageRcpt, newMessage())
+	if v.Action != Continue || v.Stage != StageRcpt {
+		t.Errorf("verdict %+v, want continue at rcpt", v)
+	}
+	if got, want := rec.take(), []string{"a@rcpt", "b@rcpt", "c@rcpt"}; !slices.Equal(got, want) {
+		t.Errorf("calls %q, want %q", got, want)
+	}
+	if v := e.Run(context.Background(), StageConnect, newMessage()); v.Action != Continue {
+		t.Errorf("no rule at connect, verdict %+v", v)
+	}
+	if got := rec.take(); len(got) != 0 {
+		t.Errorf("rules asked at a stage they do not decide at: %q", got)
+	}
+}
+
+func TestFirstFinalVerdictWins(t *testing.T) {
+	tests := []struct {
+		name      string
+		rules     []*fakeRule
+		actions   []Action
+		wantRule  string
+		wantCalls []string
+	}{
+		{
+			name:      "first match stops the others",
+			rules:     []*fakeRule{{name: "a", hit: match}, {name: "b", hit: match}},
+			actions:   []Action{Reject, Reject},
+			wantRule:  "a",
+			wantCalls: []string{"a@rcpt"},
+		},
+		{
+			name:      "a miss lets the next rule decide",
+			rules:     []*fakeRule{{name: "a"}, {name: "b", hit: match}, {name: "c", hit: match}},
+			actions:   []Action{Reject, Tempfail, Reject},
+			wantRule:  "b",
+			wantCalls: []string{"a@rcpt", "b@rcpt"},
+		},
+		{
+			name:      "slow earlier rule wins over a fast later one",
+			rules:     []*fakeRule{{name: "slow", hit: match, delay: 30 * time.Millisecond}, {name: "fast", hit: match}},
+			actions:   []Action{Tempfail, Reject},
+			wantRule:  "slow",
+			wantCalls: []string{"slow@rcpt"},
+		},
+		{
+			name:      "tag and log do not stop evaluation",
+			rules:     []*fakeRule{{name: "tag", hit: match}, {name: "log", hit: match}, {name: "reject", hit: match}, {name: "never", hit: match}},
+			actions:   []Action{Tag, Log, Reject, Reject},
+			wantRule:  "reject",
+			wantCalls: []string{"tag@rcpt", "log@rcpt", "reject@rcpt"},
+		},
+		{
+			name:      "discard is final",
+			rules:     []*fakeRule{{name: "discard", hit: match}, {name: "never", hit: match}},
+			actions:   []Action{Discard, Reject},
+			wantRule:  "discard",
+			wantCalls: []string{"discard@rcpt"},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			rec := &recorder{}
+			var bound []*boundRule
+			for i, r := range tt.rules {
+				r.stages, r.rec = []Stage{StageRcpt}, rec
+				bound = append(bound, bind(r, tt.actions[i]))
+			}
+			e := fakeEngine(t, nil, bound...)
+			v := e.Run(context.Background(), StageRcpt, newMessage())
+			if v.Rule != tt.wantRule || !v.Action.Final() {
+				t.Errorf("verdict %+v, want a final verdict of rule %s", v, tt.wantRule)
+			}
+			if got := rec.take(); !slices.Equal(got, tt.wantCalls) {
+				t.Errorf("calls %q, want %q", got, tt.wantCalls)
+			}
+		})
+	}
+}
+
+func TestVerdictFields(t *testing.T) {
+	hit := Hit{Matched: true, Reason: "found {rule}", Vars: map[string]string{"rule": "X-1"}}
+	e := fakeEngine(t, nil, bind(&fakeRule{name: "r", stages: []Stage{StageRcpt}, hit: hit, rec: &recorder{}}, Reject))
+	m := newMessage()
+	v := e.Run(context.Background(), StageRcpt, m)
+	want := Verdict{Rule: "r", Stage: StageRcpt, Action: Reject, Reply: Reply{Code: 550, Enhanced: "5.7.1", Text: "Refused by X-1"}, Reason: "found {rule}"}
+	if v != want {
+		t.Errorf("verdict\n%+v\nwant\n%+v", v, want)
+	}
+	if len(m.Annotations()) != 0 {
+		t.Errorf("a reject is not an annotation: %+v", m.Annotations())
+	}
+}
+
+// TestReplyPlaceholders: the engine fills {client_ip}, {sender}, {rcpt} and
+// {queue_id}, an IPv4-mapped client shown as IPv4, and a rule's own values
+// override nothing it does not name.
+func TestReplyPlaceholders(t *testing.T) {
+	r := bind(&fakeRule{name: "r", stages: []Stage{StageRcpt}, hit: match, rec: &recorder{}}, Reject)
+	r.reply = Reply{Code: 550, Enhanced: "5.7.1", Text: "{client_ip} {sender} {rcpt} {queue_id}"}
+	e := fakeEngine(t, nil, r)
+	m := newMessage()
+	m.Client.Addr = netip.MustParseAddr("::ffff:192.0.2.1")
+	m.Rcpt = "a@example.jp\r\nX"
+	v := e.Run(context.Background(), StageRcpt, m)
+	if want := "550 5.7.1 192.0.2.1 sender@example.net a@example.jp  X 4QxYz1AbcD"; v.String() != want {
+		t.Errorf("reply %q, want %q", v, want)
+	}
+}
+
+func TestAnnotations(t *testing.T) {
+	rec := &recorder{}
+	dry := bind(&fakeRule{name: "dry", stages: []Stage{StageRcpt}, hit: match, rec: rec}, Reject)
+	dry.dryRun = true
+	e := fakeEngine(t, nil,
+		bind(&fakeRule{name: "tag", stages: []Stage{StageRcpt}, hit: match, rec: rec}, Tag),
+		bind(&fakeRule{name: "log", stages: []Stage{StageRcpt}, hit: match, rec: rec}, Log),
+		dry,
+		bind(&fakeRule{name: "last", stages: []Stage{StageRcpt}, rec: rec}, Reject),
+	)
+	m := newMessage()
+	v := e.Run(context.Background(), StageRcpt, m)
+	if v.Action != Continue {
+		t.Errorf("verdict %+v, want continue", v)
+	}
+	if got, want := rec.take(), []string{"tag@rcpt", "log@rcpt", "dry@rcpt", "last@rcpt"}; !slices.Equal(got, want) {
+		t.Errorf("calls %q, want %q", got, want)
+	}
+	var headers []string
+	for _, a := range m.Annotations() {
+		headers = append(headers, a.Header())
+	}
+	want := []string{
+		`tag rule=tag reason="scripted"`,
+		`would-reject rule=dry reply="550 5.7.1 Refused by {rule}" reason="scripted"`,
+	}
+	if !slices.Equal(headers, want) {
+		t.Errorf("annotations\n%q\nwant\n%q", headers, want)
+	}
+}
+
+// TestDryRun: in dry-run the verdict is computed, recorded as would-ACTION
+// and the mail goes on; nothing is refused.
+func TestDryRun(t *testing.T) {
+	const wouldReject = `would-reject rule=send_only reply="550 5.1.1 User unknown" reason="recipient noreply@example.co.jp is send-only (pattern noreply@*)"`
+	tests := []struct {
+		name string
+		toml string
+	}{
+		{"global mode", "mode = \"dry-run\"\n[rules.send_only]\naddresses = [\"noreply@*\"]\n"},
+		{"per rule", "[rules.send_only]\naddresses = [\"noreply@*\"]\ndry_run = true\n"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := configEngine(t, tt.toml, nil)
+			m := newMessage()
+			m.Rcpt = "noreply@example.co.jp"
+			v := e.Run(context.Background(), StageRcpt, m)
+			if v.Action != Continue || v.Action.Final() {
+				t.Errorf("verdict %+v, want continue", v)
+			}
+			a := m.Annotations()
+			if len(a) != 1 || !a[0].DryRun || a[0].Action != Reject {
+				t.Fatalf("annotations %+v, want one dry-run reject", a)
+			}
+			if got := a[0].Header(); got != wouldReject {
+				t.Errorf("header\n%s\nwant\n%s", got, wouldReject)
+			}
+		})
+	}
+}
+
+// TestDryRunOnlyTheRule: dry_run on one rule leaves the others enforcing.
+func TestDryRunOnlyTheRule(t *testing.T) {
+	e := configEngine(t, `
+[rules.send_only]
+addresses = ["noreply@*"]
+dry_run = true
+
+[rules.recipient_limit]
+max = 1
+`, nil)
+	m := newMessage()
+	m.Rcpts = []string{"a@example.jp"}
+	m.Rcpt = "noreply@example.jp"
+	v := e.Run(context.Background(), StageRcpt, m)
+	if v.Rule != "recipient_limit" || v.Action != Reject {
+		t.Errorf("verdict %+v, want recipient_limit to reject", v)
+	}
+	if a := m.Annotations(); len(a) != 1 || a[0].Rule != "send_only" || !a[0].DryRun {
+		t.Errorf("annotations %+v, want the send_only dry run", a)
+	}
+}
+
+func TestOnError(t *testing.T) {
+	boom := errors.New("resolver timeout")
+	tests := []struct {
+		name       string
+		onError    string
+		dryRun     bool
+		errorReply Reply
+		want       Verdict // when the erring rule decides
+		wantNext   bool    // the next rule is asked
+		annotation string
+	}{
+		{
+			name: "tempfail", onError: "tempfail", errorReply: reply4,
+			want: Verdict{Rule: "err", Stage: StageRcpt, Action: Tempfail, Reply: reply4, Reason: "error: resolver timeout"},
+		},
+		{
+			name: "tempfail with the rule's error_reply", onError: "tempfail",
+			errorReply: Reply{Code: 421, Enhanced: "4.4.3", Text: "DNS failure for {client_ip}"},
+			want:       Verdict{Rule: "err", Stage: StageRcpt, Action: Tempfail, Reply: Reply{Code: 421, Enhanced: "4.4.3", Text: "DNS failure for 203.0.113.7"}, Reason: "error: resolver timeout"},
+		},
+		{
+			name: "accept", onError: "accept", errorReply: reply4,
+			wantNext: true,
+		},
+		{
+			name: "tag", onError: "tag", errorReply: reply4,
+			wantNext: true, annotation: `tag rule=err reason="error: resolver timeout"`,
+		},
+		{
+			name: "tempfail in dry-run", onError: "tempfail", dryRun: true, errorReply: reply4,
+			wantNext: true, annotation: `would-tempfail rule=err reply="451 4.7.1 Temporary policy failure, try again later" reason="error: resolver timeout"`,
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			rec := &recorder{}
+			bad := bind(&fakeRule{name: "err", stages: []Stage{StageRcpt}, err: boom, rec: rec}, Reject)
+			bad.onError, bad.errorReply, bad.dryRun = tt.onError, tt.errorReply, tt.dryRun
+			next := bind(&fakeRule{name: "next", stages: []Stage{StageRcpt}, rec: rec}, Reject)
+			e := fakeEngine(t, nil, bad, next)
+			m := newMessage()
+			v := e.Run(context.Background(), StageRcpt, m)
+			if tt.wantNext {
+				if v.Action != Continue {
+					t.Errorf("verdict %+v, want continue", v)
+				}
+			} else if v != tt.want {
+				t.Errorf("verdict\n%+v\nwant\n%+v", v, tt.want)
+			}
+			if v.Action == Tempfail && v.Reply.Code/100 != 4 {
+				t.Errorf("tempfail with reply %q", v.Reply)
+			}
+			calls := rec.take()
+			if asked := slices.Contains(calls, "next@rcpt"); asked != tt.wantNext {
+				t.Errorf("calls %q: next rule asked = %v, want %v", calls, asked, tt.wantNext)
+			}
+			var got string
+			if a := m.Annotations(); len(a) == 1 {
+				got = a[0].Header()
+			} else if len(a) > 1 {
+				t.Fatalf("annotations %+v", a)
+			}
+			if got != tt.annotation {
+				t.Errorf("annotation %q, want %q", got, tt.annotation)
+			}
+		})
+	}
+}
+
+// TestOnErrorFromConfig: the global on_error, a rule's on_error and
+// error_reply reach the bound rules.
+func TestOnErrorFromConfig(t *testing.T) {
+	e := configEngine(t, `
+on_error = "accept"
+error_reply = "421 4.3.0 Busy"
+
+[rules.send_only]
+addresses = ["noreply@*"]
+
+[rules.recipient_limit]
+max = 5
+on_error = "tag"
+error_reply = "452 4.5.3 Later"
+`, nil)
+	got := map[string]string{}
+	for _, r := range e.rules {
+		got[r.Name()] = r.onError + " " + r.errorReply.String()
+	}
+	want := map[string]string{"send_only": "accept 421 4.3.0 Busy", "recipient_limit": "tag 452 4.5.3 Later"}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("on_error %v, want %v", got, want)
+	}
+}
+
+func TestPanickingRule(t *testing.T) {
+	var logs bytes.Buffer
+	rec := &recorder{}
+	p := &fakeRule{name: "panics", stages: []Stage{StageRcpt}, panics: "index out of range", rec: rec}
+	e := fakeEngine(t, logTo(&logs),
+		bind(p, Reject),
+		bind(&fakeRule{name: "next", stages: []Stage{StageRcpt}, hit: match, rec: rec}, Reject),
+	)
+	v := e.Run(context.Background(), StageRcpt, newMessage())
+	want := Verdict{Rule: "panics", Stage: StageRcpt, Action: Tempfail, Reply: reply4, Reason: "error: rule panicked: index out of range"}
+	if v != want {
+		t.Errorf("verdict\n%+v\nwant\n%+v", v, want)
+	}
+	if !strings.Contains(logs.String(), `msg="rule panicked" rule=panics panic="index out of range"`) {
+		t.Errorf("panic not logged:\n%s", logs.String())
+	}
+	// The engine goes on working once the rule behaves.
+	p.panics = nil
+	v = e.Run(context.Background(), StageRcpt, newMessage())
+	if v.Rule != "next" || v.Action != Reject {
+		t.Errorf("after the panic, verdict %+v, want next to reject", v)
+	}
+	if got, want := rec.take(), []string{"panics@rcpt", "panics@rcpt", "next@rcpt"}; !slices.Equal(got, want) {
+		t.Errorf("calls %q, want %q", got, want)
+	}
+}
+
+func TestQuarantineHoldsUntilEndOfBody(t *testing.T) {
+	rec := &recorder{}
+	e := fakeEngine(t, nil,
+		bind(&fakeRule{name: "q", stages: []Stage{StageRcpt}, hit: match, rec: rec}, Quarantine),
+		bind(&fakeRule{name: "body", stages: []Stage{StageBody}, rec: rec}, Reject),
+	)
+	m := newMessage()
+	for _, s := range []Stage{StageRcpt, StageRcpt, StageHeaders} {
+		if v := e.Run(context.Background(), s, m); v.Action != Continue {
+			t.Errorf("at %s: verdict %+v, want continue until end of body", s, v)
+		}
+	}
+	v := e.Run(context.Background(), StageBody, m)
+	if v.Rule != "q" || v.Action != Quarantine || v.Stage != StageBody {
+		t.Errorf("at eob: verdict %+v, want q's quarantine", v)
+	}
+}
+
+// TestTemporary table-tests the 4xx counterpart of a rule's default reply.
+func TestTemporary(t *testing.T) {
+	tests := []struct{ in, want string }{
+		{"550 5.1.1 User unknown", "450 4.1.1 User unknown"},
+		{"553 5.1.3 Bad address", "450 4.1.3 Bad address"},
+		{"552 5.3.4 Message too big", "452 4.3.4 Message too big"},
+		{"554 5.7.1 Refused", "451 4.7.1 Refused"},
+		{"550 5.5.3 Too many recipients", "450 4.5.3 Too many recipients"},
+		{"554 Refused", "451 Refused"},
+	}
+	for _, tt := range tests {
+		r, err := ParseReply(tt.in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := temporary(r)
+		if got.String() != tt.want {
+			t.Errorf("temporary(%q) = %q, want %q", tt.in, got, tt.want)
+		}
+		if _, err := ParseReply(got.String()); err != nil {
+			t.Errorf("temporary(%q) does not parse: %v", tt.in, err)
+		}
+	}
+}
+
+const exemptConfig = `
+[exempt]
+networks      = ["10.1.2.0/24", "2001:db8:1::/48", "192.0.2.25"]
+authenticated = %v
+senders       = ["*@partner.example.jp"]
+recipients    = ["postmaster@*", "abuse@*"]
+
+[rules.send_only]
+addresses = ["noreply@*", "post*@*"]
+
+[rules.recipient_limit]
+max = 2
+count_headers = true
+`
+
+func TestExemptions(t *testing.T) {
+	tests := []struct {
+		name          string
+		authenticated bool
+		addr          string
+		authUser      string
+		sender        string
+		stage         Stage // the stage at which the message becomes exempt
+		why           string
+	}{
+		{"v4 network", false, "10.1.2.3", "", "", StageConnect, "network 10.1.2.0/24"},
+		{"IPv4-mapped v6 client", false, "::ffff:10.1.2.3", "", "", StageConnect, "network 10.1.2.0/24"},
+		{"v6 network", false, "2001:db8:1:ff::25", "", "", StageConnect, "network 2001:db8:1::/48"},
+		{"single address", false, "192.0.2.25", "", "", StageConnect, "network 192.0.2.25/32"},
+		{"v4 outside", false, "10.1.3.1", "", "", 0, ""},
+		{"v6 outside", false, "2001:db8:2::25", "", "", 0, ""},
+		{"authenticated, exempt", true, "203.0.113.7", "taro", "", StageMail, "authenticated as taro"},
+		{"authenticated, not exempt", false, "203.0.113.7", "taro", "", 0, ""},
+		{"not authenticated", true, "203.0.113.7", "", "", 0, ""},
+		{"sender", false, "203.0.113.7", "", "news@partner.example.jp", StageMail, "sender matches *@partner.example.jp"},
+		{"sender, case and brackets", false, "203.0.113.7", "", "<News@Partner.Example.JP>", StageMail, "sender matches *@partner.example.jp"},
+		{"other sender", false, "203.0.113.7", "", "news@example.jp", 0, ""},
+		{"null sender", false, "203.0.113.7", "", "", 0, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var logs bytes.Buffer
+			e := configEngine(t, fmt.Sprintf(exemptConfig, tt.authenticated), logTo(&logs))
+			m := &Message{Client: Client{Addr: netip.MustParseAddr(tt.addr)}, QueueID: "4QxYz1AbcD"}
+			ctx := context.Background()
+			e.Run(ctx, StageConnect, m)
+			e.Run(ctx, StageHelo, m)
+			if tt.why != "" && tt.stage == StageConnect && m.Exempt() != tt.why {
+				t.Errorf("after connect: Exempt() = %q, want %q", m.Exempt(), tt.why)
+			}
+			// SASL and the sender are known from MAIL FROM on.
+			m.Client.AuthUser, m.Sender = tt.authUser, tt.sender
+			e.Run(ctx, StageMail, m)
+			if m.Exempt() != tt.why {
+				t.Fatalf("Exempt() = %q, want %q", m.Exempt(), tt.why)
+			}
+			// Recipients that send_only and recipient_limit would refuse.
+			var got []Verdict
+			for _, rcpt := range []string{"a@example.jp", "b@example.jp", "noreply@example.jp"} {
+				m.Rcpt = rcpt
+				if v := e.Run(ctx, StageRcpt, m); v.Action != Continue {
+					got = append(got, v)
+				}
+				m.Rcpts = append(m.Rcpts, rcpt)
+			}
+			if tt.why != "" {
+				if len(got) > 0 {
+					t.Errorf("exempt message got verdicts %+v", got)
+				}
+				if v := e.Run(ctx, StageHeaders, m); v.Action != Continue {
+					t.Errorf("exempt message got verdict %+v at eoh", v)
+				}
+				line := `level=INFO msg=exempt stage=` + tt.stage.String() + ` queue_id=4QxYz1AbcD client_ip=` + netip.MustParseAddr(tt.addr).Unmap().String()
+				if !strings.Contains(logs.String(), line) || !strings.Contains(logs.String(), fmt.Sprintf("reason=%q", tt.why)) {
+					t.Errorf("no exempt line %q with reason %q in\n%s", line, tt.why, logs.String())
+				}
+				if n := strings.Count(logs.String(), "msg=exempt"); n != 1 {
+					t.Errorf("exempt logged %d times, want once", n)
+				}
+				if strings.Contains(logs.String(), "msg=decision") {
+					t.Errorf("exempt message logged a decision:\n%s", logs.String())
+				}
+			} else if len(got) != 1 || got[0].Rule != "send_only" {
+				t.Errorf("verdicts %+v, want send_only to refuse noreply@example.jp", got)
+			}
+		})
+	}
+}
+
+// TestExemptRecipient: an exempt recipient is not judged at RCPT (postmaster
+// would match send_only's post*@*), but the message is not exempt.
+func TestExemptRecipient(t *testing.T) {
+	var logs bytes.Buffer
+	e := configEngine(t, fmt.Sprintf(exemptConfig, false), logTo(&logs))
+	ctx := context.Background()
+	m := newMessage()
+	for _, rcpt := range []string{"postmaster@example.jp", "Postmaster@Example.JP", "<abuse@example.jp>"} {
+		m.Rcpt = rcpt
+		if v := e.Run(ctx, StageRcpt, m); v.Action != Continue {
+			t.Errorf("%s: verdict %+v, want continue", rcpt, v)
+		}
+	}
+	if m.Exempt() != "" {
+		t.Errorf("Exempt() = %q after exempt recipients", m.Exempt())
+	}
+	if !strings.Contains(logs.String(), `msg="exempt recipient" stage=rcpt`) || !strings.Contains(logs.String(), `reason="recipient matches postmaster@*"`) {
+		t.Errorf("exempt recipient not logged:\n%s", logs.String())
+	}
+	m.Rcpt = "postbox@example.jp"
+	if v := e.Run(ctx, StageRcpt, m); v.Rule != "send_only" || v.Action != Reject {
+		t.Errorf("postbox@example.jp: verdict %+v, want send_only to reject", v)
+	}
+}
+
+// TestEveryRecipientExempt: a message whose recipients are all exempt is
+// exempt from end of headers on, so that no header rule refuses it.
+func TestEveryRecipientExempt(t *testing.T) {
+	e := configEngine(t, fmt.Sprintf(exemptConfig, false), nil)
+	ctx := context.Background()
+	many := Header{Name: "To", Value: "a@example.jp, b@example.jp, c@example.jp, d@example.jp"}
+
+	m := newMessage()
+	m.Rcpts = []string{"postmaster@example.jp", "abuse@example.net"}
+	m.Headers = []Header{many}
+	if v := e.Run(ctx, StageHeaders, m); v.Action != Continue {
+		t.Errorf("verdict %+v, want continue", v)
+	}
+	if m.Exempt() != "every recipient is exempt" {
+		t.Errorf("Exempt() = %q", m.Exempt())
+	}
+
+	m = newMessage()
+	m.Rcpts = []string{"postmaster@example.jp", "user@example.jp"}
+	m.Headers = []Header{many}
+	if v := e.Run(ctx, StageHeaders, m); v.Rule != "recipient_limit" {
+		t.Errorf("one recipient not exempt: verdict %+v, want recipient_limit", v)
+	}
+	if m.Exempt() != "" {
+		t.Errorf("Exempt() = %q", m.Exempt())
+	}
+}
+
+func TestDecisionLog(t *testing.T) {
+	var logs bytes.Buffer
+	e := configEngine(t, "[rules.send_only]\naddresses = [\"noreply@*\"]\nreply = \"550 5.1.1 User unknown\"\n", logTo(&logs))
+	m := newMessage()
+	m.Rcpt = "noreply@example.co.jp"
+	v := e.Run(context.Background(), StageRcpt, m)
+	if v.Action != Reject {
+		t.Fatalf("verdict %+v", v)
+	}
+	lines := strings.Split(strings.TrimSpace(logs.String()), "\n")
+	if len(lines) != 1 {
+		t.Fatalf("want one log line per decision, got\n%s", logs.String())
+	}
+	for _, want := range []string{
+		"level=INFO", "msg=decision", "stage=rcpt", "queue_id=4QxYz1AbcD", "client_ip=203.0.113.7",
+		"sender=sender@example.net", "rcpt=noreply@example.co.jp",
+		"rule=send_only", "action=reject", `reply="550 5.1.1 User unknown"`,
+		`reason="recipient noreply@example.co.jp is send-only (pattern noreply@*)"`,
+	} {
+		if !strings.Contains(lines[0], want) {
+			t.Errorf("log line lacks %s:\n%s", want, lines[0])
+		}
+	}
+}
+
+func TestNeeds(t *testing.T) {
+	tests := []struct {
+		name string
+		toml string
+		want [StageBody + 1]bool // connect, helo, mail, rcpt, eoh, eob
+	}{
+		{"no rule", "", [...]bool{false, false, false, false, false, false}},
+		{"send_only", "[rules.send_only]\naddresses = [\"noreply@*\"]\n", [...]bool{false, false, false, true, false, false}},
+		{"recipient_limit", "[rules.recipient_limit]\nmax = 9\n", [...]bool{false, false, false, true, false, false}},
+		{"recipient_limit with count_headers", "[rules.recipient_limit]\nmax = 9\ncount_headers = true\n", [...]bool{false, false, false, true, true, false}},
+		{"disabled rule", "[rules.recipient_limit]\nenabled = false\nmax = 9\ncount_headers = true\n", [...]bool{false, false, false, false, false, false}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := configEngine(t, tt.toml, nil)
+			for s, want := range tt.want {
+				if got := e.Needs(Stage(s)); got != want {
+					t.Errorf("Needs(%s) = %v, want %v", Stage(s), got, want)
+				}
+			}
+			if e.Needs(Stage(-1)) || e.Needs(StageBody+1) {
+				t.Error("Needs of a stage out of range")
+			}
+		})
+	}
+}
+
+// TestNeedsDefault: the default configuration needs no client check before
+// MAIL FROM (it has no DNSBL) and needs RCPT and end of headers.
+func TestNeedsDefault(t *testing.T) {
+	e := configEngine(t, string(DefaultConfig), nil)
+	for s, want := range map[Stage]bool{StageConnect: false, StageHelo: false, StageRcpt: true, StageHeaders: true} {
+		if got := e.Needs(s); got != want {
+			t.Errorf("Needs(%s) = %v, want %v", s, got, want)
+		}
+	}
+}
+
+// TestConcurrentMessages runs one engine over many messages at once; run
+// with -race.
+func TestConcurrentMessages(t *testing.T) {
+	e := configEngine(t, "[rules.recipient_limit]\nmax = 9\n", nil)
+	var wg sync.WaitGroup
+	for i := range 8 {
+		wg.Go(func() {
+			m := newMessage()
+			for j := range 12 {
+				m.Rcpt = fmt.Sprintf("user%d-%d@example.jp", i, j)
+				v := e.Run(context.Background(), StageRcpt, m)
+				if (j < 9) != (v.Action == Continue) {
+					t.Errorf("message %d, recipient %d: verdict %+v", i, j+1, v)
+				}
+				if v.Action == Continue {
+					m.Rcpts = append(m.Rcpts, m.Rcpt)
+				}
+			}
+		})
+	}
+	wg.Wait()
+}
