@@ -1,0 +1,132 @@
+package main_test
+
+// Tests of the harness itself: each daemon it starts answers as the
+// scenario tests expect, without sekisho.
+
+import (
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/miekg/dns"
+)
+
+func TestE2EHarnessPostfixDelivers(t *testing.T) {
+	t.Parallel()
+	pf := startPostfix(t, "", postfixOptions{})
+	tok := token(t)
+	pf.mustSwaks(t, 0, "--from", "sender@example.org",
+		"--to", "user@example.co.jp,other@example.com", "--header", "X-E2E-Token: "+tok)
+	msgs := pf.waitDelivered(t, tok, 2)
+	if got := deliveredTo(msgs); strings.Join(got, " ") != "other@example.com user@example.co.jp" {
+		t.Errorf("delivered to %v", got)
+	}
+	if !containsAll(msgs[0].Data, "Return-Path: <sender@example.org>", "X-E2E-Token: "+tok) {
+		t.Errorf("delivered message:\n%s", msgs[0].Data)
+	}
+	pf.notDelivered(t, "no-such-token")
+}
+
+func TestE2EHarnessPostfixMilterDown(t *testing.T) {
+	t.Parallel()
+	closed := "inet:127.0.0.1:" + strconv.Itoa(freePort(t))
+
+	tempfail := startPostfix(t, closed, postfixOptions{DefaultAction: "tempfail"})
+	tok := token(t)
+	out := tempfail.mustSwaks(t, 23, "--from", "sender@example.org", "--to", "user@example.co.jp",
+		"--header", "X-E2E-Token: "+tok)
+	if !strings.Contains(out, "451 4.7.1 Service unavailable - try again later") {
+		t.Errorf("swaks output:\n%s", out)
+	}
+	tempfail.notDelivered(t, tok)
+
+	accept := startPostfix(t, closed, postfixOptions{DefaultAction: "accept"})
+	accept.mustSwaks(t, 0, "--from", "sender@example.org", "--to", "user@example.co.jp",
+		"--header", "X-E2E-Token: "+tok)
+	accept.waitDelivered(t, tok, 1)
+}
+
+func TestE2EHarnessPostfixData(t *testing.T) {
+	t.Parallel()
+	pf := startPostfix(t, "", postfixOptions{})
+	tok := token(t)
+	msg := japaneseMessage(tok, pdfAttachment("資料.pdf", 1000))
+	pf.mustSwaks(t, 0, "--from", "sender@example.org", "--to", "user@example.co.jp",
+		"--data", writeMessage(t, msg))
+	got := pf.waitDelivered(t, tok, 1)[0].Data
+	if !strings.Contains(string(got), "=?ISO-2022-JP?B?") {
+		t.Errorf("delivered message:\n%s", got)
+	}
+}
+
+func TestE2EHarnessRbldnsd(t *testing.T) {
+	t.Parallel()
+	s := sharedRbldnsd(t)
+	c := new(dns.Client)
+	query := func(name string, qtype uint16) *dns.Msg {
+		t.Helper()
+		m := new(dns.Msg)
+		m.SetQuestion(name, qtype)
+		r, _, err := c.Exchange(m, s.Addr)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		return r
+	}
+	for name, want := range map[string]string{
+		"2.0.0.127.bl.test.":     "127.0.0.2",
+		"200.0.0.127.bl.test.":   "127.0.0.2",
+		"9.0.0.127.refuse.test.": "127.255.255.254",
+		"2.0.0.127.refuse.test.": "127.255.255.254",
+	} {
+		r := query(name, dns.TypeA)
+		if r.Rcode != dns.RcodeSuccess || len(r.Answer) != 1 {
+			t.Errorf("%s A: %v", name, r)
+			continue
+		}
+		if a, ok := r.Answer[0].(*dns.A); !ok || a.A.String() != want {
+			t.Errorf("%s A = %v, want %s", name, r.Answer[0], want)
+		}
+	}
+	r := query("2.0.0.127.bl.test.", dns.TypeTXT)
+	if len(r.Answer) != 1 || !strings.Contains(r.Answer[0].String(), "Listed in bl.test, see http://bl.test/lookup?127.0.0.2") {
+		t.Errorf("TXT: %v", r)
+	}
+	if r := query("9.0.0.127.bl.test.", dns.TypeA); r.Rcode != dns.RcodeNameError {
+		t.Errorf("unlisted: %v", r)
+	}
+}
+
+func TestE2EHarnessClamd(t *testing.T) {
+	t.Parallel()
+	s := sharedClamd(t)
+	zip, err := os.ReadFile(filepath.Join(clamTestDir, "clam.zip"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		name string
+		data []byte
+		want string
+	}{
+		{"eicar", []byte(eicar), "stream: " + eicarSig + ".UNOFFICIAL FOUND"},
+		{"clam.zip", zip, "stream: " + clamExeSig + ".UNOFFICIAL FOUND"},
+		{"eicar mail", eicarMessage(token(t)), "stream: " + eicarSig + ".UNOFFICIAL FOUND"},
+		{"clean", []byte("hello"), "stream: OK"},
+	} {
+		got, err := clamdCommand(s.Addr, "zINSTREAM\x00", c.data)
+		if err != nil || got != c.want {
+			t.Errorf("%s: %q, %v; want %q", c.name, got, err, c.want)
+		}
+	}
+}
+
+func TestE2EHarnessRedis(t *testing.T) {
+	t.Parallel()
+	s := sharedRedis(t)
+	if r, err := redisCommand(s.Addr, "PING"); err != nil || r != "+PONG" {
+		t.Fatalf("PING: %q, %v", r, err)
+	}
+}

@@ -1,0 +1,419 @@
+package main_test
+
+// Scenarios: sekisho behind Postfix, driven by swaks, checked on what the
+// SMTP client sees, what is delivered and what sekisho logs.
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+)
+
+// sekishoConfig is a configuration in mode ("enforce" or "dry-run") with
+// the given rule tables; startSekisho adds the listen line. Clients in
+// 10.9.9.0/24 and authenticated clients are exempt, and so is mail to
+// postmaster and abuse.
+func sekishoConfig(mode string, rules ...string) string {
+	return fmt.Sprintf(`mode = %q
+on_error = "tempfail"
+
+[log]
+format = "text"
+level = "debug"
+
+[exempt]
+networks = ["10.9.9.0/24"]
+authenticated = true
+senders = []
+recipients = ["postmaster@*", "abuse@*"]
+
+`, mode) + strings.Join(rules, "\n")
+}
+
+const ruleSendOnly = `[rules.send_only]
+addresses = ["noreply@example.co.jp", "no-reply@*", "*-noreply@*"]
+action = "reject"
+reply = "550 5.1.1 User unknown"
+`
+
+const ruleRecipientLimit = `[rules.recipient_limit]
+max = 9
+count_headers = true
+action = "reject"
+reply = "550 5.5.3 Too many recipients"
+`
+
+const rulesContent = `[rules.attachment_size]
+max = "3MB"
+reply = "552 5.3.4 Message size exceeds fixed maximum message size"
+
+[rules.attachment_extension]
+deny = ["exe", "scr"]
+executables = true
+archives = true
+
+[rules.attachment_no_extension]
+
+[rules.ascii_only]
+subject = true
+body = true
+
+[rules.blank]
+subject = true
+body = true
+`
+
+func ruleDNSBL(resolver string) string {
+	return fmt.Sprintf(`[rules.dnsbl]
+zones = [ { zone = "bl.test", weight = 1 }, { zone = "refuse.test", weight = 1 } ]
+threshold = 1
+resolver = %q
+timeout = "2s"
+action = "reject"
+reply = "554 5.7.1 Service unavailable; client [{client_ip}] blocked using {zones}"
+`, resolver)
+}
+
+func ruleVirus(clamd string) string {
+	return fmt.Sprintf(`[rules.virus]
+address = %q
+timeout = "10s"
+on_error = "tempfail"
+action = "reject"
+reply = "554 5.7.1 Virus found: {virus}"
+`, "inet:"+clamd)
+}
+
+func ruleRateLimit(store string) string {
+	return fmt.Sprintf(`[rules.rate_limit]
+key = "sender+recipient"
+limit = 3
+window = "10m"
+store = %q
+action = "tempfail"
+reply = "450 4.7.1 Too many messages to <{rcpt}>, try again later"
+`, store)
+}
+
+// refusedWith matches swaks's line for a refused command: "<** 550 ...".
+func refusedWith(code string) *regexp.Regexp {
+	return regexp.MustCompile(`(?m)^<\*\* ` + code)
+}
+
+// mustRefuse fails unless swaks's output has a refusal matching code
+// (a regexp such as "5\d\d" or a literal reply).
+func mustRefuse(t testing.TB, out, code string) {
+	t.Helper()
+	if !refusedWith(code).MatchString(out) {
+		t.Fatalf("no refusal %q in swaks output:\n%s", code, out)
+	}
+}
+
+// setup starts sekisho with config and a Postfix instance using it.
+func setup(t *testing.T, config string) (*sekishoProc, *postfix) {
+	t.Helper()
+	s := startSekisho(t, config)
+	return s, startPostfix(t, s.Milter, postfixOptions{})
+}
+
+func TestE2ESendOnly(t *testing.T) {
+	t.Parallel()
+	s, pf := setup(t, sekishoConfig("enforce", ruleSendOnly))
+
+	for _, rcpt := range []string{"noreply@example.co.jp", "no-reply@example.com", "shop-noreply@example.net"} {
+		tok := token(t)
+		out := pf.mustSwaks(t, 24, "--from", "sender@example.org", "--to", rcpt, "--header", "X-E2E-Token: "+tok)
+		mustRefuse(t, out, regexp.QuoteMeta("550 5.1.1 User unknown"))
+		pf.notDelivered(t, tok)
+	}
+	s.waitLog(t, "msg=decision", "rule=send_only", "action=reject")
+
+	// One refused recipient does not cost the others the message.
+	tok := token(t)
+	_, out := pf.swaks(t, "--from", "sender@example.org",
+		"--to", "noreply@example.co.jp,user@example.co.jp", "--header", "X-E2E-Token: "+tok)
+	mustRefuse(t, out, regexp.QuoteMeta("550 5.1.1 User unknown"))
+	if got := deliveredTo(pf.waitDelivered(t, tok, 1)); got[0] != "user@example.co.jp" {
+		t.Errorf("delivered to %v, want user@example.co.jp only", got)
+	}
+
+	// noreply as the sender is fine: send_only is about recipients.
+	tok = token(t)
+	pf.mustSwaks(t, 0, "--from", "noreply@example.co.jp", "--to", "user@example.co.jp", "--header", "X-E2E-Token: "+tok)
+	pf.waitDelivered(t, tok, 1)
+}
+
+func TestE2ERecipientLimit(t *testing.T) {
+	t.Parallel()
+	_, pf := setup(t, sekishoConfig("enforce", ruleRecipientLimit))
+	rcpts := func(n int) string {
+		var r []string
+		for i := 1; i <= n; i++ {
+			r = append(r, fmt.Sprintf("a%d@example.co.jp", i))
+		}
+		return strings.Join(r, ",")
+	}
+
+	tok := token(t)
+	_, out := pf.swaks(t, "--from", "sender@example.org", "--to", rcpts(10), "--header", "X-E2E-Token: "+tok)
+	mustRefuse(t, out, regexp.QuoteMeta("550 5.5.3 Too many recipients"))
+	pf.notDelivered(t, tok)
+
+	tok = token(t)
+	pf.mustSwaks(t, 0, "--from", "sender@example.org", "--to", rcpts(9), "--header", "X-E2E-Token: "+tok)
+	if got := pf.waitDelivered(t, tok, 9); len(got) != 9 {
+		t.Errorf("delivered to %v", deliveredTo(got))
+	}
+}
+
+func TestE2EExempt(t *testing.T) {
+	t.Parallel()
+	_, pf := setup(t, sekishoConfig("enforce", ruleSendOnly))
+
+	// XCLIENT (Postfix's smtpd_authorized_xclient_hosts) sets the client
+	// address and {auth_authen} that sekisho sees.
+	for _, xclient := range []string{"ADDR=10.9.9.5", "LOGIN=user", "ADDR=192.0.2.1 LOGIN=user"} {
+		tok := token(t)
+		pf.mustSwaks(t, 0, "--xclient", xclient, "--from", "sender@example.org",
+			"--to", "noreply@example.co.jp", "--header", "X-E2E-Token: "+tok)
+		pf.waitDelivered(t, tok, 1)
+	}
+
+	tok := token(t)
+	out := pf.mustSwaks(t, 24, "--xclient", "ADDR=10.9.10.5", "--from", "sender@example.org",
+		"--to", "noreply@example.co.jp", "--header", "X-E2E-Token: "+tok)
+	mustRefuse(t, out, regexp.QuoteMeta("550 5.1.1 User unknown"))
+	pf.notDelivered(t, tok)
+}
+
+func TestE2EDryRun(t *testing.T) {
+	t.Parallel()
+	for name, config := range map[string]string{
+		"mode": sekishoConfig("dry-run", ruleSendOnly),
+		"rule": sekishoConfig("enforce", strings.Replace(ruleSendOnly, "action =", "dry_run = true\naction =", 1)),
+	} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			s, pf := setup(t, config)
+			tok := token(t)
+			pf.mustSwaks(t, 0, "--from", "sender@example.org", "--to", "noreply@example.co.jp",
+				"--header", "X-E2E-Token: "+tok)
+			msg := pf.waitDelivered(t, tok, 1)[0].Data
+			if !containsAll(msg, "X-Sekisho: would-reject rule=send_only") {
+				t.Errorf("no X-Sekisho header in delivered message:\n%s", msg)
+			}
+			s.waitLog(t, "msg=decision", "rule=send_only")
+		})
+	}
+}
+
+func TestE2ESekishoStopped(t *testing.T) {
+	t.Parallel()
+	s, pf := setup(t, sekishoConfig("enforce", ruleSendOnly))
+	tok := token(t)
+	pf.mustSwaks(t, 0, "--from", "sender@example.org", "--to", "user@example.co.jp", "--header", "X-E2E-Token: "+tok)
+	pf.waitDelivered(t, tok, 1)
+
+	s.Stop()
+	// milter_default_action = tempfail: Postfix answers 451 at MAIL.
+	tok = token(t)
+	out := pf.mustSwaks(t, 23, "--from", "sender@example.org", "--to", "user@example.co.jp", "--header", "X-E2E-Token: "+tok)
+	mustRefuse(t, out, regexp.QuoteMeta("451 4.7.1"))
+	pf.notDelivered(t, tok)
+}
+
+func TestE2EContent(t *testing.T) {
+	t.Parallel()
+	s, pf := setup(t, sekishoConfig("enforce", rulesContent))
+	send := func(t *testing.T, msg []byte, want int) string {
+		t.Helper()
+		return pf.mustSwaks(t, want, "--from", "sender@example.org", "--to", "user@example.co.jp",
+			"--data", writeMessage(t, msg))
+	}
+
+	t.Run("japanese with pdf", func(t *testing.T) {
+		tok := token(t)
+		send(t, japaneseMessage(tok, pdfAttachment("見積書.pdf", 20000)), 0)
+		pf.waitDelivered(t, tok, 1)
+	})
+	t.Run("exe with unquoted encoded-word name", func(t *testing.T) {
+		tok := token(t)
+		out := send(t, japaneseMessage(tok, unquotedExeAttachment("請求書.exe")), 26)
+		mustRefuse(t, out, `5\d\d `)
+		pf.notDelivered(t, tok)
+		s.waitLog(t, "msg=decision", "rule=attachment_extension")
+	})
+	t.Run("4MB attachment", func(t *testing.T) {
+		tok := token(t)
+		out := send(t, japaneseMessage(tok, pdfAttachment("図面.pdf", 4<<20)), 26)
+		mustRefuse(t, out, regexp.QuoteMeta("552 5.3.4 Message size exceeds fixed maximum message size"))
+		pf.notDelivered(t, tok)
+		s.waitLog(t, "msg=decision", "rule=attachment_size")
+	})
+	t.Run("ascii subject", func(t *testing.T) {
+		// The subject alone decides, at end of headers: the body is
+		// Japanese.
+		tok := token(t)
+		out := send(t, buildMessage(tok, "Invoice "+tok, japaneseBody), 26)
+		mustRefuse(t, out, `5\d\d `)
+		pf.notDelivered(t, tok)
+		line := s.waitLog(t, "msg=decision", "rule=ascii_only")
+		if !strings.Contains(line, "stage=eoh") {
+			t.Errorf("ascii_only decided after end of headers: %s", line)
+		}
+	})
+	t.Run("blank subject", func(t *testing.T) {
+		tok := token(t)
+		out := send(t, buildMessage(tok, "", japaneseBody), 26)
+		mustRefuse(t, out, `5\d\d `)
+		pf.notDelivered(t, tok)
+		s.waitLog(t, "msg=decision", "rule=blank")
+	})
+}
+
+func TestE2EDNSBL(t *testing.T) {
+	t.Parallel()
+	dnsbl := sharedRbldnsd(t)
+	s, pf := setup(t, sekishoConfig("enforce", ruleDNSBL(dnsbl.Addr)))
+	const reply = "554 5.7.1 Service unavailable; client [127.0.0.2] blocked using bl.test"
+
+	// Postfix 3.7 replays the milter connect event with the XCLIENT
+	// address. A milter reject at connect reaches the client as
+	// "554 <myhostname> ESMTP not accepting connections" (the milter's
+	// text only goes to the maillog); a reject at a later command carries
+	// the milter's text.
+	for name, args := range map[string][]string{
+		"xclient":    {"--xclient", "ADDR=127.0.0.2"},
+		"connection": {"--local-interface", "127.0.0.2"},
+	} {
+		tok := token(t)
+		code, out := pf.swaks(t, append(args, "--from", "sender@example.org", "--to", "user@example.co.jp",
+			"--header", "X-E2E-Token: "+tok)...)
+		if code == 0 {
+			t.Fatalf("%s: listed client accepted:\n%s", name, out)
+		}
+		mustRefuse(t, out, "554 ")
+		pf.notDelivered(t, tok)
+		pf.waitMaillog(t, "milter-reject", reply)
+	}
+	s.waitLog(t, "msg=decision", "rule=dnsbl")
+
+	// 127.0.0.9 is not in bl.test; refuse.test's 127.255.255.254 answer
+	// for it is an error, not a listing.
+	tok := token(t)
+	pf.mustSwaks(t, 0, "--xclient", "ADDR=127.0.0.9", "--from", "sender@example.org", "--to", "user@example.co.jp",
+		"--header", "X-E2E-Token: "+tok)
+	pf.waitDelivered(t, tok, 1)
+}
+
+func TestE2EVirus(t *testing.T) {
+	t.Parallel()
+	clamd := sharedClamd(t)
+	s, pf := setup(t, sekishoConfig("enforce", ruleVirus(clamd.Addr)))
+	send := func(t *testing.T, msg []byte, want int) string {
+		t.Helper()
+		return pf.mustSwaks(t, want, "--from", "sender@example.org", "--to", "user@example.co.jp",
+			"--data", writeMessage(t, msg))
+	}
+	zip, err := os.ReadFile(filepath.Join(clamTestDir, "clam.zip"))
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	tok := token(t)
+	out := send(t, eicarMessage(tok), 26)
+	mustRefuse(t, out, regexp.QuoteMeta("554 5.7.1 Virus found: "+eicarSig))
+	pf.notDelivered(t, tok)
+	s.waitLog(t, "msg=decision", "rule=virus")
+
+	tok = token(t)
+	out = send(t, japaneseMessage(tok, fileAttachment("clam.zip", "application/zip", zip)), 26)
+	mustRefuse(t, out, regexp.QuoteMeta("554 5.7.1 Virus found: "+clamExeSig))
+	pf.notDelivered(t, tok)
+
+	tok = token(t)
+	send(t, japaneseMessage(tok, pdfAttachment("資料.pdf", 5000)), 0)
+	pf.waitDelivered(t, tok, 1)
+}
+
+func TestE2EVirusClamdDown(t *testing.T) {
+	t.Parallel()
+	clamd := startClamd(t)
+	_, pf := setup(t, sekishoConfig("enforce", ruleVirus(clamd.Addr)))
+	tok := token(t)
+	pf.mustSwaks(t, 0, "--from", "sender@example.org", "--to", "user@example.co.jp", "--header", "X-E2E-Token: "+tok)
+	pf.waitDelivered(t, tok, 1)
+
+	clamd.stop()
+	// virus.on_error = tempfail: the message is refused for now.
+	tok = token(t)
+	out := pf.mustSwaks(t, 26, "--from", "sender@example.org", "--to", "user@example.co.jp", "--header", "X-E2E-Token: "+tok)
+	mustRefuse(t, out, `4\d\d `)
+	pf.notDelivered(t, tok)
+}
+
+// sendUntilLimited sends three messages from sender to rcpt through the
+// given instances in turn, then expects the fourth (through last) refused
+// and a message to another recipient accepted.
+func sendUntilLimited(t *testing.T, sender string, via []*postfix, last *postfix) {
+	t.Helper()
+	const rcpt = "bob@example.co.jp"
+	for _, pf := range via {
+		tok := token(t)
+		pf.mustSwaks(t, 0, "--from", sender, "--to", rcpt, "--header", "X-E2E-Token: "+tok)
+		pf.waitDelivered(t, tok, 1)
+	}
+	tok := token(t)
+	out := last.mustSwaks(t, 24, "--from", sender, "--to", rcpt, "--header", "X-E2E-Token: "+tok)
+	mustRefuse(t, out, regexp.QuoteMeta("450 4.7.1 Too many messages to <"+rcpt+">, try again later"))
+	last.notDelivered(t, tok)
+
+	tok = token(t)
+	last.mustSwaks(t, 0, "--from", sender, "--to", "carol@example.co.jp", "--header", "X-E2E-Token: "+tok)
+	last.waitDelivered(t, tok, 1)
+}
+
+func TestE2ERateLimit(t *testing.T) {
+	t.Parallel()
+	t.Run("memory", func(t *testing.T) {
+		t.Parallel()
+		_, pf := setup(t, sekishoConfig("enforce", ruleRateLimit("memory")))
+		sendUntilLimited(t, "rl-"+token(t)+"@example.org", []*postfix{pf, pf, pf}, pf)
+	})
+	t.Run("redis", func(t *testing.T) {
+		t.Parallel()
+		redis := sharedRedis(t)
+		_, pf := setup(t, sekishoConfig("enforce", ruleRateLimit("redis://"+redis.Addr+"/0")))
+		sendUntilLimited(t, "rl-"+token(t)+"@example.org", []*postfix{pf, pf, pf}, pf)
+	})
+	t.Run("redis shared by two daemons", func(t *testing.T) {
+		t.Parallel()
+		redis := sharedRedis(t)
+		config := sekishoConfig("enforce", ruleRateLimit("redis://"+redis.Addr+"/0"))
+		_, a := setup(t, config)
+		_, b := setup(t, config)
+		sender := "rl-" + token(t) + "@example.org"
+		sendUntilLimited(t, sender, []*postfix{a, a, b}, b)
+		tok := token(t)
+		out := a.mustSwaks(t, 24, "--from", sender, "--to", "bob@example.co.jp", "--header", "X-E2E-Token: "+tok)
+		mustRefuse(t, out, regexp.QuoteMeta("450 4.7.1"))
+		a.notDelivered(t, tok)
+	})
+}
+
+func TestE2ECheckConfig(t *testing.T) {
+	t.Parallel()
+	if code, out := runSekisho(t, "-check", "-config", "testdata/e2e/full.toml"); code != 0 {
+		t.Errorf("-check full.toml: exit %d\n%s", code, out)
+	}
+	code, out := runSekisho(t, "-check", "-config", "testdata/e2e/invalid-unknown-key.toml")
+	if code == 0 || !strings.Contains(out, "colour") {
+		t.Errorf("-check invalid-unknown-key.toml: exit %d, want an error naming the key\n%s", code, out)
+	}
+	if code, out := runSekisho(t, "-print-config"); code != 0 || !strings.Contains(out, "listen") {
+		t.Errorf("-print-config: exit %d\n%s", code, out)
+	}
+}
