@@ -165,6 +165,8 @@ func (p *proc) stop() {
 type sekishoProc struct {
 	// Milter is the address for Postfix's smtpd_milters, "inet:127.0.0.1:PORT".
 	Milter string
+	// Config is the configuration file the daemon reads (and rereads on SIGHUP).
+	Config string
 	p      *proc
 }
 
@@ -187,7 +189,7 @@ func startSekisho(t testing.TB, config string) *sekishoProc {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &sekishoProc{Milter: "inet:" + addr, p: p}
+	s := &sekishoProc{Milter: "inet:" + addr, Config: path, p: p}
 	t.Cleanup(func() {
 		s.Stop()
 		if t.Failed() {
@@ -199,6 +201,14 @@ func startSekisho(t testing.TB, config string) *sekishoProc {
 		t.Fatalf("sekisho: %v\nconfig:\n%s\nlog:\n%s", err, text, s.Logs())
 	}
 	return s
+}
+
+// Signal sends sig to the daemon.
+func (s *sekishoProc) Signal(t testing.TB, sig os.Signal) {
+	t.Helper()
+	if err := s.p.cmd.Process.Signal(sig); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // Logs returns everything the daemon logged so far.
