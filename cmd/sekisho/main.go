@@ -19,6 +19,7 @@ import (
 
 	"github.com/sekisho/sekisho/milter"
 	"github.com/sekisho/sekisho/policy"
+	"github.com/sekisho/sekisho/policy/ratelimit"
 )
 
 func main() {
@@ -58,6 +59,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	log := newLogger(cfg, stderr)
 	// go-milter logs protocol errors through the standard logger.
 	slog.SetDefault(log)
+	ratelimit.SetLogger(log)
 	env := &policy.Env{Logger: log}
 	engine, err := policy.NewEngine(cfg, env)
 	if err != nil {

@@ -79,7 +79,9 @@ func (m *Memory) Add(ctx context.Context, key string, window time.Duration, n in
 		e.times = e.times[drop:]
 	}
 	if len(e.times)+n > cap(e.times) {
-		grown := make([]time.Duration, len(e.times), min(max(2*(len(e.times)+n), 8), MaxEvents))
+		// Room for up to twice MaxEvents: a full key then reallocates once
+		// every MaxEvents additions, not at each one.
+		grown := make([]time.Duration, len(e.times), min(max(2*(len(e.times)+n), 8), 2*MaxEvents))
 		copy(grown, e.times)
 		e.times = grown
 	}

@@ -2,6 +2,7 @@ package ratelimit_test
 
 import (
 	"context"
+	"strconv"
 	"testing"
 	"time"
 
@@ -72,7 +73,7 @@ func BenchmarkMemoryCountAdd(b *testing.B) {
 	m := ratelimit.NewMemory(100000, nil)
 	keys := make([]string, 1000)
 	for i := range keys {
-		keys[i], _ = ratelimit.Key(ratelimit.KindSenderRecipient, "", "sender@example.com", "rcpt"+string(rune('a'+i%26))+"@example.org")
+		keys[i], _ = ratelimit.Key(ratelimit.KindSenderRecipient, "", "sender@example.com", "rcpt"+strconv.Itoa(i)+"@example.org")
 	}
 	i := 0
 	for b.Loop() {

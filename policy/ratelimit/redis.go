@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"log/slog"
 	"strconv"
 	"sync/atomic"
 	"time"
@@ -136,4 +137,17 @@ func (r *Redis) Close() error {
 // micros is the window in whole microseconds, at least one.
 func micros(d time.Duration) int64 {
 	return max(int64((d+time.Microsecond-1)/time.Microsecond), 1)
+}
+
+// SetLogger sends the Redis client's own messages (failed dials, pool
+// trouble) to log at warning level instead of the standard error stream.
+// The Redis client has one logger per process.
+func SetLogger(log *slog.Logger) {
+	redis.SetLogger(redisLogger{log})
+}
+
+type redisLogger struct{ log *slog.Logger }
+
+func (l redisLogger) Printf(ctx context.Context, format string, v ...any) {
+	l.log.WarnContext(ctx, "redis: "+fmt.Sprintf(format, v...))
 }
