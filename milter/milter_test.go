@@ -321,3 +321,46 @@ func TestGarbageDoesNotKillServer(t *testing.T) {
 		t.Fatalf("server unusable after garbage: %q", r)
 	}
 }
+
+func TestQuarantineAndDiscard(t *testing.T) {
+	addr, _ := startServer(t, `
+listen = "inet:127.0.0.1:0"
+[rules.send_only]
+addresses = ["hold@*"]
+action = "quarantine"
+[rules.recipient_limit]
+max = 2
+action = "discard"
+`)
+	m := dial(t, addr, "192.0.2.1")
+	m.mail("sender@example.com")
+	if r := m.rcpt("hold@example.co.jp"); r != "" {
+		t.Fatalf("a quarantined recipient was refused: %q", r)
+	}
+	r, mods := m.data(plain, "body\r\n")
+	if r != "" {
+		t.Fatalf("a quarantined message was refused: %q", r)
+	}
+	var held bool
+	for _, mod := range mods {
+		if mod.Type == client.ActionQuarantine && strings.HasPrefix(mod.Reason, "send_only: ") {
+			held = true
+		}
+	}
+	if !held {
+		t.Fatalf("no quarantine among %+v", mods)
+	}
+
+	m2 := dial(t, addr, "192.0.2.1")
+	m2.mail("sender@example.com")
+	m2.rcpt("a@example.co.jp")
+	m2.rcpt("b@example.co.jp")
+	m2.macros.Set(client.MacroRcptAddr, "c@example.co.jp")
+	act, err := m2.s.Rcpt("<c@example.co.jp>", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if act.Type != client.ActionDiscard {
+		t.Fatalf("third recipient: got %v, want discard", act)
+	}
+}

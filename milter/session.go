@@ -211,7 +211,8 @@ func (b *backend) Body(m *gomilter.Modifier) (gomilter.Response, error) {
 		st := b.st
 		st.takeMacros(m.Macros)
 		if st.spool == nil {
-			st.resetMessage()
+			in := st.engine.Config().Inspect
+			st.spool = newSpool(in.TempDir, int64(in.SpoolMemory))
 		}
 		if err := st.spool.err; err != nil {
 			return nil, err
