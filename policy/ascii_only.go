@@ -12,45 +12,26 @@ import (
 // spam to a Japanese company.
 type AsciiOnlyConfig struct {
 	RuleCommon
-	Subject *bool `toml:"subject"` // default true
-	Body    *bool `toml:"body"`    // default true
+	TextSwitch
 }
 
 func (c *AsciiOnlyConfig) defaults() (Action, Reply) {
 	return Reject, Reply{Code: 550, Enhanced: "5.7.1", Text: "Message content rejected"}
 }
 
-func (c *AsciiOnlyConfig) check() []*ConfigError {
-	if c.Subject != nil && c.Body != nil && !*c.Subject && !*c.Body {
-		return []*ConfigError{{Msg: "subject and body are both off: disable the rule instead"}}
-	}
-	return nil
-}
+func (c *AsciiOnlyConfig) check() []*ConfigError { return c.TextSwitch.check() }
 
-func (c *AsciiOnlyConfig) build(*Env) (Rule, error) {
-	return &asciiOnly{subject: c.Subject == nil || *c.Subject, body: c.Body == nil || *c.Body}, nil
-}
+func (c *AsciiOnlyConfig) build(*Env) (Rule, error) { return &asciiOnly{c.parts()}, nil }
 
 // asciiOnly judges the subject at end of headers, so that such mail is
 // refused before its body is read, and the body text at end of body. A
 // blank subject or body is left to the blank rule.
 type asciiOnly struct {
-	subject, body bool
+	textParts
 }
 
 func (r *asciiOnly) Name() string { return "ascii_only" }
 func (r *asciiOnly) inspects()    {}
-
-func (r *asciiOnly) Stages() []Stage {
-	var s []Stage
-	if r.subject {
-		s = append(s, StageHeaders)
-	}
-	if r.body {
-		s = append(s, StageBody)
-	}
-	return s
-}
 
 func (r *asciiOnly) Check(_ context.Context, stage Stage, m *Message) (Hit, error) {
 	switch stage {
@@ -75,4 +56,39 @@ func clip(s string, n int) string {
 		return s
 	}
 	return string(r[:n]) + "…"
+}
+
+// TextSwitch holds the keys of the rules that judge the subject and the
+// body text (ascii_only, blank); both default to on.
+type TextSwitch struct {
+	Subject *bool `toml:"subject"`
+	Body    *bool `toml:"body"`
+}
+
+func (s TextSwitch) check() []*ConfigError {
+	if s.Subject != nil && s.Body != nil && !*s.Subject && !*s.Body {
+		return []*ConfigError{{Msg: "subject and body are both off: disable the rule instead"}}
+	}
+	return nil
+}
+
+func (s TextSwitch) parts() textParts {
+	return textParts{subject: s.Subject == nil || *s.Subject, body: s.Body == nil || *s.Body}
+}
+
+// textParts is what a text rule judges: the subject at end of headers, the
+// body at end of body.
+type textParts struct {
+	subject, body bool
+}
+
+func (p textParts) Stages() []Stage {
+	var s []Stage
+	if p.subject {
+		s = append(s, StageHeaders)
+	}
+	if p.body {
+		s = append(s, StageBody)
+	}
+	return s
 }

@@ -10,45 +10,26 @@ import (
 // without text.
 type BlankConfig struct {
 	RuleCommon
-	Subject *bool `toml:"subject"` // default true
-	Body    *bool `toml:"body"`    // default true
+	TextSwitch
 }
 
 func (c *BlankConfig) defaults() (Action, Reply) {
 	return Reject, Reply{Code: 550, Enhanced: "5.6.0", Text: "Message has an empty subject or body"}
 }
 
-func (c *BlankConfig) check() []*ConfigError {
-	if c.Subject != nil && c.Body != nil && !*c.Subject && !*c.Body {
-		return []*ConfigError{{Msg: "subject and body are both off: disable the rule instead"}}
-	}
-	return nil
-}
+func (c *BlankConfig) check() []*ConfigError { return c.TextSwitch.check() }
 
-func (c *BlankConfig) build(*Env) (Rule, error) {
-	return &blank{subject: c.Subject == nil || *c.Subject, body: c.Body == nil || *c.Body}, nil
-}
+func (c *BlankConfig) build(*Env) (Rule, error) { return &blank{c.parts()}, nil }
 
 // blank judges the subject at end of headers and the body at end of body.
 // Whitespace is Unicode's, the ideographic space U+3000 included; a message
 // with attachments and no text has a blank body.
 type blank struct {
-	subject, body bool
+	textParts
 }
 
 func (r *blank) Name() string { return "blank" }
 func (r *blank) inspects()    {}
-
-func (r *blank) Stages() []Stage {
-	var s []Stage
-	if r.subject {
-		s = append(s, StageHeaders)
-	}
-	if r.body {
-		s = append(s, StageBody)
-	}
-	return s
-}
 
 func (r *blank) Check(_ context.Context, stage Stage, m *Message) (Hit, error) {
 	switch stage {

@@ -38,44 +38,45 @@ const (
 
 func TestContentRulesOnCraftedMessages(t *testing.T) {
 	tests := []struct {
-		file   string
-		rule   string   // "" when the message passes every rule
-		reason []string // parts of the reason
+		file    string
+		rule    string // at end of body; "" when the message passes every rule
+		reason  string // part of the reason
+		subject bool   // the subject is Japanese: ascii_only lets it pass at end of headers
 	}{
 		// An .exe named by an unquoted ISO-2022-JP encoded word is judged
 		// by its decoded name.
-		{"exe-unquoted-encoded-word.eml", "attachment_extension", []string{`"請求書.exe"`, "denied extension exe"}},
-		{"double-extension.eml", "attachment_extension", []string{`"invoice.pdf.exe"`, "denied extension exe"}},
-		{"trailing-dot.eml", "attachment_extension", []string{`"evil.exe. "`, "denied extension exe"}},
-		{"rlo-trick.eml", "attachment_extension", []string{`fdp.exe"`, "denied extension exe"}},
-		{"raw-sjis-filename.eml", "attachment_extension", []string{`"表計算ソフト.exe"`}},
-		{"rfc2231-sjis-continuations.eml", "attachment_extension", []string{`"ソフトウェア表更新プログラム.exe"`}},
-		{"pe-named-pdf.eml", "attachment_extension", []string{`"document.pdf"`, "is an executable (pe)"}},
-		{"elf-macho-class.eml", "attachment_extension", []string{`"tool"`, "is an executable (elf)"}},
-		{"zip-with-exe.eml", "attachment_extension", []string{`"docs.zip" (part 2) > "bin/setup.exe" denied extension exe`}},
-		{"nested-zip.eml", "attachment_extension", []string{`"outer.dat"`, `"inner.zip" > "payload.scr" denied extension scr`}},
+		{"exe-unquoted-encoded-word.eml", "attachment_extension", `attachment "請求書.exe" (part 2) denied extension exe`, false},
+		{"double-extension.eml", "attachment_extension", `attachment "invoice.pdf.exe" (part 2) denied extension exe`, false},
+		{"trailing-dot.eml", "attachment_extension", `attachment "evil.exe. " (part 2) denied extension exe`, false},
+		{"rlo-trick.eml", "attachment_extension", `attachment "invoice_\u202efdp.exe" (part 2) denied extension exe`, false},
+		{"raw-sjis-filename.eml", "attachment_extension", `attachment "表計算ソフト.exe" (part 2) denied extension exe`, false},
+		{"rfc2231-sjis-continuations.eml", "attachment_extension", `attachment "ソフトウェア表更新プログラム.exe" (part 2) denied extension exe`, false},
+		{"pe-named-pdf.eml", "attachment_extension", `attachment "document.pdf" (part 2) is an executable (pe)`, false},
+		{"elf-macho-class.eml", "attachment_extension", `attachment "tool" (part 2) is an executable (elf)`, false},
+		{"zip-with-exe.eml", "attachment_extension", `"docs.zip" (part 2) > "bin/setup.exe" denied extension exe`, false},
+		{"nested-zip.eml", "attachment_extension", `attachment "outer.dat" (part 2) > "inner.zip" > "payload.scr" denied extension scr`, false},
 		// The names in an encrypted zip are readable, and one is an .exe.
-		{"encrypted-zip.eml", "attachment_extension", []string{`"secret.zip" (part 2) > "invoice.exe" denied extension exe`}},
-		{"rfc822-with-exe.eml", "attachment_extension", []string{`"payload.exe" (part 2.2)`}},
-		{"missing-closing-boundary.eml", "attachment_extension", []string{`"cut.exe"`}},
-		{"no-extension.eml", "attachment_no_extension", []string{`"README" (part 2) has no file extension`}},
-		{"deep-nesting.eml", "mime_limits", []string{"inspection stopped: nesting depth exceeds 20"}},
-		{"attachment-only.eml", "blank", []string{"blank body"}},
-		{"blank-ideographic-space.eml", "blank", []string{"blank body"}},
-		{"plain-ascii.eml", "ascii_only", []string{"body text has only ASCII characters", "Hello, The report is ready."}},
-		{"name-only.eml", "ascii_only", []string{"See attached."}},
+		{"encrypted-zip.eml", "attachment_extension", `"secret.zip" (part 2) > "invoice.exe" denied extension exe`, false},
+		{"rfc822-with-exe.eml", "attachment_extension", `attachment "payload.exe" (part 2.2) denied extension exe`, false},
+		{"missing-closing-boundary.eml", "attachment_extension", `attachment "cut.exe" (part 2) denied extension exe`, false},
+		{"no-extension.eml", "attachment_no_extension", `"README" (part 2) has no file extension`, false},
+		{"deep-nesting.eml", "mime_limits", "inspection stopped: nesting depth exceeds 20", false},
+		{"attachment-only.eml", "blank", "blank body", false},
+		{"blank-ideographic-space.eml", "blank", "blank body", false},
+		{"plain-ascii.eml", "ascii_only", `body text has only ASCII characters: "Hello, The report is ready."`, false},
+		{"name-only.eml", "ascii_only", `body text has only ASCII characters: "See attached."`, false},
 		// A zip that cannot be read is not an executable.
-		{"corrupt-zip.eml", "ascii_only", nil},
-		{"iso2022jp.eml", "", nil},
-		{"iso2022jp-split-word.eml", "", nil},
-		{"unlabelled-iso2022jp.eml", "", nil},
-		{"sjis-base64.eml", "", nil},
-		{"unlabelled-raw-sjis-subject.eml", "", nil},
-		{"cp932-label.eml", "", nil},
-		{"eucjp-qp.eml", "", nil},
-		{"html-utf8-entities.eml", "", nil},
-		{"lf-only-alternative.eml", "", nil},
-		{"unknown-charset.eml", "", nil},
+		{"corrupt-zip.eml", "ascii_only", "body text has only ASCII characters", false},
+		{"iso2022jp.eml", "", "", true},
+		{"iso2022jp-split-word.eml", "", "", true},
+		{"unlabelled-iso2022jp.eml", "", "", false},
+		{"sjis-base64.eml", "", "", true},
+		{"unlabelled-raw-sjis-subject.eml", "", "", true},
+		{"cp932-label.eml", "", "", false},
+		{"eucjp-qp.eml", "", "", true},
+		{"html-utf8-entities.eml", "", "", true},
+		{"lf-only-alternative.eml", "", "", false},
+		{"unknown-charset.eml", "", "", true},
 	}
 	replies := map[string]string{
 		"attachment_extension":    rtExtReply,
@@ -87,12 +88,28 @@ func TestContentRulesOnCraftedMessages(t *testing.T) {
 	e := rtEngine(t, rtContentConfig, nil)
 	for _, tt := range tests {
 		t.Run(tt.file, func(t *testing.T) {
+			// At end of headers only the subject is judged, before the
+			// body is read.
 			m := rtFileMessage(t, tt.file)
-			v := e.Run(context.Background(), policy.StageBody, m)
+			raw := m.Raw
+			m.Raw = nil
+			v := e.Run(context.Background(), policy.StageHeaders, m)
+			if tt.subject {
+				rtExpectContinue(t, v)
+			} else {
+				rtExpect(t, v, "ascii_only", policy.Reject, rtASCIIReply, "has only ASCII characters")
+			}
+			if m.Inspection != nil {
+				t.Error("the body was inspected at end of headers")
+			}
+
+			m = rtFileMessage(t, tt.file)
+			m.Raw = raw
+			v = e.Run(context.Background(), policy.StageBody, m)
 			if tt.rule == "" {
 				rtExpectContinue(t, v)
 			} else {
-				rtExpect(t, v, tt.rule, policy.Reject, replies[tt.rule], tt.reason...)
+				rtExpect(t, v, tt.rule, policy.Reject, replies[tt.rule], tt.reason)
 			}
 			if v.Stage != policy.StageBody {
 				t.Errorf("verdict stage = %s, want eob", v.Stage)
@@ -124,7 +141,7 @@ func rtMail(subject, text string, parts ...rtPart) []byte {
 	rtBase64(&b, []byte(text))
 	for _, p := range parts {
 		b.WriteString("--rt-b\r\nContent-Type: " + p.ctype + "\r\nContent-Transfer-Encoding: base64\r\n")
-		if isASCII(p.filename) {
+		if rtIsASCII(p.filename) {
 			b.WriteString("Content-Disposition: attachment; filename=\"" + p.filename + "\"\r\n\r\n")
 		} else {
 			b.WriteString("Content-Disposition: attachment; filename*=UTF-8''" + rtPercent(p.filename) + "\r\n\r\n")
@@ -156,7 +173,7 @@ func rtPercent(s string) string {
 	return b.String()
 }
 
-func isASCII(s string) bool {
+func rtIsASCII(s string) bool {
 	for i := 0; i < len(s); i++ {
 		if s[i] >= 0x80 {
 			return false
@@ -230,7 +247,7 @@ func TestEncryptedArchive(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			e := rtEngine(t, rtContentConfig+"\n[rules.attachment_extension]\n"+tt.cfg+"\n", nil)
+			e := rtEngine(t, "[rules.attachment_extension]\n"+tt.cfg+"\n\n[rules.blank]\n[rules.ascii_only]\n", nil)
 			v := e.Run(context.Background(), policy.StageBody, rtBytesMessage(t, raw))
 			if tt.action == policy.Continue {
 				rtExpectContinue(t, v)
@@ -248,15 +265,16 @@ max = "3MiB"
 max_total = "5MiB"
 overrides = [{ recipients = ["big@example.co.jp"], max = "10MiB" }]
 `
-	big := rtMail(rtJIS(t, "図面送付"), rtJapaneseText,
-		rtPart{"application/pdf", "図面.pdf", append(append([]byte{}, rtPDF...), make([]byte, 4<<20)...)})
-	small := rtMail(rtJIS(t, "資料送付"), rtJapaneseText,
+	drawing := make([]byte, 4<<20)
+	copy(drawing, rtPDF)
+	big := rtMail(rtJIS(t, "図面送付"), rtJapaneseText, rtPart{"application/pdf", "図面.pdf", drawing})
+	over := rtMail(rtJIS(t, "資料送付"), rtJapaneseText,
 		rtPart{"application/pdf", "資料1.pdf", make([]byte, 3<<20)},
-		rtPart{"application/pdf", "資料2.pdf", make([]byte, 2<<20)},
+		rtPart{"application/pdf", "資料2.pdf", make([]byte, 2<<20+1)},
 	)
 	fits := rtMail(rtJIS(t, "資料送付"), rtJapaneseText,
 		rtPart{"application/pdf", "資料1.pdf", make([]byte, 3<<20)},
-		rtPart{"application/pdf", "資料2.pdf", make([]byte, 2<<20-1)},
+		rtPart{"application/pdf", "資料2.pdf", make([]byte, 2<<20)},
 	)
 	tests := []struct {
 		name   string
@@ -264,13 +282,13 @@ overrides = [{ recipients = ["big@example.co.jp"], max = "10MiB" }]
 		rcpts  []string
 		reason string // "" when accepted
 	}{
-		{"over max", big, []string{"tanaka@example.co.jp"}, `attachment "図面.pdf" (part 2) is 4194355 bytes, over the limit of 3MiB`},
+		{"over max", big, []string{"tanaka@example.co.jp"}, `attachment "図面.pdf" (part 2) is 4194304 bytes, over the limit of 3MiB`},
 		{"override", big, []string{"big@example.co.jp"}, ""},
 		{"override matches without case", big, []string{"<BIG@Example.CO.JP>"}, ""},
 		// One message cannot be split: the smallest limit holds.
 		{"override and another recipient", big, []string{"big@example.co.jp", "tanaka@example.co.jp"}, "over the limit of 3MiB"},
 		{"another recipient first", big, []string{"tanaka@example.co.jp", "big@example.co.jp"}, "over the limit of 3MiB"},
-		{"exactly max, total over", small, []string{"tanaka@example.co.jp"}, "attachments total 5242880 bytes, over the limit of 5MiB"},
+		{"exactly max, total over", over, []string{"tanaka@example.co.jp"}, "attachments total 5242881 bytes, over the limit of 5MiB"},
 		{"exactly max, total exactly max_total", fits, []string{"tanaka@example.co.jp"}, ""},
 	}
 	e := rtEngine(t, cfg, nil)

@@ -85,7 +85,7 @@ func rtReadFile(t testing.TB, name string) []byte {
 }
 
 // rtHeaders returns the header fields of a raw message as the MTA passes
-// them on: names and raw (still encoded) values, folding removed.
+// them on: names and raw values, still encoded and folded.
 func rtHeaders(t testing.TB, raw []byte) []policy.Header {
 	t.Helper()
 	text := strings.ReplaceAll(string(raw), "\r\n", "\n")
@@ -98,7 +98,7 @@ func rtHeaders(t testing.TB, raw []byte) []policy.Header {
 			continue
 		}
 		if (line[0] == ' ' || line[0] == '\t') && len(out) > 0 {
-			out[len(out)-1].Value += " " + strings.TrimSpace(line)
+			out[len(out)-1].Value += "\n" + line
 			continue
 		}
 		name, value, ok := strings.Cut(line, ":")

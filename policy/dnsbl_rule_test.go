@@ -1,0 +1,244 @@
+package policy_test
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/netip"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/miekg/dns"
+
+	"github.com/sekisho/sekisho/policy"
+)
+
+// rtDNS is a DNS list server on loopback UDP. It answers A and TXT queries
+// from its records, NXDOMAIN for other names, and counts the queries.
+type rtDNS struct {
+	addr    string
+	mu      sync.Mutex
+	records map[string]rtRecord // by lower-case query name
+	queries int
+}
+
+// rtRecord is what the server holds for one query name.
+type rtRecord struct {
+	a     string // answer code, e.g. "127.0.0.2"
+	txt   string
+	rcode int // an error rcode instead of an answer, e.g. dns.RcodeServerFailure
+}
+
+// rtStartDNS starts a server stopped at the end of the test.
+func rtStartDNS(t *testing.T, records map[string]rtRecord) *rtDNS {
+	t.Helper()
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &rtDNS{addr: pc.LocalAddr().String(), records: records}
+	srv := &dns.Server{PacketConn: pc, Handler: dns.HandlerFunc(s.serve)}
+	started := make(chan struct{})
+	srv.NotifyStartedFunc = func() { close(started) }
+	go srv.ActivateAndServe()
+	<-started
+	t.Cleanup(func() { srv.Shutdown() })
+	return s
+}
+
+func (s *rtDNS) serve(w dns.ResponseWriter, req *dns.Msg) {
+	q := req.Question[0]
+	s.mu.Lock()
+	s.queries++
+	rec, ok := s.records[strings.ToLower(q.Name)]
+	s.mu.Unlock()
+	m := new(dns.Msg)
+	m.SetReply(req)
+	hdr := dns.RR_Header{Name: q.Name, Class: dns.ClassINET, Ttl: 300, Rrtype: q.Qtype}
+	switch {
+	case !ok:
+		m.Rcode = dns.RcodeNameError
+	case rec.rcode != dns.RcodeSuccess:
+		m.Rcode = rec.rcode
+	case q.Qtype == dns.TypeA:
+		m.Answer = append(m.Answer, &dns.A{Hdr: hdr, A: net.ParseIP(rec.a)})
+	case q.Qtype == dns.TypeTXT && rec.txt != "":
+		m.Answer = append(m.Answer, &dns.TXT{Hdr: hdr, Txt: []string{rec.txt}})
+	}
+	w.WriteMsg(m)
+}
+
+// total returns the number of queries received.
+func (s *rtDNS) total() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.queries
+}
+
+// rtListedClient is the client the test lists load; rtCleanClient is on no
+// list.
+var (
+	rtListedClient = netip.MustParseAddr("198.51.100.23")
+	rtCleanClient  = netip.MustParseAddr("198.51.100.24")
+)
+
+// rtQname is the query name of rtListedClient in zone.
+func rtQname(zone string) string { return "23.100.51.198." + zone + "." }
+
+// rtDNSBLEngine builds a dnsbl rule asking srv; rest is the body of the
+// [rules.dnsbl] table after the resolver.
+func rtDNSBLEngine(t *testing.T, srv *rtDNS, rest string) *policy.Engine {
+	t.Helper()
+	return rtEngine(t, fmt.Sprintf("[rules.dnsbl]\nresolver = %q\ntimeout = \"2s\"\n%s\n", srv.addr, rest), nil)
+}
+
+// rtConnect runs the connect stage for a client.
+func rtConnect(e *policy.Engine, addr netip.Addr) policy.Verdict {
+	m := &policy.Message{Client: policy.Client{Addr: addr, Name: "unknown", Helo: "client.example"}}
+	return e.Run(context.Background(), policy.StageConnect, m)
+}
+
+const rtServFail = "451 4.7.1 Temporary policy failure, try again later"
+
+func TestDNSBLListedAndUnlisted(t *testing.T) {
+	srv := rtStartDNS(t, map[string]rtRecord{
+		rtQname("bl.example"): {a: "127.0.0.2", txt: "Listed, see https://bl.example/lookup"},
+	})
+	e := rtDNSBLEngine(t, srv, `zones = [{ zone = "bl.example" }]`)
+	if !e.Needs(policy.StageConnect) {
+		t.Error("Needs(connect) = false")
+	}
+	v := rtConnect(e, rtListedClient)
+	rtExpect(t, v, "dnsbl", policy.Reject,
+		"554 5.7.1 Service unavailable; client [198.51.100.23] blocked using bl.example",
+		"listed on bl.example (score 1, threshold 1)", "https://bl.example/lookup")
+	if v.Stage != policy.StageConnect {
+		t.Errorf("stage = %s, want connect", v.Stage)
+	}
+	rtExpectContinue(t, rtConnect(e, rtCleanClient))
+	// An IPv4-mapped IPv6 address is the same client.
+	rtExpect(t, rtConnect(e, netip.AddrFrom16(rtListedClient.As16())), "dnsbl", policy.Reject,
+		"554 5.7.1 Service unavailable; client [198.51.100.23] blocked using bl.example")
+}
+
+func TestDNSBLReplyPlaceholders(t *testing.T) {
+	srv := rtStartDNS(t, map[string]rtRecord{
+		rtQname("bl.example"): {a: "127.0.0.4", txt: "spam source"},
+	})
+	e := rtDNSBLEngine(t, srv, `zones = [{ zone = "bl.example", listed = ["127.0.0.2-127.0.0.11"] }]
+reply = "550 5.7.1 {client_ip} is on {zones}: {txt}"`)
+	rtExpect(t, rtConnect(e, rtListedClient), "dnsbl", policy.Reject, "550 5.7.1 198.51.100.23 is on bl.example: spam source")
+}
+
+func TestDNSBLWeights(t *testing.T) {
+	srv := rtStartDNS(t, map[string]rtRecord{
+		rtQname("a.example"):       {a: "127.0.0.2"},
+		rtQname("b.example"):       {a: "127.0.0.2"},
+		"24.100.51.198.a.example.": {a: "127.0.0.2"},
+	})
+	e := rtDNSBLEngine(t, srv, `threshold = 2
+zones = [
+  { zone = "a.example", weight = 1 },
+  { zone = "b.example", weight = 1 },
+]`)
+	rtExpect(t, rtConnect(e, rtListedClient), "dnsbl", policy.Reject,
+		"554 5.7.1 Service unavailable; client [198.51.100.23] blocked using a.example, b.example", "score 2, threshold 2")
+	// rtCleanClient is on a.example only.
+	rtExpectContinue(t, rtConnect(e, rtCleanClient))
+}
+
+func TestDNSBLAllowList(t *testing.T) {
+	srv := rtStartDNS(t, map[string]rtRecord{
+		rtQname("bl.example"):    {a: "127.0.0.2"},
+		rtQname("allow.example"): {a: "127.0.0.2"},
+	})
+	e := rtDNSBLEngine(t, srv, `zones = [
+  { zone = "bl.example" },
+  { zone = "allow.example", weight = -1 },
+]`)
+	rtExpectContinue(t, rtConnect(e, rtListedClient))
+}
+
+func TestDNSBLRefusedQueryNeverRefuses(t *testing.T) {
+	// 127.255.255.254 is Spamhaus's answer to a query from a public resolver.
+	srv := rtStartDNS(t, map[string]rtRecord{
+		rtQname("zen.example"): {a: "127.255.255.254"},
+	})
+	for _, onError := range []string{"", `on_error = "tempfail"`} {
+		e := rtDNSBLEngine(t, srv, `zones = [{ zone = "zen.example" }]`+"\n"+onError)
+		rtExpectContinue(t, rtConnect(e, rtListedClient))
+	}
+}
+
+func TestDNSBLLookupFailure(t *testing.T) {
+	srv := rtStartDNS(t, map[string]rtRecord{
+		rtQname("bl.example"):   {rcode: dns.RcodeServerFailure},
+		rtQname("a.example"):    {a: "127.0.0.2"},
+		rtQname("fail.example"): {rcode: dns.RcodeServerFailure},
+	})
+	t.Run("accepted by default", func(t *testing.T) {
+		e := rtDNSBLEngine(t, srv, `zones = [{ zone = "bl.example" }]`)
+		m := &policy.Message{Client: policy.Client{Addr: rtListedClient}}
+		rtExpectContinue(t, e.Run(context.Background(), policy.StageConnect, m))
+		if len(m.Annotations()) != 0 {
+			t.Errorf("annotations = %v, want none", m.Annotations())
+		}
+	})
+	t.Run("tempfail", func(t *testing.T) {
+		e := rtDNSBLEngine(t, srv, `zones = [{ zone = "bl.example" }]
+on_error = "tempfail"`)
+		rtExpect(t, rtConnect(e, rtListedClient), "dnsbl", policy.Tempfail, rtServFail, "dnsbl lookups failed", "bl.example")
+	})
+	t.Run("error reply", func(t *testing.T) {
+		e := rtDNSBLEngine(t, srv, `zones = [{ zone = "bl.example" }]
+on_error = "tempfail"
+error_reply = "421 4.3.0 DNS list unavailable for {client_ip}"`)
+		rtExpect(t, rtConnect(e, rtListedClient), "dnsbl", policy.Tempfail, "421 4.3.0 DNS list unavailable for 198.51.100.23")
+	})
+	t.Run("global on_error does not apply", func(t *testing.T) {
+		c := "on_error = \"tempfail\"\n" + fmt.Sprintf("[rules.dnsbl]\nresolver = %q\nzones = [{ zone = \"bl.example\" }]\n", srv.addr)
+		rtExpectContinue(t, rtConnect(rtEngine(t, c, nil), rtListedClient))
+	})
+	t.Run("could not reach the threshold", func(t *testing.T) {
+		// rtListedClient is not on b.example; fail.example alone cannot
+		// bring the score to 2.
+		e := rtDNSBLEngine(t, srv, `threshold = 2
+on_error = "tempfail"
+zones = [{ zone = "b.example" }, { zone = "fail.example" }]`)
+		rtExpectContinue(t, rtConnect(e, rtListedClient))
+	})
+	t.Run("could have reached the threshold", func(t *testing.T) {
+		e := rtDNSBLEngine(t, srv, `threshold = 2
+on_error = "tempfail"
+zones = [{ zone = "a.example" }, { zone = "fail.example" }]`)
+		rtExpect(t, rtConnect(e, rtListedClient), "dnsbl", policy.Tempfail, rtServFail, "fail.example")
+	})
+}
+
+func TestDNSBLNotLookedUp(t *testing.T) {
+	srv := rtStartDNS(t, map[string]rtRecord{rtQname("bl.example"): {a: "127.0.0.2"}})
+	t.Run("exempt network", func(t *testing.T) {
+		e := rtEngine(t, fmt.Sprintf(`[exempt]
+networks = ["198.51.100.0/24"]
+
+[rules.dnsbl]
+resolver = %q
+zones = [{ zone = "bl.example" }]
+`, srv.addr), nil)
+		m := &policy.Message{Client: policy.Client{Addr: rtListedClient}}
+		rtExpectContinue(t, e.Run(context.Background(), policy.StageConnect, m))
+		if m.Exempt() == "" {
+			t.Error("message not marked exempt")
+		}
+	})
+	t.Run("unix socket client", func(t *testing.T) {
+		e := rtDNSBLEngine(t, srv, `zones = [{ zone = "bl.example" }]
+on_error = "tempfail"`)
+		m := &policy.Message{Client: policy.Client{Name: "localhost"}}
+		rtExpectContinue(t, e.Run(context.Background(), policy.StageConnect, m))
+	})
+	if n := srv.total(); n != 0 {
+		t.Errorf("server received %d queries, want 0", n)
+	}
+}

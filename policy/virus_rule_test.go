@@ -1,0 +1,334 @@
+package policy_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"fmt"
+	"io"
+	"net"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/sekisho/sekisho/policy"
+)
+
+// rtEICAR is the EICAR anti-virus test file, written in two halves so that
+// this source file is not itself taken for it.
+var rtEICAR = `X5O!P%@AP[4\PZX54(P^)7CC)7}$` + `EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*`
+
+// rtClamd is a fake clamd on loopback TCP that speaks zINSTREAM: it reads
+// length-prefixed chunks until a zero-length one and replies with the
+// EICAR signature when the data holds the test string, OK otherwise, or
+// with reply when that is set.
+type rtClamd struct {
+	addr  string
+	reply string // fixed reply without its NUL, "" for a real verdict
+
+	mu      sync.Mutex
+	conns   int // connections accepted
+	scans   int // streams received to their end
+	data    int // stream bytes received
+	command string
+}
+
+func rtStartClamd(t *testing.T, reply string) *rtClamd {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &rtClamd{addr: ln.Addr().String(), reply: reply}
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			conn, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				defer conn.Close()
+				c.serve(conn)
+			}()
+		}
+	}()
+	t.Cleanup(func() {
+		ln.Close()
+		wg.Wait()
+	})
+	return c
+}
+
+func (c *rtClamd) serve(conn net.Conn) {
+	c.mu.Lock()
+	c.conns++
+	c.mu.Unlock()
+	var cmd []byte
+	b := make([]byte, 1)
+	for {
+		if _, err := io.ReadFull(conn, b); err != nil {
+			return
+		}
+		if b[0] == 0 {
+			break
+		}
+		cmd = append(cmd, b[0])
+	}
+	c.mu.Lock()
+	c.command = string(cmd)
+	c.mu.Unlock()
+	var data []byte
+	for {
+		var n uint32
+		if err := binary.Read(conn, binary.BigEndian, &n); err != nil {
+			return
+		}
+		if n == 0 {
+			break
+		}
+		chunk := make([]byte, n)
+		if _, err := io.ReadFull(conn, chunk); err != nil {
+			return
+		}
+		data = append(data, chunk...)
+		c.mu.Lock()
+		c.data += int(n)
+		c.mu.Unlock()
+	}
+	c.mu.Lock()
+	c.scans++
+	c.mu.Unlock()
+	reply := c.reply
+	switch {
+	case reply != "":
+	case bytes.Contains(data, []byte(rtEICAR)):
+		reply = "stream: Eicar-Test-Signature FOUND"
+	default:
+		reply = "stream: OK"
+	}
+	conn.Write([]byte(reply + "\x00"))
+}
+
+// counts returns the connections, complete streams and bytes received.
+func (c *rtClamd) counts() (conns, scans, data int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.conns, c.scans, c.data
+}
+
+// rtClosedAddr returns a loopback address nothing listens on.
+func rtClosedAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	return addr
+}
+
+// rtVirusEngine builds a virus rule for clamd at addr; rest is the body of
+// the [rules.virus] table after the address.
+func rtVirusEngine(t *testing.T, addr, rest string) *policy.Engine {
+	t.Helper()
+	return rtEngine(t, fmt.Sprintf("[rules.virus]\naddress = \"inet:%s\"\ntimeout = \"5s\"\n%s\n", addr, rest), nil)
+}
+
+// rtVirusMail returns a raw message whose 7bit body is content, so that
+// the fake clamd, which does not decode MIME, finds the test string.
+func rtVirusMail(t *testing.T, content string) []byte {
+	return []byte("From: sender@example.net\r\nTo: tanaka@example.co.jp\r\nSubject: " + rtJIS(t, "請求書") +
+		"\r\nMIME-Version: 1.0\r\nContent-Type: text/plain; charset=us-ascii\r\n\r\n" + content + "\r\n")
+}
+
+// rtStream passes raw to the engine as the milter does: the streams are
+// opened before the first header and fed in pieces.
+func rtStream(e *policy.Engine, m *policy.Message, raw []byte, piece int) {
+	e.OpenStreams(context.Background(), m)
+	for len(raw) > 0 {
+		n := min(piece, len(raw))
+		e.Feed(m, raw[:n])
+		raw = raw[n:]
+	}
+}
+
+const rtVirusReply = "554 5.7.1 Virus found: Eicar-Test-Signature"
+
+func TestVirus(t *testing.T) {
+	infected := rtVirusMail(t, rtEICAR)
+	clean := rtVirusMail(t, "just a harmless file")
+	for _, path := range []string{"stream", "fallback"} {
+		t.Run(path, func(t *testing.T) {
+			clamd := rtStartClamd(t, "")
+			e := rtVirusEngine(t, clamd.addr, "")
+			for _, raw := range [][]byte{infected, clean} {
+				m := rtBytesMessage(t, raw)
+				if path == "stream" {
+					m.Raw = nil
+					rtStream(e, m, raw, 17)
+				}
+				v := e.Run(context.Background(), policy.StageBody, m)
+				if bytes.Equal(raw, infected) {
+					rtExpect(t, v, "virus", policy.Reject, rtVirusReply, "clamd found Eicar-Test-Signature")
+				} else {
+					rtExpectContinue(t, v)
+				}
+				m.Close()
+			}
+			conns, scans, data := clamd.counts()
+			if conns != 2 || scans != 2 || data != len(infected)+len(clean) {
+				t.Errorf("clamd saw %d connections, %d scans, %d bytes; want 2, 2, %d", conns, scans, data, len(infected)+len(clean))
+			}
+			if clamd.command != "zINSTREAM" {
+				t.Errorf("command = %q, want zINSTREAM", clamd.command)
+			}
+		})
+	}
+}
+
+func TestVirusNeedsHeadersAndBody(t *testing.T) {
+	e := rtVirusEngine(t, "127.0.0.1:3310", "")
+	for _, s := range []policy.Stage{policy.StageHeaders, policy.StageBody} {
+		if !e.Needs(s) {
+			t.Errorf("Needs(%s) = false: the message must be streamed to clamd", s)
+		}
+	}
+}
+
+func TestVirusActionFromConfig(t *testing.T) {
+	clamd := rtStartClamd(t, "")
+	e := rtVirusEngine(t, clamd.addr, `action = "discard"`)
+	m := rtBytesMessage(t, rtVirusMail(t, rtEICAR))
+	rtStream(e, m, rtVirusMail(t, rtEICAR), 1000)
+	v := e.Run(context.Background(), policy.StageBody, m)
+	if v.Rule != "virus" || v.Action != policy.Discard {
+		t.Errorf("verdict = %s %s, want virus discard", v.Rule, v.Action)
+	}
+}
+
+func TestVirusClamdDown(t *testing.T) {
+	addr := rtClosedAddr(t)
+	raw := rtVirusMail(t, rtEICAR)
+	tests := []struct {
+		name   string
+		cfg    string
+		action policy.Action
+		reply  string
+	}{
+		{"tempfail by default", "", policy.Tempfail, rtServFail},
+		{"error reply", `error_reply = "451 4.3.0 Virus scanner unavailable"`, policy.Tempfail, "451 4.3.0 Virus scanner unavailable"},
+		{"accept", `on_error = "accept"`, policy.Continue, ""},
+		{"tag", `on_error = "tag"`, policy.Continue, ""},
+	}
+	for _, tt := range tests {
+		for _, path := range []string{"stream", "fallback"} {
+			t.Run(tt.name+"/"+path, func(t *testing.T) {
+				e := rtVirusEngine(t, addr, tt.cfg)
+				m := rtBytesMessage(t, raw)
+				if path == "stream" {
+					rtStream(e, m, raw, 100)
+				}
+				v := e.Run(context.Background(), policy.StageBody, m)
+				if tt.action == policy.Continue {
+					rtExpectContinue(t, v)
+				} else {
+					rtExpect(t, v, "virus", tt.action, tt.reply, "error: clamd", "connection refused")
+				}
+				a := m.Annotations()
+				if tt.cfg != `on_error = "tag"` {
+					if len(a) != 0 {
+						t.Errorf("annotations = %v, want none", a)
+					}
+					return
+				}
+				if len(a) != 1 || a[0].Action != policy.Tag || a[0].Rule != "virus" {
+					t.Fatalf("annotations = %v, want one tag by virus", a)
+				}
+				if h := a[0].Header(); !strings.HasPrefix(h, `tag rule=virus reason="error: clamd`) {
+					t.Errorf("header = %q", h)
+				}
+			})
+		}
+	}
+}
+
+func TestVirusClamdSizeLimit(t *testing.T) {
+	clamd := rtStartClamd(t, "INSTREAM size limit exceeded. ERROR")
+	raw := rtVirusMail(t, "a file clamd finds too long")
+	for _, path := range []string{"stream", "fallback"} {
+		t.Run(path, func(t *testing.T) {
+			e := rtVirusEngine(t, clamd.addr, "")
+			m := rtBytesMessage(t, raw)
+			if path == "stream" {
+				rtStream(e, m, raw, 100)
+			}
+			rtExpect(t, e.Run(context.Background(), policy.StageBody, m), "virus", policy.Tempfail, rtServFail,
+				"INSTREAM size limit exceeded")
+		})
+	}
+}
+
+func TestVirusOversize(t *testing.T) {
+	raw := rtVirusMail(t, rtEICAR+strings.Repeat("x", 2000))
+	tests := []struct {
+		name   string
+		cfg    string
+		action policy.Action
+		reply  string
+	}{
+		{"skip by default", "", policy.Tag, ""},
+		{"skip", `oversize = "skip"`, policy.Tag, ""},
+		{"tempfail", `oversize = "tempfail"`, policy.Tempfail, "452 4.3.4 Message too large to scan, try again later"},
+	}
+	for _, tt := range tests {
+		for _, path := range []string{"stream", "fallback"} {
+			t.Run(tt.name+"/"+path, func(t *testing.T) {
+				clamd := rtStartClamd(t, "")
+				e := rtVirusEngine(t, clamd.addr, "max_scan_size = \"1KB\"\n"+tt.cfg)
+				m := rtBytesMessage(t, raw)
+				if path == "stream" {
+					rtStream(e, m, raw, 300)
+				}
+				v := e.Run(context.Background(), policy.StageBody, m)
+				want := fmt.Sprintf("not scanned: message of %d bytes is over max_scan_size 1KB", len(raw))
+				if tt.action == policy.Tag {
+					rtExpectContinue(t, v)
+					a := m.Annotations()
+					if len(a) != 1 || a[0].Action != policy.Tag || a[0].Rule != "virus" || a[0].Reason != want {
+						t.Errorf("annotations = %+v, want one tag by virus with reason %q", a, want)
+					}
+				} else {
+					rtExpect(t, v, "virus", tt.action, tt.reply, want)
+				}
+				m.Close()
+				_, scans, data := clamd.counts()
+				if scans != 0 || data != 0 {
+					t.Errorf("clamd received %d scans, %d bytes; want none", scans, data)
+				}
+			})
+		}
+	}
+}
+
+func TestVirusConfigErrors(t *testing.T) {
+	tests := []struct{ cfg, want string }{
+		{"[rules.virus]\naddress = \"inet:127.0.0.1:3310\"\naction = \"tempfail\"\n",
+			"t.toml:3:1: rules.virus.action: a virus is not a temporary condition"},
+		{"[rules.virus]\naddress = \"inet:127.0.0.1:3310\"\noversize = \"reject\"\n",
+			"t.toml:3:1: rules.virus.oversize: must be skip or tempfail"},
+		{"[rules.virus]\naddress = \"127.0.0.1:3310\"\n", "rules.virus.address"},
+		{"[rules.virus]\n", "rules.virus.address"},
+	}
+	for _, tt := range tests {
+		_, err := policy.Parse("t.toml", []byte(tt.cfg))
+		if err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("config\n%s: error %v, want %q", tt.cfg, err, tt.want)
+		}
+	}
+}
