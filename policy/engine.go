@@ -69,13 +69,6 @@ func (env *Env) dnsbl() *dnsbl.Resolver {
 	return env.resolver
 }
 
-func (env *Env) now() time.Time {
-	if env != nil && env.Now != nil {
-		return env.Now()
-	}
-	return time.Now()
-}
-
 // Engine runs the enabled rules of one configuration. It is safe for
 // concurrent use; per-message state lives in the Message.
 type Engine struct {
@@ -124,7 +117,6 @@ func NewEngine(cfg *Config, env *Env) (*Engine, error) {
 		}
 		r, err := t.cfg.build(env)
 		if err != nil {
-			e.Close()
 			return nil, fmt.Errorf("rules.%s: %w", t.name, err)
 		}
 		b := &boundRule{Rule: r, stages: r.Stages(), dryRun: rc.DryRun || cfg.Mode == "dry-run"}
@@ -197,17 +189,6 @@ func (e *Engine) Needs(stage Stage) bool {
 		return false
 	}
 	return e.needs[stage]
-}
-
-// Close releases what the rules hold.
-func (e *Engine) Close() {
-	for _, r := range e.rules {
-		if c, ok := r.Rule.(Closer); ok {
-			if err := c.Close(); err != nil {
-				e.log.Warn("closing rule", "rule", r.Name(), "error", err)
-			}
-		}
-	}
 }
 
 // Run evaluates the rules of one stage in configured order and returns the

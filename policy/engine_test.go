@@ -118,7 +118,6 @@ func configEngine(t *testing.T, toml string, log *slog.Logger) *Engine {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(e.Close)
 	return e
 }
 

@@ -19,7 +19,6 @@ func newEngine(t testing.TB, c *policy.Config) *policy.Engine {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(e.Close)
 	return e
 }
 

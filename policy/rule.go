@@ -52,9 +52,3 @@ type Committer interface {
 	Rule
 	Commit(ctx context.Context, m *Message) error
 }
-
-// Closer is a rule holding resources that must be released when its
-// configuration is replaced.
-type Closer interface {
-	Close() error
-}

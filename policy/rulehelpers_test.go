@@ -37,7 +37,6 @@ func rtEngine(t testing.TB, cfg string, env *policy.Env) *policy.Engine {
 	if err != nil {
 		t.Fatalf("engine: %v", err)
 	}
-	t.Cleanup(e.Close)
 	return e
 }
 
