@@ -270,6 +270,9 @@ func (e *Engine) Run(ctx context.Context, stage Stage, m *Message) Verdict {
 		out.Stage = stage
 		return out
 	}
+	if stage == StageBody {
+		e.log.LogAttrs(ctx, slog.LevelInfo, "accept", append(e.msgAttrs(stage, m), slog.Int64("size", m.Size))...)
+	}
 	return Verdict{Stage: stage}
 }
 
