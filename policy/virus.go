@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"time"
 
 	"github.com/sekisho/sekisho/policy/clamd"
@@ -106,7 +107,11 @@ func (r *virus) Check(ctx context.Context, _ Stage, m *Message) (Hit, error) {
 			return Hit{}, err
 		}
 		defer raw.Close()
-		if res, err = r.client.Scan(ctx, raw); err != nil {
+		res, err = r.client.Scan(ctx, &capped{r: raw, left: r.max})
+		if errors.Is(err, errOversize) {
+			return r.oversize(m)
+		}
+		if err != nil {
 			return Hit{}, fmt.Errorf("clamd: %w", err)
 		}
 	case err != nil:
@@ -125,8 +130,27 @@ func (r *virus) Check(ctx context.Context, _ Stage, m *Message) (Hit, error) {
 
 func (r *virus) oversize(m *Message) (Hit, error) {
 	reason := fmt.Sprintf("not scanned: message of %d bytes is over max_scan_size %s", m.Size, Size(r.max))
+	if m.Size <= r.max {
+		reason = fmt.Sprintf("not scanned: message is over max_scan_size %s", Size(r.max))
+	}
 	if r.tempfailOversize {
 		return Hit{Matched: true, Reason: reason, Action: Tempfail, Reply: Reply{Code: 452, Enhanced: "4.3.4", Text: "Message too large to scan, try again later"}}, nil
 	}
 	return Hit{Matched: true, Reason: reason, Action: Tag}, nil
+}
+
+// capped reads at most left bytes, then fails with errOversize, so that
+// max_scan_size holds whatever Message.Size says.
+type capped struct {
+	r    io.Reader
+	left int64
+}
+
+func (c *capped) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.left -= int64(n)
+	if c.left < 0 {
+		return 0, errOversize
+	}
+	return n, err
 }

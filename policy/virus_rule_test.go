@@ -227,7 +227,7 @@ func TestVirusClamdDown(t *testing.T) {
 		{"tag", `on_error = "tag"`, policy.Continue, ""},
 	}
 	for _, tt := range tests {
-		for _, path := range []string{"stream", "fallback"} {
+		for _, path := range []string{"stream", "fallback", "fallback without size"} {
 			t.Run(tt.name+"/"+path, func(t *testing.T) {
 				e := rtVirusEngine(t, addr, tt.cfg)
 				m := rtBytesMessage(t, raw)
@@ -287,7 +287,7 @@ func TestVirusOversize(t *testing.T) {
 		{"tempfail", `oversize = "tempfail"`, policy.Tempfail, "452 4.3.4 Message too large to scan, try again later"},
 	}
 	for _, tt := range tests {
-		for _, path := range []string{"stream", "fallback"} {
+		for _, path := range []string{"stream", "fallback", "fallback without size"} {
 			t.Run(tt.name+"/"+path, func(t *testing.T) {
 				clamd := rtStartClamd(t, "")
 				e := rtVirusEngine(t, clamd.addr, "max_scan_size = \"1KB\"\n"+tt.cfg)
@@ -295,8 +295,13 @@ func TestVirusOversize(t *testing.T) {
 				if path == "stream" {
 					rtStream(e, m, raw, 300)
 				}
-				v := e.Run(context.Background(), policy.StageBody, m)
 				want := fmt.Sprintf("not scanned: message of %d bytes is over max_scan_size 1KB", len(raw))
+				if path == "fallback without size" {
+					// A caller that does not know the size: the scan stops at the limit.
+					m.Size = 0
+					want = "not scanned: message is over max_scan_size 1KB"
+				}
+				v := e.Run(context.Background(), policy.StageBody, m)
 				if tt.action == policy.Tag {
 					rtExpectContinue(t, v)
 					a := m.Annotations()
@@ -308,7 +313,11 @@ func TestVirusOversize(t *testing.T) {
 				}
 				m.Close()
 				_, scans, data := clamd.counts()
-				if scans != 0 || data != 0 {
+				if path == "fallback without size" {
+					if data > 1000 {
+						t.Errorf("clamd received %d bytes, more than max_scan_size", data)
+					}
+				} else if scans != 0 || data != 0 {
 					t.Errorf("clamd received %d scans, %d bytes; want none", scans, data)
 				}
 			})
