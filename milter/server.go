@@ -83,13 +83,15 @@ func (s *Server) Serve(ln net.Listener) error {
 			if closed {
 				return ErrServerClosed
 			}
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() || errors.Is(err, errTemporary) {
-				delay = min(max(2*delay, 5*time.Millisecond), time.Second)
-				time.Sleep(delay)
-				continue
+			if errors.Is(err, net.ErrClosed) {
+				return err
 			}
-			return err
+			// Running out of file descriptors or an aborted handshake
+			// passes: back off instead of taking the daemon down.
+			delay = min(max(2*delay, 5*time.Millisecond), time.Second)
+			s.log.Warn("accept failed; retrying", "error", err, "delay", delay.String())
+			time.Sleep(delay)
+			continue
 		}
 		delay = 0
 		if !s.track(c) {
@@ -98,8 +100,6 @@ func (s *Server) Serve(ln net.Listener) error {
 		}
 	}
 }
-
-var errTemporary = errors.New("temporary accept error")
 
 // track starts serving one connection.
 func (s *Server) track(c net.Conn) bool {

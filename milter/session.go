@@ -22,30 +22,43 @@ type connState struct {
 	engine  *policy.Engine // pinned for the current message
 	msg     policy.Message
 	spool   *spool
-	headers bool // a header has been passed on for the current message
+	content bool // headers or body have been passed on for the current message
 }
 
 func newConnState(s *Server, e *policy.Engine) *connState {
-	return &connState{srv: s, engine: e}
+	st := &connState{srv: s, engine: e}
+	st.spool = st.newSpool()
+	return st
 }
 
+func (st *connState) newSpool() *spool {
+	in := st.engine.Config().Inspect
+	return newSpool(in.TempDir, int64(in.SpoolMemory))
+}
+
+// close releases what the current message holds: scan streams and spool.
 func (st *connState) close() {
 	st.msg.Close()
-	if st.spool != nil {
-		st.spool.Close()
-	}
+	st.spool.Close()
 }
 
-// resetMessage starts a new message with the engine current now.
+// resetMessage ends the current message and starts a new one with the
+// engine current now. The client is kept.
 func (st *connState) resetMessage() {
+	st.close()
 	st.msg.Reset()
-	if st.spool != nil {
-		st.spool.Close()
-	}
-	st.headers = false
+	st.content = false
 	st.engine = st.srv.engine.Load()
-	in := st.engine.Config().Inspect
-	st.spool = newSpool(in.TempDir, int64(in.SpoolMemory))
+	st.spool = st.newSpool()
+}
+
+// startContent opens the scan streams before the first raw byte of a
+// message is passed on.
+func (st *connState) startContent() {
+	if !st.content {
+		st.content = true
+		st.engine.OpenStreams(context.Background(), &st.msg)
+	}
 }
 
 // takeMacros copies what sekisho uses from a macro packet: each packet
@@ -118,6 +131,7 @@ func (b *backend) internalError(stage policy.Stage, err error) gomilter.Response
 func (b *backend) Connect(host, family string, port uint16, addr net.IP, m *gomilter.Modifier) (gomilter.Response, error) {
 	return b.guard(policy.StageConnect, func() (gomilter.Response, error) {
 		st := b.st
+		st.close()
 		st.msg = policy.Message{}
 		st.msg.Client.Name = host
 		if a, ok := netip.AddrFromSlice(addr); ok && family != "unix" {
@@ -158,7 +172,7 @@ func (b *backend) RcptTo(rcpt string, m *gomilter.Modifier) (gomilter.Response, 
 		st.takeMacros(m.Macros)
 		st.msg.Rcpt = policy.NormalizeAddress(rcpt)
 		v := st.engine.Run(context.Background(), policy.StageRcpt, &st.msg)
-		if v.Action == policy.Continue || !v.Action.Final() || v.DryRun {
+		if !v.Action.Final() {
 			st.msg.Rcpts = append(st.msg.Rcpts, st.msg.Rcpt)
 		}
 		return b.verdictResponse(v, m)
@@ -168,10 +182,7 @@ func (b *backend) RcptTo(rcpt string, m *gomilter.Modifier) (gomilter.Response, 
 func (b *backend) Header(name, value string, m *gomilter.Modifier) (gomilter.Response, error) {
 	return b.guard(policy.StageHeaders, func() (gomilter.Response, error) {
 		st := b.st
-		if !st.headers {
-			st.headers = true
-			st.engine.OpenStreams(context.Background(), &st.msg)
-		}
+		st.startContent()
 		st.msg.Headers = append(st.msg.Headers, policy.Header{Name: name, Value: value})
 		line := name + ": " + strings.ReplaceAll(strings.ReplaceAll(value, "\r\n", "\n"), "\n", "\r\n") + "\r\n"
 		b.write([]byte(line))
@@ -190,10 +201,7 @@ func (b *backend) Headers(_ textproto.MIMEHeader, m *gomilter.Modifier) (gomilte
 	return b.guard(policy.StageHeaders, func() (gomilter.Response, error) {
 		st := b.st
 		st.takeMacros(m.Macros)
-		if !st.headers {
-			st.headers = true
-			st.engine.OpenStreams(context.Background(), &st.msg)
-		}
+		st.startContent()
 		b.write([]byte("\r\n"))
 		return b.respond(context.Background(), policy.StageHeaders, m)
 	})
@@ -210,10 +218,6 @@ func (b *backend) Body(m *gomilter.Modifier) (gomilter.Response, error) {
 	return b.guard(policy.StageBody, func() (gomilter.Response, error) {
 		st := b.st
 		st.takeMacros(m.Macros)
-		if st.spool == nil {
-			in := st.engine.Config().Inspect
-			st.spool = newSpool(in.TempDir, int64(in.SpoolMemory))
-		}
 		if err := st.spool.err; err != nil {
 			return nil, err
 		}
@@ -224,12 +228,7 @@ func (b *backend) Body(m *gomilter.Modifier) (gomilter.Response, error) {
 }
 
 func (b *backend) Abort(_ *gomilter.Modifier) error {
-	st := b.st
-	st.msg.Close()
-	if st.spool != nil {
-		st.spool.Close()
-	}
-	st.msg.Reset()
+	b.st.resetMessage()
 	return nil
 }
 
@@ -239,13 +238,13 @@ func (b *backend) respond(ctx context.Context, stage policy.Stage, m *gomilter.M
 	return b.verdictResponse(v, m)
 }
 
-// verdictResponse turns a verdict into a milter response. Refusals are
-// sent as 'y' replies with their own text. At end of message an accepted
-// mail gets its X-Sekisho headers and is counted by rate limits.
+// verdictResponse turns a verdict (final, or Continue) into a milter
+// response. Refusals are sent as 'y' replies with their own text. At end of
+// message an accepted mail gets its X-Sekisho headers and is counted by rate
+// limits.
 func (b *backend) verdictResponse(v policy.Verdict, m *gomilter.Modifier) (gomilter.Response, error) {
 	st := b.st
-	final := v.Action.Final() && !v.DryRun
-	if final {
+	if v.Action.Final() {
 		switch v.Action {
 		case policy.Reject, policy.Tempfail:
 			return replyResponse(v.Reply), nil
@@ -262,7 +261,7 @@ func (b *backend) verdictResponse(v policy.Verdict, m *gomilter.Modifier) (gomil
 			return nil, fmt.Errorf("add header: %w", err)
 		}
 	}
-	if final && v.Action == policy.Quarantine {
+	if v.Action == policy.Quarantine {
 		if err := m.Quarantine(v.Rule + ": " + v.Reason); err != nil {
 			return nil, fmt.Errorf("quarantine: %w", err)
 		}
