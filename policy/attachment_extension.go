@@ -43,8 +43,8 @@ func (c *AttachmentExtensionConfig) check() []*ConfigError {
 		if err != nil {
 			errs = append(errs, &ConfigError{Key: "encrypted", Msg: err.Error() + " or accept"})
 		} else if c.EncryptedReply != nil {
-			if (a == Reject && c.EncryptedReply.Code/100 != 5) || (a == Tempfail && c.EncryptedReply.Code/100 != 4) {
-				errs = append(errs, &ConfigError{Key: "encrypted_reply", Msg: fmt.Sprintf("does not fit action %s: %q", a, c.EncryptedReply)})
+			if err := a.fits(*c.EncryptedReply); err != nil {
+				errs = append(errs, &ConfigError{Key: "encrypted_reply", Msg: err.Error()})
 			}
 		}
 	}

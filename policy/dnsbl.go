@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"strings"
 	"time"
 
@@ -55,7 +56,7 @@ func (c *DNSBLConfig) check() []*ConfigError {
 		errs = append(errs, &ConfigError{Key: "threshold", Msg: "must not be negative"})
 	}
 	if c.Resolver != "" {
-		if _, _, err := ParseListen("inet:" + c.Resolver); err != nil {
+		if _, _, err := net.SplitHostPort(c.Resolver); err != nil {
 			errs = append(errs, &ConfigError{Key: "resolver", Msg: fmt.Sprintf("want HOST:PORT, not %q", c.Resolver)})
 		}
 	}

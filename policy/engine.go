@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/sekisho/sekisho/policy/dnsbl"
+	"github.com/sekisho/sekisho/policy/mime"
 	"github.com/sekisho/sekisho/policy/ratelimit"
 )
 
@@ -40,7 +41,9 @@ func (env *Env) rateStore(store string, timeout time.Duration) (ratelimit.Store,
 		}
 		return env.memory, nil
 	}
-	if r, ok := env.redis[store]; ok {
+	// A reload that changes the timeout gets a client of its own.
+	key := store + " " + timeout.String()
+	if r, ok := env.redis[key]; ok {
 		return r, nil
 	}
 	r, err := ratelimit.NewRedis(store, "sekisho:rl:", timeout)
@@ -50,7 +53,7 @@ func (env *Env) rateStore(store string, timeout time.Duration) (ratelimit.Store,
 	if env.redis == nil {
 		env.redis = map[string]*ratelimit.Redis{}
 	}
-	env.redis[store] = r
+	env.redis[key] = r
 	return r, nil
 }
 
@@ -75,6 +78,7 @@ type Engine struct {
 	cfg    *Config
 	rules  []*boundRule
 	exempt *exemptions
+	limits mime.Limits
 	log    *slog.Logger
 	needs  [StageBody + 1]bool
 }
@@ -101,15 +105,11 @@ func NewEngine(cfg *Config, env *Env) (*Engine, error) {
 	if env == nil {
 		env = &Env{}
 	}
-	log := env.Logger
-	if log == nil {
-		log = slog.Default()
-	}
 	ex, err := newExemptions(cfg.Exempt)
 	if err != nil {
 		return nil, err
 	}
-	e := &Engine{cfg: cfg, exempt: ex, log: log}
+	e := &Engine{cfg: cfg, exempt: ex, limits: cfg.Inspect.limits(), log: env.logger()}
 	for _, t := range cfg.Rules.tables(cfg.Order) {
 		rc := t.cfg.common()
 		if rc.Enabled != nil && !*rc.Enabled {

@@ -37,7 +37,7 @@ func (e *Engine) inspect(_ context.Context, m *Message) error {
 		return fmt.Errorf("inspect: %w", err)
 	}
 	defer r.Close()
-	res, err := mime.Inspect(r, e.cfg.Inspect.limits())
+	res, err := mime.Inspect(r, e.limits)
 	if err != nil {
 		return fmt.Errorf("inspect: %w", err)
 	}

@@ -87,6 +87,19 @@ func (a Action) Final() bool {
 	return false
 }
 
+// fits checks that a configured reply suits the action: a reject needs a
+// 5xx reply, a tempfail a 4xx one (the enhanced code's class was checked
+// against the reply code when parsing).
+func (a Action) fits(r Reply) error {
+	switch {
+	case a == Reject && r.Code/100 != 5:
+		return fmt.Errorf("action reject needs a 5xx reply, not %q", r)
+	case a == Tempfail && r.Code/100 != 4:
+		return fmt.Errorf("action tempfail needs a 4xx reply, not %q", r)
+	}
+	return nil
+}
+
 // Reply is an SMTP reply: a code, an enhanced status code (RFC 3463) and text.
 type Reply struct {
 	Code     int    // 421..554

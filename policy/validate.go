@@ -136,17 +136,13 @@ func (c *Config) validate() []*ConfigError {
 	for _, t := range c.Rules.tables(c.Order) {
 		prefix := "rules." + t.name
 		rc := t.cfg.common()
-		action, reply := t.cfg.defaults()
+		action, _ := t.cfg.defaults()
 		if rc.Action != nil {
 			action = *rc.Action
 		}
 		if rc.Reply != nil {
-			reply = *rc.Reply
-			switch {
-			case action == Reject && reply.Code/100 != 5:
-				bad(prefix+".reply", "action reject needs a 5xx reply, not %q", reply)
-			case action == Tempfail && reply.Code/100 != 4:
-				bad(prefix+".reply", "action tempfail needs a 4xx reply, not %q", reply)
+			if err := action.fits(*rc.Reply); err != nil {
+				bad(prefix+".reply", "%v", err)
 			}
 		}
 		switch rc.OnError {
