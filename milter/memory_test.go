@@ -14,7 +14,6 @@ import (
 type base64Body struct {
 	head, tail string
 	lines      int
-	pos        int
 	buf        []byte
 }
 

@@ -388,27 +388,3 @@ func startClamd(t testing.TB) *service {
 	t.Cleanup(s.stop)
 	return s
 }
-
-// startRedis starts a Redis of the test's own, stopped at cleanup.
-func startRedis(t testing.TB) *service {
-	t.Helper()
-	requireProgram(t, redisCmd)
-	s, err := newRedis()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(s.stop)
-	return s
-}
-
-// startRbldnsd starts an rbldnsd of the test's own, stopped at cleanup.
-func startRbldnsd(t testing.TB, zones map[string]string) *service {
-	t.Helper()
-	requireProgram(t, rbldnsdCmd)
-	s, err := newRbldnsd(zones)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(s.stop)
-	return s
-}

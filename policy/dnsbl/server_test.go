@@ -93,13 +93,6 @@ func key(tcp bool, qtype uint16, name string) string {
 	return n + " " + dns.TypeToString[qtype] + " " + strings.ToLower(name)
 }
 
-// setReply replaces the server's reply function.
-func (s *testServer) setReply(reply replyFunc) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.reply = reply
-}
-
 // setDelay makes the server wait d before each reply.
 func (s *testServer) setDelay(d time.Duration) {
 	s.mu.Lock()
