@@ -161,15 +161,7 @@ func TestRuleEnabled(t *testing.T) {
 		{"one of two off", "[rules.send_only]\naddresses = [\"noreply@*\"]\n[rules.recipient_limit]\nenabled = false\nmax = 5\n", []string{"send_only"}},
 	}
 	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			c, err := policy.Parse("t.toml", []byte(tt.toml))
-			if err != nil {
-				t.Fatal(err)
-			}
-			if got := newEngine(t, c).Rules(); !slices.Equal(got, tt.want) {
-				t.Errorf("Rules() = %q, want %q", got, tt.want)
-			}
-		})
+		t.Run(tt.name, func(t *testing.T) { checkRules(t, tt.toml, tt.want) })
 	}
 }
 
@@ -186,15 +178,7 @@ func TestRuleOrderIsFileOrder(t *testing.T) {
 		{"commented-out table is ignored", "# [rules.recipient_limit]\n[rules.send_only]\naddresses = [\"noreply@*\"]\n[rules.recipient_limit]\nmax = 5\n", []string{"send_only", "recipient_limit"}},
 	}
 	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			c, err := policy.Parse("t.toml", []byte(tt.toml))
-			if err != nil {
-				t.Fatal(err)
-			}
-			if got := newEngine(t, c).Rules(); !slices.Equal(got, tt.want) {
-				t.Errorf("Rules() = %q, want %q", got, tt.want)
-			}
-		})
+		t.Run(tt.name, func(t *testing.T) { checkRules(t, tt.toml, tt.want) })
 	}
 }
 
@@ -302,4 +286,17 @@ func FuzzParse(f *testing.F) {
 			t.Fatalf("error does not name the file: %q", err)
 		}
 	})
+}
+
+// checkRules parses a configuration and compares its enabled rules, in
+// evaluation order, with want.
+func checkRules(t *testing.T, toml string, want []string) {
+	t.Helper()
+	c, err := policy.Parse("t.toml", []byte(toml))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := newEngine(t, c).Rules(); !slices.Equal(got, want) {
+		t.Errorf("Rules() = %q, want %q", got, want)
+	}
 }
