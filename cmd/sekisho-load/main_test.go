@@ -1,0 +1,249 @@
+package main
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/sekisho/sekisho/milter"
+	"github.com/sekisho/sekisho/policy"
+)
+
+// startMilter serves the built-in configuration on a free loopback port.
+func startMilter(t *testing.T) string {
+	t.Helper()
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	e, err := policy.NewEngine(policy.Default(), &policy.Env{Logger: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := milter.NewServer(e, log)
+	go srv.Serve(ln)
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		srv.Shutdown(ctx)
+	})
+	return "inet:" + ln.Addr().String()
+}
+
+// summary is the parsed output of a run.
+type summary struct {
+	messages int
+	latency  map[string]int            // messages measured per latency line
+	outcomes map[string]int            // count per outcome
+	replies  map[string]map[string]int // outcome → "stage reply" → count
+	text     string
+}
+
+var messagesLine = regexp.MustCompile(`(?m)^messages (\d+) in [0-9.]+s: [0-9.]+ messages/s$`)
+
+func runLoad(t *testing.T, args ...string) (summary, int) {
+	t.Helper()
+	var stdout, stderr strings.Builder
+	code := run(args, &stdout, &stderr)
+	s := summary{latency: map[string]int{}, outcomes: map[string]int{}, replies: map[string]map[string]int{}, text: stdout.String()}
+	if stderr.Len() > 0 {
+		t.Logf("stderr: %s", stderr.String())
+	}
+	m := messagesLine.FindStringSubmatch(s.text)
+	if m == nil {
+		t.Fatalf("no messages line in:\n%s", s.text)
+	}
+	s.messages, _ = strconv.Atoi(m[1])
+	for line := range strings.Lines(s.text) {
+		f := strings.Fields(line)
+		if len(f) < 2 {
+			continue
+		}
+		n, err := strconv.Atoi(f[1])
+		switch {
+		case err != nil:
+		case f[0] == "end-of-message" || f[0] == "transaction":
+			s.latency[f[0]] = n
+		case slices.Contains(outcomes, f[0]):
+			s.outcomes[f[0]] += n
+			if n > 0 {
+				if s.replies[f[0]] == nil {
+					s.replies[f[0]] = map[string]int{}
+				}
+				s.replies[f[0]][strings.Join(f[2:], " ")] += n
+			}
+		}
+	}
+	return s, code
+}
+
+// check verifies that the counts add up: every message has one outcome,
+// every message that was not an error has a transaction latency.
+func (s summary) check(t *testing.T, messages int) {
+	t.Helper()
+	if s.messages != messages {
+		t.Errorf("messages = %d, want %d\n%s", s.messages, messages, s.text)
+	}
+	sum := 0
+	for _, n := range s.outcomes {
+		sum += n
+	}
+	if sum != s.messages || len(s.outcomes) != len(outcomes) {
+		t.Errorf("outcome counts add up to %d over %d outcomes, want %d over %d\n%s", sum, len(s.outcomes), s.messages, len(outcomes), s.text)
+	}
+	if got, want := s.latency["transaction"], s.messages-s.outcomes[outError]; got != want {
+		t.Errorf("transaction latency over %d messages, want %d\n%s", got, want, s.text)
+	}
+	if _, ok := s.latency["end-of-message"]; !ok {
+		t.Errorf("no end-of-message latency\n%s", s.text)
+	}
+}
+
+func TestLoadOutcomes(t *testing.T) {
+	addr := startMilter(t)
+	for _, tt := range []struct {
+		name    string
+		args    []string
+		want    map[string]int // "outcome stage reply" → count
+		wantEOM int
+	}{
+		{
+			name:    "japanese accepted",
+			args:    []string{"-body", "japanese"},
+			want:    map[string]int{"accept eom": 40},
+			wantEOM: 40,
+		},
+		{
+			name:    "ascii body refused at end of message",
+			args:    []string{"-body", "small"},
+			want:    map[string]int{"reject eom 550 5.7.1 Message content rejected": 40},
+			wantEOM: 40,
+		},
+		{
+			name: "send-only recipients refused",
+			args: []string{"-rcpt-pattern", "noreply@example.co.jp"},
+			want: map[string]int{"reject rcpt 550 5.1.1 User unknown": 40},
+		},
+		{
+			name:    "attachment within the limit",
+			args:    []string{"-body", "attachment:100KB", "-rcpts", "1"},
+			want:    map[string]int{"accept eom": 40},
+			wantEOM: 40,
+		},
+		{
+			// One sender to one recipient: the sixth and later messages
+			// within the window are over the limit of 5.
+			name: "rate limit tempfails",
+			args: []string{"-sender", "alice@example.net", "-rcpt-pattern", "bob@example.co.jp", "-rcpts", "1", "-connections", "1"},
+			want: map[string]int{
+				"accept eom": 5,
+				"tempfail rcpt 450 4.7.1 Too many messages to <bob@example.co.jp>, try again later": 35,
+			},
+			wantEOM: 5,
+		},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			args := append([]string{"-milter", addr, "-connections", "2", "-messages", "40", "-per-connection", "7", "-duration", "1m"}, tt.args...)
+			s, code := runLoad(t, args...)
+			if code != 0 {
+				t.Errorf("exit status %d", code)
+			}
+			s.check(t, 40)
+			got := map[string]int{}
+			for out, replies := range s.replies {
+				for r, n := range replies {
+					got[strings.TrimSpace(out+" "+r)] = n
+				}
+			}
+			if len(got) != len(tt.want) {
+				t.Errorf("outcomes %v, want %v\n%s", got, tt.want, s.text)
+			}
+			for k, n := range tt.want {
+				if got[k] != n {
+					t.Errorf("%q: %d, want %d\n%s", k, got[k], n, s.text)
+				}
+			}
+			if s.latency["end-of-message"] != tt.wantEOM {
+				t.Errorf("end-of-message latency over %d messages, want %d", s.latency["end-of-message"], tt.wantEOM)
+			}
+		})
+	}
+}
+
+func TestLoadRefusedRecipientsCounted(t *testing.T) {
+	addr := startMilter(t)
+	// Recipient 1 is send-only, recipient 2 a person: each message goes on
+	// with one recipient.
+	s, code := runLoad(t, "-milter", addr, "-connections", "2", "-messages", "20", "-rcpt-pattern", "noreply@example.co.jp,user{rcpt}@example.co.jp", "-rcpts", "2")
+	if code != 0 {
+		t.Errorf("exit status %d", code)
+	}
+	s.check(t, 20)
+	if s.outcomes[outAccept] != 20 {
+		t.Errorf("accepted %d messages, want 20\n%s", s.outcomes[outAccept], s.text)
+	}
+	if !regexp.MustCompile(`(?m)^recipients refused in messages that went on:\n\s+20\s+550 5\.1\.1 User unknown$`).MatchString(s.text) {
+		t.Errorf("the refused recipients are not counted:\n%s", s.text)
+	}
+}
+
+func TestLoadStopsAtDuration(t *testing.T) {
+	addr := startMilter(t)
+	start := time.Now()
+	s, code := runLoad(t, "-milter", addr, "-connections", "2", "-messages", "0", "-duration", "300ms")
+	if code != 0 {
+		t.Errorf("exit status %d", code)
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Errorf("a 300ms run took %s", d)
+	}
+	if s.messages == 0 {
+		t.Fatalf("no message sent\n%s", s.text)
+	}
+	s.check(t, s.messages)
+}
+
+func TestLoadMilterDown(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := "inet:" + ln.Addr().String()
+	ln.Close()
+	s, code := runLoad(t, "-milter", addr, "-connections", "2", "-messages", "4")
+	if code != 1 {
+		t.Errorf("exit status %d, want 1", code)
+	}
+	s.check(t, 4)
+	if s.outcomes[outError] != 4 {
+		t.Errorf("errors = %d, want 4\n%s", s.outcomes[outError], s.text)
+	}
+}
+
+func TestBadFlags(t *testing.T) {
+	for _, args := range [][]string{
+		{"-body", "large"},
+		{"-body", "attachment:"},
+		{"-body", "attachment:0"},
+		{"-milter", "127.0.0.1:10030"},
+		{"-messages", "0", "-duration", "0"},
+		{"-connections", "0"},
+		{"extra"},
+	} {
+		var stdout, stderr strings.Builder
+		if code := run(args, &stdout, &stderr); code != 2 {
+			t.Errorf("%q: exit status %d, want 2", args, code)
+		}
+		if stderr.Len() == 0 {
+			t.Errorf("%q: no error message", args)
+		}
+	}
+}

@@ -1,0 +1,160 @@
+package milter_test
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"mime"
+	"net"
+	"strings"
+	"testing"
+	"time"
+
+	client "github.com/d--j/go-milter"
+	"golang.org/x/text/encoding/japanese"
+
+	"github.com/sekisho/sekisho/milter"
+	"github.com/sekisho/sekisho/policy"
+)
+
+// benchServer serves the built-in configuration on a free loopback port,
+// logging at its level to nowhere, so that formatting the decision log
+// counts but writing it does not.
+func benchServer(b *testing.B) string {
+	b.Helper()
+	cfg := policy.Default()
+	var level slog.Level
+	level.UnmarshalText([]byte(cfg.Log.Level))
+	log := slog.New(slog.NewTextHandler(io.Discard, &slog.HandlerOptions{Level: level}))
+	e, err := policy.NewEngine(cfg, &policy.Env{Logger: log})
+	if err != nil {
+		b.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	srv := milter.NewServer(e, log)
+	go srv.Serve(ln)
+	b.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		srv.Shutdown(ctx)
+	})
+	return ln.Addr().String()
+}
+
+// benchMTA is one kept MTA connection that sends whole messages.
+type benchMTA struct {
+	b      *testing.B
+	s      *client.ClientSession
+	macros *client.MacroBag
+	n      int
+}
+
+func benchDial(b *testing.B, addr string) *benchMTA {
+	b.Helper()
+	c := client.NewClient("tcp", addr, client.WithActions(client.OptAddHeader|client.OptChangeHeader|client.OptQuarantine|client.OptSetMacros))
+	macros := client.NewMacroBag()
+	macros.Set(client.MacroMTAFQDN, "mx.example.co.jp")
+	macros.Set(client.MacroClientAddr, "192.0.2.1")
+	s, err := c.Session(macros)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { s.Close() })
+	m := &benchMTA{b: b, s: s, macros: macros}
+	m.ok(s.Conn("client.example", client.FamilyInet, 25, "192.0.2.1"))
+	m.ok(s.Helo("client.example"))
+	return m
+}
+
+// ok fails unless the milter let the message go on.
+func (m *benchMTA) ok(act *client.Action, err error) {
+	m.b.Helper()
+	if err != nil {
+		m.b.Fatal(err)
+	}
+	if act.Type != client.ActionContinue && act.Type != client.ActionAccept {
+		m.b.Fatalf("message %d refused: %v", m.n, act)
+	}
+}
+
+// send sends one message to one recipient and fails unless it is
+// accepted. Each message has a sender of its own, so that the rate limit
+// of the default configuration (sender+recipient) never refuses it.
+func (m *benchMTA) send(headers [][2]string, body io.Reader) {
+	m.b.Helper()
+	m.n++
+	m.ok(m.s.Mail(fmt.Sprintf("<sender%d@example.net>", m.n), ""))
+	m.macros.Set(client.MacroRcptAddr, "user@example.co.jp")
+	m.ok(m.s.Rcpt("<user@example.co.jp>", ""))
+	m.ok(m.s.DataStart())
+	for _, h := range headers {
+		m.ok(m.s.HeaderField(h[0], h[1], nil))
+	}
+	m.macros.Set(client.MacroQueueId, fmt.Sprintf("4B%08X", m.n))
+	m.ok(m.s.HeaderEnd())
+	_, act, err := m.s.BodyReadFrom(body)
+	m.ok(act, err)
+}
+
+// japaneseMail is a short ISO-2022-JP mail as Japanese mailers send it.
+func japaneseMail(b *testing.B) ([][2]string, string) {
+	b.Helper()
+	enc := japanese.ISO2022JP.NewEncoder()
+	subject, err := enc.String("お打ち合わせ日程のご確認")
+	if err != nil {
+		b.Fatal(err)
+	}
+	body, err := enc.String("山田様\r\n\r\nいつもお世話になっております。\r\n" +
+		"来週のお打ち合わせですが、火曜日の午後三時からでいかがでしょうか。\r\n\r\nよろしくお願いいたします。\r\n鈴木\r\n")
+	if err != nil {
+		b.Fatal(err)
+	}
+	return [][2]string{
+		{"From", "suzuki@example.net"},
+		{"To", "user@example.co.jp"},
+		{"Subject", mime.BEncoding.Encode("ISO-2022-JP", subject)},
+		{"Message-ID", "<20260101.1@example.net>"},
+		{"MIME-Version", "1.0"},
+		{"Content-Type", "text/plain; charset=ISO-2022-JP"},
+		{"Content-Transfer-Encoding", "7bit"},
+	}, body
+}
+
+// BenchmarkMilterMessage is one short Japanese message per operation over
+// a kept connection, with the built-in configuration. Allocations count
+// both sides: the milter and the client playing the MTA.
+func BenchmarkMilterMessage(b *testing.B) {
+	m := benchDial(b, benchServer(b))
+	headers, body := japaneseMail(b)
+	b.ReportAllocs()
+	for b.Loop() {
+		m.send(headers, strings.NewReader(body))
+	}
+}
+
+// BenchmarkMilterAttachment1MB is one message with a 1 MB base64
+// attachment per operation; the throughput is of the message's bytes.
+func BenchmarkMilterAttachment1MB(b *testing.B) {
+	const size = 1_000_000
+	m := benchDial(b, benchServer(b))
+	headers := [][2]string{
+		{"From", "a@example.com"},
+		{"To", "user@example.co.jp"},
+		{"Subject", "資料送付"},
+		{"MIME-Version", "1.0"},
+		{"Content-Type", "multipart/mixed; boundary=b"},
+	}
+	n, err := io.Copy(io.Discard, newBase64Body(size))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.SetBytes(n)
+	b.ReportAllocs()
+	for b.Loop() {
+		m.send(headers, newBase64Body(size))
+	}
+}
