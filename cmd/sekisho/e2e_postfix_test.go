@@ -222,14 +222,28 @@ func (p *postfix) Maillog() string {
 	return string(b)
 }
 
-// swaks runs swaks against the instance with args added, and returns its
-// exit code (0 ok, 21 greeting refused, 23 MAIL refused, 24 no recipient
-// accepted, 26 refused after DATA, 33 XCLIENT refused) and its transcript.
+// swaks sends mail through this Postfix with swaks and returns its exit
+// code and output.
 func (p *postfix) swaks(t testing.TB, args ...string) (int, string) {
+	t.Helper()
+	return swaksAt(t, p.Addr, args...)
+}
+
+// mustSwaks runs swaks and fails the test unless it exits with want.
+func (p *postfix) mustSwaks(t testing.TB, want int, args ...string) string {
+	t.Helper()
+	return mustSwaksAt(t, p.Addr, want, args...)
+}
+
+// swaksAt runs swaks against the SMTP server at addr, bounded in time, and
+// returns its exit code (0 ok, 21 greeting refused, 23 MAIL refused, 24 no
+// recipient accepted, 26 refused after DATA, 33 XCLIENT refused) and its
+// transcript.
+func swaksAt(t testing.TB, addr string, args ...string) (int, string) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
-	all := append([]string{"--server", p.Addr, "--timeout", "60", "--helo", "client.example.org"}, args...)
+	all := append([]string{"--server", addr, "--timeout", "60", "--helo", "client.example.org"}, args...)
 	cmd := exec.CommandContext(ctx, swaksCmd, all...)
 	var out bytes.Buffer
 	cmd.Stdout = &out
@@ -241,10 +255,11 @@ func (p *postfix) swaks(t testing.TB, args ...string) (int, string) {
 	return exitCode(t, err), out.String()
 }
 
-// mustSwaks runs swaks and fails the test unless it exits with want.
-func (p *postfix) mustSwaks(t testing.TB, want int, args ...string) string {
+// mustSwaksAt runs swaks against addr and fails the test unless it exits
+// with want.
+func mustSwaksAt(t testing.TB, addr string, want int, args ...string) string {
 	t.Helper()
-	code, out := p.swaks(t, args...)
+	code, out := swaksAt(t, addr, args...)
 	if code != want {
 		t.Fatalf("swaks %q: exit %d, want %d\n%s", args, code, want, out)
 	}
