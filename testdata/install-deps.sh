@@ -1,24 +1,67 @@
 #!/bin/bash
-# Installs the programs the end-to-end tests of cmd/sekisho run against:
-# Postfix, swaks, clamd (with sigtool and ClamAV's test files), rbldnsd,
-# Redis, supervisord, and Sendmail. Installing sendmail-bin would remove
-# Postfix (both are mail-transport-agent), so Sendmail's packages are only
-# downloaded and unpacked under $sendmail_cache; m4 builds its .cf files and
-# the libraries sendmail-bin needs beyond what Postfix brings (checked with
-# ldd) are installed. Idempotent; run as
-# root on Debian 12.
+# Installs everything the tests run against: Postfix (with smtp-source and
+# smtp-sink), swaks, clamd with sigtool and ClamAV's test files, rbldnsd,
+# Redis, supervisord, zip and 7-Zip, and Sendmail.
+#
+# Every package is named here and installed with --no-install-recommends,
+# so that the result does not depend on how APT is configured: a package
+# that another one only recommends (clamav, which ships sigtool, for
+# clamav-daemon) is listed itself. Each file a test needs is paired with the
+# package that ships it (checked with dpkg -S); after the install every file
+# is checked again and a missing one is reported with its package.
+#
+# Installing sendmail-bin would remove Postfix (both are
+# mail-transport-agent), so Sendmail's packages are only downloaded and
+# unpacked under $sendmail_cache; m4 builds its .cf files, and the libraries
+# sendmail-bin needs beyond what Postfix brings (checked with ldd) are
+# installed. Idempotent; run as root on Debian 12.
 set -euo pipefail
 
-packages=(postfix swaks clamav-daemon clamav-testfiles rbldnsd redis-server supervisor
-	m4 libldap-2.5-0 libwrap0)
-programs=(/usr/sbin/postfix /usr/bin/swaks /usr/sbin/clamd /usr/bin/sigtool
-	/usr/sbin/rbldnsd /usr/bin/redis-server /usr/bin/supervisord /usr/bin/m4)
+# needs: "FILE PACKAGE" for every file a test uses.
+needs=(
+	"/usr/sbin/postfix postfix"
+	"/usr/sbin/postqueue postfix"
+	"/usr/sbin/smtp-source postfix"
+	"/usr/sbin/smtp-sink postfix"
+	"/usr/bin/swaks swaks"
+	"/usr/sbin/clamd clamav-daemon"
+	"/usr/bin/sigtool clamav"
+	"/usr/share/clamav-testfiles/clam.exe clamav-testfiles"
+	"/usr/sbin/rbldnsd rbldnsd"
+	"/usr/bin/redis-server redis-server"
+	"/usr/bin/redis-cli redis-tools"
+	"/usr/bin/supervisord supervisor"
+	"/usr/bin/supervisorctl supervisor"
+	"/usr/bin/m4 m4"
+	"/usr/bin/unshare util-linux"
+	"/usr/bin/zip zip"
+	"/usr/bin/7z p7zip-full"
+)
+# sendmail_libs are the libraries the unpacked sendmail needs beyond what
+# Postfix brings; sendmail_ok checks them with ldd.
+sendmail_libs=(libldap-2.5-0 libwrap0)
 
 sendmail_cache=/var/cache/sekisho-test/sendmail
 sendmail_root=$sendmail_cache/root
 sendmail_packages=(sendmail-bin sendmail-base sendmail-cf)
 sendmail_bin=$sendmail_root/usr/libexec/sendmail/sendmail
 sendmail_files=("$sendmail_bin" "$sendmail_root/usr/share/sendmail/cf/m4/cf.m4")
+
+# packages lists every package of $needs once, and Sendmail's libraries.
+packages=("${sendmail_libs[@]}")
+for n in "${needs[@]}"; do
+	p=${n#* }
+	[[ " ${packages[*]} " == *" $p "* ]] || packages+=("$p")
+done
+
+# absent prints "FILE (package PACKAGE)" for every needed file that is not
+# there.
+absent() {
+	local n
+	for n in "${needs[@]}"; do
+		[ -e "${n%% *}" ] || echo "${n%% *} (package ${n#* })"
+	done
+}
 
 # sendmail_ok: Sendmail is unpacked and finds its shared libraries.
 sendmail_ok() {
@@ -31,18 +74,19 @@ sendmail_ok() {
 	[[ $libs != *"not found"* ]]
 }
 
-missing=()
-for p in "${programs[@]}"; do
-	[ -x "$p" ] || missing+=("$p")
-done
-[ -d /usr/share/clamav-testfiles ] || missing+=(/usr/share/clamav-testfiles)
-sendmail_ok || missing+=("$sendmail_bin")
+missing=$(absent)
+sendmail_missing=no
+sendmail_ok || sendmail_missing=yes
 
-if [ ${#missing[@]} -eq 0 ]; then
+if [ -z "$missing" ] && [ "$sendmail_missing" = no ]; then
 	echo "install-deps: all test dependencies present"
 	exit 0
 fi
-echo "install-deps: missing: ${missing[*]}"
+if [ -n "$missing" ]; then
+	echo "install-deps: missing:"
+	echo "$missing" | sed 's/^/  /'
+fi
+[ "$sendmail_missing" = no ] || echo "install-deps: missing: Sendmail under $sendmail_root (${sendmail_packages[*]}, unpacked)"
 
 if [ "$(id -u)" -ne 0 ]; then
 	echo "install-deps: must run as root to install: ${packages[*]}" >&2
@@ -74,7 +118,7 @@ echo "postfix postfix/main_mailer_type select No configuration" | debconf-set-se
 echo "install-deps: apt-get update"
 apt-get update
 
-echo "install-deps: apt-get install ${packages[*]}"
+echo "install-deps: apt-get install --no-install-recommends ${packages[*]}"
 DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${packages[@]}"
 
 # Sendmail: the three packages in the cache (all fetched again if one is
@@ -110,13 +154,16 @@ for f in "${sendmail_files[@]}"; do
 	fi
 done
 
-still=()
-for p in "${programs[@]}"; do
-	[ -x "$p" ] || still+=("$p")
-done
-sendmail_ok || still+=("$sendmail_bin ($(ldd "$sendmail_bin" 2>&1 | grep 'not found' | tr -s ' \t\n' ' '))")
-if [ ${#still[@]} -ne 0 ]; then
-	echo "install-deps: still missing after install: ${still[*]}" >&2
-	exit 1
+failed=no
+still=$(absent)
+if [ -n "$still" ]; then
+	echo "install-deps: still missing after install; these packages did not provide them:" >&2
+	echo "$still" | sed 's/^/  /' >&2
+	failed=yes
 fi
+if ! sendmail_ok; then
+	echo "install-deps: Sendmail under $sendmail_root does not run (libraries from ${sendmail_libs[*]}): $(ldd "$sendmail_bin" 2>&1 | grep 'not found' | tr -s ' \t\n' ' ')" >&2
+	failed=yes
+fi
+[ "$failed" = no ] || exit 1
 echo "install-deps: done"

@@ -4,8 +4,10 @@ package main_test
 // scenario tests expect, without sekisho.
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"testing"
@@ -128,5 +130,69 @@ func TestE2EHarnessRedis(t *testing.T) {
 	s := sharedRedis(t)
 	if r, err := redisCommand(s.Addr, "PING"); err != nil || r != "+PONG" {
 		t.Fatalf("PING: %q, %v", r, err)
+	}
+}
+
+// fatalRecorder is a testing.TB whose Fatalf records the message and ends
+// the goroutine, as the real one does.
+type fatalRecorder struct {
+	testing.TB
+	msg string
+}
+
+func (f *fatalRecorder) Helper() {}
+
+func (f *fatalRecorder) Fatalf(format string, args ...any) {
+	f.msg = fmt.Sprintf(format, args...)
+	runtime.Goexit()
+}
+
+func (f *fatalRecorder) Fatal(args ...any) {
+	f.msg = fmt.Sprint(args...)
+	runtime.Goexit()
+}
+
+// recordFatal runs requireProgram(path) on its own goroutine and returns
+// the failure message, "" if it passed.
+func recordFatal(t *testing.T, path string) string {
+	r := &fatalRecorder{TB: t}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		requireProgram(r, path)
+	}()
+	<-done
+	return r.msg
+}
+
+// TestE2EHarnessRequireProgram proves the guard: a missing program fails
+// with its name, its package and the install command, and a program the
+// install script does not list fails as well.
+func TestE2EHarnessRequireProgram(t *testing.T) {
+	pkgs, err := packagesOf()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{postfixCmd, postqueueCmd, swaksCmd, clamdCmd, sigtoolCmd, clamTestExe, rbldnsdCmd, redisCmd, m4Cmd, unshareCmd} {
+		if pkgs[p] == "" {
+			t.Errorf("%s is not in the needs table of %s", p, installDeps)
+		}
+	}
+	if pkgs[sigtoolCmd] != "clamav" {
+		t.Errorf("sigtool's package = %q, want clamav (clamav-daemon only recommends it)", pkgs[sigtoolCmd])
+	}
+
+	// A path the script does not list, then a listed one that is absent.
+	const absent = "/usr/bin/sekisho-no-such-program"
+	msg := recordFatal(t, absent)
+	if !strings.Contains(msg, absent) || !strings.Contains(msg, "not listed in") {
+		t.Errorf("unlisted program: %q", msg)
+	}
+	if msg := recordFatal(t, sendmailRoot+"/no/such/file"); !strings.Contains(msg, "is missing") ||
+		!strings.Contains(msg, "sendmail-bin") || !strings.Contains(msg, installCommand) {
+		t.Errorf("missing Sendmail file: %q", msg)
+	}
+	if msg := recordFatal(t, swaksCmd); msg != "" {
+		t.Errorf("installed program: %q", msg)
 	}
 }

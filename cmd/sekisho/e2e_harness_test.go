@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -48,12 +49,51 @@ func runMain(m *testing.M) int {
 	return m.Run()
 }
 
-// requireProgram fails the test when a program the harness runs is missing;
-// testdata/install-deps.sh installs them all.
+// installDeps is the script that installs every program the tests run.
+const installDeps = "../../testdata/install-deps.sh"
+
+// installCommand is how a missing program is installed.
+const installCommand = "bash testdata/install-deps.sh (as root, from the repository root)"
+
+// neededRE matches one "FILE PACKAGE" entry of the script's needs table.
+var neededRE = regexp.MustCompile(`(?m)^\t"(/\S+) (\S+)"$`)
+
+// packagesOf reads the script's table of the files the tests need and the
+// Debian package that ships each.
+func packagesOf() (map[string]string, error) {
+	b, err := os.ReadFile(installDeps)
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]string{}
+	for _, m := range neededRE.FindAllStringSubmatch(string(b), -1) {
+		out[m[1]] = m[2]
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("%s: no needs table found", installDeps)
+	}
+	return out, nil
+}
+
+// requireProgram fails the test, never skips it, when a program or file the
+// harness runs is missing, naming the package that ships it and the
+// command that installs it. A path the install script does not list fails
+// too: the script must name everything a test needs.
 func requireProgram(t testing.TB, path string) {
 	t.Helper()
+	pkgs, err := packagesOf()
+	if err != nil {
+		t.Fatal(err)
+	}
+	pkg, listed := pkgs[path]
+	switch {
+	case strings.HasPrefix(path, sendmailRoot+"/"):
+		pkg, listed = "sendmail-bin, sendmail-base and sendmail-cf (unpacked, not installed)", true
+	case !listed:
+		t.Fatalf("%s is used by a test but not listed in %s: add it with the package that ships it (dpkg -S %s)", path, installDeps, path)
+	}
 	if _, err := os.Stat(path); err != nil {
-		t.Fatalf("%s is missing (run testdata/install-deps.sh as root): %v", path, err)
+		t.Fatalf("%s is missing: it comes with Debian package %s; install every test dependency with %s", path, pkg, installCommand)
 	}
 }
 

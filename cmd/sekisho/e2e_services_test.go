@@ -26,6 +26,7 @@ const (
 	rbldnsdCmd  = "/usr/sbin/rbldnsd"
 	redisCmd    = "/usr/bin/redis-server"
 	clamTestDir = "/usr/share/clamav-testfiles"
+	clamTestExe = clamTestDir + "/clam.exe"
 )
 
 // eicar is the EICAR anti-virus test file (68 bytes).
@@ -130,7 +131,7 @@ func newClamd() (*service, error) {
 		return nil, err
 	}
 	sigs := map[string][]byte{eicarSig: []byte(eicar)}
-	exe, err := os.ReadFile(filepath.Join(clamTestDir, "clam.exe"))
+	exe, err := os.ReadFile(clamTestExe)
 	if err != nil {
 		return nil, err
 	}
@@ -366,7 +367,7 @@ func sharedRbldnsd(t testing.TB) *service {
 
 // sharedClamd returns the package's clamd.
 func sharedClamd(t testing.TB) *service {
-	return sharedService(t, "clamd", []string{clamdCmd, sigtoolCmd, clamTestDir}, newClamd)
+	return sharedService(t, "clamd", []string{clamdCmd, sigtoolCmd, clamTestExe}, newClamd)
 }
 
 // sharedRedis returns the package's Redis.
@@ -378,9 +379,9 @@ func sharedRedis(t testing.TB) *service {
 // earlier with its stop method).
 func startClamd(t testing.TB) *service {
 	t.Helper()
-	requireProgram(t, clamdCmd)
-	requireProgram(t, sigtoolCmd)
-	requireProgram(t, clamTestDir)
+	for _, p := range []string{clamdCmd, sigtoolCmd, clamTestExe} {
+		requireProgram(t, p)
+	}
 	s, err := newClamd()
 	if err != nil {
 		t.Fatal(err)

@@ -27,7 +27,7 @@ func startRedis(tb testing.TB) string {
 	tb.Helper()
 	bin, err := exec.LookPath("redis-server")
 	if err != nil {
-		tb.Fatalf("redis-server is needed to test the Redis store and was not found in PATH: %v", err)
+		tb.Fatalf("redis-server is needed to test the Redis store and was not found in PATH (%v): it comes with Debian package redis-server; install every test dependency with bash testdata/install-deps.sh (as root, from the repository root)", err)
 	}
 	var lastErr error
 	for range 5 {
