@@ -4,12 +4,25 @@
 // its decoded file name and extension, its size, whether its content is an
 // executable, and what a zip archive holds (names, encryption, nested zips).
 //
-// It decodes what mail clients decode, leniently: RFC 2047 and RFC 2231 in
-// any charset, ISO-2022-JP, Shift_JIS (CP932) and EUC-JP with or without a
-// label, base64 and quoted-printable, multipart and message/rfc822 nesting.
-// Malformed input degrades into Result.Problems, and exceeded Limits into
-// Result.Limit; memory stays bounded whatever the message size: parts are
-// decoded through small buffers and only zip attachments are kept, in memory
+// It reads a message the way mainstream mail clients show it, and where
+// clients differ it reads the superset, so that nothing a user can open is
+// missed: RFC 2047 and RFC 2231 in any charset, ISO-2022-JP, Shift_JIS
+// (CP932) and EUC-JP with or without a label, base64 and quoted-printable
+// decoded leniently, uuencode and yEnc (as transfer encodings and embedded
+// in text, as Thunderbird shows them), multipart and message/rfc822 nesting,
+// header lines that are not fields skipped (as Thunderbird's libmime does),
+// an mbox "From " line opening a message skipped, parts of
+// multipart/digest defaulting to message/rfc822 (RFC 2046 section 5.1.5),
+// and multipart bodies split by this package's own boundary scanner
+// (multipart.go says why go-message's is not used).
+//
+// What still cannot be read completely is never passed over silently: each
+// reason (an exceeded Limit, an ambiguous structure, an archive skipped or
+// in a format not looked into, an encrypted archive) is a Gap in
+// Result.Uninspected, for a policy to judge. Decoding that degraded without
+// losing content (an unknown charset, a missing closing boundary) is listed
+// in Result.Problems. Memory stays bounded whatever the message size: parts
+// are decoded through small buffers and only archives are kept, in memory
 // up to 4 MiB and in a temporary file beyond.
 //
 // The package knows nothing about milter, rules or actions: it reports, it
@@ -23,7 +36,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"mime/quotedprintable"
 	"strings"
 	"unicode/utf8"
 
@@ -36,7 +48,7 @@ type Limits struct {
 	MaxDepth          int    // multipart and message/rfc822 nesting, default 20
 	MaxParts          int    // header blocks (message and parts), default 1000
 	MaxHeaderBytes    int    // size of one header block, default 256 KiB
-	MaxArchiveDepth   int    // zip nesting, default 3
+	MaxArchiveDepth   int    // zip nesting, default 10
 	MaxArchiveEntries int    // zip entries listed per message, default 10000
 	MaxArchiveBytes   int64  // decoded size of a zip looked into, and of all nested zips extracted per message, default 50 MiB
 	TempDir           string // where big zips are spooled, "" for os.TempDir()
@@ -48,7 +60,7 @@ func DefaultLimits() Limits {
 		MaxDepth:          20,
 		MaxParts:          1000,
 		MaxHeaderBytes:    256 << 10,
-		MaxArchiveDepth:   3,
+		MaxArchiveDepth:   10,
 		MaxArchiveEntries: 10000,
 		MaxArchiveBytes:   50 << 20,
 	}
@@ -84,8 +96,58 @@ type Result struct {
 	HasSubject  bool         `json:"has_subject"`           // a Subject header is present
 	Text        TextFacts    `json:"text"`                  // facts about the body text
 	Attachments []Attachment `json:"attachments,omitempty"` // attachments in part order
-	Limit       string       `json:"limit,omitempty"`       // the first Limit exceeded, e.g. "part count exceeds 1000"
+	Uninspected []Gap        `json:"uninspected,omitempty"` // what could not be read completely
 	Problems    []string     `json:"problems,omitempty"`    // degraded decoding, e.g. `part 1.2: unknown charset "x-foo"`
+}
+
+// GapClass says why part of a message was left uninspected.
+type GapClass string
+
+// The classes of Gap.
+const (
+	// GapLimit: an inspection Limit was exceeded (nesting depth, part
+	// count, header size, archive entries); the rest was not read.
+	GapLimit GapClass = "limit"
+	// GapStructure: the MIME structure is ambiguous in a way that mail
+	// clients may read differently (a header block that runs into the next
+	// boundary after lines that are not fields, a delimiter line with more
+	// padding than can be looked at, a multipart body without any
+	// delimiter, a message/partial fragment, an undecoded BinHex block).
+	GapStructure GapClass = "structure"
+	// GapArchive: an archive that was not looked into completely: nested
+	// too deep, too big, corrupt, an entry that cannot be read, or a format
+	// this package does not open.
+	GapArchive GapClass = "archive"
+	// GapEncrypted: an encrypted archive or archive entry.
+	GapEncrypted GapClass = "encrypted"
+)
+
+// GapClasses lists every GapClass.
+var GapClasses = []GapClass{GapLimit, GapStructure, GapArchive, GapEncrypted}
+
+// Gap is one thing Inspect could not read completely.
+type Gap struct {
+	Class  GapClass `json:"class"`
+	Part   string   `json:"part,omitempty"` // the MIME part, "" for the message as a whole
+	Reason string   `json:"reason"`         // e.g. `attachment "a.zip": too deep: archive nesting exceeds 10`
+}
+
+// String returns the gap for a log line: "archive: part 2: …".
+func (g Gap) String() string {
+	if g.Part == "" {
+		return string(g.Class) + ": " + g.Reason
+	}
+	return string(g.Class) + ": part " + g.Part + ": " + g.Reason
+}
+
+// Has reports whether the result has a gap of class c.
+func (r *Result) Has(c GapClass) bool {
+	for _, g := range r.Uninspected {
+		if g.Class == c {
+			return true
+		}
+	}
+	return false
 }
 
 // TextFacts describes the body text: text/plain and text/html parts that are
@@ -127,7 +189,8 @@ type Entry struct {
 	Archive    *Archive `json:"archive,omitempty"`    // the entry is itself a zip
 }
 
-// maxProblems bounds Result.Problems; maxProblemLen bounds one problem.
+// maxProblems bounds Result.Problems and Result.Uninspected; maxProblemLen
+// bounds one problem or gap reason.
 const (
 	maxProblems   = 32
 	maxProblemLen = 200
@@ -135,8 +198,9 @@ const (
 
 // Inspect reads a whole message from r and reports its facts. The error is
 // only ever an I/O error of r; malformed MIME yields a Result with Problems,
-// and an exceeded limit a Result with Limit set and everything found until
-// then.
+// and what could not be read completely (an exceeded limit included, after
+// which the rest is not read) a Result with Uninspected gaps and everything
+// found until then.
 func Inspect(r io.Reader, lim Limits) (*Result, error) {
 	lim = lim.withDefaults()
 	in := &inspector{
@@ -176,16 +240,27 @@ func (in *inspector) stopped() bool {
 	return in.halted || in.trap.err != nil
 }
 
-// limit records the first exceeded limit.
-func (in *inspector) limit(msg string) {
-	if in.res.Limit == "" {
-		in.res.Limit = msg
+// gap records something left uninspected, bounded in count and length; a
+// gap of the same class and reason is recorded once.
+func (in *inspector) gap(c GapClass, part, reason string) {
+	reason = clipText(reason)
+	for _, g := range in.res.Uninspected {
+		if g.Class == c && g.Reason == reason {
+			return
+		}
 	}
+	switch n := len(in.res.Uninspected); {
+	case n > maxProblems:
+		return
+	case n == maxProblems:
+		part, reason = "", "further gaps left out"
+	}
+	in.res.Uninspected = append(in.res.Uninspected, Gap{Class: c, Part: part, Reason: reason})
 }
 
 // stop records an exceeded limit and ends the walk.
-func (in *inspector) stop(msg string) {
-	in.limit(msg)
+func (in *inspector) stop(part, reason string) {
+	in.gap(GapLimit, part, reason)
 	in.halted = true
 }
 
@@ -200,6 +275,11 @@ func (in *inspector) problem(msg string) {
 	case n == maxProblems:
 		msg = "further problems left out"
 	}
+	in.res.Problems = append(in.res.Problems, clipText(msg))
+}
+
+// clipText makes msg valid UTF-8 of at most maxProblemLen bytes.
+func clipText(msg string) string {
 	msg = strings.ToValidUTF8(msg, "\uFFFD")
 	if len(msg) > maxProblemLen {
 		cut := maxProblemLen
@@ -208,17 +288,37 @@ func (in *inspector) problem(msg string) {
 		}
 		msg = msg[:cut] + "…"
 	}
-	in.res.Problems = append(in.res.Problems, msg)
+	return msg
 }
 
 // countPart counts one header block against MaxParts.
-func (in *inspector) countPart() bool {
+func (in *inspector) countPart(path string) bool {
 	in.parts++
 	if in.parts > in.lim.MaxParts {
-		in.stop(fmt.Sprintf("part count exceeds %d", in.lim.MaxParts))
+		in.stop(path, fmt.Sprintf("part count exceeds %d", in.lim.MaxParts))
 		return false
 	}
 	return true
+}
+
+// header reads the header block of the message or part at path; false
+// means the walk must stop.
+func (in *inspector) header(br *bufio.Reader, path string, message bool) (textproto.Header, headerBlock, bool) {
+	h, info := readHeader(br, in.lim.MaxHeaderBytes, message)
+	if info.tooBig {
+		in.stop(path, fmt.Sprintf("header exceeds %d bytes", in.lim.MaxHeaderBytes))
+		return h, info, false
+	}
+	if info.mboxFrom {
+		in.problem(fmt.Sprintf("%s: mbox From line skipped", where(path)))
+	}
+	for _, l := range info.skipped {
+		in.problem(fmt.Sprintf("%s: header line skipped: %q", where(path), l))
+	}
+	if info.unended && len(info.skipped) > 0 {
+		in.gap(GapStructure, path, "header block runs into the end of the part after lines that are not header fields: they may be content")
+	}
+	return h, info, true
 }
 
 // where names a part for Problems.
@@ -240,45 +340,44 @@ func join(prefix string, n int) string {
 // message reads a message (the top one, or one inside message/rfc822) from
 // r. Its parts are numbered under prefix; a single-part body is prefix.1.
 func (in *inspector) message(r io.Reader, prefix string, depth int, inAttach bool) {
-	if in.stopped() || !in.countPart() {
+	if in.stopped() || !in.countPart(prefix) {
 		return
 	}
 	if depth > in.lim.MaxDepth {
-		in.stop(fmt.Sprintf("nesting depth exceeds %d", in.lim.MaxDepth))
+		in.stop(prefix, fmt.Sprintf("nesting depth exceeds %d", in.lim.MaxDepth))
 		return
 	}
-	lr := &limiter{r: r, left: int64(in.lim.MaxHeaderBytes) + sniffPeek, armed: true}
-	br := bufio.NewReaderSize(lr, sniffPeek)
-	h, err := textproto.ReadHeader(br)
-	lr.armed = false
-	if lr.tripped {
-		in.stop(fmt.Sprintf("%s: header exceeds %d bytes", where(prefix), in.lim.MaxHeaderBytes))
+	br := bufio.NewReaderSize(r, 4096)
+	h, _, ok := in.header(br, prefix, true)
+	if !ok {
 		return
-	}
-	if err != nil {
-		in.problem(fmt.Sprintf("%s: malformed header: %v", where(prefix), err))
 	}
 	if prefix == "" && h.Has("Subject") {
 		in.res.HasSubject = true
 		in.res.Subject = DecodeHeader(h.Get("Subject"))
 	}
-	in.part(h, br, join(prefix, 1), prefix, depth, inAttach)
+	in.part(h, br, join(prefix, 1), prefix, depth, inAttach, false)
 }
 
 // part handles one entity: path is its own number, prefix the one its
-// children are numbered under (they differ only for a message's root).
-func (in *inspector) part(h textproto.Header, body io.Reader, path, prefix string, depth int, inAttach bool) {
+// children are numbered under (they differ only for a message's root). In
+// a multipart/digest (digest set) a part without Content-Type is a
+// message/rfc822 (RFC 2046 section 5.1.5).
+func (in *inspector) part(h textproto.Header, body io.Reader, path, prefix string, depth int, inAttach, digest bool) {
 	if in.stopped() {
 		return
 	}
 	if depth > in.lim.MaxDepth {
-		in.stop(fmt.Sprintf("nesting depth exceeds %d", in.lim.MaxDepth))
+		in.stop(path, fmt.Sprintf("nesting depth exceeds %d", in.lim.MaxDepth))
 		return
 	}
 	mt, ctParams := parseParams(h.Get("Content-Type"))
-	if mt == "" {
+	switch {
+	case mt == "" && digest:
+		mt = "message/rfc822"
+	case mt == "":
 		mt = "text/plain"
-	} else if !strings.Contains(mt, "/") {
+	case !strings.Contains(mt, "/"):
 		in.problem(fmt.Sprintf("%s: invalid content type %q, read as text/plain", where(path), mt))
 		mt = "text/plain"
 	}
@@ -296,12 +395,21 @@ func (in *inspector) part(h textproto.Header, body io.Reader, path, prefix strin
 	decoded := in.transferDecoder(h, body, path)
 
 	switch {
+	case mt == "message/partial":
+		// RFC 2046 section 5.2.2: a fragment of a message sent in pieces,
+		// which some clients join; none of its pieces can be judged alone.
+		in.gap(GapStructure, path, "message/partial fragment: the whole message is only seen once joined")
+		in.attachment(decoded, mt, name, path)
 	case isMessage:
 		in.nestedMessage(decoded, mt, name, path, depth, inAttach, attach)
 	case attach:
 		in.attachment(decoded, mt, name, path)
 	case !inAttach && (mt == "text/plain" || mt == "text/html"):
 		in.bodyText(decoded, mt == "text/html", paramRaw(ctParams, "charset"), path)
+	case mt == "text/plain":
+		// The text of an attached message: not body text, but a file
+		// embedded in it is still a file.
+		in.embedded(decoded, path)
 	default:
 		io.Copy(io.Discard, decoded)
 	}
@@ -317,102 +425,75 @@ func paramRaw(ps []param, name string) string {
 	return ""
 }
 
+// boundaryOf returns the boundary parameter: the plain one, else an RFC
+// 2231 extended one.
+func boundaryOf(params []param) string {
+	if b := paramRaw(params, "boundary"); b != "" {
+		return b
+	}
+	return paramText(params, "boundary")
+}
+
 // multipart walks the parts of a multipart body (RFC 2046 section 5.1).
 func (in *inspector) multipart(mt string, params []param, body io.Reader, prefix string, depth int, inAttach bool) {
-	boundary := paramRaw(params, "boundary")
+	boundary := boundaryOf(params)
 	if boundary == "" {
 		in.problem(fmt.Sprintf("%s: %s without boundary, read as text", where(prefix), mt))
 		if inAttach {
-			io.Copy(io.Discard, body)
+			in.embedded(body, prefix)
 			return
 		}
 		in.bodyText(body, false, "", prefix)
 		return
 	}
-	br := bufio.NewReaderSize(body, sniffPeek)
-	if err := skipPreamble(br, "--"+boundary); err != nil {
-		if !errors.Is(err, io.EOF) {
-			in.problem(fmt.Sprintf("%s: %v", where(prefix), err))
-		}
-	}
-	lr := &limiter{r: br}
-	mr := textproto.NewMultipartReader(lr, boundary)
-	for i := 1; !in.stopped(); i++ {
-		lr.arm(int64(in.lim.MaxHeaderBytes) + 2*sniffPeek)
-		p, err := mr.NextPart()
-		lr.armed = false
-		if lr.tripped {
-			in.stop(fmt.Sprintf("%s: header exceeds %d bytes", where(join(prefix, i)), in.lim.MaxHeaderBytes))
-			return
-		}
-		if err == io.EOF {
-			return
-		}
+	digest := mt == "multipart/digest"
+	s := newPartScanner(body, boundary)
+	n := 0
+	for !in.stopped() {
+		r, err := s.next()
 		if err != nil {
-			if i == 1 {
-				in.problem(fmt.Sprintf("%s: no part found: boundary %q missing", where(prefix), boundary))
-			} else {
-				in.problem(fmt.Sprintf("%s: %v", where(prefix), err))
+			// io.EOF, or an I/O error that the errTrap keeps.
+			break
+		}
+		after := s.closed
+		br := bufio.NewReaderSize(r, 4096)
+		path := join(prefix, n+1)
+		h, info, ok := in.header(br, path, false)
+		if !ok {
+			return
+		}
+		if len(h.Map()) == 0 && len(info.skipped) == 0 {
+			if _, err := br.Peek(1); err == io.EOF {
+				// Nothing between two delimiters (a repeated boundary
+				// line): no part, as in Thunderbird.
+				continue
 			}
+		}
+		n++
+		if !in.countPart(path) {
 			return
 		}
-		if !in.countPart() {
-			return
+		if after {
+			in.problem(fmt.Sprintf("%s: part %d follows the closing boundary", where(prefix), n))
 		}
-		pr := &partReader{r: p}
-		in.part(p.Header, pr, join(prefix, i), join(prefix, i), depth+1, inAttach)
+		in.part(h, br, path, path, depth+1, inAttach, digest)
 		if in.stopped() {
 			return
 		}
-		io.Copy(io.Discard, pr)
-		if pr.truncated {
-			in.problem(fmt.Sprintf("%s: closing boundary missing after part %d", where(prefix), i))
-			return
-		}
+		io.Copy(io.Discard, br)
 	}
-}
-
-// skipPreamble consumes the lines before the first boundary line, whatever
-// their length, so that a long preamble cannot hide the parts (RFC 2046
-// section 5.1.1).
-func skipPreamble(br *bufio.Reader, dashBoundary string) error {
-	for {
-		b, err := br.Peek(len(dashBoundary) + 1)
-		if len(b) > len(dashBoundary) && strings.HasPrefix(string(b), dashBoundary) {
-			return nil
-		}
-		if err != nil {
-			if len(b) == len(dashBoundary) && string(b) == dashBoundary {
-				return nil
-			}
-			return err
-		}
-		for {
-			_, err := br.ReadSlice('\n')
-			if err == nil {
-				break
-			}
-			if err != bufio.ErrBufferFull {
-				return err
-			}
-		}
+	if in.stopped() {
+		return
 	}
-}
-
-// partReader turns the io.ErrUnexpectedEOF of a part cut short by the end of
-// input (missing closing boundary) into io.EOF, and remembers it.
-type partReader struct {
-	r         io.Reader
-	truncated bool
-}
-
-func (p *partReader) Read(b []byte) (int, error) {
-	n, err := p.r.Read(b)
-	if err == io.ErrUnexpectedEOF {
-		p.truncated = true
-		err = io.EOF
+	switch {
+	case s.found == 0:
+		in.gap(GapStructure, prefix, fmt.Sprintf("%s without a single delimiter of its boundary %q", mt, clipText(boundary)))
+	case !s.closed:
+		in.problem(fmt.Sprintf("%s: closing boundary missing after part %d", where(prefix), n))
 	}
-	return n, err
+	if s.ambiguous {
+		in.gap(GapStructure, prefix, fmt.Sprintf("a delimiter line has more than %d bytes of padding", maxPadding))
+	}
 }
 
 // transferDecoder undoes the Content-Transfer-Encoding (RFC 2045 section 6).
@@ -422,16 +503,25 @@ func (in *inspector) transferDecoder(h textproto.Header, body io.Reader, path st
 	case "base64":
 		return base64.NewDecoder(base64.RawStdEncoding, &base64Filter{r: body})
 	case "quoted-printable":
-		return quotedprintable.NewReader(body)
+		return newQPReader(body)
 	case "", "7bit", "8bit", "binary":
 		return body
+	}
+	if isEmbeddedEncoding(cte) {
+		return newEmbeddedDecoder(body)
 	}
 	in.problem(fmt.Sprintf("%s: unknown transfer encoding %q, read as is", where(path), cte))
 	return body
 }
 
-// bodyText scans one body text part.
+// bodyText scans one body text part; files embedded in plain text are
+// listed as attachments.
 func (in *inspector) bodyText(body io.Reader, isHTML bool, label, path string) {
+	var emb *embedScanner
+	if !isHTML {
+		emb = in.embedScanner(path)
+		body = io.TeeReader(body, emb)
+	}
 	r, known := textReader(body, label)
 	if !known {
 		in.problem(fmt.Sprintf("%s: unknown charset %q", where(path), label))
@@ -442,30 +532,72 @@ func (in *inspector) bodyText(body io.Reader, isHTML bool, label, path string) {
 	if err != nil {
 		in.problem(fmt.Sprintf("%s: decoding: %v", where(path), err))
 	}
+	if emb != nil {
+		// What the charset decoder left unread still counts.
+		io.Copy(io.Discard, body)
+		emb.flush()
+	}
 }
 
-// attachment decodes one attachment: size, magic bytes, zip contents.
+// embedded reads text that is not body text only for the files embedded
+// in it.
+func (in *inspector) embedded(body io.Reader, path string) {
+	emb := in.embedScanner(path)
+	io.Copy(emb, body)
+	emb.flush()
+}
+
+// embedScanner returns a scanner that lists the files embedded in the text
+// of part path as attachments.
+func (in *inspector) embedScanner(path string) *embedScanner {
+	var a Attachment
+	var k *sink
+	e := &embedScanner{}
+	e.open = func(name, contentType string) io.Writer {
+		a = Attachment{Part: path, Filename: name, Ext: Ext(name), ContentType: contentType}
+		k = in.newSink(name, contentType)
+		if e.kind == embedBinHex {
+			in.gap(GapStructure, path, "BinHex block in the text is not decoded")
+		}
+		return k
+	}
+	e.close = func() { in.finishAttachment(a, k) }
+	return e
+}
+
+// newSink returns the sink an attachment's decoded content is written to.
+func (in *inspector) newSink(name, mt string) *sink {
+	return &sink{
+		claims:   claimedArchive(Ext(name), mt),
+		newSpool: func() *spool { return &spool{dir: in.lim.TempDir, max: in.lim.MaxArchiveBytes} },
+	}
+}
+
+// attachment decodes one attachment: size, magic bytes, archive contents.
 func (in *inspector) attachment(body io.Reader, mt, name, path string) {
 	a := Attachment{Part: path, Filename: name, Ext: Ext(name), ContentType: mt}
-	k := &sink{newSpool: func() *spool { return &spool{dir: in.lim.TempDir, max: in.lim.MaxArchiveBytes} }}
-	_, err := io.Copy(k, body)
-	if err != nil {
+	k := in.newSink(name, mt)
+	if _, err := io.Copy(k, body); err != nil {
 		in.problem(fmt.Sprintf("%s: decoding: %v", where(path), err))
 	}
+	in.finishAttachment(a, k)
+}
+
+// finishAttachment completes an attachment from what its sink saw and
+// lists it.
+func (in *inspector) finishAttachment(a Attachment, k *sink) {
 	a.Size = k.n
 	a.Executable = sniffExec(k.head)
-	if sp := k.spool; sp != nil {
-		switch {
-		case sp.tooBig:
-			a.Archive = &Archive{Format: FormatZip, Skipped: fmt.Sprintf("too big: %d bytes, %d allowed", sp.n, sp.max)}
-		case sp.err != nil:
-			a.Archive = &Archive{Format: FormatZip, Skipped: sp.err.Error()}
-		default:
-			a.Archive = in.inspectZip(sp.readerAt(), sp.n, 1, where(path))
-		}
-		sp.release()
-	}
+	a.Archive = in.archive(k, attachmentName(a), a.Part)
 	in.res.Attachments = append(in.res.Attachments, a)
+}
+
+// attachmentName names an attachment in gap reasons.
+func attachmentName(a Attachment) string {
+	if a.Filename == "" {
+		return "unnamed attachment"
+	}
+	return fmt.Sprintf("attachment %q", a.Filename)
 }
 
 // nestedMessage handles a message/rfc822 part: listed as an attachment when
@@ -545,35 +677,5 @@ func (t *errTrap) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// errHeaderTooBig is returned by an armed limiter past its budget.
+// errHeaderTooBig is returned by readLine past its budget.
 var errHeaderTooBig = errors.New("header too big")
-
-// limiter bounds the bytes read while a header block is being read.
-type limiter struct {
-	r       io.Reader
-	left    int64
-	armed   bool
-	tripped bool
-}
-
-// arm starts a budget of n bytes.
-func (l *limiter) arm(n int64) {
-	l.left = n
-	l.armed = true
-}
-
-func (l *limiter) Read(p []byte) (int, error) {
-	if !l.armed {
-		return l.r.Read(p)
-	}
-	if l.left <= 0 {
-		l.tripped = true
-		return 0, errHeaderTooBig
-	}
-	if int64(len(p)) > l.left {
-		p = p[:l.left]
-	}
-	n, err := l.r.Read(p)
-	l.left -= int64(n)
-	return n, err
-}

@@ -144,7 +144,7 @@ func TestInspectLargeAttachment(t *testing.T) {
 	if a := res.Attachments[0]; a.Size != size/57*57 || a.Filename != "big.bin" || a.Ext != "bin" {
 		t.Errorf("attachment = %+v", a)
 	}
-	if res.Text.Sample != "big one attached" || res.Limit != "" || len(res.Problems) != 0 {
+	if res.Text.Sample != "big one attached" || len(res.Uninspected) != 0 || len(res.Problems) != 0 {
 		t.Errorf("result = %+v", res)
 	}
 }
@@ -240,8 +240,8 @@ func TestInspectLimits(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res.Limit != "part count exceeds 5" || res.Text.Parts != 4 {
-		t.Errorf("limit = %q, text parts = %d", res.Limit, res.Text.Parts)
+	if g := gaps(res); g != "limit: part 5: part count exceeds 5" || res.Text.Parts != 4 {
+		t.Errorf("gaps = %q, text parts = %d", g, res.Text.Parts)
 	}
 
 	long := "Subject: x\nX-Long: " + strings.Repeat("a", 300<<10) + "\n\nbody\n"
@@ -249,8 +249,8 @@ func TestInspectLimits(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res.Limit != "message: header exceeds 262144 bytes" {
-		t.Errorf("limit = %q", res.Limit)
+	if g := gaps(res); g != "limit: header exceeds 262144 bytes" {
+		t.Errorf("gaps = %q", g)
 	}
 
 	longPart := "Subject: x\nContent-Type: multipart/mixed; boundary=b\n\n--b\nX-Long: " + strings.Repeat("a ", 200<<10) + "\n\nbody\n--b--\n"
@@ -258,8 +258,8 @@ func TestInspectLimits(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res.Limit != "part 1: header exceeds 262144 bytes" {
-		t.Errorf("limit = %q", res.Limit)
+	if g := gaps(res); g != "limit: part 1: header exceeds 262144 bytes" {
+		t.Errorf("gaps = %q", g)
 	}
 }
 
@@ -279,7 +279,7 @@ func TestInspectArchiveEntryLimit(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res.Limit != "archive entries exceed 10" || len(res.Attachments) != 2 || !strings.HasPrefix(res.Attachments[0].Archive.Skipped, "too many entries") {
+	if g := gaps(res); g != `limit: part 1: attachment "a.zip": too many entries: 30, 10 left of 10` || len(res.Attachments) != 2 || !strings.HasPrefix(res.Attachments[0].Archive.Skipped, "too many entries") {
 		t.Fatalf("result = %+v", res)
 	}
 	if a := res.Attachments[1]; a.Ext != "exe" || a.Executable != "pe" {
@@ -294,6 +294,15 @@ func TestDecodeHeaderLinear(t *testing.T) {
 	if d := time.Since(start); d > time.Second {
 		t.Errorf("DecodeHeader of %d bytes took %v", len(s), d)
 	}
+}
+
+// gaps joins a result's gaps for comparison.
+func gaps(res *Result) string {
+	var s []string
+	for _, g := range res.Uninspected {
+		s = append(s, g.String())
+	}
+	return strings.Join(s, "; ")
 }
 
 type failingReader struct{ r io.Reader }

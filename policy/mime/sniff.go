@@ -57,6 +57,76 @@ func isZip(b []byte) bool {
 	return bytes.HasPrefix(b, []byte("PK\x03\x04")) || bytes.HasPrefix(b, []byte("PK\x05\x06"))
 }
 
+// archiveMagic are the leading bytes of the archive and compression
+// formats, other than zip, that hide files from an inspection which does
+// not open them.
+var archiveMagic = []struct {
+	format string
+	off    int
+	magic  string
+}{
+	{"rar", 0, "Rar!\x1a\x07"},
+	{"7z", 0, "7z\xbc\xaf\x27\x1c"},
+	{"gzip", 0, "\x1f\x8b"},
+	{"bzip2", 0, "BZh"},
+	{"xz", 0, "\xfd7zXZ\x00"},
+	{"zstd", 0, "\x28\xb5\x2f\xfd"},
+	{"cab", 0, "MSCF\x00\x00\x00\x00"},
+	{"arj", 0, "\x60\xea"},
+	{"tnef", 0, "\x78\x9f\x3e\x22"}, // winmail.dat: Outlook shows the files inside
+	{"lzh", 2, "-lh"},
+	{"ace", 7, "**ACE**"},
+	{"tar", 257, "ustar"},
+}
+
+// sniffArchive names the archive format whose magic bytes start b: "zip",
+// one of archiveMagic's, or "".
+func sniffArchive(b []byte) string {
+	if isZip(b) {
+		return FormatZip
+	}
+	for _, m := range archiveMagic {
+		if len(b) >= m.off+len(m.magic) && string(b[m.off:m.off+len(m.magic)]) == m.magic {
+			if m.format == "bzip2" && (len(b) < 4 || b[3] < '1' || b[3] > '9') {
+				continue
+			}
+			return m.format
+		}
+	}
+	return ""
+}
+
+// archiveExts and archiveTypes are the file extensions and media types
+// that say a file is an archive; see claimedArchive.
+var (
+	archiveExts = map[string]string{
+		"zip": FormatZip, "rar": "rar", "7z": "7z", "gz": "gzip", "tgz": "gzip", "bz2": "bzip2",
+		"tbz": "bzip2", "tbz2": "bzip2", "xz": "xz", "txz": "xz", "zst": "zstd", "tar": "tar",
+		"lzh": "lzh", "lha": "lzh", "cab": "cab", "arj": "arj", "ace": "ace",
+	}
+	archiveTypes = map[string]string{
+		"application/zip": FormatZip, "application/x-zip": FormatZip, "application/x-zip-compressed": FormatZip,
+		"application/x-rar": "rar", "application/x-rar-compressed": "rar", "application/vnd.rar": "rar",
+		"application/x-7z-compressed": "7z", "application/gzip": "gzip", "application/x-gzip": "gzip",
+		"application/x-tar": "tar", "application/x-gtar": "tar", "application/x-bzip2": "bzip2",
+		"application/x-xz": "xz", "application/zstd": "zstd", "application/x-lzh-compressed": "lzh",
+		"application/x-lzh": "lzh", "application/vnd.ms-cab-compressed": "cab", "application/x-arj": "arj",
+		"application/x-ace-compressed": "ace", "application/ms-tnef": "tnef", "application/vnd.ms-tnef": "tnef",
+	}
+)
+
+// claimedArchive returns the archive format a file's extension or media
+// type claims, "" for none. A file that claims to be an archive is opened
+// as one even when its first bytes say otherwise (a zip with data before
+// it opens in zip tools), and one that cannot be opened is not judged
+// clean.
+func claimedArchive(ext, mediaType string) string {
+	if f := archiveExts[ext]; f != "" {
+		return f
+	}
+	return archiveTypes[mediaType]
+}
+
 // spool holds a byte stream of bounded size: in memory up to memSpool, then
 // in a temporary file. Past max bytes it gives up and only counts.
 type spool struct {
@@ -127,11 +197,12 @@ func (s *spool) release() {
 }
 
 // sink receives the decoded content of an attachment: it counts it, keeps its
-// first bytes for sniffing and, when those say zip, spools it for a look
-// inside.
+// first bytes for sniffing and, when those say zip or the attachment claims
+// to be a zip, spools it for a look inside.
 type sink struct {
 	n        int64
 	head     []byte
+	claims   string // the archive format the name or media type claims
 	decided  bool
 	spool    *spool
 	newSpool func() *spool
@@ -151,7 +222,7 @@ func (k *sink) Write(p []byte) (int, error) {
 			return len(p), nil
 		}
 		k.decided = true
-		if isZip(k.head) {
+		if isZip(k.head) || k.claims == FormatZip {
 			k.spool = k.newSpool()
 			k.spool.Write(k.head)
 		}

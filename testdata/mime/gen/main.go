@@ -195,6 +195,20 @@ func messages() []message {
 	inner := mixedWith("=_inner", "From: a@example.jp\nSubject: inner\n",
 		textPart,
 		attach("application/octet-stream", `attachment; filename="payload.exe"`, pe()))
+	exePart := attach("application/octet-stream", `attachment; filename="setup.exe"`, pe())
+	jaText := "Content-Type: text/plain; charset=ISO-2022-JP\n\n" + jis("添付ファイルをご確認ください。\n")
+	longB := "L" + strings.Repeat("0123456789", 500)
+
+	tooDeep := zipOf(zipFile{name: "setup.exe", data: pe()})
+	for i := 0; i < 11; i++ {
+		tooDeep = zipOf(zipFile{name: fmt.Sprintf("level%d.zip", i), data: tooDeep})
+	}
+	bigInner := zipOf(zipFile{name: "big.zip", data: storedZip(
+		zipFile{name: "padding.bin", data: make([]byte, 51<<20)},
+		zipFile{name: "setup.exe", data: pe()})})
+	bomb := zipOf(
+		zipFile{name: "bomb.zip", data: storedZip(zipFile{name: "zeros.bin", data: make([]byte, 60<<20)})},
+		zipFile{name: "setup.exe", data: pe()})
 
 	return []message{
 		{"plain-ascii", true, "From: sender@example.com\nTo: rcpt@example.jp\nSubject: Quarterly report\nMIME-Version: 1.0\nContent-Type: text/plain; charset=us-ascii\n\nHello,\n\nThe report is ready.\n"},
@@ -277,8 +291,130 @@ func messages() []message {
 		{"unknown-charset", true, "Subject: =?x-foo?B?SGVsbG8=?= and =?ISO-2022-JP?B?" + base64.StdEncoding.EncodeToString([]byte(jis("日本"))) + "?=\nContent-Type: text/plain; charset=\"x-foo\"\nContent-Transfer-Encoding: 8bit\n\n" + sjis("未知の文字コード\n")},
 		{"deep-nesting", true, deep},
 		{"multipart-no-boundary", true, "Subject: no boundary\nContent-Type: multipart/mixed\n\n--x\nContent-Type: text/plain\n\nhidden\n--x--\n"},
+		// Shapes that other software reads and a strict parser stops at.
+		{"header-no-colon", true, mixed("Subject: Undeliverable: report\n",
+			"Content-Type: text/plain; charset=us-ascii\nThis line is not a header field\nContent-Transfer-Encoding: 7bit\n\nDelivery has failed.\n",
+			jaText, exePart)},
+		{"repeated-boundary", true, mixed("Subject: twice\n", "--=_b1\n"+jaText, exePart)},
+		{"rfc822-mbox-from", true, mixed("Subject: forward\n",
+			jaText,
+			"Content-Type: message/rfc822\nContent-Disposition: attachment; filename=\"fwd.eml\"\n\nFrom a@example.jp Mon Jan  1 00:00:00 2024\n"+inner)},
+		{"digest-default-rfc822", true, "Subject: digest\nMIME-Version: 1.0\nContent-Type: multipart/digest; boundary=\"dg\"\n\n--dg\n\n" + inner + "--dg--\n"},
+		{"long-boundary", true, mixedWith(longB, "Subject: long boundary\n", jaText, exePart)},
+		{"boundary-prefix", true, "Subject: prefix\nMIME-Version: 1.0\nContent-Type: multipart/mixed; boundary=\"b1\"\n\n--b1\n" +
+			"Content-Type: multipart/alternative; boundary=\"b1-x\"\n\n--b1-x\n" + jaText + "--b1-x--\n--b1\n" + exePart + "--b1--\n"},
+		{"qp-raw-esc", true, "Subject: qp\nMIME-Version: 1.0\nContent-Type: text/plain; charset=ISO-2022-JP\nContent-Transfer-Encoding: quoted-printable\n\n" +
+			jis("お世話になっております。") + "=\n" + jis("よろしくお願いします。") + "\n"},
+		{"zip-too-deep", true, mixed("Subject: deep zip\n", jaText,
+			attach("application/zip", `attachment; filename="deep.zip"`, tooDeep))},
+		{"zip-big-inner", true, mixed("Subject: big inner zip\n", jaText,
+			attach("application/zip", `attachment; filename="outer.zip"`, bigInner))},
+		{"zip-corrupt-directory", true, mixed("Subject: corrupt directory\n", jaText,
+			attach("application/zip", `attachment; filename="broken.zip"`, corruptDirectory(zipOf(zipFile{name: "setup.exe", data: pe()}))))},
+		{"exe-beside-zip-bomb", true, mixed("Subject: bomb\n", jaText,
+			attach("application/zip", `attachment; filename="docs.zip"`, bomb))},
+		// Files embedded in text and other containers.
+		{"uuencode-inline", true, "From: a@example.com\nSubject: uu\n\nSee below.\n\n" + uuencode("setup.exe", pe()) + "\nBye.\n"},
+		{"yenc-inline", true, "From: a@example.com\nSubject: yenc\n\nSee below.\n" + yenc("setup.exe", pe()) + "Bye.\n"},
+		{"cte-uuencode", true, mixed("Subject: uu part\n", jaText,
+			"Content-Type: application/octet-stream; name=\"tool.bin\"\nContent-Transfer-Encoding: x-uuencode\n\n"+uuencode("tool.bin", pe()))},
+		{"rar-attachment", true, mixed("Subject: rar\n", jaText,
+			attach("application/octet-stream", `attachment; filename="docs.rar"`, append([]byte("Rar!\x1a\x07\x01\x00"), bytes.Repeat([]byte{0x11}, 40)...)))},
+		{"zip-named-not-zip", true, mixed("Subject: fake zip\n", jaText,
+			attach("application/zip", `attachment; filename="docs.zip"`, bytes.Repeat([]byte{0x42}, 64)))},
+		{"tnef-winmail", true, mixed("Subject: winmail\n", jaText,
+			attach("application/ms-tnef", `attachment; filename="winmail.dat"`, append([]byte{0x78, 0x9f, 0x3e, 0x22}, bytes.Repeat([]byte{0}, 40)...)))},
+		{"message-partial", true, "Subject: part 1 of 2\nMIME-Version: 1.0\nContent-Type: message/partial; id=\"abc@example.com\"; number=1; total=2\n\n" + inner[:200]},
+		{"part-after-close", true, mixed("Subject: epilogue\n", jaText) + "--=_b1\n" + exePart + "--=_b1--\n"},
+		{"multipart-no-delimiter", true, "Subject: wrong boundary\nMIME-Version: 1.0\nContent-Type: multipart/mixed; boundary=\"abc\"\n\n--xyz\n" + exePart + "--xyz--\n"},
 		{"lf-only-alternative", false, "Subject: alt\nContent-Type: multipart/alternative; boundary=alt\n\npreamble " + strings.Repeat("x", 5000) + "\n--alt\nContent-Type: text/plain; charset=utf-8\nContent-Transfer-Encoding: quoted-printable\n\n=E3=81=93=E3=82=93=E3=81=AB=E3=81=A1=E3=81=AF\n--alt\nContent-Type: text/html; charset=utf-8\n\n<p>&#x3053;&#x3093;&#x306B;&#x3061;&#x306F;</p>\n--alt--\n"},
 	}
+}
+
+// storedZip is zipOf without compression, so that the archive is as big as
+// its content.
+func storedZip(files ...zipFile) []byte {
+	var b bytes.Buffer
+	w := zip.NewWriter(&b)
+	for _, f := range files {
+		fw, err := w.CreateHeader(&zip.FileHeader{Name: f.name, Method: zip.Store})
+		if err != nil {
+			log.Fatal(err)
+		}
+		fw.Write(f.data)
+	}
+	if err := w.Close(); err != nil {
+		log.Fatal(err)
+	}
+	return b.Bytes()
+}
+
+// corruptDirectory overwrites the signature of a zip's central directory:
+// the local file headers and data stay readable, as tools that scan them
+// do, but the directory is gone.
+func corruptDirectory(z []byte) []byte {
+	out := append([]byte(nil), z...)
+	i := bytes.LastIndex(out, []byte("PK\x01\x02"))
+	copy(out[i:], "XX")
+	j := bytes.LastIndex(out, []byte("PK\x05\x06"))
+	copy(out[j:], "XX")
+	return out
+}
+
+// uuencode encodes data as a uuencode block ("begin 644 name" … "end").
+func uuencode(name string, data []byte) string {
+	var b strings.Builder
+	b.WriteString("begin 644 " + name + "\n")
+	enc := func(c byte) byte {
+		if c == 0 {
+			return '`'
+		}
+		return c + ' '
+	}
+	for len(data) > 0 {
+		n := min(45, len(data))
+		line := data[:n]
+		data = data[n:]
+		b.WriteByte(enc(byte(n)))
+		for i := 0; i < n; i += 3 {
+			var g [3]byte
+			copy(g[:], line[i:min(i+3, n)])
+			b.WriteByte(enc(g[0] >> 2))
+			b.WriteByte(enc((g[0]<<4 | g[1]>>4) & 63))
+			b.WriteByte(enc((g[1]<<2 | g[2]>>6) & 63))
+			b.WriteByte(enc(g[2] & 63))
+		}
+		b.WriteByte('\n')
+	}
+	b.WriteString("`\nend\n")
+	return b.String()
+}
+
+// yenc encodes data as a single-part yEnc block.
+func yenc(name string, data []byte) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "=ybegin line=128 size=%d name=%s\n", len(data), name)
+	col := 0
+	for _, c := range data {
+		o := c + 42
+		switch o {
+		case 0, '\n', '\r', '=':
+			b.WriteByte('=')
+			o += 64
+			col++
+		}
+		b.WriteByte(o)
+		col++
+		if col >= 128 {
+			b.WriteByte('\n')
+			col = 0
+		}
+	}
+	if col > 0 {
+		b.WriteByte('\n')
+	}
+	fmt.Fprintf(&b, "=yend size=%d\n", len(data))
+	return b.String()
 }
 
 // splitJIS encodes s as ISO-2022-JP and cuts the bytes into three encoded
