@@ -182,7 +182,7 @@ func defaults() *Config {
 			MaxParts:        1000,
 			MaxHeaderSize:   256 << 10,
 			MaxArchiveSize:  50 << 20,
-			MaxArchiveDepth: 3,
+			MaxArchiveDepth: 10,
 		},
 	}
 }
@@ -226,7 +226,11 @@ var tableRE = regexp.MustCompile(`(?m)^\s*\[\s*rules\s*\.\s*"?([A-Za-z0-9_-]+)"?
 func tableOrder(data []byte) []string {
 	var out []string
 	for _, m := range tableRE.FindAllSubmatch(data, -1) {
-		out = append(out, string(m[1]))
+		name := string(m[1])
+		if n, ok := ruleAliases[name]; ok {
+			name = n
+		}
+		out = append(out, name)
 	}
 	return out
 }

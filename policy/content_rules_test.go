@@ -21,7 +21,7 @@ const rtContentConfig = `
 [rules.attachment_extension]
 [rules.attachment_no_extension]
 [rules.attachment_size]
-[rules.mime_limits]
+[rules.uninspectable]
 [rules.blank]
 [rules.ascii_only]
 `
@@ -31,7 +31,7 @@ const (
 	rtExtReply   = "550 5.7.1 Attachment type not allowed"
 	rtNoExtReply = "550 5.7.1 Attachments must have a file extension"
 	rtSizeReply  = "552 5.3.4 Message size exceeds fixed maximum message size"
-	rtMimeReply  = "554 5.6.0 Message structure too complex"
+	rtMimeReply  = "554 5.6.0 Message content could not be checked"
 	rtBlankReply = "550 5.6.0 Message has an empty subject or body"
 	rtASCIIReply = "550 5.7.1 Message content rejected"
 )
@@ -54,19 +54,43 @@ func TestContentRulesOnCraftedMessages(t *testing.T) {
 		{"pe-named-pdf.eml", "attachment_extension", `attachment "document.pdf" (part 2) is an executable (pe)`, false},
 		{"elf-macho-class.eml", "attachment_extension", `attachment "tool" (part 2) is an executable (elf)`, false},
 		{"zip-with-exe.eml", "attachment_extension", `"docs.zip" (part 2) > "bin/setup.exe" denied extension exe`, false},
-		{"nested-zip.eml", "attachment_extension", `attachment "outer.dat" (part 2) > "inner.zip" > "payload.scr" denied extension scr`, false},
+		// Every archive level the limits allow is read.
+		{"nested-zip.eml", "attachment_extension", `attachment "outer.dat" (part 2) > "inner.zip" > "deeper.zip" > "deepest.zip" > "payload.exe" denied extension exe`, false},
 		// The names in an encrypted zip are readable, and one is an .exe.
 		{"encrypted-zip.eml", "attachment_extension", `"secret.zip" (part 2) > "invoice.exe" denied extension exe`, false},
 		{"rfc822-with-exe.eml", "attachment_extension", `attachment "payload.exe" (part 2.2) denied extension exe`, false},
 		{"missing-closing-boundary.eml", "attachment_extension", `attachment "cut.exe" (part 2) denied extension exe`, false},
 		{"no-extension.eml", "attachment_no_extension", `"README" (part 2) has no file extension`, false},
-		{"deep-nesting.eml", "mime_limits", "inspection stopped: nesting depth exceeds 20", false},
+		{"deep-nesting.eml", "uninspectable", "not inspected completely: limit: part 1.1.1.1.1.1.1.1.1.1.1.1.1.1.1.1.1.1.1.1.1: nesting depth exceeds 20", false},
 		{"attachment-only.eml", "blank", "blank body", false},
 		{"blank-ideographic-space.eml", "blank", "blank body", false},
 		{"plain-ascii.eml", "ascii_only", `body text has only ASCII characters: "Hello, The report is ready."`, false},
 		{"name-only.eml", "ascii_only", `body text has only ASCII characters: "See attached."`, false},
-		// A zip that cannot be read is not an executable.
-		{"corrupt-zip.eml", "ascii_only", "body text has only ASCII characters", false},
+		// A zip that cannot be read is not judged clean.
+		{"corrupt-zip.eml", "uninspectable", `archive: part 2: attachment "broken.zip": corrupt`, false},
+		// Shapes a strict parser stops at, read as mail clients show them.
+		{"header-no-colon.eml", "attachment_extension", `attachment "setup.exe" (part 3) denied extension exe`, false},
+		{"repeated-boundary.eml", "attachment_extension", `attachment "setup.exe" (part 2) denied extension exe`, false},
+		{"rfc822-mbox-from.eml", "attachment_extension", `attachment "payload.exe" (part 2.2) denied extension exe`, false},
+		{"digest-default-rfc822.eml", "attachment_extension", `attachment "payload.exe" (part 1.2) denied extension exe`, false},
+		{"long-boundary.eml", "attachment_extension", `attachment "setup.exe" (part 2) denied extension exe`, false},
+		{"boundary-prefix.eml", "attachment_extension", `attachment "setup.exe" (part 2) denied extension exe`, false},
+		{"part-after-close.eml", "attachment_extension", `attachment "setup.exe" (part 2) denied extension exe`, false},
+		{"uuencode-inline.eml", "attachment_extension", `attachment "setup.exe" (part 1) denied extension exe`, false},
+		{"yenc-inline.eml", "attachment_extension", `attachment "setup.exe" (part 1) denied extension exe`, false},
+		{"cte-uuencode.eml", "attachment_extension", `attachment "tool.bin" (part 2) is an executable (pe)`, false},
+		// Japanese text in quoted-printable with raw ESC bytes is Japanese.
+		{"qp-raw-esc.eml", "", "", false},
+		// What cannot be read completely is refused as such.
+		{"zip-too-deep.eml", "uninspectable", "too deep: archive nesting exceeds 10", false},
+		{"zip-big-inner.eml", "uninspectable", `"outer.zip" > "big.zip": too big`, false},
+		{"zip-corrupt-directory.eml", "uninspectable", `"broken.zip": corrupt`, false},
+		{"exe-beside-zip-bomb.eml", "uninspectable", `"docs.zip" > "bomb.zip": too big`, false},
+		{"rar-attachment.eml", "uninspectable", `"docs.rar": rar archive not looked into`, false},
+		{"zip-named-not-zip.eml", "uninspectable", `"docs.zip": named or typed as a zip archive`, false},
+		{"tnef-winmail.eml", "uninspectable", `"winmail.dat": tnef archive not looked into`, false},
+		{"message-partial.eml", "uninspectable", "structure: part 1: message/partial fragment", false},
+		{"multipart-no-delimiter.eml", "uninspectable", `structure: multipart/mixed without a single delimiter`, false},
 		{"iso2022jp.eml", "", "", true},
 		{"iso2022jp-split-word.eml", "", "", true},
 		{"unlabelled-iso2022jp.eml", "", "", false},
@@ -81,7 +105,7 @@ func TestContentRulesOnCraftedMessages(t *testing.T) {
 	replies := map[string]string{
 		"attachment_extension":    rtExtReply,
 		"attachment_no_extension": rtNoExtReply,
-		"mime_limits":             rtMimeReply,
+		"uninspectable":           rtMimeReply,
 		"blank":                   rtBlankReply,
 		"ascii_only":              rtASCIIReply,
 	}
@@ -426,20 +450,23 @@ func TestBodyPartOff(t *testing.T) {
 
 func TestContentRuleOrderIsTableOrder(t *testing.T) {
 	// double-extension.eml has an ASCII body and an .exe: both rules match.
+	// deep-nesting.eml is blank and beyond a limit: uninspectable comes
+	// before the rules that judge the inspection, whatever the order, and
+	// under its former name too.
 	tests := []struct {
-		cfg  string
-		rule string
+		cfg, file, rule string
 	}{
-		{"[rules.ascii_only]\n[rules.attachment_extension]\n", "ascii_only"},
-		{"[rules.attachment_extension]\n[rules.ascii_only]\n", "attachment_extension"},
-		{"[rules.blank]\n[rules.mime_limits]\n", "blank"},
-		{"[rules.mime_limits]\n[rules.blank]\n", "mime_limits"},
+		{"[rules.ascii_only]\n[rules.attachment_extension]\n", "double-extension.eml", "ascii_only"},
+		{"[rules.attachment_extension]\n[rules.ascii_only]\n", "double-extension.eml", "attachment_extension"},
+		{"[rules.blank]\n[rules.uninspectable]\n", "deep-nesting.eml", "uninspectable"},
+		{"[rules.uninspectable]\n[rules.blank]\n", "deep-nesting.eml", "uninspectable"},
+		{"[rules.blank]\n[rules.mime_limits]\n", "deep-nesting.eml", "uninspectable"},
+		{"[rules.blank]\n", "deep-nesting.eml", "uninspectable"},
+		{"[rules.blank]\n[rules.uninspectable]\nenabled = false\n", "deep-nesting.eml", "blank"},
 	}
-	files := map[string]string{"ascii_only": "double-extension.eml", "attachment_extension": "double-extension.eml",
-		"blank": "deep-nesting.eml", "mime_limits": "deep-nesting.eml"}
 	for _, tt := range tests {
 		e := rtEngine(t, tt.cfg, nil)
-		v := e.Run(context.Background(), policy.StageBody, rtFileMessage(t, files[tt.rule]))
+		v := e.Run(context.Background(), policy.StageBody, rtFileMessage(t, tt.file))
 		if v.Rule != tt.rule {
 			t.Errorf("config\n%s: rule %q decided, want %q", tt.cfg, v.Rule, tt.rule)
 		}
@@ -467,6 +494,6 @@ func TestContentRulesNeedTheBody(t *testing.T) {
 	e := rtEngine(t, "[rules.attachment_extension]\n", nil)
 	m := rtEnvelope()
 	v := e.Run(context.Background(), policy.StageBody, m)
-	rtExpect(t, v, "attachment_extension", policy.Tempfail, "451 4.7.1 Temporary policy failure, try again later",
+	rtExpect(t, v, "uninspectable", policy.Tempfail, "451 4.7.1 Temporary policy failure, try again later",
 		"the message body is not available")
 }

@@ -110,46 +110,107 @@ func NewEngine(cfg *Config, env *Env) (*Engine, error) {
 		return nil, err
 	}
 	e := &Engine{cfg: cfg, exempt: ex, limits: cfg.Inspect.limits(), log: env.logger()}
-	for _, t := range cfg.Rules.tables(cfg.Order) {
-		rc := t.cfg.common()
-		if rc.Enabled != nil && !*rc.Enabled {
+	tables := cfg.Rules.tables(cfg.Order)
+	for _, t := range tables {
+		if err := e.bind(t, env); err != nil {
+			return nil, err
+		}
+	}
+	if e.implicitUninspectable(tables) {
+		if err := e.bind(namedConfig{name: "uninspectable", key: "uninspectable", cfg: &UninspectableConfig{}}, env); err != nil {
+			return nil, err
+		}
+	}
+	e.rules = inspectionFirst(e.rules)
+	return e, nil
+}
+
+// bind builds the rule of one table with its configured outcome, unless
+// the table turns it off.
+func (e *Engine) bind(t namedConfig, env *Env) error {
+	cfg := e.cfg
+	rc := t.cfg.common()
+	if rc.Enabled != nil && !*rc.Enabled {
+		return nil
+	}
+	r, err := t.cfg.build(env)
+	if err != nil {
+		return fmt.Errorf("rules.%s: %w", t.key, err)
+	}
+	b := &boundRule{Rule: r, stages: r.Stages(), dryRun: rc.DryRun || cfg.Mode == "dry-run"}
+	b.action, b.reply = t.cfg.defaults()
+	if rc.Action != nil {
+		b.action = *rc.Action
+		if rc.Reply == nil && b.action == Tempfail {
+			b.reply = temporary(b.reply)
+		}
+	}
+	if rc.Reply != nil {
+		b.reply = *rc.Reply
+	}
+	b.onError = cfg.OnError
+	if d, ok := t.cfg.(onErrorDefaulter); ok {
+		b.onError = d.onErrorDefault()
+	}
+	if rc.OnError != "" {
+		b.onError = rc.OnError
+	}
+	b.errorReply = cfg.ErrorReply
+	if rc.ErrorReply != nil {
+		b.errorReply = *rc.ErrorReply
+	}
+	for _, s := range b.stages {
+		e.needs[s] = true
+	}
+	if _, ok := r.(Streamer); ok {
+		e.needs[StageHeaders], e.needs[StageBody] = true, true
+	}
+	e.rules = append(e.rules, b)
+	return nil
+}
+
+// implicitUninspectable reports whether the uninspectable rule must be
+// added with its defaults: a rule judges the inspection at end of body and
+// the file has no table for it, so that a message that could not be read
+// completely is never judged clean on what was read. enabled = false in
+// its table turns it off.
+func (e *Engine) implicitUninspectable(tables []namedConfig) bool {
+	for _, t := range tables {
+		if t.name == "uninspectable" {
+			return false
+		}
+	}
+	for _, r := range e.rules {
+		if _, ok := r.Rule.(inspector); ok && slices.Contains(r.stages, StageBody) {
+			return true
+		}
+	}
+	return false
+}
+
+// inspectionFirst moves the uninspectable rule before the first other rule
+// that judges the inspection, whatever the file's order, so that the reply
+// to a message that could not be read completely says so.
+func inspectionFirst(rules []*boundRule) []*boundRule {
+	at, first := -1, -1
+	for i, r := range rules {
+		if _, ok := r.Rule.(inspector); !ok {
 			continue
 		}
-		r, err := t.cfg.build(env)
-		if err != nil {
-			return nil, fmt.Errorf("rules.%s: %w", t.name, err)
+		if r.Name() == "uninspectable" {
+			at = i
+		} else if first < 0 {
+			first = i
 		}
-		b := &boundRule{Rule: r, stages: r.Stages(), dryRun: rc.DryRun || cfg.Mode == "dry-run"}
-		b.action, b.reply = t.cfg.defaults()
-		if rc.Action != nil {
-			b.action = *rc.Action
-			if rc.Reply == nil && b.action == Tempfail {
-				b.reply = temporary(b.reply)
-			}
-		}
-		if rc.Reply != nil {
-			b.reply = *rc.Reply
-		}
-		b.onError = cfg.OnError
-		if d, ok := t.cfg.(onErrorDefaulter); ok {
-			b.onError = d.onErrorDefault()
-		}
-		if rc.OnError != "" {
-			b.onError = rc.OnError
-		}
-		b.errorReply = cfg.ErrorReply
-		if rc.ErrorReply != nil {
-			b.errorReply = *rc.ErrorReply
-		}
-		for _, s := range b.stages {
-			e.needs[s] = true
-		}
-		if _, ok := r.(Streamer); ok {
-			e.needs[StageHeaders], e.needs[StageBody] = true, true
-		}
-		e.rules = append(e.rules, b)
 	}
-	return e, nil
+	if at < 0 || first < 0 || at < first {
+		return rules
+	}
+	u := rules[at]
+	out := append([]*boundRule{}, rules[:first]...)
+	out = append(out, u)
+	out = append(out, rules[first:at]...)
+	return append(out, rules[at+1:]...)
 }
 
 // temporary turns a rule's default 5xx reply into its 4xx counterpart for
@@ -271,7 +332,11 @@ func (e *Engine) Run(ctx context.Context, stage Stage, m *Message) Verdict {
 		return out
 	}
 	if stage == StageBody {
-		e.log.LogAttrs(ctx, slog.LevelInfo, "accept", append(e.msgAttrs(stage, m), slog.Int64("size", m.Size))...)
+		attrs := append(e.msgAttrs(stage, m), slog.Int64("size", m.Size))
+		if g := gapSummary(m.Inspection); g != "" {
+			attrs = append(attrs, slog.String("uninspected", g))
+		}
+		e.log.LogAttrs(ctx, slog.LevelInfo, "accept", attrs...)
 	}
 	return Verdict{Stage: stage}
 }

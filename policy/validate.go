@@ -18,7 +18,8 @@ type RulesConfig struct {
 	AttachmentNoExtension *AttachmentNoExtensionConfig `toml:"attachment_no_extension"`
 	AsciiOnly             *AsciiOnlyConfig             `toml:"ascii_only"`
 	Blank                 *BlankConfig                 `toml:"blank"`
-	MimeLimits            *MimeLimitsConfig            `toml:"mime_limits"`
+	Uninspectable         *UninspectableConfig         `toml:"uninspectable"`
+	MimeLimits            *UninspectableConfig         `toml:"mime_limits"` // the former name of uninspectable
 	DNSBL                 *DNSBLConfig                 `toml:"dnsbl"`
 	Virus                 *VirusConfig                 `toml:"virus"`
 	RateLimit             *RateLimitConfig             `toml:"rate_limit"`
@@ -37,16 +38,19 @@ type ruleConfig interface {
 }
 
 type namedConfig struct {
-	name string
+	name string // the rule's name
+	key  string // its table in the file: the name, or a former name
 	cfg  ruleConfig
 }
 
 // tables returns the rule tables present in the file, in file order.
 func (r *RulesConfig) tables(order []string) []namedConfig {
 	all := map[string]ruleConfig{}
+	keys := map[string]string{}
 	add := func(name string, present bool, c ruleConfig) {
 		if present {
 			all[name] = c
+			keys[name] = name
 		}
 	}
 	add("send_only", r.SendOnly != nil, r.SendOnly)
@@ -56,20 +60,24 @@ func (r *RulesConfig) tables(order []string) []namedConfig {
 	add("attachment_no_extension", r.AttachmentNoExtension != nil, r.AttachmentNoExtension)
 	add("ascii_only", r.AsciiOnly != nil, r.AsciiOnly)
 	add("blank", r.Blank != nil, r.Blank)
-	add("mime_limits", r.MimeLimits != nil, r.MimeLimits)
+	add("uninspectable", r.Uninspectable != nil, r.Uninspectable)
+	if r.Uninspectable == nil && r.MimeLimits != nil {
+		add("uninspectable", true, r.MimeLimits)
+		keys["uninspectable"] = "mime_limits"
+	}
 	add("dnsbl", r.DNSBL != nil, r.DNSBL)
 	add("virus", r.Virus != nil, r.Virus)
 	add("rate_limit", r.RateLimit != nil, r.RateLimit)
 	var out []namedConfig
 	for _, name := range order {
 		if c, ok := all[name]; ok {
-			out = append(out, namedConfig{name, c})
+			out = append(out, namedConfig{name, keys[name], c})
 			delete(all, name)
 		}
 	}
 	for _, name := range RuleNames {
 		if c, ok := all[name]; ok {
-			out = append(out, namedConfig{name, c})
+			out = append(out, namedConfig{name, keys[name], c})
 		}
 	}
 	return out
@@ -80,8 +88,11 @@ func (r *RulesConfig) tables(order []string) []namedConfig {
 var RuleNames = []string{
 	"dnsbl", "send_only", "recipient_limit", "rate_limit",
 	"ascii_only", "blank", "attachment_size", "attachment_extension",
-	"attachment_no_extension", "mime_limits", "virus",
+	"attachment_no_extension", "uninspectable", "virus",
 }
+
+// ruleAliases maps former rule names to the current ones.
+var ruleAliases = map[string]string{"mime_limits": "uninspectable"}
 
 func (c *Config) validate() []*ConfigError {
 	var errs []*ConfigError
@@ -129,12 +140,15 @@ func (c *Config) validate() []*ConfigError {
 			bad("exempt.recipients", "%v", err)
 		}
 	}
+	if c.Rules.Uninspectable != nil && c.Rules.MimeLimits != nil {
+		bad("rules.mime_limits", "is the former name of rules.uninspectable: keep only one of the two tables")
+	}
 	in := c.Inspect
 	if in.MaxDepth < 1 || in.MaxParts < 1 || in.MaxArchiveDepth < 0 || in.MaxHeaderSize < 1024 {
 		bad("inspect", "max_depth and max_parts must be at least 1, max_header_size at least 1KiB, max_archive_depth not negative")
 	}
 	for _, t := range c.Rules.tables(c.Order) {
-		prefix := "rules." + t.name
+		prefix := "rules." + t.key
 		rc := t.cfg.common()
 		action, _ := t.cfg.defaults()
 		if rc.Action != nil {

@@ -4,6 +4,7 @@ package main_test
 // SMTP client sees, what is delivered and what sekisho logs.
 
 import (
+	"bytes"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -271,6 +272,55 @@ func TestE2EContent(t *testing.T) {
 		mustRefuse(t, out, `5\d\d `)
 		pf.notDelivered(t, tok)
 		s.waitLog(t, "msg=decision", "rule=blank")
+	})
+}
+
+// mimeCase is a crafted message of testdata/mime in CRLF lines, with a
+// token header and a Japanese subject so that only its content decides.
+func mimeCase(t testing.TB, name, tok string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("..", "..", "testdata", "mime", name+".eml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	msg := strings.ReplaceAll(string(b), "\r\n", "\n")
+	msg = regexp.MustCompile(`(?m)^Subject: .*$`).ReplaceAllString(msg, "Subject: "+encodedWord("添付ファイル"))
+	msg = strings.ReplaceAll("X-E2E-Token: "+tok+"\n"+msg, "\n", "\r\n")
+	return []byte(msg)
+}
+
+// TestE2EHiddenParts sends, through Postfix, messages whose executable a
+// strict MIME parser never sees, and messages that cannot be read
+// completely: each is refused, with the reply of the rule that found it.
+func TestE2EHiddenParts(t *testing.T) {
+	t.Parallel()
+	s, pf := setup(t, sekishoConfig("enforce", rulesContent))
+	for _, c := range []struct {
+		file, rule, reply string
+	}{
+		{"header-no-colon", "attachment_extension", "550 5.7.1 Attachment type not allowed"},
+		{"boundary-prefix", "attachment_extension", "550 5.7.1 Attachment type not allowed"},
+		{"zip-too-deep", "uninspectable", "554 5.6.0 Message content could not be checked"},
+		{"zip-big-inner", "uninspectable", "554 5.6.0 Message content could not be checked"},
+		{"zip-corrupt-directory", "uninspectable", "554 5.6.0 Message content could not be checked"},
+	} {
+		t.Run(c.file, func(t *testing.T) {
+			tok := token(t)
+			out := pf.mustSwaks(t, 26, "--from", "sender@example.org", "--to", "user@example.co.jp",
+				"--data", writeMessage(t, mimeCase(t, c.file, tok)))
+			mustRefuse(t, out, regexp.QuoteMeta(c.reply))
+			pf.notDelivered(t, tok)
+			s.waitLog(t, "msg=decision", "rule="+c.rule)
+		})
+	}
+	// The same damaged structure around a harmless attachment is read and
+	// delivered.
+	t.Run("header-no-colon with a pdf", func(t *testing.T) {
+		tok := token(t)
+		msg := bytes.Replace(mimeCase(t, "header-no-colon", tok), []byte(`filename="setup.exe"`), []byte(`filename="setup.pdf"`), 1)
+		msg = bytes.Replace(msg, []byte("TVo"), []byte("JVB"), 1) // "MZ" becomes "%PD"
+		pf.mustSwaks(t, 0, "--from", "sender@example.org", "--to", "user@example.co.jp", "--data", writeMessage(t, msg))
+		pf.waitDelivered(t, tok, 1)
 	})
 }
 
