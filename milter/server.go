@@ -156,10 +156,10 @@ func protocolMask(e *policy.Engine) gomilter.OptProtocol {
 	if !e.Needs(policy.StageHelo) {
 		p |= gomilter.OptNoHelo
 	}
-	if !e.Needs(policy.StageHeaders) && !e.Needs(policy.StageBody) {
+	if !e.Needs(policy.StageEOH) && !e.Needs(policy.StageEOB) {
 		p |= gomilter.OptNoHeaders | gomilter.OptNoEOH
 	}
-	if !e.Needs(policy.StageBody) {
+	if !e.Needs(policy.StageEOB) {
 		p |= gomilter.OptNoBody
 	}
 	return p

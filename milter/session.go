@@ -117,15 +117,17 @@ func (b *backend) guard(stage policy.Stage, f func() (gomilter.Response, error))
 	return resp, nil
 }
 
+// internalError answers a callback that failed with the engine's on_error
+// outcome.
 func (b *backend) internalError(stage policy.Stage, err error) gomilter.Response {
-	cfg := b.st.engine.Config()
-	if cfg.OnError == "accept" {
-		if stage == policy.StageBody {
-			return gomilter.RespAccept
-		}
-		return gomilter.RespContinue
+	v := b.st.engine.Failure(stage, &b.st.msg, err)
+	switch {
+	case v.Action == policy.Tempfail:
+		return replyResponse(v.Reply)
+	case stage == policy.StageEOB:
+		return gomilter.RespAccept
 	}
-	return replyResponse(cfg.ErrorReply)
+	return gomilter.RespContinue
 }
 
 func (b *backend) Connect(host, family string, port uint16, addr net.IP, m *gomilter.Modifier) (gomilter.Response, error) {
@@ -180,7 +182,7 @@ func (b *backend) RcptTo(rcpt string, m *gomilter.Modifier) (gomilter.Response, 
 }
 
 func (b *backend) Header(name, value string, m *gomilter.Modifier) (gomilter.Response, error) {
-	return b.guard(policy.StageHeaders, func() (gomilter.Response, error) {
+	return b.guard(policy.StageEOH, func() (gomilter.Response, error) {
 		st := b.st
 		st.startContent()
 		st.msg.Headers = append(st.msg.Headers, policy.Header{Name: name, Value: value})
@@ -198,24 +200,24 @@ func (b *backend) write(p []byte) {
 }
 
 func (b *backend) Headers(_ textproto.MIMEHeader, m *gomilter.Modifier) (gomilter.Response, error) {
-	return b.guard(policy.StageHeaders, func() (gomilter.Response, error) {
+	return b.guard(policy.StageEOH, func() (gomilter.Response, error) {
 		st := b.st
 		st.takeMacros(m.Macros)
 		st.startContent()
 		b.write([]byte("\r\n"))
-		return b.respond(context.Background(), policy.StageHeaders, m)
+		return b.respond(context.Background(), policy.StageEOH, m)
 	})
 }
 
 func (b *backend) BodyChunk(chunk []byte, _ *gomilter.Modifier) (gomilter.Response, error) {
-	return b.guard(policy.StageBody, func() (gomilter.Response, error) {
+	return b.guard(policy.StageEOB, func() (gomilter.Response, error) {
 		b.write(chunk)
 		return gomilter.RespContinue, nil
 	})
 }
 
 func (b *backend) Body(m *gomilter.Modifier) (gomilter.Response, error) {
-	return b.guard(policy.StageBody, func() (gomilter.Response, error) {
+	return b.guard(policy.StageEOB, func() (gomilter.Response, error) {
 		st := b.st
 		st.takeMacros(m.Macros)
 		if err := st.spool.err; err != nil {
@@ -223,7 +225,7 @@ func (b *backend) Body(m *gomilter.Modifier) (gomilter.Response, error) {
 		}
 		st.msg.Size = st.spool.Size()
 		st.msg.Raw = st.spool.Open
-		return b.respond(context.Background(), policy.StageBody, m)
+		return b.outcomeResponse(st.engine.Finish(context.Background(), &st.msg), m)
 	})
 }
 
@@ -238,35 +240,35 @@ func (b *backend) respond(ctx context.Context, stage policy.Stage, m *gomilter.M
 	return b.verdictResponse(v, m)
 }
 
-// verdictResponse turns a verdict (final, or Continue) into a milter
-// response. Refusals are sent as 'y' replies with their own text. At end of
-// message an accepted mail gets its X-Sekisho headers and is counted by rate
-// limits.
-func (b *backend) verdictResponse(v policy.Verdict, m *gomilter.Modifier) (gomilter.Response, error) {
-	st := b.st
-	if v.Action.Final() {
-		switch v.Action {
-		case policy.Reject, policy.Tempfail:
-			return replyResponse(v.Reply), nil
-		case policy.Discard:
-			return gomilter.RespDiscard, nil
-		}
+// verdictResponse turns a verdict before end of body (final, or Continue)
+// into a milter response. Refusals are sent as 'y' replies with their own
+// text.
+func (b *backend) verdictResponse(v policy.Verdict, _ *gomilter.Modifier) (gomilter.Response, error) {
+	switch v.Action {
+	case policy.Reject, policy.Tempfail:
+		return replyResponse(v.Reply), nil
+	case policy.Discard:
+		return gomilter.RespDiscard, nil
 	}
-	if v.Stage != policy.StageBody {
-		return gomilter.RespContinue, nil
+	return gomilter.RespContinue, nil
+}
+
+// outcomeResponse carries out the engine's end-of-message outcome: a
+// refusal, a discard, or acceptance with its headers and quarantine.
+func (b *backend) outcomeResponse(o policy.Outcome, m *gomilter.Modifier) (gomilter.Response, error) {
+	if !o.Accepted() {
+		return b.verdictResponse(o.Verdict, m)
 	}
-	header := st.engine.Config().Header
-	for _, a := range st.msg.Annotations() {
-		if err := m.AddHeader(header, a.Header()); err != nil {
+	for _, h := range o.Headers {
+		if err := m.AddHeader(h.Name, h.Value); err != nil {
 			return nil, fmt.Errorf("add header: %w", err)
 		}
 	}
-	if v.Action == policy.Quarantine {
-		if err := m.Quarantine(v.Rule + ": " + v.Reason); err != nil {
+	if o.Quarantine != "" {
+		if err := m.Quarantine(o.Quarantine); err != nil {
 			return nil, fmt.Errorf("quarantine: %w", err)
 		}
 	}
-	st.engine.Commit(context.Background(), &st.msg)
 	return gomilter.RespAccept, nil
 }
 

@@ -15,11 +15,12 @@ type AsciiOnlyConfig struct {
 	TextSwitch
 }
 
-func (c *AsciiOnlyConfig) defaults() (Action, Reply) {
-	return Reject, Reply{Code: 550, Enhanced: "5.7.1", Text: "Message content rejected"}
+func (c *AsciiOnlyConfig) setDefaults() {
+	c.outcome(Reject, Reply{Code: 550, Enhanced: "5.7.1", Text: "Message content rejected"})
+	c.TextSwitch.setDefaults()
 }
 
-func (c *AsciiOnlyConfig) check() []*ConfigError { return c.TextSwitch.check() }
+func (c *AsciiOnlyConfig) validate() []*ConfigError { return c.TextSwitch.validate() }
 
 func (c *AsciiOnlyConfig) build(*Env) (Rule, error) { return &asciiOnly{c.parts()}, nil }
 
@@ -30,17 +31,17 @@ type asciiOnly struct {
 	textParts
 }
 
-func (r *asciiOnly) Name() string { return "ascii_only" }
-func (r *asciiOnly) inspects()    {}
+func (r *asciiOnly) Name() string      { return "ascii_only" }
+func (r *asciiOnly) judgesInspection() {}
 
 func (r *asciiOnly) Check(_ context.Context, stage Stage, m *Message) (Hit, error) {
 	switch stage {
-	case StageHeaders:
+	case StageEOH:
 		s, _ := subject(m)
 		if !mime.IsBlank(s) && mime.IsASCII(s) {
 			return Hit{Matched: true, Reason: fmt.Sprintf("subject %q has only ASCII characters", clip(s, 80))}, nil
 		}
-	case StageBody:
+	case StageEOB:
 		t := m.Inspection.Text
 		if t.NonSpace && !t.NonASCII {
 			return Hit{Matched: true, Reason: fmt.Sprintf("body text has only ASCII characters: %q", clip(t.Sample, 80))}, nil
@@ -61,20 +62,23 @@ func clip(s string, n int) string {
 // TextSwitch holds the keys of the rules that judge the subject and the
 // body text (ascii_only, blank); both default to on.
 type TextSwitch struct {
-	Subject *bool `toml:"subject"`
-	Body    *bool `toml:"body"`
+	Subject bool `toml:"subject"`
+	Body    bool `toml:"body"`
 }
 
-func (s TextSwitch) check() []*ConfigError {
-	if s.Subject != nil && s.Body != nil && !*s.Subject && !*s.Body {
+func (s *TextSwitch) setDefaults() { s.Subject, s.Body = true, true }
+
+func (s TextSwitch) validate() []*ConfigError {
+	if !s.Subject && !s.Body {
 		return []*ConfigError{{Msg: "subject and body are both off: disable the rule instead"}}
 	}
 	return nil
 }
 
-func (s TextSwitch) parts() textParts {
-	return textParts{subject: s.Subject == nil || *s.Subject, body: s.Body == nil || *s.Body}
-}
+// judgesContent: the body text is read from the inspection.
+func (s TextSwitch) judgesContent() bool { return s.Body }
+
+func (s TextSwitch) parts() textParts { return textParts{subject: s.Subject, body: s.Body} }
 
 // textParts is what a text rule judges: the subject at end of headers, the
 // body at end of body.
@@ -85,10 +89,10 @@ type textParts struct {
 func (p textParts) Stages() []Stage {
 	var s []Stage
 	if p.subject {
-		s = append(s, StageHeaders)
+		s = append(s, StageEOH)
 	}
 	if p.body {
-		s = append(s, StageBody)
+		s = append(s, StageEOB)
 	}
 	return s
 }

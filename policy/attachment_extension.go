@@ -20,57 +20,59 @@ var DefaultDeniedExtensions = []string{
 // whose name or content is executable.
 type AttachmentExtensionConfig struct {
 	RuleCommon
-	Deny           []string `toml:"deny"`        // default DefaultDeniedExtensions
-	Executables    *bool    `toml:"executables"` // PE, ELF, Mach-O content whatever the name; default true
-	Archives       *bool    `toml:"archives"`    // look into zip archives; default true
-	Encrypted      string   `toml:"encrypted"`   // action for an encrypted archive; "accept" (default) lets it through
-	EncryptedReply *Reply   `toml:"encrypted_reply"`
+	Deny           []string `toml:"deny"`        // extensions refused
+	Executables    bool     `toml:"executables"` // PE, ELF, Mach-O content whatever the name
+	Archives       bool     `toml:"archives"`    // look into zip archives
+	Encrypted      string   `toml:"encrypted"`   // action for an encrypted archive; "accept" lets it through
+	EncryptedReply Reply    `toml:"encrypted_reply"`
+
+	deny      []string
+	encrypted Action
 }
 
-func (c *AttachmentExtensionConfig) defaults() (Action, Reply) {
-	return Reject, Reply{Code: 550, Enhanced: "5.7.1", Text: "Attachment type not allowed"}
+func (c *AttachmentExtensionConfig) setDefaults() {
+	c.outcome(Reject, Reply{Code: 550, Enhanced: "5.7.1", Text: "Attachment type not allowed"})
+	c.Deny = slices.Clone(DefaultDeniedExtensions)
+	c.Executables, c.Archives = true, true
+	c.Encrypted = "accept"
+	c.EncryptedReply = Reply{Code: 550, Enhanced: "5.7.1", Text: "Encrypted archives are not accepted"}
 }
 
-func (c *AttachmentExtensionConfig) check() []*ConfigError {
+// derive: an encrypted archive set to tempfail without a reply of its own
+// gets the 4xx counterpart of the default one.
+func (c *AttachmentExtensionConfig) derive(set func(string) bool) {
+	if c.Encrypted == "tempfail" && !set("encrypted_reply") {
+		c.EncryptedReply = temporary(c.EncryptedReply)
+	}
+}
+
+func (c *AttachmentExtensionConfig) validate() []*ConfigError {
 	var errs []*ConfigError
+	c.deny = nil
 	for _, d := range c.Deny {
 		if strings.Trim(d, ". ") == "" || strings.ContainsAny(d, "/\\ *") {
 			errs = append(errs, &ConfigError{Key: "deny", Msg: fmt.Sprintf("%q is not a file extension", d)})
 		}
+		c.deny = append(c.deny, strings.ToLower(strings.Trim(d, ". ")))
 	}
-	if c.Encrypted != "" && c.Encrypted != "accept" {
+	c.encrypted = Continue
+	if c.Encrypted != "accept" {
 		a, err := ParseAction(c.Encrypted)
 		if err != nil {
 			errs = append(errs, &ConfigError{Key: "encrypted", Msg: err.Error() + " or accept"})
-		} else if c.EncryptedReply != nil {
-			if err := a.fits(*c.EncryptedReply); err != nil {
-				errs = append(errs, &ConfigError{Key: "encrypted_reply", Msg: err.Error()})
-			}
+		} else if err := a.fits(c.EncryptedReply); err != nil {
+			errs = append(errs, &ConfigError{Key: "encrypted_reply", Msg: err.Error()})
 		}
+		c.encrypted = a
 	}
 	return errs
 }
 
+func (c *AttachmentExtensionConfig) judgesContent() bool { return true }
+
 func (c *AttachmentExtensionConfig) build(*Env) (Rule, error) {
-	r := &attachmentExtension{executables: c.Executables == nil || *c.Executables, archives: c.Archives == nil || *c.Archives}
-	deny := c.Deny
-	if deny == nil {
-		deny = DefaultDeniedExtensions
-	}
-	for _, d := range deny {
-		r.deny = append(r.deny, strings.ToLower(strings.Trim(d, ". ")))
-	}
-	if c.Encrypted != "" && c.Encrypted != "accept" {
-		r.encrypted, _ = ParseAction(c.Encrypted)
-		r.encryptedReply = Reply{Code: 550, Enhanced: "5.7.1", Text: "Encrypted archives are not accepted"}
-		if r.encrypted == Tempfail {
-			r.encryptedReply = temporary(r.encryptedReply)
-		}
-		if c.EncryptedReply != nil {
-			r.encryptedReply = *c.EncryptedReply
-		}
-	}
-	return r, nil
+	return &attachmentExtension{deny: c.deny, executables: c.Executables, archives: c.Archives,
+		encrypted: c.encrypted, encryptedReply: c.EncryptedReply}, nil
 }
 
 // attachmentExtension refuses, at end of body, attachments with a denied
@@ -84,9 +86,9 @@ type attachmentExtension struct {
 	encryptedReply Reply
 }
 
-func (r *attachmentExtension) Name() string    { return "attachment_extension" }
-func (r *attachmentExtension) Stages() []Stage { return []Stage{StageBody} }
-func (r *attachmentExtension) inspects()       {}
+func (r *attachmentExtension) Name() string      { return "attachment_extension" }
+func (r *attachmentExtension) Stages() []Stage   { return []Stage{StageEOB} }
+func (r *attachmentExtension) judgesInspection() {}
 
 func (r *attachmentExtension) Check(_ context.Context, _ Stage, m *Message) (Hit, error) {
 	var encrypted string

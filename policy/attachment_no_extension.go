@@ -8,11 +8,13 @@ type AttachmentNoExtensionConfig struct {
 	RuleCommon
 }
 
-func (c *AttachmentNoExtensionConfig) defaults() (Action, Reply) {
-	return Reject, Reply{Code: 550, Enhanced: "5.7.1", Text: "Attachments must have a file extension"}
+func (c *AttachmentNoExtensionConfig) setDefaults() {
+	c.outcome(Reject, Reply{Code: 550, Enhanced: "5.7.1", Text: "Attachments must have a file extension"})
 }
 
-func (c *AttachmentNoExtensionConfig) check() []*ConfigError { return nil }
+func (c *AttachmentNoExtensionConfig) validate() []*ConfigError { return nil }
+
+func (c *AttachmentNoExtensionConfig) judgesContent() bool { return true }
 
 func (c *AttachmentNoExtensionConfig) build(*Env) (Rule, error) { return attachmentNoExtension{}, nil }
 
@@ -20,9 +22,9 @@ func (c *AttachmentNoExtensionConfig) build(*Env) (Rule, error) { return attachm
 // has no extension.
 type attachmentNoExtension struct{}
 
-func (attachmentNoExtension) Name() string    { return "attachment_no_extension" }
-func (attachmentNoExtension) Stages() []Stage { return []Stage{StageBody} }
-func (attachmentNoExtension) inspects()       {}
+func (attachmentNoExtension) Name() string      { return "attachment_no_extension" }
+func (attachmentNoExtension) Stages() []Stage   { return []Stage{StageEOB} }
+func (attachmentNoExtension) judgesInspection() {}
 
 func (attachmentNoExtension) Check(_ context.Context, _ Stage, m *Message) (Hit, error) {
 	for _, a := range m.Inspection.Attachments {

@@ -9,9 +9,11 @@ import (
 // the recipients allow, by decoded size.
 type AttachmentSizeConfig struct {
 	RuleCommon
-	Max       Size           `toml:"max"`       // per attachment; default 3MiB
+	Max       Size           `toml:"max"`       // per attachment
 	MaxTotal  Size           `toml:"max_total"` // all attachments together; 0 = no limit
 	Overrides []SizeOverride `toml:"overrides"`
+
+	overrides []sizeOverride
 }
 
 // SizeOverride gives some recipients a limit of their own.
@@ -20,38 +22,31 @@ type SizeOverride struct {
 	Max        Size     `toml:"max"`
 }
 
-func (c *AttachmentSizeConfig) defaults() (Action, Reply) {
-	return Reject, Reply{Code: 552, Enhanced: "5.3.4", Text: "Message size exceeds fixed maximum message size"}
+func (c *AttachmentSizeConfig) setDefaults() {
+	c.outcome(Reject, Reply{Code: 552, Enhanced: "5.3.4", Text: "Message size exceeds fixed maximum message size"})
+	c.Max = 3 << 20
+	c.Overrides = []SizeOverride{}
 }
 
-func (c *AttachmentSizeConfig) check() []*ConfigError {
+func (c *AttachmentSizeConfig) validate() []*ConfigError {
 	var errs []*ConfigError
+	if c.Max <= 0 {
+		errs = append(errs, &ConfigError{Key: "max", Msg: "must be above zero"})
+	}
+	c.overrides = nil
 	for _, o := range c.Overrides {
 		if len(o.Recipients) == 0 || o.Max <= 0 {
 			errs = append(errs, &ConfigError{Key: "overrides", Msg: "each override needs recipients and a max above zero"})
 		}
-		for _, p := range o.Recipients {
-			if err := checkPattern(p); err != nil {
-				errs = append(errs, &ConfigError{Key: "overrides", Msg: err.Error()})
-			}
-		}
+		c.overrides = append(c.overrides, sizeOverride{compilePatterns("overrides", o.Recipients, &errs), o.Max})
 	}
 	return errs
 }
 
+func (c *AttachmentSizeConfig) judgesContent() bool { return true }
+
 func (c *AttachmentSizeConfig) build(*Env) (Rule, error) {
-	r := &attachmentSize{max: c.Max, total: c.MaxTotal}
-	if r.max == 0 {
-		r.max = 3 << 20
-	}
-	for _, o := range c.Overrides {
-		ps, err := CompilePatterns(o.Recipients)
-		if err != nil {
-			return nil, err
-		}
-		r.overrides = append(r.overrides, sizeOverride{ps, o.Max})
-	}
-	return r, nil
+	return &attachmentSize{max: c.Max, total: c.MaxTotal, overrides: c.overrides}, nil
 }
 
 type sizeOverride struct {
@@ -67,9 +62,9 @@ type attachmentSize struct {
 	overrides  []sizeOverride
 }
 
-func (r *attachmentSize) Name() string    { return "attachment_size" }
-func (r *attachmentSize) Stages() []Stage { return []Stage{StageBody} }
-func (r *attachmentSize) inspects()       {}
+func (r *attachmentSize) Name() string      { return "attachment_size" }
+func (r *attachmentSize) Stages() []Stage   { return []Stage{StageEOB} }
+func (r *attachmentSize) judgesInspection() {}
 
 // limit returns the per-attachment limit for the message's recipients.
 func (r *attachmentSize) limit(rcpts []string) Size {

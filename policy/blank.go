@@ -13,11 +13,12 @@ type BlankConfig struct {
 	TextSwitch
 }
 
-func (c *BlankConfig) defaults() (Action, Reply) {
-	return Reject, Reply{Code: 550, Enhanced: "5.6.0", Text: "Message has an empty subject or body"}
+func (c *BlankConfig) setDefaults() {
+	c.outcome(Reject, Reply{Code: 550, Enhanced: "5.6.0", Text: "Message has an empty subject or body"})
+	c.TextSwitch.setDefaults()
 }
 
-func (c *BlankConfig) check() []*ConfigError { return c.TextSwitch.check() }
+func (c *BlankConfig) validate() []*ConfigError { return c.TextSwitch.validate() }
 
 func (c *BlankConfig) build(*Env) (Rule, error) { return &blank{c.parts()}, nil }
 
@@ -28,12 +29,12 @@ type blank struct {
 	textParts
 }
 
-func (r *blank) Name() string { return "blank" }
-func (r *blank) inspects()    {}
+func (r *blank) Name() string      { return "blank" }
+func (r *blank) judgesInspection() {}
 
 func (r *blank) Check(_ context.Context, stage Stage, m *Message) (Hit, error) {
 	switch stage {
-	case StageHeaders:
+	case StageEOH:
 		s, ok := subject(m)
 		if !ok {
 			return Hit{Matched: true, Reason: "no Subject header"}, nil
@@ -41,7 +42,7 @@ func (r *blank) Check(_ context.Context, stage Stage, m *Message) (Hit, error) {
 		if mime.IsBlank(s) {
 			return Hit{Matched: true, Reason: "blank subject"}, nil
 		}
-	case StageBody:
+	case StageEOB:
 		if !m.Inspection.Text.NonSpace {
 			return Hit{Matched: true, Reason: "blank body"}, nil
 		}

@@ -10,9 +10,12 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/pelletier/go-toml/v2"
 	"github.com/pelletier/go-toml/v2/unstable"
+
+	"github.com/sekisho/sekisho/policy/mime"
 )
 
 // DefaultConfig is the configuration used when none is given: every rule
@@ -23,7 +26,8 @@ import (
 var DefaultConfig []byte
 
 // Config is the whole configuration file. Every field is documented in
-// contrib/sekisho.toml.
+// contrib/sekisho.toml. Parse applies every default, so that what a Config
+// holds is what is in force (Marshal prints it).
 type Config struct {
 	Listen          string        `toml:"listen"`
 	SocketMode      string        `toml:"socket_mode"` // octal permissions of a unix socket
@@ -57,30 +61,42 @@ type ExemptConf struct {
 	Authenticated bool     `toml:"authenticated"`
 	Senders       []string `toml:"senders"`
 	Recipients    []string `toml:"recipients"`
+
+	parsed exemptions // what validate parsed
 }
 
 // InspectConfig is the [inspect] table: how bodies are held and parsed.
+// The inspection limits default to mime.DefaultLimits.
 type InspectConfig struct {
-	SpoolMemory     Size   `toml:"spool_memory"` // body bytes kept in memory before spilling to a temp file
-	TempDir         string `toml:"temp_dir"`
-	MaxDepth        int    `toml:"max_depth"`
-	MaxParts        int    `toml:"max_parts"`
-	MaxHeaderSize   Size   `toml:"max_header_size"`
-	MaxArchiveSize  Size   `toml:"max_archive_size"`
-	MaxArchiveDepth int    `toml:"max_archive_depth"`
+	SpoolMemory       Size   `toml:"spool_memory"` // body bytes kept in memory before spilling to a temp file
+	TempDir           string `toml:"temp_dir"`
+	MaxDepth          int    `toml:"max_depth"`
+	MaxParts          int    `toml:"max_parts"`
+	MaxHeaderSize     Size   `toml:"max_header_size"`
+	MaxArchiveSize    Size   `toml:"max_archive_size"`
+	MaxArchiveDepth   int    `toml:"max_archive_depth"`
+	MaxArchiveEntries int    `toml:"max_archive_entries"`
 }
 
-// RuleCommon holds the keys every [rules.NAME] table takes.
+// RuleCommon holds the keys every [rules.NAME] table takes. Each rule sets
+// its own action and reply as defaults; on_error and error_reply default to
+// the global ones.
 type RuleCommon struct {
-	Enabled    *bool   `toml:"enabled"`
-	Action     *Action `toml:"action"`
-	Reply      *Reply  `toml:"reply"`
-	DryRun     bool    `toml:"dry_run"`
-	OnError    string  `toml:"on_error"` // tempfail | accept | tag; "" = the global on_error
-	ErrorReply *Reply  `toml:"error_reply"`
+	Enabled    bool   `toml:"enabled"`
+	Action     Action `toml:"action"`
+	Reply      Reply  `toml:"reply"`
+	DryRun     bool   `toml:"dry_run"`
+	OnError    string `toml:"on_error"` // tempfail | accept | tag
+	ErrorReply Reply  `toml:"error_reply"`
 }
 
 func (c *RuleCommon) common() *RuleCommon { return c }
+
+// setDefaults turns the rule on; each rule then sets its action and reply.
+func (c *RuleCommon) setDefaults() { c.Enabled = true }
+
+// outcome sets the rule's default action and reply.
+func (c *RuleCommon) outcome(a Action, r Reply) { c.Action, c.Reply = a, r }
 
 // ConfigError is one problem found in a configuration file, with its place.
 type ConfigError struct {
@@ -106,6 +122,15 @@ func (e *ConfigError) Error() string {
 	return b.String()
 }
 
+// Load reads and validates the configuration file at path, or the built-in
+// default configuration when path is "".
+func Load(path string) (*Config, error) {
+	if path == "" {
+		return Default(), nil
+	}
+	return LoadFile(path)
+}
+
 // LoadFile reads and validates a configuration file.
 func LoadFile(path string) (*Config, error) {
 	data, err := os.ReadFile(path)
@@ -117,9 +142,17 @@ func LoadFile(path string) (*Config, error) {
 
 // Parse decodes and validates a configuration. Every problem found is
 // returned, joined, each as a *ConfigError naming file, line and column.
+//
+// Every default is applied here, once: the file is decoded over a
+// configuration that holds the defaults, every rule table included; the
+// tables the file does not name are then dropped, and the defaults that
+// depend on what the file sets are derived.
 func Parse(name string, data []byte) (*Config, error) {
 	c := defaults()
 	c.File = name
+	for _, e := range registry {
+		c.Rules.set(e, newTable(e))
+	}
 	dec := toml.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
 	var errs []*ConfigError
@@ -134,9 +167,15 @@ func Parse(name string, data []byte) (*Config, error) {
 			errs = append(errs, &ConfigError{Line: line, Column: col, Key: strings.Join(e.Key(), "."), Msg: "unknown key"})
 		}
 	}
+	pos := keyPositions(data)
+	for _, e := range registry {
+		if !pos.has("rules." + e.key) {
+			c.Rules.set(e, nil)
+		}
+	}
 	c.Order = tableOrder(data)
+	c.derive(pos)
 	if more := c.validate(); len(more) > 0 {
-		pos := keyPositions(data)
 		for _, e := range more {
 			if p, ok := pos.find(e.Key); ok {
 				e.Line, e.Column = p.Line, p.Column
@@ -156,6 +195,45 @@ func Parse(name string, data []byte) (*Config, error) {
 	return nil, errors.Join(joined...)
 }
 
+// derive applies the defaults that depend on what the file sets: a rule's
+// on_error and error_reply are the global ones unless set, a rule set to
+// tempfail without a reply of its own gets the 4xx counterpart of its
+// default reply, each rule derives its own, and a rule that judges the
+// content turns uninspectable on unless the file has a table for it.
+func (c *Config) derive(pos positions) {
+	for _, t := range c.Rules.tables(nil) {
+		prefix := "rules." + t.key + "."
+		set := func(key string) bool { return pos.has(prefix + key) }
+		rc := t.cfg.common()
+		if !set("on_error") && rc.OnError == "" {
+			rc.OnError = c.OnError
+		}
+		if !set("error_reply") {
+			rc.ErrorReply = c.ErrorReply
+		}
+		if set("action") && !set("reply") && rc.Action == Tempfail {
+			rc.Reply = temporary(rc.Reply)
+		}
+		if d, ok := t.cfg.(deriver); ok {
+			d.derive(set)
+		}
+	}
+	if c.Rules.Uninspectable != nil || c.Rules.MimeLimits != nil {
+		return
+	}
+	for _, t := range c.Rules.tables(nil) {
+		if j, ok := t.cfg.(contentJudge); ok && t.cfg.common().Enabled && j.judgesContent() {
+			u := &UninspectableConfig{}
+			u.RuleCommon.setDefaults()
+			u.setDefaults()
+			u.OnError, u.ErrorReply = c.OnError, c.ErrorReply
+			u.derive(func(string) bool { return false })
+			c.Rules.Uninspectable = u
+			return
+		}
+	}
+}
+
 // Default returns the embedded default configuration.
 func Default() *Config {
 	c, err := Parse("(default)", DefaultConfig)
@@ -165,7 +243,9 @@ func Default() *Config {
 	return c
 }
 
+// defaults returns the configuration's top-level defaults.
 func defaults() *Config {
+	lim := mime.DefaultLimits()
 	return &Config{
 		Listen:          "inet:127.0.0.1:10030",
 		SocketMode:      "0660",
@@ -173,16 +253,18 @@ func defaults() *Config {
 		OnError:         "tempfail",
 		ErrorReply:      Reply{Code: 451, Enhanced: "4.7.1", Text: "Temporary policy failure, try again later"},
 		Header:          "X-Sekisho",
-		ReadTimeout:     Duration(10 * 60e9),
-		ShutdownTimeout: Duration(30e9),
+		ReadTimeout:     Duration(10 * time.Minute),
+		ShutdownTimeout: Duration(30 * time.Second),
 		Log:             LogConfig{Format: "text", Level: "info"},
+		Exempt:          ExemptConf{Networks: []string{}, Senders: []string{}, Recipients: []string{}},
 		Inspect: InspectConfig{
-			SpoolMemory:     1 << 20,
-			MaxDepth:        20,
-			MaxParts:        1000,
-			MaxHeaderSize:   256 << 10,
-			MaxArchiveSize:  50 << 20,
-			MaxArchiveDepth: 10,
+			SpoolMemory:       1 << 20,
+			MaxDepth:          lim.MaxDepth,
+			MaxParts:          lim.MaxParts,
+			MaxHeaderSize:     Size(lim.MaxHeaderBytes),
+			MaxArchiveSize:    Size(lim.MaxArchiveBytes),
+			MaxArchiveDepth:   lim.MaxArchiveDepth,
+			MaxArchiveEntries: lim.MaxArchiveEntries,
 		},
 	}
 }
@@ -226,16 +308,27 @@ var tableRE = regexp.MustCompile(`(?m)^\s*\[\s*rules\s*\.\s*"?([A-Za-z0-9_-]+)"?
 func tableOrder(data []byte) []string {
 	var out []string
 	for _, m := range tableRE.FindAllSubmatch(data, -1) {
-		name := string(m[1])
-		if n, ok := ruleAliases[name]; ok {
-			name = n
+		if name, ok := ruleName(string(m[1])); ok {
+			out = append(out, name)
 		}
-		out = append(out, name)
 	}
 	return out
 }
 
 type positions map[string]unstable.Position
+
+// has reports whether the document sets key or anything under it.
+func (p positions) has(key string) bool {
+	if _, ok := p[key]; ok {
+		return true
+	}
+	for k := range p {
+		if strings.HasPrefix(k, key+".") {
+			return true
+		}
+	}
+	return false
+}
 
 // find returns the position of key or of its nearest enclosing table.
 func (p positions) find(key string) (unstable.Position, bool) {
@@ -266,11 +359,24 @@ func keyPositions(data []byte) positions {
 			table = keyParts(e.Key())
 			pos.add(&p, strings.Join(table, "."), e)
 		case unstable.KeyValue:
-			k := append(append([]string{}, table...), keyParts(e.Key())...)
-			pos.add(&p, strings.Join(k, "."), e)
+			pos.keyValue(&p, table, e)
 		}
 	}
 	return pos
+}
+
+// keyValue records a key/value expression under table, and the keys of an
+// inline table it holds.
+func (pos positions) keyValue(p *unstable.Parser, table []string, e *unstable.Node) {
+	k := append(append([]string{}, table...), keyParts(e.Key())...)
+	pos.add(p, strings.Join(k, "."), e)
+	if v := e.Value(); v != nil && v.Kind == unstable.InlineTable {
+		for it := v.Children(); it.Next(); {
+			if kv := it.Node(); kv.Kind == unstable.KeyValue {
+				pos.keyValue(p, k, kv)
+			}
+		}
+	}
 }
 
 func (p positions) add(parser *unstable.Parser, key string, e *unstable.Node) {

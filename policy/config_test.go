@@ -300,3 +300,51 @@ func checkRules(t *testing.T, toml string, want []string) {
 		t.Errorf("Rules() = %q, want %q", got, want)
 	}
 }
+
+// TestMarshalRoundTrip: the printed configuration in force parses back to
+// itself, for the built-in default, the contrib example and a file that
+// sets little and relies on defaults.
+func TestMarshalRoundTrip(t *testing.T) {
+	sparse := "[rules.attachment_size]\n[rules.dnsbl]\nzones = [{ zone = \"bl.example\" }]\n[rules.send_only]\naddresses = [\"noreply@*\"]\naction = \"tempfail\"\n"
+	for name, load := range map[string]func() (*policy.Config, error){
+		"default": func() (*policy.Config, error) { return policy.Default(), nil },
+		"contrib": func() (*policy.Config, error) { return policy.LoadFile("../contrib/sekisho.toml") },
+		"sparse":  func() (*policy.Config, error) { return policy.Parse("sparse.toml", []byte(sparse)) },
+	} {
+		t.Run(name, func(t *testing.T) {
+			c, err := load()
+			if err != nil {
+				t.Fatal(err)
+			}
+			out, err := c.Marshal()
+			if err != nil {
+				t.Fatal(err)
+			}
+			again, err := policy.Parse(c.File, out)
+			if err != nil {
+				t.Fatalf("printed configuration does not parse: %v\n%s", err, out)
+			}
+			out2, err := again.Marshal()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if string(out) != string(out2) {
+				t.Errorf("printed twice, differs:\n%s\n---\n%s", out, out2)
+			}
+			if got, want := newEngine(t, again).Rules(), newEngine(t, c).Rules(); !slices.Equal(got, want) {
+				t.Errorf("rules %q, want %q", got, want)
+			}
+		})
+	}
+	c, err := policy.Parse("sparse.toml", []byte(sparse))
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, _ := c.Marshal()
+	for _, want := range []string{"max = '3MiB'", "threshold = 1", "weight = 1", "timeout = '2s'", "on_error = 'accept'",
+		"reply = '450 4.1.1 User unknown'", "[rules.uninspectable]"} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("printed configuration lacks %q:\n%s", want, out)
+		}
+	}
+}

@@ -117,7 +117,7 @@ func TestContentRulesOnCraftedMessages(t *testing.T) {
 			m := rtFileMessage(t, tt.file)
 			raw := m.Raw
 			m.Raw = nil
-			v := e.Run(context.Background(), policy.StageHeaders, m)
+			v := e.Run(context.Background(), policy.StageEOH, m)
 			if tt.subject {
 				rtExpectContinue(t, v)
 			} else {
@@ -129,13 +129,13 @@ func TestContentRulesOnCraftedMessages(t *testing.T) {
 
 			m = rtFileMessage(t, tt.file)
 			m.Raw = raw
-			v = e.Run(context.Background(), policy.StageBody, m)
+			v = e.Run(context.Background(), policy.StageEOB, m)
 			if tt.rule == "" {
 				rtExpectContinue(t, v)
 			} else {
 				rtExpect(t, v, tt.rule, policy.Reject, replies[tt.rule], tt.reason)
 			}
-			if v.Stage != policy.StageBody {
+			if v.Stage != policy.StageEOB {
 				t.Errorf("verdict stage = %s, want eob", v.Stage)
 			}
 			if len(m.Annotations()) != 0 {
@@ -272,7 +272,7 @@ func TestEncryptedArchive(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			e := rtEngine(t, "[rules.attachment_extension]\n"+tt.cfg+"\n\n[rules.blank]\n[rules.ascii_only]\n", nil)
-			v := e.Run(context.Background(), policy.StageBody, rtBytesMessage(t, raw))
+			v := e.Run(context.Background(), policy.StageEOB, rtBytesMessage(t, raw))
 			if tt.action == policy.Continue {
 				rtExpectContinue(t, v)
 				return
@@ -318,7 +318,7 @@ overrides = [{ recipients = ["big@example.co.jp"], max = "10MiB" }]
 	e := rtEngine(t, cfg, nil)
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			v := e.Run(context.Background(), policy.StageBody, rtBytesMessage(t, tt.raw, tt.rcpts...))
+			v := e.Run(context.Background(), policy.StageEOB, rtBytesMessage(t, tt.raw, tt.rcpts...))
 			if tt.reason == "" {
 				rtExpectContinue(t, v)
 				return
@@ -331,10 +331,10 @@ overrides = [{ recipients = ["big@example.co.jp"], max = "10MiB" }]
 func TestAttachmentSizeDefaultMax(t *testing.T) {
 	e := rtEngine(t, "[rules.attachment_size]\n", nil)
 	over := rtMail(rtJIS(t, "図面"), rtJapaneseText, rtPart{"application/pdf", "a.pdf", make([]byte, 3<<20+1)})
-	rtExpect(t, e.Run(context.Background(), policy.StageBody, rtBytesMessage(t, over)),
+	rtExpect(t, e.Run(context.Background(), policy.StageEOB, rtBytesMessage(t, over)),
 		"attachment_size", policy.Reject, rtSizeReply, "is 3145729 bytes, over the limit of 3MiB")
 	at := rtMail(rtJIS(t, "図面"), rtJapaneseText, rtPart{"application/pdf", "a.pdf", make([]byte, 3<<20)})
-	rtExpectContinue(t, e.Run(context.Background(), policy.StageBody, rtBytesMessage(t, at)))
+	rtExpectContinue(t, e.Run(context.Background(), policy.StageEOB, rtBytesMessage(t, at)))
 }
 
 // rtHeaderMessage returns a message at end of headers: the header fields
@@ -373,13 +373,13 @@ func TestSubjectAtEndOfHeaders(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			m := rtHeaderMessage(tt.headers...)
-			v := e.Run(context.Background(), policy.StageHeaders, m)
+			v := e.Run(context.Background(), policy.StageEOH, m)
 			if tt.rule == "" {
 				rtExpectContinue(t, v)
 			} else {
 				rtExpect(t, v, tt.rule, policy.Reject, tt.reply, tt.reason)
 			}
-			if v.Stage != policy.StageHeaders {
+			if v.Stage != policy.StageEOH {
 				t.Errorf("verdict stage = %s, want eoh", v.Stage)
 			}
 			if m.Inspection != nil {
@@ -397,7 +397,7 @@ func TestBlankBody(t *testing.T) {
 		"ideographic spaces": "Subject: " + rtJIS(t, "ご連絡") + "\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n\u3000\u3000\r\n\u3000\r\n",
 	} {
 		t.Run(name, func(t *testing.T) {
-			rtExpect(t, e.Run(context.Background(), policy.StageBody, rtBytesMessage(t, []byte(raw))),
+			rtExpect(t, e.Run(context.Background(), policy.StageEOB, rtBytesMessage(t, []byte(raw))),
 				"blank", policy.Reject, rtBlankReply, "blank body")
 		})
 	}
@@ -408,7 +408,7 @@ func TestJapaneseMailWithPDFPasses(t *testing.T) {
 		rtPart{"application/pdf", "見積書.pdf", rtPDF})
 	e := rtEngine(t, rtContentConfig, nil)
 	m := rtBytesMessage(t, raw)
-	for _, stage := range []policy.Stage{policy.StageHeaders, policy.StageBody} {
+	for _, stage := range []policy.Stage{policy.StageEOH, policy.StageEOB} {
 		rtExpectContinue(t, e.Run(context.Background(), stage, m))
 	}
 	if len(m.Annotations()) != 0 {
@@ -421,7 +421,7 @@ func TestJapaneseMailWithPDFPasses(t *testing.T) {
 
 func TestSubjectPartOff(t *testing.T) {
 	e := rtEngine(t, "[rules.ascii_only]\nsubject = false\n\n[rules.blank]\nsubject = false\n", nil)
-	if e.Needs(policy.StageHeaders) {
+	if e.Needs(policy.StageEOH) {
 		t.Error("Needs(eoh) with both subject checks off")
 	}
 	for _, h := range [][]policy.Header{
@@ -429,22 +429,22 @@ func TestSubjectPartOff(t *testing.T) {
 		nil,
 		{{Name: "Subject", Value: "   "}},
 	} {
-		rtExpectContinue(t, e.Run(context.Background(), policy.StageHeaders, rtHeaderMessage(h...)))
+		rtExpectContinue(t, e.Run(context.Background(), policy.StageEOH, rtHeaderMessage(h...)))
 	}
 	// The body parts are still on.
-	rtExpect(t, e.Run(context.Background(), policy.StageBody, rtFileMessage(t, "plain-ascii.eml")),
+	rtExpect(t, e.Run(context.Background(), policy.StageEOB, rtFileMessage(t, "plain-ascii.eml")),
 		"ascii_only", policy.Reject, rtASCIIReply)
-	rtExpect(t, e.Run(context.Background(), policy.StageBody, rtFileMessage(t, "attachment-only.eml")),
+	rtExpect(t, e.Run(context.Background(), policy.StageEOB, rtFileMessage(t, "attachment-only.eml")),
 		"blank", policy.Reject, rtBlankReply)
 }
 
 func TestBodyPartOff(t *testing.T) {
 	e := rtEngine(t, "[rules.ascii_only]\nbody = false\n", nil)
-	if e.Needs(policy.StageBody) {
+	if e.Needs(policy.StageEOB) {
 		t.Error("Needs(eob) with the body check off")
 	}
-	rtExpectContinue(t, e.Run(context.Background(), policy.StageBody, rtFileMessage(t, "plain-ascii.eml")))
-	rtExpect(t, e.Run(context.Background(), policy.StageHeaders, rtHeaderMessage(policy.Header{Name: "Subject", Value: "Hello"})),
+	rtExpectContinue(t, e.Run(context.Background(), policy.StageEOB, rtFileMessage(t, "plain-ascii.eml")))
+	rtExpect(t, e.Run(context.Background(), policy.StageEOH, rtHeaderMessage(policy.Header{Name: "Subject", Value: "Hello"})),
 		"ascii_only", policy.Reject, rtASCIIReply)
 }
 
@@ -466,7 +466,7 @@ func TestContentRuleOrderIsTableOrder(t *testing.T) {
 	}
 	for _, tt := range tests {
 		e := rtEngine(t, tt.cfg, nil)
-		v := e.Run(context.Background(), policy.StageBody, rtFileMessage(t, tt.file))
+		v := e.Run(context.Background(), policy.StageEOB, rtFileMessage(t, tt.file))
 		if v.Rule != tt.rule {
 			t.Errorf("config\n%s: rule %q decided, want %q", tt.cfg, v.Rule, tt.rule)
 		}
@@ -476,7 +476,7 @@ func TestContentRuleOrderIsTableOrder(t *testing.T) {
 func TestContentRuleDryRun(t *testing.T) {
 	e := rtEngine(t, "[rules.attachment_extension]\ndry_run = true\n\n[rules.attachment_size]\n", nil)
 	m := rtFileMessage(t, "double-extension.eml")
-	rtExpectContinue(t, e.Run(context.Background(), policy.StageBody, m))
+	rtExpectContinue(t, e.Run(context.Background(), policy.StageEOB, m))
 	a := m.Annotations()
 	if len(a) != 1 {
 		t.Fatalf("annotations = %v, want one", a)
@@ -493,7 +493,7 @@ func TestContentRuleDryRun(t *testing.T) {
 func TestContentRulesNeedTheBody(t *testing.T) {
 	e := rtEngine(t, "[rules.attachment_extension]\n", nil)
 	m := rtEnvelope()
-	v := e.Run(context.Background(), policy.StageBody, m)
+	v := e.Run(context.Background(), policy.StageEOB, m)
 	rtExpect(t, v, "uninspectable", policy.Tempfail, "451 4.7.1 Temporary policy failure, try again later",
 		"the message body is not available")
 }

@@ -16,44 +16,70 @@ import (
 // at connect.
 type DNSBLConfig struct {
 	RuleCommon
-	Zones     []DNSBLZone `toml:"zones"`
-	Threshold int         `toml:"threshold"` // default 1
+	Zones     []DNSBLZone `toml:"zones"`     // no default: the lists are the company's choice
+	Threshold int         `toml:"threshold"` // sum of the weights of the zones that list the client
 	Resolver  string      `toml:"resolver"`  // "host:port"; "" = /etc/resolv.conf
-	Timeout   Duration    `toml:"timeout"`   // default 2s
+	Timeout   Duration    `toml:"timeout"`   // all zones are queried in parallel within it
+
+	zones []dnsbl.Zone
 }
 
 // DNSBLZone is one list of [rules.dnsbl].zones.
 type DNSBLZone struct {
 	Zone   string   `toml:"zone"`
-	Weight *int     `toml:"weight"` // default 1; negative for allow-lists
+	Weight *int     `toml:"weight"` // 1 when unset; negative for allow-lists
 	Listed []string `toml:"listed"` // answer codes meaning "listed": "127.0.0.2", "127.0.0.2-127.0.0.11", "127.0.0.0/24"
 }
 
-func (c *DNSBLConfig) defaults() (Action, Reply) {
-	return Reject, Reply{Code: 554, Enhanced: "5.7.1", Text: "Service unavailable; client [{client_ip}] blocked using {zones}"}
+// setDefaults: a DNSBL outage must not stop all mail (postscreen and rspamd
+// fail open too), so on_error is accept.
+func (c *DNSBLConfig) setDefaults() {
+	c.outcome(Reject, Reply{Code: 554, Enhanced: "5.7.1", Text: "Service unavailable; client [{client_ip}] blocked using {zones}"})
+	c.OnError = "accept"
+	c.Zones = []DNSBLZone{}
+	c.Threshold = 1
+	c.Timeout = Duration(2 * time.Second)
 }
 
-// onErrorDefault: a DNSBL outage must not stop all mail (postscreen and
-// rspamd fail open too).
-func (c *DNSBLConfig) onErrorDefault() string { return "accept" }
+// derive gives each zone without a weight the weight 1.
+func (c *DNSBLConfig) derive(func(string) bool) {
+	for i := range c.Zones {
+		if c.Zones[i].Weight == nil {
+			one := 1
+			c.Zones[i].Weight = &one
+		}
+		if c.Zones[i].Listed == nil {
+			c.Zones[i].Listed = []string{}
+		}
+	}
+}
 
-func (c *DNSBLConfig) check() []*ConfigError {
+func (c *DNSBLConfig) validate() []*ConfigError {
 	var errs []*ConfigError
 	if len(c.Zones) == 0 {
 		errs = append(errs, &ConfigError{Key: "zones", Msg: "list at least one zone"})
 	}
+	c.zones = nil
 	for _, z := range c.Zones {
 		if strings.Trim(z.Zone, ".") == "" || strings.ContainsAny(z.Zone, " /:") {
 			errs = append(errs, &ConfigError{Key: "zones", Msg: fmt.Sprintf("invalid zone name %q", z.Zone)})
 		}
+		zone := dnsbl.Zone{Name: strings.TrimSuffix(z.Zone, "."), Weight: *z.Weight}
 		for _, l := range z.Listed {
-			if _, err := dnsbl.ParseRange(l); err != nil {
+			rg, err := dnsbl.ParseRange(l)
+			if err != nil {
 				errs = append(errs, &ConfigError{Key: "zones", Msg: fmt.Sprintf("zone %s: %v", z.Zone, err)})
+				continue
 			}
+			zone.Listed = append(zone.Listed, rg)
 		}
+		c.zones = append(c.zones, zone)
 	}
-	if c.Threshold < 0 {
-		errs = append(errs, &ConfigError{Key: "threshold", Msg: "must not be negative"})
+	if c.Timeout <= 0 {
+		errs = append(errs, &ConfigError{Key: "timeout", Msg: "must be above zero"})
+	}
+	if c.Threshold < 1 {
+		errs = append(errs, &ConfigError{Key: "threshold", Msg: fmt.Sprintf("must be at least 1, not %d", c.Threshold)})
 	}
 	if c.Resolver != "" {
 		if _, _, err := net.SplitHostPort(c.Resolver); err != nil {
@@ -64,29 +90,13 @@ func (c *DNSBLConfig) check() []*ConfigError {
 }
 
 func (c *DNSBLConfig) build(env *Env) (Rule, error) {
-	r := &dnsblRule{resolver: env.dnsbl(), threshold: c.Threshold, log: env.logger()}
-	if r.threshold == 0 {
-		r.threshold = 1
-	}
-	r.opts = dnsbl.Options{Server: c.Resolver, Timeout: c.Timeout.D()}
-	if r.opts.Timeout == 0 {
-		r.opts.Timeout = 2 * time.Second
-	}
-	for _, z := range c.Zones {
-		zone := dnsbl.Zone{Name: strings.TrimSuffix(z.Zone, "."), Weight: 1}
-		if z.Weight != nil {
-			zone.Weight = *z.Weight
-		}
-		for _, l := range z.Listed {
-			rg, err := dnsbl.ParseRange(l)
-			if err != nil {
-				return nil, err
-			}
-			zone.Listed = append(zone.Listed, rg)
-		}
-		r.zones = append(r.zones, zone)
-	}
-	return r, nil
+	return &dnsblRule{
+		resolver:  env.dnsbl(),
+		zones:     c.zones,
+		threshold: c.Threshold,
+		opts:      dnsbl.Options{Server: c.Resolver, Timeout: c.Timeout.D()},
+		log:       env.logger(),
+	}, nil
 }
 
 // dnsblRule sums the weights of the lists that name the client and

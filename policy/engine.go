@@ -2,102 +2,38 @@ package policy
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"runtime/debug"
 	"slices"
 	"strings"
-	"sync"
-	"time"
 
-	"github.com/sekisho/sekisho/policy/dnsbl"
 	"github.com/sekisho/sekisho/policy/mime"
-	"github.com/sekisho/sekisho/policy/ratelimit"
 )
-
-// Env holds what rules share beyond one configuration: it is made once per
-// process and outlives reloads, so caches and counters survive them.
-type Env struct {
-	Logger *slog.Logger
-	Now    func() time.Time
-
-	once     sync.Once
-	resolver *dnsbl.Resolver
-
-	mu     sync.Mutex
-	memory *ratelimit.Memory
-	redis  map[string]*ratelimit.Redis
-}
-
-// rateStore returns the process's rate-limit store for a store setting:
-// counts outlive reloads, and several rules on one Redis share a client.
-func (env *Env) rateStore(store string, timeout time.Duration) (ratelimit.Store, error) {
-	env.mu.Lock()
-	defer env.mu.Unlock()
-	if store == "" || store == "memory" {
-		if env.memory == nil {
-			env.memory = ratelimit.NewMemory(100000, env.Now)
-		}
-		return env.memory, nil
-	}
-	// A reload that changes the timeout gets a client of its own.
-	key := store + " " + timeout.String()
-	if r, ok := env.redis[key]; ok {
-		return r, nil
-	}
-	r, err := ratelimit.NewRedis(store, "sekisho:rl:", timeout)
-	if err != nil {
-		return nil, err
-	}
-	if env.redis == nil {
-		env.redis = map[string]*ratelimit.Redis{}
-	}
-	env.redis[key] = r
-	return r, nil
-}
-
-func (env *Env) logger() *slog.Logger {
-	if env.Logger != nil {
-		return env.Logger
-	}
-	return slog.Default()
-}
-
-// dnsbl returns the process's DNSBL resolver, whose cache outlives reloads.
-func (env *Env) dnsbl() *dnsbl.Resolver {
-	env.once.Do(func() {
-		env.resolver = dnsbl.NewResolver(dnsbl.CacheConfig{Now: env.Now})
-	})
-	return env.resolver
-}
 
 // Engine runs the enabled rules of one configuration. It is safe for
 // concurrent use; per-message state lives in the Message.
 type Engine struct {
-	cfg    *Config
-	rules  []*boundRule
-	exempt *exemptions
-	limits mime.Limits
-	log    *slog.Logger
-	needs  [StageBody + 1]bool
+	cfg     *Config
+	rules   []*boundRule
+	exempt  *exemptions
+	limits  mime.Limits
+	log     *slog.Logger
+	needs   [StageEOB + 1]bool
+	streams int // rules that read the raw message
 }
 
-// boundRule is a rule with its configured outcome.
+// boundRule is a rule with its name and configured outcome.
 type boundRule struct {
 	Rule
+	name       string
 	stages     []Stage
 	action     Action
 	reply      Reply
 	dryRun     bool
 	onError    string
 	errorReply Reply
-}
-
-// onErrorDefaulter is a rule config whose on_error default differs from the
-// global one (a DNSBL outage must not stop all mail).
-type onErrorDefaulter interface {
-	onErrorDefault() string
+	stream     int // index of its stream in the message, -1 if it reads none
 }
 
 // NewEngine builds the rules of a validated configuration.
@@ -105,87 +41,30 @@ func NewEngine(cfg *Config, env *Env) (*Engine, error) {
 	if env == nil {
 		env = &Env{}
 	}
-	ex, err := newExemptions(cfg.Exempt)
-	if err != nil {
-		return nil, err
-	}
-	e := &Engine{cfg: cfg, exempt: ex, limits: cfg.Inspect.limits(), log: env.logger()}
-	tables := cfg.Rules.tables(cfg.Order)
-	for _, t := range tables {
-		if err := e.bind(t, env); err != nil {
-			return nil, err
+	e := &Engine{cfg: cfg, exempt: &cfg.Exempt.parsed, limits: cfg.Inspect.limits(), log: env.logger()}
+	for _, t := range cfg.Rules.tables(cfg.Order) {
+		rc := t.cfg.common()
+		if !rc.Enabled {
+			continue
 		}
-	}
-	if e.implicitUninspectable(tables) {
-		if err := e.bind(namedConfig{name: "uninspectable", key: "uninspectable", cfg: &UninspectableConfig{}}, env); err != nil {
-			return nil, err
+		r, err := t.cfg.build(env)
+		if err != nil {
+			return nil, fmt.Errorf("rules.%s: %w", t.key, err)
 		}
+		b := &boundRule{Rule: r, name: t.name, stages: r.Stages(), action: rc.Action, reply: rc.Reply,
+			dryRun: rc.DryRun || cfg.Mode == "dry-run", onError: rc.OnError, errorReply: rc.ErrorReply, stream: -1}
+		for _, s := range b.stages {
+			e.needs[s] = true
+		}
+		if _, ok := r.(Streamer); ok {
+			b.stream = e.streams
+			e.streams++
+			e.needs[StageEOH], e.needs[StageEOB] = true, true
+		}
+		e.rules = append(e.rules, b)
 	}
 	e.rules = inspectionFirst(e.rules)
 	return e, nil
-}
-
-// bind builds the rule of one table with its configured outcome, unless
-// the table turns it off.
-func (e *Engine) bind(t namedConfig, env *Env) error {
-	cfg := e.cfg
-	rc := t.cfg.common()
-	if rc.Enabled != nil && !*rc.Enabled {
-		return nil
-	}
-	r, err := t.cfg.build(env)
-	if err != nil {
-		return fmt.Errorf("rules.%s: %w", t.key, err)
-	}
-	b := &boundRule{Rule: r, stages: r.Stages(), dryRun: rc.DryRun || cfg.Mode == "dry-run"}
-	b.action, b.reply = t.cfg.defaults()
-	if rc.Action != nil {
-		b.action = *rc.Action
-		if rc.Reply == nil && b.action == Tempfail {
-			b.reply = temporary(b.reply)
-		}
-	}
-	if rc.Reply != nil {
-		b.reply = *rc.Reply
-	}
-	b.onError = cfg.OnError
-	if d, ok := t.cfg.(onErrorDefaulter); ok {
-		b.onError = d.onErrorDefault()
-	}
-	if rc.OnError != "" {
-		b.onError = rc.OnError
-	}
-	b.errorReply = cfg.ErrorReply
-	if rc.ErrorReply != nil {
-		b.errorReply = *rc.ErrorReply
-	}
-	for _, s := range b.stages {
-		e.needs[s] = true
-	}
-	if _, ok := r.(Streamer); ok {
-		e.needs[StageHeaders], e.needs[StageBody] = true, true
-	}
-	e.rules = append(e.rules, b)
-	return nil
-}
-
-// implicitUninspectable reports whether the uninspectable rule must be
-// added with its defaults: a rule judges the inspection at end of body and
-// the file has no table for it, so that a message that could not be read
-// completely is never judged clean on what was read. enabled = false in
-// its table turns it off.
-func (e *Engine) implicitUninspectable(tables []namedConfig) bool {
-	for _, t := range tables {
-		if t.name == "uninspectable" {
-			return false
-		}
-	}
-	for _, r := range e.rules {
-		if _, ok := r.Rule.(inspector); ok && slices.Contains(r.stages, StageBody) {
-			return true
-		}
-	}
-	return false
 }
 
 // inspectionFirst moves the uninspectable rule before the first other rule
@@ -194,10 +73,10 @@ func (e *Engine) implicitUninspectable(tables []namedConfig) bool {
 func inspectionFirst(rules []*boundRule) []*boundRule {
 	at, first := -1, -1
 	for i, r := range rules {
-		if _, ok := r.Rule.(inspector); !ok {
+		if _, ok := r.Rule.(contentRule); !ok {
 			continue
 		}
-		if r.Name() == "uninspectable" {
+		if r.name == "uninspectable" {
 			at = i
 		} else if first < 0 {
 			first = i
@@ -237,16 +116,16 @@ func (e *Engine) Config() *Config { return e.cfg }
 func (e *Engine) Rules() []string {
 	out := make([]string, len(e.rules))
 	for i, r := range e.rules {
-		out[i] = r.Name()
+		out[i] = r.name
 	}
 	return out
 }
 
 // Needs reports whether any enabled rule decides at stage, so that the MTA
-// is asked only for what is used. StageHeaders and StageBody are also
-// needed by rules that read the raw message or count accepted mail.
+// is asked only for what is used. StageEOH and StageEOB are also needed by
+// rules that read the raw message.
 func (e *Engine) Needs(stage Stage) bool {
-	if stage < 0 || stage > StageBody {
+	if stage < 0 || stage > StageEOB {
 		return false
 	}
 	return e.needs[stage]
@@ -254,15 +133,10 @@ func (e *Engine) Needs(stage Stage) bool {
 
 // Run evaluates the rules of one stage in configured order and returns the
 // first final verdict, or a Continue verdict. Tags and dry runs are kept on
-// the message (Message.Annotations) and do not stop the evaluation.
+// the message and do not stop the evaluation. At end of body, Finish gives
+// the whole outcome.
 func (e *Engine) Run(ctx context.Context, stage Stage, m *Message) Verdict {
-	if m.state.exempt == "" {
-		if why := e.exempt.message(stage, m); why != "" {
-			m.state.exempt = why
-			e.log.LogAttrs(ctx, slog.LevelInfo, "exempt", append(e.msgAttrs(stage, m), slog.String("reason", why))...)
-		}
-	}
-	if m.state.exempt != "" {
+	if e.exempted(ctx, stage, m) {
 		return Verdict{Stage: stage}
 	}
 	if v := m.state.sticky; v != nil && (stage > v.Stage || stage == StageRcpt) {
@@ -270,41 +144,16 @@ func (e *Engine) Run(ctx context.Context, stage Stage, m *Message) Verdict {
 		out.Stage = stage
 		return out
 	}
-	if stage == StageRcpt {
-		if why := e.exempt.recipient(m.Rcpt); why != "" {
-			e.log.LogAttrs(ctx, slog.LevelDebug, "exempt recipient", append(e.msgAttrs(stage, m), slog.String("rcpt", m.Rcpt), slog.String("reason", why))...)
-			return Verdict{Stage: stage}
-		}
+	if stage == StageRcpt && e.exemptRecipient(ctx, m) {
+		return Verdict{Stage: stage}
 	}
 	for _, r := range e.rules {
 		if !slices.Contains(r.stages, stage) {
 			continue
 		}
-		var hit Hit
-		var err error
-		if _, ok := r.Rule.(inspector); ok && stage == StageBody {
-			err = e.inspect(ctx, m)
-		}
-		if err == nil {
-			hit, err = e.check(ctx, r, stage, m)
-		}
-		var v Verdict
-		switch {
-		case err != nil:
-			var ok bool
-			if v, ok = e.errorVerdict(ctx, r, stage, m, err); !ok {
-				continue
-			}
-		case !hit.Matched:
+		v, whole, ok := e.evaluate(ctx, r, stage, m)
+		if !ok {
 			continue
-		default:
-			v = Verdict{Rule: r.Name(), Stage: stage, Action: r.action, Reason: hit.Reason, DryRun: r.dryRun}
-			reply := r.reply
-			if hit.Action != Continue {
-				v.Action = hit.Action
-				reply = hit.Reply
-			}
-			v.Reply = reply.Expand(e.vars(m, hit.Vars))
 		}
 		e.logVerdict(ctx, v, m)
 		if v.DryRun || !v.Action.Final() {
@@ -313,7 +162,7 @@ func (e *Engine) Run(ctx context.Context, stage Stage, m *Message) Verdict {
 			}
 			continue
 		}
-		if v.Action == Quarantine && stage < StageBody {
+		if v.Action == Quarantine && stage < StageEOB {
 			// Only end of message can quarantine: hold the verdict until
 			// then, unless a later stage refuses the mail outright.
 			if m.state.quarantine == nil {
@@ -321,24 +170,71 @@ func (e *Engine) Run(ctx context.Context, stage Stage, m *Message) Verdict {
 			}
 			return Verdict{Stage: stage}
 		}
-		if hit.Message {
+		if whole {
 			m.state.sticky = &v
 		}
 		return v
 	}
-	if q := m.state.quarantine; q != nil && stage == StageBody {
+	if q := m.state.quarantine; q != nil && stage == StageEOB {
 		out := *q
 		out.Stage = stage
 		return out
 	}
-	if stage == StageBody {
-		attrs := append(e.msgAttrs(stage, m), slog.Int64("size", m.Size))
-		if g := gapSummary(m.Inspection); g != "" {
-			attrs = append(attrs, slog.String("uninspected", g))
-		}
-		e.log.LogAttrs(ctx, slog.LevelInfo, "accept", attrs...)
+	if stage == StageEOB {
+		e.logAccept(ctx, m)
 	}
 	return Verdict{Stage: stage}
+}
+
+// exempted reports whether the message is exempt from every rule, and logs
+// why once.
+func (e *Engine) exempted(ctx context.Context, stage Stage, m *Message) bool {
+	if m.state.exempt == "" {
+		if why := e.exempt.message(stage, m); why != "" {
+			m.state.exempt = why
+			e.log.LogAttrs(ctx, slog.LevelInfo, "exempt", append(e.msgAttrs(stage, m), slog.String("reason", why))...)
+		}
+	}
+	return m.state.exempt != ""
+}
+
+// exemptRecipient reports whether the recipient being decided at RCPT is
+// exempt from the recipient-stage rules.
+func (e *Engine) exemptRecipient(ctx context.Context, m *Message) bool {
+	why := e.exempt.recipient(m.Rcpt)
+	if why != "" {
+		e.log.LogAttrs(ctx, slog.LevelDebug, "exempt recipient", append(e.msgAttrs(StageRcpt, m), slog.String("rcpt", m.Rcpt), slog.String("reason", why))...)
+	}
+	return why != ""
+}
+
+// evaluate runs one rule at stage and turns what it found into a verdict;
+// ok is false when the rule has nothing to say. whole says the verdict
+// holds for the rest of the message.
+func (e *Engine) evaluate(ctx context.Context, r *boundRule, stage Stage, m *Message) (v Verdict, whole, ok bool) {
+	var err error
+	if _, reads := r.Rule.(contentRule); reads && stage == StageEOB {
+		err = e.inspect(ctx, m)
+	}
+	var hit Hit
+	if err == nil {
+		hit, err = e.check(ctx, r, stage, m)
+	}
+	switch {
+	case err != nil:
+		v, ok = e.errorVerdict(ctx, r, stage, m, err)
+		return v, false, ok
+	case !hit.Matched:
+		return Verdict{}, false, false
+	}
+	v = Verdict{Rule: r.name, Stage: stage, Action: r.action, Reason: hit.Reason, DryRun: r.dryRun}
+	reply := r.reply
+	if hit.Action != Continue {
+		v.Action = hit.Action
+		reply = hit.Reply
+	}
+	v.Reply = reply.Expand(e.vars(m, hit.Vars))
+	return v, hit.WholeMessage, true
 }
 
 // annotate records a tag or dry-run verdict once per rule and action, so
@@ -352,29 +248,35 @@ func (m *Message) annotate(v Verdict) {
 	m.state.annotations = append(m.state.annotations, v)
 }
 
-// check runs one rule, turning a panic into an error.
+// check runs one rule, turning a panic into an error. A rule that reads
+// the raw message is given its stream at end of body.
 func (e *Engine) check(ctx context.Context, r *boundRule, stage Stage, m *Message) (hit Hit, err error) {
 	defer func() {
 		if p := recover(); p != nil {
-			e.log.Error("rule panicked", "rule", r.Name(), "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+			e.log.Error("rule panicked", "rule", r.name, "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
 			hit, err = Hit{}, fmt.Errorf("rule panicked: %v", p)
 		}
 	}()
+	if s, ok := r.Rule.(Streamer); ok && stage == StageEOB {
+		if st := m.takeStream(r.stream); st != nil {
+			return s.CheckStream(ctx, m, st.sink, st.err)
+		}
+	}
 	return r.Check(ctx, stage, m)
 }
 
 // errorVerdict applies a rule's on_error outcome; ok is false when the
 // outcome is to carry on as if the rule had found nothing.
 func (e *Engine) errorVerdict(ctx context.Context, r *boundRule, stage Stage, m *Message, err error) (Verdict, bool) {
-	attrs := append(e.msgAttrs(stage, m), slog.String("rule", r.Name()), slog.String("on_error", r.onError), slog.String("error", err.Error()))
+	attrs := append(e.msgAttrs(stage, m), slog.String("rule", r.name), slog.String("on_error", r.onError), slog.String("error", err.Error()))
 	switch r.onError {
 	case "accept":
 		e.log.LogAttrs(ctx, slog.LevelWarn, "rule error", attrs...)
 		return Verdict{}, false
 	case "tag":
-		return Verdict{Rule: r.Name(), Stage: stage, Action: Tag, Reason: "error: " + err.Error()}, true
+		return Verdict{Rule: r.name, Stage: stage, Action: Tag, Reason: "error: " + err.Error()}, true
 	}
-	return Verdict{Rule: r.Name(), Stage: stage, Action: Tempfail, Reply: r.errorReply.Expand(e.vars(m, nil)),
+	return Verdict{Rule: r.name, Stage: stage, Action: Tempfail, Reply: r.errorReply.Expand(e.vars(m, nil)),
 		Reason: "error: " + err.Error(), DryRun: r.dryRun}, true
 }
 
@@ -429,70 +331,11 @@ func (e *Engine) logVerdict(ctx context.Context, v Verdict, m *Message) {
 	e.log.LogAttrs(ctx, slog.LevelInfo, "decision", attrs...)
 }
 
-// OpenStreams starts the scans of the rules that read the raw message. It
-// is called before the first header is passed on; an exempt message or a
-// message already decided opens none.
-func (e *Engine) OpenStreams(ctx context.Context, m *Message) {
-	if m.state.exempt != "" || m.state.sticky != nil || m.state.streams != nil {
-		return
+// logAccept logs an accepted message, naming what could not be inspected.
+func (e *Engine) logAccept(ctx context.Context, m *Message) {
+	attrs := append(e.msgAttrs(StageEOB, m), slog.Int64("size", m.Size))
+	if g := gapSummary(m.Inspection); g != "" {
+		attrs = append(attrs, slog.String("uninspected", g))
 	}
-	m.state.streams = map[string]StreamSink{}
-	for _, r := range e.rules {
-		s, ok := r.Rule.(Streamer)
-		if !ok {
-			continue
-		}
-		sink, err := s.OpenStream(ctx, m)
-		if err != nil {
-			sink = &failedSink{err: err}
-		}
-		m.state.streams[r.Name()] = sink
-	}
-}
-
-// Feed passes raw message bytes to the open streams. A stream that fails
-// keeps its error for its rule to report at end of body.
-func (e *Engine) Feed(m *Message, p []byte) {
-	for name, s := range m.state.streams {
-		if _, err := s.Write(p); err != nil {
-			s.Abort()
-			m.state.streams[name] = &failedSink{err: err}
-		}
-	}
-}
-
-// stream returns the sink a Streamer rule opened for m.
-func (m *Message) stream(name string) (StreamSink, error) {
-	s, ok := m.state.streams[name]
-	if !ok {
-		return nil, errNoStream
-	}
-	if f, ok := s.(*failedSink); ok {
-		return nil, f.err
-	}
-	return s, nil
-}
-
-var errNoStream = errors.New("the message was not streamed to the scanner")
-
-// failedSink stands for a stream that could not be opened or written.
-type failedSink struct{ err error }
-
-func (f *failedSink) Write(p []byte) (int, error) { return len(p), nil }
-func (f *failedSink) Abort()                      {}
-
-// Commit tells the rules that count accepted mail that m was accepted.
-func (e *Engine) Commit(ctx context.Context, m *Message) {
-	if m.state.exempt != "" {
-		return
-	}
-	for _, r := range e.rules {
-		c, ok := r.Rule.(Committer)
-		if !ok {
-			continue
-		}
-		if err := c.Commit(ctx, m); err != nil {
-			e.log.LogAttrs(ctx, slog.LevelWarn, "commit failed", append(e.msgAttrs(StageBody, m), slog.String("rule", r.Name()), slog.String("error", err.Error()))...)
-		}
-	}
+	e.log.LogAttrs(ctx, slog.LevelInfo, "accept", attrs...)
 }

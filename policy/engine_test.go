@@ -70,7 +70,7 @@ var (
 // bind gives a fake rule the outcome NewEngine would give it from a
 // [rules.NAME] table with action and reply set and the global defaults.
 func bind(r Rule, action Action) *boundRule {
-	b := &boundRule{Rule: r, stages: r.Stages(), action: action, onError: "tempfail", errorReply: reply4}
+	b := &boundRule{Rule: r, name: r.Name(), stages: r.Stages(), action: action, onError: "tempfail", errorReply: reply4, stream: -1}
 	switch action {
 	case Reject:
 		b.reply = reply5
@@ -83,14 +83,10 @@ func bind(r Rule, action Action) *boundRule {
 // fakeEngine mirrors NewEngine for rules that no configuration can make.
 func fakeEngine(t *testing.T, log *slog.Logger, rules ...*boundRule) *Engine {
 	t.Helper()
-	ex, err := newExemptions(ExemptConf{})
-	if err != nil {
-		t.Fatal(err)
-	}
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	e := &Engine{cfg: defaults(), rules: rules, exempt: ex, log: log}
+	e := &Engine{cfg: defaults(), rules: rules, exempt: &exemptions{}, log: log}
 	for _, r := range rules {
 		for _, s := range r.stages {
 			e.needs[s] = true
@@ -130,7 +126,7 @@ func TestRunOrder(t *testing.T) {
 	rcpt := []Stage{StageRcpt}
 	e := fakeEngine(t, nil,
 		bind(&fakeRule{name: "a", stages: rcpt, rec: rec}, Reject),
-		bind(&fakeRule{name: "headers-only", stages: []Stage{StageHeaders}, hit: match, rec: rec}, Reject),
+		bind(&fakeRule{name: "headers-only", stages: []Stage{StageEOH}, hit: match, rec: rec}, Reject),
 		bind(&fakeRule{name: "b", stages: []Stage{StageMail, StageRcpt}, rec: rec}, Reject),
 		bind(&fakeRule{name: "c", stages: rcpt, rec: rec}, Reject),
 	)
@@ -452,16 +448,16 @@ func TestQuarantineHoldsUntilEndOfBody(t *testing.T) {
 	rec := &recorder{}
 	e := fakeEngine(t, nil,
 		bind(&fakeRule{name: "q", stages: []Stage{StageRcpt}, hit: match, rec: rec}, Quarantine),
-		bind(&fakeRule{name: "body", stages: []Stage{StageBody}, rec: rec}, Reject),
+		bind(&fakeRule{name: "body", stages: []Stage{StageEOB}, rec: rec}, Reject),
 	)
 	m := newMessage()
-	for _, s := range []Stage{StageRcpt, StageRcpt, StageHeaders} {
+	for _, s := range []Stage{StageRcpt, StageRcpt, StageEOH} {
 		if v := e.Run(context.Background(), s, m); v.Action != Continue {
 			t.Errorf("at %s: verdict %+v, want continue until end of body", s, v)
 		}
 	}
-	v := e.Run(context.Background(), StageBody, m)
-	if v.Rule != "q" || v.Action != Quarantine || v.Stage != StageBody {
+	v := e.Run(context.Background(), StageEOB, m)
+	if v.Rule != "q" || v.Action != Quarantine || v.Stage != StageEOB {
 		t.Errorf("at eob: verdict %+v, want q's quarantine", v)
 	}
 }
@@ -538,14 +534,14 @@ func TestExemptions(t *testing.T) {
 			ctx := context.Background()
 			e.Run(ctx, StageConnect, m)
 			e.Run(ctx, StageHelo, m)
-			if tt.why != "" && tt.stage == StageConnect && m.Exempt() != tt.why {
-				t.Errorf("after connect: Exempt() = %q, want %q", m.Exempt(), tt.why)
+			if tt.why != "" && tt.stage == StageConnect && m.state.exempt != tt.why {
+				t.Errorf("after connect: Exempt() = %q, want %q", m.state.exempt, tt.why)
 			}
 			// SASL and the sender are known from MAIL FROM on.
 			m.Client.AuthUser, m.Sender = tt.authUser, tt.sender
 			e.Run(ctx, StageMail, m)
-			if m.Exempt() != tt.why {
-				t.Fatalf("Exempt() = %q, want %q", m.Exempt(), tt.why)
+			if m.state.exempt != tt.why {
+				t.Fatalf("Exempt() = %q, want %q", m.state.exempt, tt.why)
 			}
 			// Recipients that send_only and recipient_limit would refuse.
 			var got []Verdict
@@ -560,7 +556,7 @@ func TestExemptions(t *testing.T) {
 				if len(got) > 0 {
 					t.Errorf("exempt message got verdicts %+v", got)
 				}
-				if v := e.Run(ctx, StageHeaders, m); v.Action != Continue {
+				if v := e.Run(ctx, StageEOH, m); v.Action != Continue {
 					t.Errorf("exempt message got verdict %+v at eoh", v)
 				}
 				line := `level=INFO msg=exempt stage=` + tt.stage.String() + ` queue_id=4QxYz1AbcD client_ip=` + netip.MustParseAddr(tt.addr).Unmap().String()
@@ -593,8 +589,8 @@ func TestExemptRecipient(t *testing.T) {
 			t.Errorf("%s: verdict %+v, want continue", rcpt, v)
 		}
 	}
-	if m.Exempt() != "" {
-		t.Errorf("Exempt() = %q after exempt recipients", m.Exempt())
+	if m.state.exempt != "" {
+		t.Errorf("Exempt() = %q after exempt recipients", m.state.exempt)
 	}
 	if !strings.Contains(logs.String(), `msg="exempt recipient" stage=rcpt`) || !strings.Contains(logs.String(), `reason="recipient matches postmaster@*"`) {
 		t.Errorf("exempt recipient not logged:\n%s", logs.String())
@@ -615,21 +611,21 @@ func TestEveryRecipientExempt(t *testing.T) {
 	m := newMessage()
 	m.Rcpts = []string{"postmaster@example.jp", "abuse@example.net"}
 	m.Headers = []Header{many}
-	if v := e.Run(ctx, StageHeaders, m); v.Action != Continue {
+	if v := e.Run(ctx, StageEOH, m); v.Action != Continue {
 		t.Errorf("verdict %+v, want continue", v)
 	}
-	if m.Exempt() != "every recipient is exempt" {
-		t.Errorf("Exempt() = %q", m.Exempt())
+	if m.state.exempt != "every recipient is exempt" {
+		t.Errorf("Exempt() = %q", m.state.exempt)
 	}
 
 	m = newMessage()
 	m.Rcpts = []string{"postmaster@example.jp", "user@example.jp"}
 	m.Headers = []Header{many}
-	if v := e.Run(ctx, StageHeaders, m); v.Rule != "recipient_limit" {
+	if v := e.Run(ctx, StageEOH, m); v.Rule != "recipient_limit" {
 		t.Errorf("one recipient not exempt: verdict %+v, want recipient_limit", v)
 	}
-	if m.Exempt() != "" {
-		t.Errorf("Exempt() = %q", m.Exempt())
+	if m.state.exempt != "" {
+		t.Errorf("Exempt() = %q", m.state.exempt)
 	}
 }
 
@@ -662,7 +658,7 @@ func TestNeeds(t *testing.T) {
 	tests := []struct {
 		name string
 		toml string
-		want [StageBody + 1]bool // connect, helo, mail, rcpt, eoh, eob
+		want [StageEOB + 1]bool // connect, helo, mail, rcpt, eoh, eob
 	}{
 		{"no rule", "", [...]bool{false, false, false, false, false, false}},
 		{"send_only", "[rules.send_only]\naddresses = [\"noreply@*\"]\n", [...]bool{false, false, false, true, false, false}},
@@ -678,7 +674,7 @@ func TestNeeds(t *testing.T) {
 					t.Errorf("Needs(%s) = %v, want %v", Stage(s), got, want)
 				}
 			}
-			if e.Needs(Stage(-1)) || e.Needs(StageBody+1) {
+			if e.Needs(Stage(-1)) || e.Needs(StageEOB+1) {
 				t.Error("Needs of a stage out of range")
 			}
 		})
@@ -689,7 +685,7 @@ func TestNeeds(t *testing.T) {
 // MAIL FROM (it has no DNSBL) and needs RCPT and end of headers.
 func TestNeedsDefault(t *testing.T) {
 	e := configEngine(t, string(DefaultConfig), nil)
-	for s, want := range map[Stage]bool{StageConnect: false, StageHelo: false, StageRcpt: true, StageHeaders: true} {
+	for s, want := range map[Stage]bool{StageConnect: false, StageHelo: false, StageRcpt: true, StageEOH: true} {
 		if got := e.Needs(s); got != want {
 			t.Errorf("Needs(%s) = %v, want %v", s, got, want)
 		}

@@ -12,23 +12,23 @@ type exemptions struct {
 	recipients    Patterns
 }
 
-func newExemptions(c ExemptConf) (*exemptions, error) {
-	e := &exemptions{authenticated: c.Authenticated}
+// validate parses the table into c.parsed; keys in errors are relative to
+// the table.
+func (c *ExemptConf) validate() []*ConfigError {
+	var errs []*ConfigError
+	e := exemptions{authenticated: c.Authenticated}
 	for _, n := range c.Networks {
 		p, err := ParsePrefix(n)
 		if err != nil {
-			return nil, err
+			errs = append(errs, &ConfigError{Key: "networks", Msg: err.Error()})
+			continue
 		}
 		e.networks = append(e.networks, p)
 	}
-	var err error
-	if e.senders, err = CompilePatterns(c.Senders); err != nil {
-		return nil, err
-	}
-	if e.recipients, err = CompilePatterns(c.Recipients); err != nil {
-		return nil, err
-	}
-	return e, nil
+	e.senders = compilePatterns("senders", c.Senders, &errs)
+	e.recipients = compilePatterns("recipients", c.Recipients, &errs)
+	c.parsed = e
+	return errs
 }
 
 // client returns why the client is exempt, or "".

@@ -7,21 +7,24 @@ import (
 	"github.com/sekisho/sekisho/policy/mime"
 )
 
-// inspector is a rule that judges the parsed body (Message.Inspection).
-type inspector interface {
-	inspects()
+// contentRule is a rule that judges the parsed message
+// (Message.Inspection) at end of body; the engine inspects the message
+// before the first of them.
+type contentRule interface {
+	judgesInspection()
 }
 
 // limits returns the inspection limits of the [inspect] table.
 func (c InspectConfig) limits() mime.Limits {
-	l := mime.DefaultLimits()
-	l.MaxDepth = c.MaxDepth
-	l.MaxParts = c.MaxParts
-	l.MaxHeaderBytes = int(c.MaxHeaderSize)
-	l.MaxArchiveBytes = int64(c.MaxArchiveSize)
-	l.MaxArchiveDepth = c.MaxArchiveDepth
-	l.TempDir = c.TempDir
-	return l
+	return mime.Limits{
+		MaxDepth:          c.MaxDepth,
+		MaxParts:          c.MaxParts,
+		MaxHeaderBytes:    int(c.MaxHeaderSize),
+		MaxArchiveDepth:   c.MaxArchiveDepth,
+		MaxArchiveEntries: c.MaxArchiveEntries,
+		MaxArchiveBytes:   int64(c.MaxArchiveSize),
+		TempDir:           c.TempDir,
+	}
 }
 
 // inspect parses the raw message once, before the first rule that needs it.

@@ -30,14 +30,14 @@ type Message struct {
 	Sender  string   // envelope sender, "" for the null sender
 	Rcpts   []string // recipients accepted so far
 	Rcpt    string   // the recipient being decided at StageRcpt
-	Headers []Header // in order, at StageHeaders and later
+	Headers []Header // in order, at StageEOH and later
 
-	// Inspection is the parsed body, made at StageBody before the first rule
+	// Inspection is the parsed body, made at StageEOB before the first rule
 	// that needs it.
 	Inspection *mime.Result
-	// Raw opens the whole raw message (headers and body) at StageBody.
+	// Raw opens the whole raw message (headers and body) at StageEOB.
 	Raw func() (io.ReadCloser, error)
-	// Size is the raw message size in bytes, known at StageBody.
+	// Size is the raw message size in bytes, known at StageEOB.
 	Size int64
 
 	state messageState
@@ -49,7 +49,8 @@ type messageState struct {
 	sticky      *Verdict // a verdict that holds for every later stage
 	quarantine  *Verdict // a quarantine decided before end of message
 	annotations []Verdict
-	streams     map[string]StreamSink
+	streams     []*stream // by boundRule.stream; nil until opened
+	opened      bool      // OpenStreams ran for this message
 }
 
 // HeaderValue returns the raw value of the first header called name
@@ -67,19 +68,6 @@ func (m *Message) HeaderValue(name string) (string, bool) {
 // recorded in an X-Sekisho header: tags and dry runs.
 func (m *Message) Annotations() []Verdict { return m.state.annotations }
 
-// Exempt returns why the message is exempt from every rule, or "".
-func (m *Message) Exempt() string { return m.state.exempt }
-
-// Pending returns the verdict that a recipient-stage decision left for the
-// rest of the message (recipient_limit refuses the message as a whole), if
-// any.
-func (m *Message) Pending() (Verdict, bool) {
-	if m.state.sticky == nil {
-		return Verdict{}, false
-	}
-	return *m.state.sticky, true
-}
-
 // Reset forgets everything about the current message but the client: it is
 // called at MAIL FROM.
 func (m *Message) Reset() {
@@ -90,10 +78,3 @@ func (m *Message) Reset() {
 // Close releases what the message holds (open scan streams) when it is
 // aborted or the connection ends.
 func (m *Message) Close() { m.closeStreams() }
-
-func (m *Message) closeStreams() {
-	for _, s := range m.state.streams {
-		s.Abort()
-	}
-	m.state.streams = nil
-}

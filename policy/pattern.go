@@ -93,6 +93,21 @@ func indexPart(s, pat string) int {
 // Patterns is a list of patterns that matches when any of them does.
 type Patterns []Pattern
 
+// compilePatterns compiles each pattern of a list for a configuration
+// key, adding an error under key for each bad one.
+func compilePatterns(key string, list []string, errs *[]*ConfigError) Patterns {
+	ps := make(Patterns, 0, len(list))
+	for _, s := range list {
+		p, err := CompilePattern(s)
+		if err != nil {
+			*errs = append(*errs, &ConfigError{Key: key, Msg: err.Error()})
+			continue
+		}
+		ps = append(ps, p)
+	}
+	return ps
+}
+
 // CompilePatterns compiles each pattern of a list.
 func CompilePatterns(list []string) (Patterns, error) {
 	out := make(Patterns, 0, len(list))

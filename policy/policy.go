@@ -2,8 +2,8 @@
 // engine that runs them stage by stage, the verdicts they produce and the
 // TOML configuration that turns them on.
 //
-// policy knows nothing about milter: the milter adapter, the scan command and
-// the tests all drive the same Engine with a Message they fill in.
+// policy knows nothing about milter: the milter adapter and the tests drive
+// the same Engine with a Message they fill in.
 package policy
 
 import (
@@ -15,14 +15,16 @@ import (
 // Stage is a point of the SMTP dialogue at which a rule can decide.
 type Stage int
 
-// The SMTP stages, in the order a message passes them.
+// The SMTP stages, in the order a message passes them. The last two are
+// named as the milter protocol names them: end of headers, and end of body,
+// which is the end of the message, where content is judged.
 const (
 	StageConnect Stage = iota
 	StageHelo
 	StageMail
 	StageRcpt
-	StageHeaders // end of headers
-	StageBody    // end of body (end of message)
+	StageEOH // end of headers
+	StageEOB // end of body: the whole message has been passed on
 )
 
 var stageNames = [...]string{"connect", "helo", "mail", "rcpt", "eoh", "eob"}
@@ -66,6 +68,9 @@ func ParseAction(s string) (Action, error) {
 	}
 	return Continue, fmt.Errorf("unknown action %q (want reject, tempfail, discard, quarantine, tag or log)", s)
 }
+
+// MarshalText implements encoding.TextMarshaler.
+func (a Action) MarshalText() ([]byte, error) { return []byte(a.String()), nil }
 
 // UnmarshalText implements encoding.TextUnmarshaler for the configuration.
 func (a *Action) UnmarshalText(b []byte) error {

@@ -223,7 +223,7 @@ func TestReplyExpand(t *testing.T) {
 func TestStageAndActionNames(t *testing.T) {
 	stages := map[policy.Stage]string{
 		policy.StageConnect: "connect", policy.StageHelo: "helo", policy.StageMail: "mail",
-		policy.StageRcpt: "rcpt", policy.StageHeaders: "eoh", policy.StageBody: "eob",
+		policy.StageRcpt: "rcpt", policy.StageEOH: "eoh", policy.StageEOB: "eob",
 		policy.Stage(-1): "stage(-1)", policy.Stage(6): "stage(6)",
 	}
 	for s, want := range stages {

@@ -13,49 +13,45 @@ import (
 // recipient within a short time.
 type RateLimitConfig struct {
 	RuleCommon
-	Key     string   `toml:"key"`     // sender+recipient (default), client+recipient, recipient, sender, client
-	Limit   int      `toml:"limit"`   // messages allowed within window
-	Window  Duration `toml:"window"`  // default 10m
-	Store   string   `toml:"store"`   // "memory" (default) or "redis://HOST:PORT/DB"
-	Timeout Duration `toml:"timeout"` // per Redis call; default 1s
+	Key     string   `toml:"key"`     // sender+recipient, client+recipient, recipient, sender, client
+	Limit   int      `toml:"limit"`   // messages allowed within window; no default
+	Window  Duration `toml:"window"`  // sliding window
+	Store   string   `toml:"store"`   // "memory" or "redis://HOST:PORT/DB"
+	Timeout Duration `toml:"timeout"` // per Redis call
 }
 
-func (c *RateLimitConfig) defaults() (Action, Reply) {
-	return Tempfail, Reply{Code: 450, Enhanced: "4.7.1", Text: "Too many messages to <{rcpt}>, try again later"}
+func (c *RateLimitConfig) setDefaults() {
+	c.outcome(Tempfail, Reply{Code: 450, Enhanced: "4.7.1", Text: "Too many messages to <{rcpt}>, try again later"})
+	c.Key = "sender+recipient"
+	c.Window = Duration(10 * time.Minute)
+	c.Store = "memory"
+	c.Timeout = Duration(time.Second)
 }
 
-func (c *RateLimitConfig) check() []*ConfigError {
+func (c *RateLimitConfig) validate() []*ConfigError {
 	var errs []*ConfigError
-	if _, err := ratelimit.Key(c.kind(), "192.0.2.1", "a@example.com", "b@example.com"); err != nil {
+	if _, err := ratelimit.Key(c.Key, "192.0.2.1", "a@example.com", "b@example.com"); err != nil {
 		errs = append(errs, &ConfigError{Key: "key", Msg: err.Error()})
 	}
 	if c.Limit < 1 {
 		errs = append(errs, &ConfigError{Key: "limit", Msg: fmt.Sprintf("must be at least 1, not %d", c.Limit)})
 	}
-	if c.Store != "" && c.Store != "memory" && !strings.HasPrefix(c.Store, "redis://") && !strings.HasPrefix(c.Store, "rediss://") && !strings.HasPrefix(c.Store, "unix://") {
+	if c.Window <= 0 {
+		errs = append(errs, &ConfigError{Key: "window", Msg: "must be above zero"})
+	}
+	if c.Timeout <= 0 {
+		errs = append(errs, &ConfigError{Key: "timeout", Msg: "must be above zero"})
+	}
+	if c.Store != "memory" && !strings.HasPrefix(c.Store, "redis://") && !strings.HasPrefix(c.Store, "rediss://") && !strings.HasPrefix(c.Store, "unix://") {
 		errs = append(errs, &ConfigError{Key: "store", Msg: fmt.Sprintf("want \"memory\" or a redis:// URL, not %q", c.Store)})
 	}
 	return errs
 }
 
-func (c *RateLimitConfig) kind() string {
-	if c.Key == "" {
-		return "sender+recipient"
-	}
-	return c.Key
-}
-
 func (c *RateLimitConfig) build(env *Env) (Rule, error) {
-	r := &rateLimit{kind: c.kind(), limit: c.Limit, window: c.Window.D()}
-	if r.window == 0 {
-		r.window = 10 * time.Minute
-	}
-	timeout := c.Timeout.D()
-	if timeout == 0 {
-		timeout = time.Second
-	}
+	r := &rateLimit{kind: c.Key, limit: c.Limit, window: c.Window.D()}
 	var err error
-	r.store, err = env.rateStore(c.Store, timeout)
+	r.store, err = env.rateStore(c.Store, c.Timeout.D())
 	return r, err
 }
 

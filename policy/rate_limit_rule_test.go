@@ -63,14 +63,14 @@ func rtRcpt(e *policy.Engine, mail rtMail3) (policy.Verdict, *policy.Message) {
 }
 
 // rtSend runs the recipient stage and, when every recipient passed,
-// commits the message as accepted.
+// finishes the message, which counts it as accepted.
 func rtSend(t *testing.T, e *policy.Engine, mail rtMail3) {
 	t.Helper()
 	v, m := rtRcpt(e, mail)
 	if v.Action != policy.Continue {
 		t.Fatalf("sending %+v: %s %s (%s)", mail, v.Rule, v, v.Reason)
 	}
-	e.Commit(context.Background(), m)
+	e.Finish(context.Background(), m)
 }
 
 const rtRateReply = "450 4.7.1 Too many messages to <bob@example.co.jp>, try again later"
@@ -253,7 +253,7 @@ func TestRateLimitStoreUnreachable(t *testing.T) {
 		v, m := rtRcpt(e, rtAliceToBob)
 		rtExpectContinue(t, v)
 		// A commit that fails is logged, not fatal.
-		e.Commit(context.Background(), m)
+		e.Finish(context.Background(), m)
 	})
 	t.Run("tag", func(t *testing.T) {
 		e := rtEngine(t, cfg+"on_error = \"tag\"\n", nil)

@@ -15,11 +15,12 @@ type RecipientLimitConfig struct {
 	CountHeaders bool `toml:"count_headers"`
 }
 
-func (c *RecipientLimitConfig) defaults() (Action, Reply) {
-	return Reject, Reply{Code: 550, Enhanced: "5.5.3", Text: "Too many recipients"}
+func (c *RecipientLimitConfig) setDefaults() {
+	c.outcome(Reject, Reply{Code: 550, Enhanced: "5.5.3", Text: "Too many recipients"})
+	c.Max = 9
 }
 
-func (c *RecipientLimitConfig) check() []*ConfigError {
+func (c *RecipientLimitConfig) validate() []*ConfigError {
 	if c.Max < 1 {
 		return []*ConfigError{{Key: "max", Msg: fmt.Sprintf("must be at least 1, not %d", c.Max)}}
 	}
@@ -44,7 +45,7 @@ func (r *recipientLimit) Name() string { return "recipient_limit" }
 
 func (r *recipientLimit) Stages() []Stage {
 	if r.headers {
-		return []Stage{StageRcpt, StageHeaders}
+		return []Stage{StageRcpt, StageEOH}
 	}
 	return []Stage{StageRcpt}
 }
@@ -53,9 +54,9 @@ func (r *recipientLimit) Check(_ context.Context, stage Stage, m *Message) (Hit,
 	switch stage {
 	case StageRcpt:
 		if n := len(m.Rcpts) + 1; n > r.max {
-			return Hit{Matched: true, Message: true, Reason: fmt.Sprintf("envelope recipient %d exceeds the limit of %d", n, r.max)}, nil
+			return Hit{Matched: true, WholeMessage: true, Reason: fmt.Sprintf("envelope recipient %d exceeds the limit of %d", n, r.max)}, nil
 		}
-	case StageHeaders:
+	case StageEOH:
 		if n := HeaderRecipients(m); n > r.max {
 			return Hit{Matched: true, Reason: fmt.Sprintf("To and Cc name %d distinct addresses, over the limit of %d", n, r.max)}, nil
 		}

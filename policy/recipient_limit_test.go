@@ -50,8 +50,11 @@ func TestRecipientLimitEnvelope(t *testing.T) {
 			t.Fatalf("recipient %d: verdict %+v", i+1, v)
 		}
 	}
-	if _, ok := m.Pending(); ok {
-		t.Error("Pending() set before the limit is reached")
+	// Nine recipients: the message passes the end of headers.
+	nine := *m
+	nine.Headers = []policy.Header{{Name: "Subject", Value: "=?UTF-8?B?5LyR6KiI?="}, {Name: "To", Value: "user1@example.jp"}}
+	if v := e.Run(context.Background(), policy.StageEOH, &nine); v.Action != policy.Continue {
+		t.Errorf("eoh with nine recipients: verdict %+v", v)
 	}
 	// The 10th, the 11th and an exempt recipient after them.
 	got = rcptTo(e, m, "user10@example.jp", "user11@example.jp", "postmaster@example.jp")
@@ -63,16 +66,12 @@ func TestRecipientLimitEnvelope(t *testing.T) {
 	if len(m.Rcpts) != 9 {
 		t.Errorf("%d recipients accepted, want 9", len(m.Rcpts))
 	}
-	p, ok := m.Pending()
-	if !ok || p.Rule != "recipient_limit" || p.String() != tooMany {
-		t.Errorf("Pending() = %+v, %v", p, ok)
-	}
 	m.Headers = []policy.Header{{Name: "To", Value: "user1@example.jp"}}
-	v := e.Run(context.Background(), policy.StageHeaders, m)
-	if v.Rule != "recipient_limit" || v.String() != tooMany || v.Stage != policy.StageHeaders {
+	v := e.Run(context.Background(), policy.StageEOH, m)
+	if v.Rule != "recipient_limit" || v.String() != tooMany || v.Stage != policy.StageEOH {
 		t.Errorf("eoh: verdict %+v, want the message refused with %q", v, tooMany)
 	}
-	if v := e.Run(context.Background(), policy.StageBody, m); v.String() != tooMany {
+	if v := e.Run(context.Background(), policy.StageEOB, m); v.String() != tooMany {
 		t.Errorf("eob: verdict %+v, want %q", v, tooMany)
 	}
 	// The next message on the connection starts afresh.
@@ -91,7 +90,7 @@ func TestRecipientLimitNineIsFine(t *testing.T) {
 		}
 	}
 	m.Headers = []policy.Header{{Name: "To", Value: strings.Join(users(1, 9), ", ")}}
-	if v := e.Run(context.Background(), policy.StageHeaders, m); v.Action != policy.Continue {
+	if v := e.Run(context.Background(), policy.StageEOH, m); v.Action != policy.Continue {
 		t.Errorf("eoh: verdict %+v", v)
 	}
 }
@@ -182,9 +181,9 @@ func TestRecipientLimitHeaders(t *testing.T) {
 			m := &policy.Message{Client: outsider, Sender: "sender@example.net"}
 			rcptTo(e, m, "user1@example.jp")
 			m.Headers = tt.headers
-			v := e.Run(context.Background(), policy.StageHeaders, m)
+			v := e.Run(context.Background(), policy.StageEOH, m)
 			if tt.refused {
-				if v.Rule != "recipient_limit" || v.String() != tooMany || v.Stage != policy.StageHeaders {
+				if v.Rule != "recipient_limit" || v.String() != tooMany || v.Stage != policy.StageEOH {
 					t.Errorf("verdict %+v, want %q at eoh", v, tooMany)
 				}
 			} else if v.Action != policy.Continue {
@@ -197,7 +196,7 @@ func TestRecipientLimitHeaders(t *testing.T) {
 func TestRecipientLimitWithoutHeaders(t *testing.T) {
 	e := parseEngine(t, "[rules.recipient_limit]\nmax = 9\n")
 	m := &policy.Message{Client: outsider, Headers: []policy.Header{{"To", strings.Join(users(1, 20), ", ")}}}
-	if v := e.Run(context.Background(), policy.StageHeaders, m); v.Action != policy.Continue {
+	if v := e.Run(context.Background(), policy.StageEOH, m); v.Action != policy.Continue {
 		t.Errorf("count_headers off: verdict %+v", v)
 	}
 }

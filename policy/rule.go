@@ -22,9 +22,10 @@ type Hit struct {
 	Matched bool
 	Reason  string            // for the log: `attachment "a.exe" (part 2) denied extension exe`
 	Vars    map[string]string // placeholders for the reply text, e.g. {"virus": "Eicar"}
-	// Message marks a recipient-stage hit that refuses the whole message:
-	// every later recipient and the message itself get the same verdict.
-	Message bool
+	// WholeMessage marks a recipient-stage hit that refuses the whole
+	// message: every later recipient and the message itself get the same
+	// verdict.
+	WholeMessage bool
 	// Action and Reply, when set, replace the rule's configured outcome for
 	// this hit (an encrypted archive has an outcome of its own).
 	Action Action
@@ -32,11 +33,18 @@ type Hit struct {
 }
 
 // Streamer is a rule that reads the raw message as the MTA passes it on
-// (headers, then body), such as a virus scanner.
+// (headers, then body), such as a virus scanner. The engine opens a stream
+// per message before the first header, feeds it, and at end of body gives
+// it back to the rule's CheckStream instead of calling Check; Check is left
+// for a message that was not streamed (it reads Message.Raw).
 type Streamer interface {
 	Rule
 	// OpenStream starts a scan of one message.
 	OpenStream(ctx context.Context, m *Message) (StreamSink, error)
+	// CheckStream judges the message from the stream OpenStream returned;
+	// err, when not nil, says why the stream could not be opened or
+	// written, and sink is then nil.
+	CheckStream(ctx context.Context, m *Message, sink StreamSink, err error) (Hit, error)
 }
 
 // StreamSink receives the raw message of one Streamer.
@@ -47,7 +55,7 @@ type StreamSink interface {
 }
 
 // Committer is a rule that records mail once it is finally accepted, such
-// as a rate limit that counts only delivered mail.
+// as a rate limit that counts only delivered mail; Engine.Finish commits.
 type Committer interface {
 	Rule
 	Commit(ctx context.Context, m *Message) error

@@ -23,7 +23,7 @@ var rtClient = policy.Client{Addr: netip.MustParseAddr("203.0.113.25"), Name: "m
 func rtEnv() *policy.Env { return &policy.Env{Logger: slog.New(slog.DiscardHandler)} }
 
 // rtEngine parses a configuration and builds its engine on env (a fresh
-// silent one when nil); the engine is closed at the end of the test.
+// silent one when nil).
 func rtEngine(t testing.TB, cfg string, env *policy.Env) *policy.Engine {
 	t.Helper()
 	c, err := policy.Parse("t.toml", []byte(cfg))

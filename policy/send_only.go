@@ -9,33 +9,26 @@ import (
 // (no-reply addresses) and must never receive any.
 type SendOnlyConfig struct {
 	RuleCommon
-	Addresses []string `toml:"addresses"`
+	Addresses []string `toml:"addresses"` // no default: the addresses are the company's
+
+	patterns Patterns
 }
 
-func (c *SendOnlyConfig) defaults() (Action, Reply) {
-	return Reject, Reply{Code: 550, Enhanced: "5.1.1", Text: "User unknown"}
+func (c *SendOnlyConfig) setDefaults() {
+	c.outcome(Reject, Reply{Code: 550, Enhanced: "5.1.1", Text: "User unknown"})
+	c.Addresses = []string{}
 }
 
-func (c *SendOnlyConfig) check() []*ConfigError {
+func (c *SendOnlyConfig) validate() []*ConfigError {
 	var errs []*ConfigError
 	if len(c.Addresses) == 0 {
 		errs = append(errs, &ConfigError{Key: "addresses", Msg: "list at least one address pattern"})
 	}
-	for _, a := range c.Addresses {
-		if err := checkPattern(a); err != nil {
-			errs = append(errs, &ConfigError{Key: "addresses", Msg: err.Error()})
-		}
-	}
+	c.patterns = compilePatterns("addresses", c.Addresses, &errs)
 	return errs
 }
 
-func (c *SendOnlyConfig) build(*Env) (Rule, error) {
-	ps, err := CompilePatterns(c.Addresses)
-	if err != nil {
-		return nil, err
-	}
-	return &sendOnly{patterns: ps}, nil
-}
+func (c *SendOnlyConfig) build(*Env) (Rule, error) { return &sendOnly{patterns: c.patterns}, nil }
 
 // sendOnly refuses recipients that are send-only addresses, at RCPT.
 type sendOnly struct {

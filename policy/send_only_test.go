@@ -48,12 +48,12 @@ func TestSendOnlyOnlyAtRcpt(t *testing.T) {
 		Rcpt:    "noreply@example.jp",
 		Headers: []policy.Header{{Name: "To", Value: "noreply@example.jp"}},
 	}
-	for _, s := range []policy.Stage{policy.StageConnect, policy.StageHelo, policy.StageMail, policy.StageHeaders, policy.StageBody} {
+	for _, s := range []policy.Stage{policy.StageConnect, policy.StageHelo, policy.StageMail, policy.StageEOH, policy.StageEOB} {
 		if v := e.Run(context.Background(), s, m); v.Action != policy.Continue {
 			t.Errorf("at %s: verdict %+v", s, v)
 		}
 	}
-	if !e.Needs(policy.StageRcpt) || e.Needs(policy.StageHeaders) || e.Needs(policy.StageMail) {
+	if !e.Needs(policy.StageRcpt) || e.Needs(policy.StageEOH) || e.Needs(policy.StageMail) {
 		t.Error("send_only alone needs only the RCPT stage")
 	}
 }

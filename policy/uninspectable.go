@@ -9,77 +9,71 @@ import (
 
 // UninspectableConfig is [rules.uninspectable] (also read under its former
 // name [rules.mime_limits]): messages the inspection could not read
-// completely. Each reason class can have an outcome of its own; a class
-// left unset takes the rule's action. Encrypted archives are judged by
-// attachment_extension's encrypted setting.
+// completely. Each reason class has an outcome of its own, by default the
+// rule's action. Encrypted archives are judged by attachment_extension's
+// encrypted setting.
 type UninspectableConfig struct {
 	RuleCommon
 	Limit     string `toml:"limit"`     // an [inspect] limit exceeded
 	Structure string `toml:"structure"` // a MIME structure mail clients may read differently
 	Archive   string `toml:"archive"`   // an archive skipped, corrupt or in a format not opened
+
+	outcomes map[mime.GapClass]outcome
 }
 
-// uninspectableClasses are the gap classes the rule judges, with the key
-// that sets each one's outcome.
+// uninspectableClasses are the gap classes the rule judges.
 var uninspectableClasses = []mime.GapClass{mime.GapLimit, mime.GapStructure, mime.GapArchive}
 
-func (c *UninspectableConfig) class(g mime.GapClass) string {
+// class returns the setting of gap class g.
+func (c *UninspectableConfig) class(g mime.GapClass) *string {
 	switch g {
 	case mime.GapLimit:
-		return c.Limit
+		return &c.Limit
 	case mime.GapStructure:
-		return c.Structure
-	case mime.GapArchive:
-		return c.Archive
+		return &c.Structure
 	}
-	return ""
+	return &c.Archive
 }
 
 // uninspectableReply is the rule's default reply.
 var uninspectableReply = Reply{Code: 554, Enhanced: "5.6.0", Text: "Message content could not be checked"}
 
-func (c *UninspectableConfig) defaults() (Action, Reply) { return Reject, uninspectableReply }
+func (c *UninspectableConfig) setDefaults() { c.outcome(Reject, uninspectableReply) }
 
-func (c *UninspectableConfig) check() []*ConfigError {
-	var errs []*ConfigError
+// derive: a class left unset takes the rule's action.
+func (c *UninspectableConfig) derive(func(string) bool) {
 	for _, g := range uninspectableClasses {
-		if v := c.class(g); v != "" && v != "accept" {
-			if _, err := ParseAction(v); err != nil {
-				errs = append(errs, &ConfigError{Key: string(g), Msg: err.Error() + " or accept"})
-			}
+		if v := c.class(g); *v == "" {
+			*v = c.Action.String()
 		}
+	}
+}
+
+func (c *UninspectableConfig) validate() []*ConfigError {
+	var errs []*ConfigError
+	c.outcomes = map[mime.GapClass]outcome{}
+	for _, g := range uninspectableClasses {
+		v := *c.class(g)
+		if v == "accept" {
+			c.outcomes[g] = outcome{action: Continue}
+			continue
+		}
+		a, err := ParseAction(v)
+		if err != nil {
+			errs = append(errs, &ConfigError{Key: string(g), Msg: err.Error() + " or accept"})
+			continue
+		}
+		o := outcome{action: a, reply: c.Reply, same: a == c.Action}
+		if !o.same {
+			o.reply = replyFor(a, c.Reply)
+		}
+		c.outcomes[g] = o
 	}
 	return errs
 }
 
 func (c *UninspectableConfig) build(*Env) (Rule, error) {
-	action, reply := c.defaults()
-	if c.Action != nil {
-		action = *c.Action
-		if c.Reply == nil && action == Tempfail {
-			reply = temporary(reply)
-		}
-	}
-	if c.Reply != nil {
-		reply = *c.Reply
-	}
-	r := &uninspectable{outcomes: map[mime.GapClass]outcome{}}
-	for _, g := range uninspectableClasses {
-		o := outcome{action: action, reply: reply, same: true}
-		switch v := c.class(g); v {
-		case "":
-		case "accept":
-			o = outcome{action: Continue}
-		default:
-			o.action, _ = ParseAction(v)
-			o.same = o.action == action
-			if !o.same {
-				o.reply = replyFor(o.action, reply)
-			}
-		}
-		r.outcomes[g] = o
-	}
-	return r, nil
+	return &uninspectable{outcomes: c.outcomes}, nil
 }
 
 // replyFor returns a reply that suits action, from the rule's reply: a
@@ -115,9 +109,9 @@ type uninspectable struct {
 	outcomes map[mime.GapClass]outcome
 }
 
-func (*uninspectable) Name() string    { return "uninspectable" }
-func (*uninspectable) Stages() []Stage { return []Stage{StageBody} }
-func (*uninspectable) inspects()       {}
+func (*uninspectable) Name() string      { return "uninspectable" }
+func (*uninspectable) Stages() []Stage   { return []Stage{StageEOB} }
+func (*uninspectable) judgesInspection() {}
 
 func (r *uninspectable) Check(_ context.Context, _ Stage, m *Message) (Hit, error) {
 	best := -1

@@ -37,7 +37,7 @@ func TestUninspectableClasses(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			e := rtEngine(t, "[rules.attachment_extension]\nencrypted = \"accept\"\ndeny = [\"scr\"]\n\n[rules.uninspectable]\n"+tt.cfg+"\n", nil)
-			v := e.Run(context.Background(), policy.StageBody, rtFileMessage(t, tt.file))
+			v := e.Run(context.Background(), policy.StageEOB, rtFileMessage(t, tt.file))
 			if tt.action == policy.Continue {
 				rtExpectContinue(t, v)
 				return
@@ -63,7 +63,7 @@ func TestUninspectableSeverity(t *testing.T) {
 		"--b\r\nContent-Type: message/partial; id=x; number=1; total=2\r\n\r\nSubject: x\r\n\r\ny\r\n--b--\r\n")
 	for _, cfg := range []string{"archive = \"tag\"\nstructure = \"reject\"\n", "structure = \"reject\"\narchive = \"tag\"\n"} {
 		e := rtEngine(t, "[rules.uninspectable]\n"+cfg+"\n[rules.blank]\n", nil)
-		v := e.Run(context.Background(), policy.StageBody, rtBytesMessage(t, raw))
+		v := e.Run(context.Background(), policy.StageEOB, rtBytesMessage(t, raw))
 		rtExpect(t, v, "uninspectable", policy.Reject, "554 5.6.0 Message content could not be checked", "structure: part 2: message/partial")
 		if strings.Contains(v.Reason, "archive:") {
 			t.Errorf("reason %q names the gap whose outcome lost", v.Reason)
@@ -71,7 +71,7 @@ func TestUninspectableSeverity(t *testing.T) {
 	}
 	e := rtEngine(t, "[rules.uninspectable]\narchive = \"tag\"\nstructure = \"log\"\n", nil)
 	m := rtBytesMessage(t, raw)
-	rtExpectContinue(t, e.Run(context.Background(), policy.StageBody, m))
+	rtExpectContinue(t, e.Run(context.Background(), policy.StageEOB, m))
 	if a := m.Annotations(); len(a) != 1 || a[0].Rule != "uninspectable" || a[0].Action != policy.Tag || !strings.Contains(a[0].Reason, "rar archive") {
 		t.Errorf("annotations = %+v, want one tag by uninspectable", a)
 	}
@@ -94,7 +94,7 @@ func TestUninspectableImplicit(t *testing.T) {
 		}
 	}
 	// Without a table of its own, a deeply nested message is still refused.
-	v := rtEngine(t, "[rules.attachment_extension]\n", nil).Run(context.Background(), policy.StageBody, rtFileMessage(t, "deep-nesting.eml"))
+	v := rtEngine(t, "[rules.attachment_extension]\n", nil).Run(context.Background(), policy.StageEOB, rtFileMessage(t, "deep-nesting.eml"))
 	rtExpect(t, v, "uninspectable", policy.Reject, "554 5.6.0 Message content could not be checked")
 }
 
@@ -104,12 +104,12 @@ func TestAcceptNamesGaps(t *testing.T) {
 	var log bytes.Buffer
 	env := &policy.Env{Logger: slog.New(slog.NewTextHandler(&log, nil))}
 	e := rtEngine(t, "[rules.attachment_extension]\ndeny = [\"scr\"]\n\n[rules.uninspectable]\narchive = \"accept\"\n", env)
-	rtExpectContinue(t, e.Run(context.Background(), policy.StageBody, rtFileMessage(t, "rar-attachment.eml")))
+	rtExpectContinue(t, e.Run(context.Background(), policy.StageEOB, rtFileMessage(t, "rar-attachment.eml")))
 	if !strings.Contains(log.String(), "msg=accept") || !strings.Contains(log.String(), `uninspected="archive: part 2: attachment \"docs.rar\": rar archive not looked into"`) {
 		t.Errorf("log:\n%s", log.String())
 	}
 	log.Reset()
-	rtExpectContinue(t, e.Run(context.Background(), policy.StageBody, rtFileMessage(t, "iso2022jp.eml")))
+	rtExpectContinue(t, e.Run(context.Background(), policy.StageEOB, rtFileMessage(t, "iso2022jp.eml")))
 	if strings.Contains(log.String(), "uninspected") {
 		t.Errorf("log of a message read completely:\n%s", log.String())
 	}

@@ -7,93 +7,6 @@ import (
 	"strings"
 )
 
-// RulesConfig is the [rules] table: one sub-table per rule. A table that is
-// present turns its rule on (enabled = false turns it off again); an absent
-// table leaves the rule off.
-type RulesConfig struct {
-	SendOnly              *SendOnlyConfig              `toml:"send_only"`
-	RecipientLimit        *RecipientLimitConfig        `toml:"recipient_limit"`
-	AttachmentSize        *AttachmentSizeConfig        `toml:"attachment_size"`
-	AttachmentExtension   *AttachmentExtensionConfig   `toml:"attachment_extension"`
-	AttachmentNoExtension *AttachmentNoExtensionConfig `toml:"attachment_no_extension"`
-	AsciiOnly             *AsciiOnlyConfig             `toml:"ascii_only"`
-	Blank                 *BlankConfig                 `toml:"blank"`
-	Uninspectable         *UninspectableConfig         `toml:"uninspectable"`
-	MimeLimits            *UninspectableConfig         `toml:"mime_limits"` // the former name of uninspectable
-	DNSBL                 *DNSBLConfig                 `toml:"dnsbl"`
-	Virus                 *VirusConfig                 `toml:"virus"`
-	RateLimit             *RateLimitConfig             `toml:"rate_limit"`
-}
-
-// ruleConfig is what every [rules.NAME] table provides.
-type ruleConfig interface {
-	common() *RuleCommon
-	// defaults returns the action and reply used when the table sets none.
-	defaults() (Action, Reply)
-	// check validates the rule's own keys; keys in errors are relative to
-	// the rule's table.
-	check() []*ConfigError
-	// build makes the rule.
-	build(env *Env) (Rule, error)
-}
-
-type namedConfig struct {
-	name string // the rule's name
-	key  string // its table in the file: the name, or a former name
-	cfg  ruleConfig
-}
-
-// tables returns the rule tables present in the file, in file order.
-func (r *RulesConfig) tables(order []string) []namedConfig {
-	all := map[string]ruleConfig{}
-	keys := map[string]string{}
-	add := func(name string, present bool, c ruleConfig) {
-		if present {
-			all[name] = c
-			keys[name] = name
-		}
-	}
-	add("send_only", r.SendOnly != nil, r.SendOnly)
-	add("recipient_limit", r.RecipientLimit != nil, r.RecipientLimit)
-	add("attachment_size", r.AttachmentSize != nil, r.AttachmentSize)
-	add("attachment_extension", r.AttachmentExtension != nil, r.AttachmentExtension)
-	add("attachment_no_extension", r.AttachmentNoExtension != nil, r.AttachmentNoExtension)
-	add("ascii_only", r.AsciiOnly != nil, r.AsciiOnly)
-	add("blank", r.Blank != nil, r.Blank)
-	add("uninspectable", r.Uninspectable != nil, r.Uninspectable)
-	if r.Uninspectable == nil && r.MimeLimits != nil {
-		add("uninspectable", true, r.MimeLimits)
-		keys["uninspectable"] = "mime_limits"
-	}
-	add("dnsbl", r.DNSBL != nil, r.DNSBL)
-	add("virus", r.Virus != nil, r.Virus)
-	add("rate_limit", r.RateLimit != nil, r.RateLimit)
-	var out []namedConfig
-	for _, name := range order {
-		if c, ok := all[name]; ok {
-			out = append(out, namedConfig{name, keys[name], c})
-			delete(all, name)
-		}
-	}
-	for _, name := range RuleNames {
-		if c, ok := all[name]; ok {
-			out = append(out, namedConfig{name, keys[name], c})
-		}
-	}
-	return out
-}
-
-// RuleNames lists every rule name the configuration knows, in the order
-// used when the file does not decide.
-var RuleNames = []string{
-	"dnsbl", "send_only", "recipient_limit", "rate_limit",
-	"ascii_only", "blank", "attachment_size", "attachment_extension",
-	"attachment_no_extension", "uninspectable", "virus",
-}
-
-// ruleAliases maps former rule names to the current ones.
-var ruleAliases = map[string]string{"mime_limits": "uninspectable"}
-
 func (c *Config) validate() []*ConfigError {
 	var errs []*ConfigError
 	bad := func(key, format string, args ...any) {
@@ -125,49 +38,32 @@ func (c *Config) validate() []*ConfigError {
 	default:
 		bad("log.level", "must be debug, info, warn or error, not %q", c.Log.Level)
 	}
-	for _, n := range c.Exempt.Networks {
-		if _, err := ParsePrefix(n); err != nil {
-			bad("exempt.networks", "%v", err)
-		}
+	for _, e := range c.Exempt.validate() {
+		e.Key = "exempt." + e.Key
+		errs = append(errs, e)
 	}
-	for _, p := range c.Exempt.Senders {
-		if err := checkPattern(p); err != nil {
-			bad("exempt.senders", "%v", err)
-		}
-	}
-	for _, p := range c.Exempt.Recipients {
-		if err := checkPattern(p); err != nil {
-			bad("exempt.recipients", "%v", err)
-		}
+	in := c.Inspect
+	if in.MaxDepth < 1 || in.MaxParts < 1 || in.MaxArchiveDepth < 1 || in.MaxArchiveEntries < 1 || in.MaxHeaderSize < 1024 || in.MaxArchiveSize < 1 {
+		bad("inspect", "max_depth, max_parts, max_archive_depth, max_archive_entries and max_archive_size must be at least 1, max_header_size at least 1KiB")
 	}
 	if c.Rules.Uninspectable != nil && c.Rules.MimeLimits != nil {
 		bad("rules.mime_limits", "is the former name of rules.uninspectable: keep only one of the two tables")
 	}
-	in := c.Inspect
-	if in.MaxDepth < 1 || in.MaxParts < 1 || in.MaxArchiveDepth < 0 || in.MaxHeaderSize < 1024 {
-		bad("inspect", "max_depth and max_parts must be at least 1, max_header_size at least 1KiB, max_archive_depth not negative")
-	}
 	for _, t := range c.Rules.tables(c.Order) {
 		prefix := "rules." + t.key
 		rc := t.cfg.common()
-		action, _ := t.cfg.defaults()
-		if rc.Action != nil {
-			action = *rc.Action
-		}
-		if rc.Reply != nil {
-			if err := action.fits(*rc.Reply); err != nil {
-				bad(prefix+".reply", "%v", err)
-			}
+		if err := rc.Action.fits(rc.Reply); err != nil {
+			bad(prefix+".reply", "%v", err)
 		}
 		switch rc.OnError {
-		case "", "tempfail", "accept", "tag":
+		case "tempfail", "accept", "tag":
 		default:
 			bad(prefix+".on_error", "must be tempfail, accept or tag, not %q", rc.OnError)
 		}
-		if rc.ErrorReply != nil && rc.ErrorReply.Code/100 != 4 {
+		if rc.ErrorReply.Code/100 != 4 && rc.ErrorReply != c.ErrorReply {
 			bad(prefix+".error_reply", "must be a 4xx reply, not %q", rc.ErrorReply)
 		}
-		for _, e := range t.cfg.check() {
+		for _, e := range t.cfg.validate() {
 			if e.Key == "" {
 				e.Key = prefix
 			} else {

@@ -13,44 +13,47 @@ import (
 // VirusConfig is [rules.virus]: mail clamd finds a virus in.
 type VirusConfig struct {
 	RuleCommon
-	Address     string   `toml:"address"`       // "unix:/run/clamav/clamd.ctl" or "inet:127.0.0.1:3310"
-	Timeout     Duration `toml:"timeout"`       // per clamd operation; default 30s
-	MaxScanSize Size     `toml:"max_scan_size"` // default 25MB, Debian's StreamMaxLength
-	Oversize    string   `toml:"oversize"`      // "skip" (accept with a tag header, default) or "tempfail"
+	Address     string   `toml:"address"`       // "unix:/run/clamav/clamd.ctl" or "inet:127.0.0.1:3310"; no default
+	Timeout     Duration `toml:"timeout"`       // per clamd operation
+	MaxScanSize Size     `toml:"max_scan_size"` // at or below clamd's StreamMaxLength (Debian: 25MB)
+	Oversize    string   `toml:"oversize"`      // "skip" (accept with a tag header) or "tempfail"
+
+	client *clamd.Client
 }
 
-func (c *VirusConfig) defaults() (Action, Reply) {
-	return Reject, Reply{Code: 554, Enhanced: "5.7.1", Text: "Virus found: {virus}"}
+func (c *VirusConfig) setDefaults() {
+	c.outcome(Reject, Reply{Code: 554, Enhanced: "5.7.1", Text: "Virus found: {virus}"})
+	c.Timeout = Duration(30 * time.Second)
+	c.MaxScanSize = 25 << 20
+	c.Oversize = "skip"
 }
 
-func (c *VirusConfig) check() []*ConfigError {
+func (c *VirusConfig) validate() []*ConfigError {
 	var errs []*ConfigError
-	if _, err := clamd.Parse(c.Address); err != nil {
+	cl, err := clamd.Parse(c.Address)
+	if err != nil {
 		errs = append(errs, &ConfigError{Key: "address", Msg: err.Error()})
 	}
-	if c.Oversize != "" && c.Oversize != "skip" && c.Oversize != "tempfail" {
+	c.client = cl
+	if c.Timeout <= 0 {
+		errs = append(errs, &ConfigError{Key: "timeout", Msg: "must be above zero"})
+	}
+	if c.MaxScanSize <= 0 {
+		errs = append(errs, &ConfigError{Key: "max_scan_size", Msg: "must be above zero"})
+	}
+	if c.Oversize != "skip" && c.Oversize != "tempfail" {
 		errs = append(errs, &ConfigError{Key: "oversize", Msg: fmt.Sprintf("must be skip or tempfail, not %q", c.Oversize)})
 	}
-	if c.Action != nil && *c.Action == Tempfail {
+	if c.Action == Tempfail {
 		errs = append(errs, &ConfigError{Key: "action", Msg: "a virus is not a temporary condition: use reject, discard or quarantine"})
 	}
 	return errs
 }
 
 func (c *VirusConfig) build(*Env) (Rule, error) {
-	cl, err := clamd.Parse(c.Address)
-	if err != nil {
-		return nil, err
-	}
+	cl := *c.client
 	cl.Timeout = c.Timeout.D()
-	if cl.Timeout == 0 {
-		cl.Timeout = 30 * time.Second
-	}
-	r := &virus{client: cl, max: int64(c.MaxScanSize), tempfailOversize: c.Oversize == "tempfail"}
-	if r.max == 0 {
-		r.max = 25 << 20
-	}
-	return r, nil
+	return &virus{client: &cl, max: int64(c.MaxScanSize), tempfailOversize: c.Oversize == "tempfail"}, nil
 }
 
 // virus streams each message to clamd as the MTA passes it on and reads
@@ -64,7 +67,7 @@ type virus struct {
 }
 
 func (r *virus) Name() string    { return "virus" }
-func (r *virus) Stages() []Stage { return []Stage{StageBody} }
+func (r *virus) Stages() []Stage { return []Stage{StageEOB} }
 
 // errOversize marks a message larger than max_scan_size.
 var errOversize = errors.New("message larger than max_scan_size")
@@ -95,37 +98,50 @@ func (r *virus) OpenStream(ctx context.Context, _ *Message) (StreamSink, error) 
 	return &virusSink{s: s, max: r.max}, nil
 }
 
-func (r *virus) Check(ctx context.Context, _ Stage, m *Message) (Hit, error) {
-	var res clamd.Result
-	sink, err := m.stream(r.Name())
+// CheckStream reads clamd's verdict on the stream of the message.
+func (r *virus) CheckStream(_ context.Context, m *Message, sink StreamSink, err error) (Hit, error) {
 	switch {
-	case errors.Is(err, errOversize) || (errors.Is(err, errNoStream) && m.Size > r.max):
+	case errors.Is(err, errOversize):
 		return r.oversize(m)
-	case errors.Is(err, errNoStream) && m.Raw != nil:
-		raw, err := m.Raw()
-		if err != nil {
-			return Hit{}, err
-		}
-		defer raw.Close()
-		res, err = r.client.Scan(ctx, &capped{r: raw, left: r.max})
-		if errors.Is(err, errOversize) {
-			return r.oversize(m)
-		}
-		if err != nil {
-			return Hit{}, fmt.Errorf("clamd: %w", err)
-		}
 	case err != nil:
 		return Hit{}, fmt.Errorf("clamd: %w", err)
-	default:
-		delete(m.state.streams, r.Name())
-		if res, err = sink.(*virusSink).s.Close(); err != nil {
-			return Hit{}, fmt.Errorf("clamd: %w", err)
-		}
 	}
+	res, err := sink.(*virusSink).s.Close()
+	if err != nil {
+		return Hit{}, fmt.Errorf("clamd: %w", err)
+	}
+	return r.result(res), nil
+}
+
+// Check scans a message that was not streamed, from its raw bytes.
+func (r *virus) Check(ctx context.Context, _ Stage, m *Message) (Hit, error) {
+	if m.Size > r.max {
+		return r.oversize(m)
+	}
+	if m.Raw == nil {
+		return Hit{}, errors.New("clamd: the message was not streamed to the scanner and its body is not available")
+	}
+	raw, err := m.Raw()
+	if err != nil {
+		return Hit{}, err
+	}
+	defer raw.Close()
+	res, err := r.client.Scan(ctx, &capped{r: raw, left: r.max})
+	if errors.Is(err, errOversize) {
+		return r.oversize(m)
+	}
+	if err != nil {
+		return Hit{}, fmt.Errorf("clamd: %w", err)
+	}
+	return r.result(res), nil
+}
+
+// result turns clamd's answer into a hit.
+func (r *virus) result(res clamd.Result) Hit {
 	if !res.Infected {
-		return Hit{}, nil
+		return Hit{}
 	}
-	return Hit{Matched: true, Reason: "clamd found " + res.Virus, Vars: map[string]string{"virus": res.Virus}}, nil
+	return Hit{Matched: true, Reason: "clamd found " + res.Virus, Vars: map[string]string{"virus": res.Virus}}
 }
 
 func (r *virus) oversize(m *Message) (Hit, error) {

@@ -173,7 +173,7 @@ func TestVirus(t *testing.T) {
 					m.Raw = nil
 					rtStream(e, m, raw, 17)
 				}
-				v := e.Run(context.Background(), policy.StageBody, m)
+				v := e.Run(context.Background(), policy.StageEOB, m)
 				if bytes.Equal(raw, infected) {
 					rtExpect(t, v, "virus", policy.Reject, rtVirusReply, "clamd found Eicar-Test-Signature")
 				} else {
@@ -194,7 +194,7 @@ func TestVirus(t *testing.T) {
 
 func TestVirusNeedsHeadersAndBody(t *testing.T) {
 	e := rtVirusEngine(t, "127.0.0.1:3310", "")
-	for _, s := range []policy.Stage{policy.StageHeaders, policy.StageBody} {
+	for _, s := range []policy.Stage{policy.StageEOH, policy.StageEOB} {
 		if !e.Needs(s) {
 			t.Errorf("Needs(%s) = false: the message must be streamed to clamd", s)
 		}
@@ -206,7 +206,7 @@ func TestVirusActionFromConfig(t *testing.T) {
 	e := rtVirusEngine(t, clamd.addr, `action = "discard"`)
 	m := rtBytesMessage(t, rtVirusMail(t, rtEICAR))
 	rtStream(e, m, rtVirusMail(t, rtEICAR), 1000)
-	v := e.Run(context.Background(), policy.StageBody, m)
+	v := e.Run(context.Background(), policy.StageEOB, m)
 	if v.Rule != "virus" || v.Action != policy.Discard {
 		t.Errorf("verdict = %s %s, want virus discard", v.Rule, v.Action)
 	}
@@ -234,7 +234,7 @@ func TestVirusClamdDown(t *testing.T) {
 				if path == "stream" {
 					rtStream(e, m, raw, 100)
 				}
-				v := e.Run(context.Background(), policy.StageBody, m)
+				v := e.Run(context.Background(), policy.StageEOB, m)
 				if tt.action == policy.Continue {
 					rtExpectContinue(t, v)
 				} else {
@@ -268,7 +268,7 @@ func TestVirusClamdSizeLimit(t *testing.T) {
 			if path == "stream" {
 				rtStream(e, m, raw, 100)
 			}
-			rtExpect(t, e.Run(context.Background(), policy.StageBody, m), "virus", policy.Tempfail, rtServFail,
+			rtExpect(t, e.Run(context.Background(), policy.StageEOB, m), "virus", policy.Tempfail, rtServFail,
 				"INSTREAM size limit exceeded")
 		})
 	}
@@ -301,7 +301,7 @@ func TestVirusOversize(t *testing.T) {
 					m.Size = 0
 					want = "not scanned: message is over max_scan_size 1KB"
 				}
-				v := e.Run(context.Background(), policy.StageBody, m)
+				v := e.Run(context.Background(), policy.StageEOB, m)
 				if tt.action == policy.Tag {
 					rtExpectContinue(t, v)
 					a := m.Annotations()

@@ -31,19 +31,24 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.SetOutput(stderr)
 	configPath := fs.String("config", "", "configuration `file` (TOML); the built-in default when empty")
 	check := fs.Bool("check", false, "validate the configuration, print every error and exit")
-	printConfig := fs.Bool("print-config", false, "print the built-in default configuration and exit")
+	printConfig := fs.Bool("print-config", false, "print the configuration in force (-config, or the built-in one) with every default filled in, and exit")
 	listen := fs.String("listen", "", "listen `address` (inet:HOST:PORT or unix:/PATH), overriding the configuration")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
-	if *printConfig {
-		stdout.Write(policy.DefaultConfig)
-		return 0
-	}
-	cfg, err := loadConfig(*configPath)
+	cfg, err := policy.Load(*configPath)
 	if err != nil {
 		fmt.Fprintln(stderr, err)
 		return 1
+	}
+	if *printConfig {
+		out, err := cfg.Marshal()
+		if err != nil {
+			fmt.Fprintln(stderr, err)
+			return 1
+		}
+		stdout.Write(out)
+		return 0
 	}
 	if *check {
 		fmt.Fprintf(stdout, "%s: OK\n", name(cfg))
@@ -61,6 +66,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	slog.SetDefault(log)
 	ratelimit.SetLogger(log)
 	env := &policy.Env{Logger: log}
+	defer env.Close()
 	engine, err := policy.NewEngine(cfg, env)
 	if err != nil {
 		log.Error("cannot start", "error", err)
@@ -113,24 +119,22 @@ func run(args []string, stdout, stderr io.Writer) int {
 // valid; otherwise the running one keeps serving. The listen address is
 // not changed by a reload.
 func reload(srv *milter.Server, path, listen string, env *policy.Env, log *slog.Logger) {
-	cfg, err := loadConfig(path)
+	cfg, err := policy.Load(path)
 	if err == nil {
 		cfg.Listen = srv.Engine().Config().Listen
 		var e *policy.Engine
 		if e, err = policy.NewEngine(cfg, env); err == nil {
-			srv.SetEngine(e)
+			old := srv.SetEngine(e)
 			log.Info("configuration reloaded", "config", name(cfg), "rules", e.Rules(), "mode", cfg.Mode, "reload_successful", true)
+			// Clients only the configuration before the old one used go;
+			// messages under way on the old one keep theirs.
+			if err := env.Prune(cfg, old.Config()); err != nil {
+				log.Warn("closing unused clients", "error", err)
+			}
 			return
 		}
 	}
 	log.Error("configuration reload failed; the previous configuration stays in force", "error", err, "reload_successful", false)
-}
-
-func loadConfig(path string) (*policy.Config, error) {
-	if path == "" {
-		return policy.Parse("(default)", policy.DefaultConfig)
-	}
-	return policy.LoadFile(path)
 }
 
 func name(c *policy.Config) string {

@@ -1,0 +1,97 @@
+package policy
+
+import (
+	"errors"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/sekisho/sekisho/policy/dnsbl"
+	"github.com/sekisho/sekisho/policy/ratelimit"
+)
+
+// Env holds what rules share beyond one configuration: it is made once per
+// process and outlives reloads, so caches and counters survive them. Close
+// releases it when the process ends.
+type Env struct {
+	Logger *slog.Logger
+	Now    func() time.Time
+
+	once     sync.Once
+	resolver *dnsbl.Resolver
+
+	mu     sync.Mutex
+	memory *ratelimit.Memory
+	redis  map[string]*ratelimit.Redis // by redisKey
+}
+
+// redisKey names the Redis client of a store URL and timeout: the timeout
+// is part of the client's options, so a reload that changes it gets a
+// client of its own.
+func redisKey(store string, timeout time.Duration) string { return store + " " + timeout.String() }
+
+// rateStore returns the process's rate-limit store for a store setting:
+// counts outlive reloads, and several rules on one Redis share a client.
+func (env *Env) rateStore(store string, timeout time.Duration) (ratelimit.Store, error) {
+	env.mu.Lock()
+	defer env.mu.Unlock()
+	if store == "memory" {
+		if env.memory == nil {
+			env.memory = ratelimit.NewMemory(100000, env.Now)
+		}
+		return env.memory, nil
+	}
+	key := redisKey(store, timeout)
+	if r, ok := env.redis[key]; ok {
+		return r, nil
+	}
+	r, err := ratelimit.NewRedis(store, "sekisho:rl:", timeout)
+	if err != nil {
+		return nil, err
+	}
+	if env.redis == nil {
+		env.redis = map[string]*ratelimit.Redis{}
+	}
+	env.redis[key] = r
+	return r, nil
+}
+
+// Prune closes the Redis clients that none of the given configurations
+// uses: after a reload, those of the new one and of the one it replaced,
+// whose messages may still be under way, are kept.
+func (env *Env) Prune(keep ...*Config) error {
+	used := map[string]bool{}
+	for _, c := range keep {
+		if rl := c.Rules.RateLimit; rl != nil && rl.Enabled {
+			used[redisKey(rl.Store, rl.Timeout.D())] = true
+		}
+	}
+	env.mu.Lock()
+	defer env.mu.Unlock()
+	var errs []error
+	for key, r := range env.redis {
+		if !used[key] {
+			errs = append(errs, r.Close())
+			delete(env.redis, key)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Close releases every client the Env holds.
+func (env *Env) Close() error { return env.Prune() }
+
+func (env *Env) logger() *slog.Logger {
+	if env.Logger != nil {
+		return env.Logger
+	}
+	return slog.Default()
+}
+
+// dnsbl returns the process's DNSBL resolver, whose cache outlives reloads.
+func (env *Env) dnsbl() *dnsbl.Resolver {
+	env.once.Do(func() {
+		env.resolver = dnsbl.NewResolver(dnsbl.CacheConfig{Now: env.Now})
+	})
+	return env.resolver
+}
