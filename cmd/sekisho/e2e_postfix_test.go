@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"sort"
 	"strings"
 	"testing"
@@ -233,6 +234,20 @@ func (p *postfix) swaks(t testing.TB, args ...string) (int, string) {
 func (p *postfix) mustSwaks(t testing.TB, want int, args ...string) string {
 	t.Helper()
 	return mustSwaksAt(t, p.Addr, want, args...)
+}
+
+// deliveredAs: pipe(8)'s Delivered-To holds the whole address.
+func (p *postfix) deliveredAs(addr string) string { return addr }
+
+// rcptRefusal: Postfix relays the milter's reply as it is.
+func (p *postfix) rcptRefusal(code, rcpt, text string) string {
+	return regexp.QuoteMeta(code + " " + text)
+}
+
+// milterDown: with milter_default_action = tempfail (the harness's
+// default), Postfix answers 451 at MAIL.
+func (p *postfix) milterDown() string {
+	return regexp.QuoteMeta("451 4.7.1 Service unavailable - try again later")
 }
 
 // swaksAt runs swaks against the SMTP server at addr, bounded in time, and

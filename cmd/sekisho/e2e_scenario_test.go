@@ -1,7 +1,9 @@
 package main_test
 
-// Scenarios: sekisho behind Postfix, driven by swaks, checked on what the
-// SMTP client sees, what is delivered and what sekisho logs.
+// Scenarios: sekisho behind Postfix and Sendmail, driven by swaks, checked
+// on what the SMTP client sees, what is delivered and what sekisho logs.
+// Scenarios run through eachMTA are asserted alike on both MTAs; the rest
+// run behind Postfix only.
 
 import (
 	"bytes"
@@ -120,36 +122,74 @@ func setup(t *testing.T, config string) (*sekishoProc, *postfix) {
 	return s, startPostfix(t, s.Milter, postfixOptions{})
 }
 
+// mta is what a shared scenario needs of an MTA harness: sending, checking
+// delivery, and the MTA's own form of the replies it relays.
+type mta interface {
+	swaks(t testing.TB, args ...string) (int, string)
+	mustSwaks(t testing.TB, want int, args ...string) string
+	waitDelivered(t testing.TB, tok string, n int) []delivered
+	notDelivered(t testing.TB, tok string)
+	// deliveredAs is the Rcpt of a message delivered to addr.
+	deliveredAs(addr string) string
+	// rcptRefusal matches, for mustRefuse, the refusal of rcpt with a
+	// milter's reply code and text.
+	rcptRefusal(code, rcpt, text string) string
+	// milterDown matches, for mustRefuse, the reply to MAIL while the
+	// milter cannot be reached.
+	milterDown() string
+}
+
+// mtaHarnesses start each MTA with milter as its only milter.
+var mtaHarnesses = []struct {
+	name  string
+	start func(t testing.TB, milter string) mta
+}{
+	{"postfix", func(t testing.TB, milter string) mta { return startPostfix(t, milter, postfixOptions{}) }},
+	{"sendmail", func(t testing.TB, milter string) mta { return startSendmail(t, milter) }},
+}
+
+// eachMTA runs f as a parallel subtest per MTA, each with its own sekisho
+// started with config: one scenario, asserted alike on every MTA.
+func eachMTA(t *testing.T, config string, f func(t *testing.T, s *sekishoProc, m mta)) {
+	t.Helper()
+	for _, h := range mtaHarnesses {
+		t.Run(h.name, func(t *testing.T) {
+			t.Parallel()
+			s := startSekisho(t, config)
+			f(t, s, h.start(t, s.Milter))
+		})
+	}
+}
+
 func TestE2ESendOnly(t *testing.T) {
 	t.Parallel()
-	s, pf := setup(t, sekishoConfig("enforce", ruleSendOnly))
+	eachMTA(t, sekishoConfig("enforce", ruleSendOnly), func(t *testing.T, s *sekishoProc, m mta) {
+		for _, rcpt := range []string{"noreply@example.co.jp", "no-reply@example.com", "shop-noreply@example.net"} {
+			tok := token(t)
+			out := m.mustSwaks(t, 24, "--from", "sender@example.org", "--to", rcpt, "--header", "X-E2E-Token: "+tok)
+			mustRefuse(t, out, m.rcptRefusal("550 5.1.1", rcpt, "User unknown"))
+			m.notDelivered(t, tok)
+		}
+		s.waitLog(t, "msg=decision", "rule=send_only", "action=reject")
 
-	for _, rcpt := range []string{"noreply@example.co.jp", "no-reply@example.com", "shop-noreply@example.net"} {
+		// One refused recipient does not cost the others the message.
 		tok := token(t)
-		out := pf.mustSwaks(t, 24, "--from", "sender@example.org", "--to", rcpt, "--header", "X-E2E-Token: "+tok)
-		mustRefuse(t, out, regexp.QuoteMeta("550 5.1.1 User unknown"))
-		pf.notDelivered(t, tok)
-	}
-	s.waitLog(t, "msg=decision", "rule=send_only", "action=reject")
+		out := m.mustSwaks(t, 0, "--from", "sender@example.org",
+			"--to", "noreply@example.co.jp,user@example.co.jp", "--header", "X-E2E-Token: "+tok)
+		mustRefuse(t, out, m.rcptRefusal("550 5.1.1", "noreply@example.co.jp", "User unknown"))
+		if got, want := deliveredTo(m.waitDelivered(t, tok, 1)), m.deliveredAs("user@example.co.jp"); got[0] != want {
+			t.Errorf("delivered to %v, want %s only", got, want)
+		}
 
-	// One refused recipient does not cost the others the message.
-	tok := token(t)
-	_, out := pf.swaks(t, "--from", "sender@example.org",
-		"--to", "noreply@example.co.jp,user@example.co.jp", "--header", "X-E2E-Token: "+tok)
-	mustRefuse(t, out, regexp.QuoteMeta("550 5.1.1 User unknown"))
-	if got := deliveredTo(pf.waitDelivered(t, tok, 1)); got[0] != "user@example.co.jp" {
-		t.Errorf("delivered to %v, want user@example.co.jp only", got)
-	}
-
-	// noreply as the sender is fine: send_only is about recipients.
-	tok = token(t)
-	pf.mustSwaks(t, 0, "--from", "noreply@example.co.jp", "--to", "user@example.co.jp", "--header", "X-E2E-Token: "+tok)
-	pf.waitDelivered(t, tok, 1)
+		// noreply as the sender is fine: send_only is about recipients.
+		tok = token(t)
+		m.mustSwaks(t, 0, "--from", "noreply@example.co.jp", "--to", "user@example.co.jp", "--header", "X-E2E-Token: "+tok)
+		m.waitDelivered(t, tok, 1)
+	})
 }
 
 func TestE2ERecipientLimit(t *testing.T) {
 	t.Parallel()
-	_, pf := setup(t, sekishoConfig("enforce", ruleRecipientLimit))
 	rcpts := func(n int) string {
 		var r []string
 		for i := 1; i <= n; i++ {
@@ -157,17 +197,21 @@ func TestE2ERecipientLimit(t *testing.T) {
 		}
 		return strings.Join(r, ",")
 	}
+	eachMTA(t, sekishoConfig("enforce", ruleRecipientLimit), func(t *testing.T, s *sekishoProc, m mta) {
+		// The tenth recipient is refused, and the message for the nine
+		// others at end of headers.
+		tok := token(t)
+		out := m.mustSwaks(t, 26, "--from", "sender@example.org", "--to", rcpts(10), "--header", "X-E2E-Token: "+tok)
+		mustRefuse(t, out, m.rcptRefusal("550 5.5.3", "a10@example.co.jp", "Too many recipients"))
+		mustRefuse(t, out, regexp.QuoteMeta("550 5.5.3 Too many recipients"))
+		m.notDelivered(t, tok)
 
-	tok := token(t)
-	_, out := pf.swaks(t, "--from", "sender@example.org", "--to", rcpts(10), "--header", "X-E2E-Token: "+tok)
-	mustRefuse(t, out, regexp.QuoteMeta("550 5.5.3 Too many recipients"))
-	pf.notDelivered(t, tok)
-
-	tok = token(t)
-	pf.mustSwaks(t, 0, "--from", "sender@example.org", "--to", rcpts(9), "--header", "X-E2E-Token: "+tok)
-	if got := pf.waitDelivered(t, tok, 9); len(got) != 9 {
-		t.Errorf("delivered to %v", deliveredTo(got))
-	}
+		tok = token(t)
+		m.mustSwaks(t, 0, "--from", "sender@example.org", "--to", rcpts(9), "--header", "X-E2E-Token: "+tok)
+		if got := m.waitDelivered(t, tok, 9); len(got) != 9 {
+			t.Errorf("delivered to %v", deliveredTo(got))
+		}
+	})
 }
 
 func TestE2EExempt(t *testing.T) {
@@ -213,65 +257,72 @@ func TestE2EDryRun(t *testing.T) {
 
 func TestE2ESekishoStopped(t *testing.T) {
 	t.Parallel()
-	s, pf := setup(t, sekishoConfig("enforce", ruleSendOnly))
-	tok := token(t)
-	pf.mustSwaks(t, 0, "--from", "sender@example.org", "--to", "user@example.co.jp", "--header", "X-E2E-Token: "+tok)
-	pf.waitDelivered(t, tok, 1)
+	eachMTA(t, sekishoConfig("enforce", ruleSendOnly), func(t *testing.T, s *sekishoProc, m mta) {
+		tok := token(t)
+		m.mustSwaks(t, 0, "--from", "sender@example.org", "--to", "user@example.co.jp", "--header", "X-E2E-Token: "+tok)
+		m.waitDelivered(t, tok, 1)
 
-	s.Stop()
-	// milter_default_action = tempfail: Postfix answers 451 at MAIL.
-	tok = token(t)
-	out := pf.mustSwaks(t, 23, "--from", "sender@example.org", "--to", "user@example.co.jp", "--header", "X-E2E-Token: "+tok)
-	mustRefuse(t, out, regexp.QuoteMeta("451 4.7.1"))
-	pf.notDelivered(t, tok)
+		s.Stop()
+		tok = token(t)
+		out := m.mustSwaks(t, 23, "--from", "sender@example.org", "--to", "user@example.co.jp", "--header", "X-E2E-Token: "+tok)
+		mustRefuse(t, out, m.milterDown())
+		m.notDelivered(t, tok)
+	})
 }
 
 func TestE2EContent(t *testing.T) {
 	t.Parallel()
-	s, pf := setup(t, sekishoConfig("enforce", rulesContent))
-	send := func(t *testing.T, msg []byte, want int) string {
-		t.Helper()
-		return pf.mustSwaks(t, want, "--from", "sender@example.org", "--to", "user@example.co.jp",
-			"--data", writeMessage(t, msg))
-	}
-
-	t.Run("japanese with pdf", func(t *testing.T) {
-		tok := token(t)
-		send(t, japaneseMessage(tok, pdfAttachment("見積書.pdf", 20000)), 0)
-		pf.waitDelivered(t, tok, 1)
-	})
-	t.Run("exe with unquoted encoded-word name", func(t *testing.T) {
-		tok := token(t)
-		out := send(t, japaneseMessage(tok, unquotedExeAttachment("請求書.exe")), 26)
-		mustRefuse(t, out, `5\d\d `)
-		pf.notDelivered(t, tok)
-		s.waitLog(t, "msg=decision", "rule=attachment_extension")
-	})
-	t.Run("4MB attachment", func(t *testing.T) {
-		tok := token(t)
-		out := send(t, japaneseMessage(tok, pdfAttachment("図面.pdf", 4<<20)), 26)
-		mustRefuse(t, out, regexp.QuoteMeta("552 5.3.4 Message size exceeds fixed maximum message size"))
-		pf.notDelivered(t, tok)
-		s.waitLog(t, "msg=decision", "rule=attachment_size")
-	})
-	t.Run("ascii subject", func(t *testing.T) {
-		// The subject alone decides, at end of headers: the body is
-		// Japanese.
-		tok := token(t)
-		out := send(t, buildMessage(tok, "Invoice "+tok, japaneseBody), 26)
-		mustRefuse(t, out, `5\d\d `)
-		pf.notDelivered(t, tok)
-		line := s.waitLog(t, "msg=decision", "rule=ascii_only")
-		if !strings.Contains(line, "stage=eoh") {
-			t.Errorf("ascii_only decided after end of headers: %s", line)
+	eachMTA(t, sekishoConfig("enforce", rulesContent), func(t *testing.T, s *sekishoProc, m mta) {
+		send := func(t *testing.T, msg []byte, want int) string {
+			t.Helper()
+			return m.mustSwaks(t, want, "--from", "sender@example.org", "--to", "user@example.co.jp",
+				"--data", writeMessage(t, msg))
 		}
-	})
-	t.Run("blank subject", func(t *testing.T) {
-		tok := token(t)
-		out := send(t, buildMessage(tok, "", japaneseBody), 26)
-		mustRefuse(t, out, `5\d\d `)
-		pf.notDelivered(t, tok)
-		s.waitLog(t, "msg=decision", "rule=blank")
+
+		t.Run("japanese with pdf", func(t *testing.T) {
+			tok := token(t)
+			send(t, japaneseMessage(tok, pdfAttachment("見積書.pdf", 20000)), 0)
+			msg := m.waitDelivered(t, tok, 1)[0].Data
+			if !containsAll(msg, encodedWord(japaneseSubject), "application/pdf") {
+				t.Errorf("delivered message:\n%s", msg)
+			}
+		})
+		t.Run("exe with unquoted encoded-word name", func(t *testing.T) {
+			tok := token(t)
+			out := send(t, japaneseMessage(tok, unquotedExeAttachment("請求書.exe")), 26)
+			mustRefuse(t, out, `5\d\d `)
+			m.notDelivered(t, tok)
+			line := s.waitLog(t, "msg=decision", "rule=attachment_extension")
+			if !strings.Contains(line, "stage=eob") {
+				t.Errorf("attachment_extension decided before end of body: %s", line)
+			}
+		})
+		t.Run("4MB attachment", func(t *testing.T) {
+			tok := token(t)
+			out := send(t, japaneseMessage(tok, pdfAttachment("図面.pdf", 4<<20)), 26)
+			mustRefuse(t, out, regexp.QuoteMeta("552 5.3.4 Message size exceeds fixed maximum message size"))
+			m.notDelivered(t, tok)
+			s.waitLog(t, "msg=decision", "rule=attachment_size")
+		})
+		t.Run("ascii subject", func(t *testing.T) {
+			// The subject alone decides, at end of headers: the body is
+			// Japanese.
+			tok := token(t)
+			out := send(t, buildMessage(tok, "Invoice "+tok, japaneseBody), 26)
+			mustRefuse(t, out, `5\d\d `)
+			m.notDelivered(t, tok)
+			line := s.waitLog(t, "msg=decision", "rule=ascii_only")
+			if !strings.Contains(line, "stage=eoh") {
+				t.Errorf("ascii_only decided after end of headers: %s", line)
+			}
+		})
+		t.Run("blank subject", func(t *testing.T) {
+			tok := token(t)
+			out := send(t, buildMessage(tok, "", japaneseBody), 26)
+			mustRefuse(t, out, `5\d\d `)
+			m.notDelivered(t, tok)
+			s.waitLog(t, "msg=decision", "rule=blank")
+		})
 	})
 }
 
