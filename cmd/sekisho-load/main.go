@@ -14,6 +14,18 @@
 // The run ends after -messages messages or -duration, whichever comes
 // first, or on SIGINT; the summary covers what was sent until then. The
 // exit status is 0, 1 when any message met a protocol error, 2 on bad flags.
+//
+// -corpus DIR replays the .eml files of a directory (testdata/corpus/gen
+// writes a mixed one). -pid PID (or NAME=PID, repeatable) reports the CPU
+// time per message and the memory of processes under load, read from
+// /proc: the milter, and clamd beside it. -baseline also runs a milter that
+// does nothing, on the library sekisho is built on, in a child process,
+// and alternates -rounds rounds of it and of the milter under test, so that
+// drift of a shared machine cancels out; the summary gives both and their
+// ratios:
+//
+//	sekisho-load -milter inet:127.0.0.1:10030 -pid $(pidof sekisho) -corpus /tmp/corpus \
+//	    -baseline -rounds 4 -duration 10s -messages 0 -per-connection 20
 package main
 
 import (
@@ -58,6 +70,9 @@ type options struct {
 	duration      time.Duration
 	timeout       time.Duration
 	body          body
+	corpus        []corpusMessage // replayed in turn when set
+	rcptsSet      bool            // -rcpt-pattern was given: it overrides the corpus's recipients
+	senderSet     bool
 }
 
 func run(args []string, stdout, stderr io.Writer) int {
@@ -74,23 +89,70 @@ func run(args []string, stdout, stderr io.Writer) int {
 	rcptPattern := fs.String("rcpt-pattern", "user{rcpt}@example.co.jp", "recipient address, or a comma-separated list of them used in turn; {rcpt} is replaced by the recipient number, {msg} by the message number")
 	bodySpec := fs.String("body", "japanese", "message body: small (ASCII text), japanese (ISO-2022-JP text) or attachment:SIZE (MIME with a base64 attachment of SIZE bytes, e.g. attachment:1MiB)")
 	fs.DurationVar(&o.timeout, "timeout", 10*time.Second, "read and write timeout of a milter exchange")
+	corpusDir := fs.String("corpus", "", "replay the .eml files of `dir` (envelope from Return-Path, To and Cc) instead of -body")
+	var pids []string
+	fs.Func("pid", "report CPU time per message and memory of process `PID` (or NAME=PID; repeatable) from /proc", func(v string) error {
+		if _, _, err := parsePID(v); err != nil {
+			return err
+		}
+		pids = append(pids, v)
+		return nil
+	})
+	baseline := fs.Bool("baseline", false, "also run a milter that does nothing (the protocol's floor) in a child process, alternating rounds with the milter under test")
+	rounds := fs.Int("rounds", 1, "rounds of -messages or -duration each (alternating with the baseline)")
+	serveNullAddr := fs.String("serve-null", "", "serve the do-nothing milter on `HOST:PORT` and never return (used by -baseline)")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
+	if *serveNullAddr != "" {
+		fmt.Fprintln(stderr, "sekisho-load:", serveNull(*serveNullAddr))
+		return 1
+	}
+	fs.Visit(func(f *flag.Flag) {
+		o.rcptsSet = o.rcptsSet || f.Name == "rcpt-pattern" || f.Name == "rcpts"
+		o.senderSet = o.senderSet || f.Name == "sender"
+	})
 	o.rcptPatterns = strings.Split(*rcptPattern, ",")
 	if err := o.check(*milterAddr, *bodySpec, fs.NArg()); err != nil {
 		fmt.Fprintln(stderr, "sekisho-load:", err)
 		return 2
 	}
+	if *rounds < 1 {
+		fmt.Fprintln(stderr, "sekisho-load: -rounds must be at least 1")
+		return 2
+	}
+	if *corpusDir != "" {
+		var err error
+		if o.corpus, err = loadCorpus(*corpusDir); err != nil {
+			fmt.Fprintln(stderr, "sekisho-load: -corpus:", err)
+			return 2
+		}
+		o.body.name = fmt.Sprintf("corpus %s (%d messages, %s on average)", *corpusDir, len(o.corpus), policy.Size(corpusAverage(o.corpus)))
+	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	s := load(ctx, &o)
-	s.print(stdout, &o, *milterAddr)
-	if s.errors > 0 {
-		return 1
+	if !*baseline && len(pids) == 0 && *rounds == 1 {
+		s := load(ctx, &o)
+		s.print(stdout, &o, *milterAddr)
+		if s.errors > 0 {
+			return 1
+		}
+		return 0
 	}
-	return 0
+	return compare(ctx, stdout, stderr, &o, *milterAddr, pids, *baseline, *rounds)
+}
+
+// corpusAverage is the average size of the corpus's messages on the wire.
+func corpusAverage(c []corpusMessage) int {
+	total := 0
+	for _, m := range c {
+		total += len(m.body)
+		for _, h := range m.headers {
+			total += len(h[0]) + len(h[1]) + 4
+		}
+	}
+	return total / len(c)
 }
 
 func (o *options) check(milterAddr, bodySpec string, nargs int) error {
@@ -478,10 +540,31 @@ func (w *worker) message(n int) result {
 	return r
 }
 
+// rcptList returns the recipients of message n.
+func (o *options) rcptList(n int, cm *corpusMessage) []string {
+	if cm != nil && len(cm.rcpts) > 0 && !o.rcptsSet {
+		return cm.rcpts
+	}
+	msg := fmt.Sprint(n)
+	var out []string
+	for i := 1; i <= o.rcpts; i++ {
+		pattern := o.rcptPatterns[(i-1)%len(o.rcptPatterns)]
+		out = append(out, strings.ReplaceAll(strings.ReplaceAll(pattern, "{rcpt}", fmt.Sprint(i)), "{msg}", msg))
+	}
+	return out
+}
+
 func (w *worker) transaction(n int) result {
 	o, s, m := w.g.opts, w.s, w.macros
+	var cm *corpusMessage
+	if len(o.corpus) > 0 {
+		cm = &o.corpus[(n-1)%len(o.corpus)]
+	}
 	msg := fmt.Sprint(n)
 	sender := strings.ReplaceAll(o.sender, "{msg}", msg)
+	if cm != nil && cm.sender != "" && !o.senderSet {
+		sender = cm.sender
+	}
 	delete(m, "i")
 	delete(m, "{rcpt_addr}")
 	delete(m, "{rcpt_host}")
@@ -492,9 +575,7 @@ func (w *worker) transaction(n int) result {
 		return r
 	}
 	var accepted, refused []string
-	for i := 1; i <= o.rcpts; i++ {
-		pattern := o.rcptPatterns[(i-1)%len(o.rcptPatterns)]
-		rcpt := strings.ReplaceAll(strings.ReplaceAll(pattern, "{rcpt}", fmt.Sprint(i)), "{msg}", msg)
+	for _, rcpt := range o.rcptList(n, cm) {
 		m["{rcpt_addr}"] = rcpt
 		m["{rcpt_host}"] = domain(rcpt)
 		act, err := s.Rcpt("<"+rcpt+">", "")
@@ -520,17 +601,24 @@ func (w *worker) transaction(n int) result {
 	if r, done := w.step("data", act, err); done {
 		return r
 	}
-	headers := [][2]string{
-		{"Received", fmt.Sprintf("from %s (unknown [%s])\r\n\tby mx.example.co.jp (Postfix) with ESMTP id %s\r\n\tfor <%s>; %s",
-			w.helo, m["{client_addr}"], queueID(w.g.runID, n), accepted[0], time.Now().Format(time.RFC1123Z))},
-		{"Date", time.Now().Format(time.RFC1123Z)},
-		{"From", sender},
-		{"To", strings.Join(accepted, ", ")},
-		{"Subject", subject},
-		{"Message-ID", fmt.Sprintf("<%d.%d@example.net>", w.g.runID, n)},
-		{"MIME-Version", "1.0"},
+	received := [2]string{"Received", fmt.Sprintf("from %s (unknown [%s])\r\n\tby mx.example.co.jp (Postfix) with ESMTP id %s\r\n\tfor <%s>; %s",
+		w.helo, m["{client_addr}"], queueID(w.g.runID, n), accepted[0], time.Now().Format(time.RFC1123Z))}
+	headers := [][2]string{received}
+	text := o.body.text
+	if cm != nil {
+		headers = append(headers, cm.headers...)
+		text = cm.body
+	} else {
+		headers = append(headers, [][2]string{
+			{"Date", time.Now().Format(time.RFC1123Z)},
+			{"From", sender},
+			{"To", strings.Join(accepted, ", ")},
+			{"Subject", subject},
+			{"Message-ID", fmt.Sprintf("<%d.%d@example.net>", w.g.runID, n)},
+			{"MIME-Version", "1.0"},
+		}...)
+		headers = append(headers, o.body.headers...)
 	}
-	headers = append(headers, o.body.headers...)
 	for _, h := range headers {
 		act, err := s.HeaderField(h[0], h[1], nil)
 		if r, done := w.step("header", act, err); done {
@@ -542,7 +630,6 @@ func (w *worker) transaction(n int) result {
 	if r, done := w.step("eoh", act, err); done {
 		return r
 	}
-	text := o.body.text
 	for len(text) > 0 && !s.Skip() {
 		chunk := text[:min(len(text), int(client.DataSize64K))]
 		text = text[len(chunk):]
@@ -583,15 +670,19 @@ func queueID(run int64, n int) string {
 	return fmt.Sprintf("%X%06X", run&0xfffff, n)
 }
 
+// rate is the throughput in messages per second.
+func (s *stats) rate() float64 {
+	if s.elapsed <= 0 {
+		return 0
+	}
+	return float64(s.messages) / s.elapsed.Seconds()
+}
+
 // print writes the summary.
 func (s *stats) print(w io.Writer, o *options, milterAddr string) {
 	fmt.Fprintf(w, "milter %s: %d connections, %d messages per connection, %d recipients, body %s (%s)\n",
 		milterAddr, o.connections, o.perConn, o.rcpts, o.body.name, policy.Size(len(o.body.text)))
-	rate := 0.0
-	if s.elapsed > 0 {
-		rate = float64(s.messages) / s.elapsed.Seconds()
-	}
-	fmt.Fprintf(w, "messages %d in %.3fs: %.1f messages/s\n\n", s.messages, s.elapsed.Seconds(), rate)
+	fmt.Fprintf(w, "messages %d in %.3fs: %.1f messages/s\n\n", s.messages, s.elapsed.Seconds(), s.rate())
 
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "latency\tmessages\tp50\tp90\tp99\tmax\t")
@@ -604,9 +695,13 @@ func (s *stats) print(w io.Writer, o *options, milterAddr string) {
 			ms(percentile(l.d, 0.50)), ms(percentile(l.d, 0.90)), ms(percentile(l.d, 0.99)), ms(percentile(l.d, 1)))
 	}
 	tw.Flush()
-
 	fmt.Fprintln(w)
-	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	s.printOutcomes(w)
+}
+
+// printOutcomes writes the table of outcomes and the refused recipients.
+func (s *stats) printOutcomes(w io.Writer) {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "outcome\tcount\tstage\treply")
 	keys := make([]key, 0, len(s.counts))
 	for k := range s.counts {

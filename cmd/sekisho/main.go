@@ -13,6 +13,7 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"strconv"
 	"syscall"
 	"time"
@@ -33,6 +34,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	check := fs.Bool("check", false, "validate the configuration, print every error and exit")
 	printConfig := fs.Bool("print-config", false, "print the configuration in force (-config, or the built-in one) with every default filled in, and exit")
 	listen := fs.String("listen", "", "listen `address` (inet:HOST:PORT or unix:/PATH), overriding the configuration")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile to `file` until the daemon stops (go tool pprof reads it)")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -76,6 +78,14 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		log.Error("cannot listen", "listen", cfg.Listen, "error", err)
 		return 1
+	}
+	if *cpuProfile != "" {
+		stopProfile, err := startProfile(*cpuProfile)
+		if err != nil {
+			log.Error("cannot profile", "error", err)
+			return 1
+		}
+		defer stopProfile()
 	}
 	srv := milter.NewServer(engine, log)
 	log.Info("listening", "listen", cfg.Listen, "config", name(cfg), "rules", engine.Rules(), "mode", cfg.Mode)
@@ -135,6 +145,23 @@ func reload(srv *milter.Server, path, listen string, env *policy.Env, log *slog.
 		}
 	}
 	log.Error("configuration reload failed; the previous configuration stays in force", "error", err, "reload_successful", false)
+}
+
+// startProfile writes a CPU profile to path until the returned function is
+// called.
+func startProfile(path string) (func(), error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, err
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		f.Close()
+	}, nil
 }
 
 func name(c *policy.Config) string {

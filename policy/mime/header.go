@@ -187,10 +187,6 @@ func decodeB(s string) []byte {
 	return out[:n]
 }
 
-// isBase64Char reports whether c is in the base64 alphabet (RFC 2045 6.8).
-func isBase64Char(c byte) bool {
-	return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '+' || c == '/'
-}
 
 // decodeQ decodes the RFC 2047 Q encoding; malformed escapes stay literal.
 func decodeQ(s string) []byte {

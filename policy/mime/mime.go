@@ -32,7 +32,6 @@ package mime
 
 import (
 	"bufio"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
@@ -392,6 +391,10 @@ func (in *inspector) part(h textproto.Header, body io.Reader, path, prefix strin
 	}
 	isMessage := mt == "message/rfc822" || mt == "message/global"
 	attach := disp == "attachment" || name != "" || (!strings.HasPrefix(mt, "text/") && !strings.HasPrefix(mt, "message/"))
+	if attach && !isMessage && mt != "message/partial" && transferEncoding(h) == "base64" {
+		in.base64Attachment(body, mt, name, path)
+		return
+	}
 	decoded := in.transferDecoder(h, body, path)
 
 	switch {
@@ -496,12 +499,17 @@ func (in *inspector) multipart(mt string, params []param, body io.Reader, prefix
 	}
 }
 
+// transferEncoding returns the Content-Transfer-Encoding, lower-cased.
+func transferEncoding(h textproto.Header) string {
+	return strings.ToLower(strings.TrimSpace(h.Get("Content-Transfer-Encoding")))
+}
+
 // transferDecoder undoes the Content-Transfer-Encoding (RFC 2045 section 6).
 func (in *inspector) transferDecoder(h textproto.Header, body io.Reader, path string) io.Reader {
-	cte := strings.ToLower(strings.TrimSpace(h.Get("Content-Transfer-Encoding")))
+	cte := transferEncoding(h)
 	switch cte {
 	case "base64":
-		return base64.NewDecoder(base64.RawStdEncoding, &base64Filter{r: body})
+		return &base64Reader{r: body}
 	case "quoted-printable":
 		return newQPReader(body)
 	case "", "7bit", "8bit", "binary":
@@ -583,6 +591,19 @@ func (in *inspector) attachment(body io.Reader, mt, name, path string) {
 	in.finishAttachment(a, k)
 }
 
+// base64Attachment reads a base64 attachment: decoded while its sink wants
+// content, counted after that.
+func (in *inspector) base64Attachment(body io.Reader, mt, name, path string) {
+	a := Attachment{Part: path, Filename: name, Ext: Ext(name), ContentType: mt}
+	k := in.newSink(name, mt)
+	size, err := decodeBase64(body, k)
+	if err != nil {
+		in.problem(fmt.Sprintf("%s: decoding: %v", where(path), err))
+	}
+	k.n = size
+	in.finishAttachment(a, k)
+}
+
 // finishAttachment completes an attachment from what its sink saw and
 // lists it.
 func (in *inspector) finishAttachment(a Attachment, k *sink) {
@@ -630,33 +651,6 @@ func (c *countingReader) Read(p []byte) (int, error) {
 	n, err := c.r.Read(p)
 	c.n += int64(n)
 	return n, err
-}
-
-// base64Filter drops everything outside the base64 alphabet, padding
-// included, so that decoding is as lenient as mail clients are: line breaks,
-// stray spaces and garbage are skipped, and a missing final padding does not
-// matter.
-type base64Filter struct {
-	r io.Reader
-}
-
-func (f *base64Filter) Read(p []byte) (int, error) {
-	if len(p) == 0 {
-		return 0, nil
-	}
-	for {
-		n, err := f.r.Read(p)
-		j := 0
-		for _, c := range p[:n] {
-			if isBase64Char(c) {
-				p[j] = c
-				j++
-			}
-		}
-		if j > 0 || err != nil {
-			return j, err
-		}
-	}
 }
 
 // errTrap remembers the first I/O error of the message reader, to tell it

@@ -208,6 +208,16 @@ type sink struct {
 	newSpool func() *spool
 }
 
+// wantsContent reports whether the sink still uses what is written to it:
+// its first bytes are not all in, or it spools an archive. Past that, the
+// size is all that is left to learn.
+func (k *sink) wantsContent() bool {
+	if !k.decided || len(k.head) < headSize {
+		return true
+	}
+	return k.spool != nil && !k.spool.tooBig && k.spool.err == nil
+}
+
 // Write implements io.Writer; it never fails.
 func (k *sink) Write(p []byte) (int, error) {
 	k.n += int64(len(p))
