@@ -187,7 +187,6 @@ func decodeB(s string) []byte {
 	return out[:n]
 }
 
-
 // decodeQ decodes the RFC 2047 Q encoding; malformed escapes stay literal.
 func decodeQ(s string) []byte {
 	out := make([]byte, 0, len(s))
