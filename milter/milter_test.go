@@ -383,33 +383,3 @@ addresses = ["noreply@*"]
 		t.Errorf("log does not show the client address without its IPv6: prefix:\n%s", logs)
 	}
 }
-
-func TestInternalErrorFollowsOnError(t *testing.T) {
-	const cfg = `
-listen = "inet:127.0.0.1:0"
-on_error = %q
-[inspect]
-spool_memory = "1KB"
-temp_dir = "/nonexistent/sekisho-spool"
-[rules.blank]
-`
-	for _, tt := range []struct{ onError, want string }{
-		{"tempfail", "451 4.7.1 Temporary policy failure, try again later"},
-		{"accept", ""},
-	} {
-		t.Run(tt.onError, func(t *testing.T) {
-			addr, logs := startServer(t, fmt.Sprintf(cfg, tt.onError))
-			m := dial(t, addr, "192.0.2.1")
-			m.mail("sender@example.com")
-			m.rcpt("user@example.co.jp")
-			// The body outgrows the memory spool and the temp file cannot be made.
-			r, _ := m.data(plain, strings.Repeat("本文です。\r\n", 500))
-			if r != tt.want {
-				t.Fatalf("got %q, want %q", r, tt.want)
-			}
-			if !strings.Contains(logs.String(), "milter callback failed") {
-				t.Errorf("the internal error was not logged:\n%s", logs)
-			}
-		})
-	}
-}

@@ -3,11 +3,14 @@
 // github.com/emersion/go-milter.
 //
 // It keeps per-connection and per-message state, turns verdicts into milter
-// responses and spools message bodies. It makes no decisions itself: that
+// responses and passes messages on to the engine as they arrive: nothing is
+// spooled, the inspection and the scans run while the MTA sends the body.
+// It makes no decisions itself: that
 // is the policy package's job.
 package milter
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"log/slog"
@@ -105,6 +108,7 @@ func (s *Server) Serve(ln net.Listener) error {
 func (s *Server) track(c net.Conn) bool {
 	e := s.engine.Load()
 	tc := &trackedConn{Conn: c, timeout: e.Config().ReadTimeout.D()}
+	tc.br = bufio.NewReaderSize(c, readBuffer)
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
@@ -193,20 +197,27 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}
 }
 
-// trackedConn is a milter connection with an idle timeout that reports its
-// end.
+// readBuffer is the read buffer of a milter connection: go-milter reads
+// each packet's 4-byte length and then its data straight from the
+// connection, two system calls a packet; through the buffer, the small
+// packets of a message (macros, envelope, header fields) come in one.
+const readBuffer = 64 << 10
+
+// trackedConn is a buffered milter connection with an idle timeout that
+// reports its end.
 type trackedConn struct {
 	net.Conn
+	br      *bufio.Reader
 	timeout time.Duration
 	once    sync.Once
 	onClose func()
 }
 
 func (c *trackedConn) Read(p []byte) (int, error) {
-	if c.timeout > 0 {
+	if c.timeout > 0 && c.br.Buffered() == 0 {
 		c.Conn.SetReadDeadline(time.Now().Add(c.timeout))
 	}
-	return c.Conn.Read(p)
+	return c.br.Read(p)
 }
 
 func (c *trackedConn) Close() error {

@@ -21,25 +21,17 @@ type connState struct {
 	srv     *Server
 	engine  *policy.Engine // pinned for the current message
 	msg     policy.Message
-	spool   *spool
 	content bool // headers or body have been passed on for the current message
 }
 
 func newConnState(s *Server, e *policy.Engine) *connState {
-	st := &connState{srv: s, engine: e}
-	st.spool = st.newSpool()
-	return st
+	return &connState{srv: s, engine: e}
 }
 
-func (st *connState) newSpool() *spool {
-	in := st.engine.Config().Inspect
-	return newSpool(in.TempDir, int64(in.SpoolMemory))
-}
-
-// close releases what the current message holds: scan streams and spool.
+// close releases what the current message holds: its inspection and scan
+// streams.
 func (st *connState) close() {
 	st.msg.Close()
-	st.spool.Close()
 }
 
 // resetMessage ends the current message and starts a new one with the
@@ -49,7 +41,6 @@ func (st *connState) resetMessage() {
 	st.msg.Reset()
 	st.content = false
 	st.engine = st.srv.engine.Load()
-	st.spool = st.newSpool()
 }
 
 // startContent opens the scan streams before the first raw byte of a
@@ -192,11 +183,11 @@ func (b *backend) Header(name, value string, m *gomilter.Modifier) (gomilter.Res
 	})
 }
 
-// write passes raw message bytes to the spool and to the scan streams.
+// write passes raw message bytes on to the engine: to the inspection and
+// the scan streams, which run while the MTA sends the rest. Nothing is
+// spooled. p is kept: go-milter allocates each body chunk afresh.
 func (b *backend) write(p []byte) {
-	st := b.st
-	st.spool.Write(p)
-	st.engine.Feed(&st.msg, p)
+	b.st.engine.Feed(&b.st.msg, p)
 }
 
 func (b *backend) Headers(_ textproto.MIMEHeader, m *gomilter.Modifier) (gomilter.Response, error) {
@@ -220,11 +211,6 @@ func (b *backend) Body(m *gomilter.Modifier) (gomilter.Response, error) {
 	return b.guard(policy.StageEOB, func() (gomilter.Response, error) {
 		st := b.st
 		st.takeMacros(m.Macros)
-		if err := st.spool.err; err != nil {
-			return nil, err
-		}
-		st.msg.Size = st.spool.Size()
-		st.msg.Raw = st.spool.Open
 		return b.outcomeResponse(st.engine.Finish(context.Background(), &st.msg), m)
 	})
 }

@@ -68,8 +68,7 @@ type ExemptConf struct {
 // InspectConfig is the [inspect] table: how bodies are held and parsed.
 // The inspection limits default to mime.DefaultLimits.
 type InspectConfig struct {
-	SpoolMemory       Size   `toml:"spool_memory"` // body bytes kept in memory before spilling to a temp file
-	TempDir           string `toml:"temp_dir"`
+	TempDir           string `toml:"temp_dir"` // where archives bigger than 4 MiB are spooled to be looked into
 	MaxDepth          int    `toml:"max_depth"`
 	MaxParts          int    `toml:"max_parts"`
 	MaxHeaderSize     Size   `toml:"max_header_size"`
@@ -258,7 +257,6 @@ func defaults() *Config {
 		Log:             LogConfig{Format: "text", Level: "info"},
 		Exempt:          ExemptConf{Networks: []string{}, Senders: []string{}, Recipients: []string{}},
 		Inspect: InspectConfig{
-			SpoolMemory:       1 << 20,
 			MaxDepth:          lim.MaxDepth,
 			MaxParts:          lim.MaxParts,
 			MaxHeaderSize:     Size(lim.MaxHeaderBytes),

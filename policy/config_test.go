@@ -140,7 +140,7 @@ func TestEmptyConfig(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.Mode != "enforce" || c.Header != "X-Sekisho" || c.ReadTimeout.D().Minutes() != 10 || c.Inspect.SpoolMemory != 1<<20 {
+	if c.Mode != "enforce" || c.Header != "X-Sekisho" || c.ReadTimeout.D().Minutes() != 10 || c.Inspect.MaxHeaderSize != 256<<10 {
 		t.Errorf("defaults not applied: %+v", c)
 	}
 	if got := newEngine(t, c).Rules(); len(got) != 0 {

@@ -14,13 +14,14 @@ import (
 // Engine runs the enabled rules of one configuration. It is safe for
 // concurrent use; per-message state lives in the Message.
 type Engine struct {
-	cfg     *Config
-	rules   []*boundRule
-	exempt  *exemptions
-	limits  mime.Limits
-	log     *slog.Logger
-	needs   [StageEOB + 1]bool
-	streams int // rules that read the raw message
+	cfg      *Config
+	rules    []*boundRule
+	exempt   *exemptions
+	limits   mime.Limits
+	log      *slog.Logger
+	needs    [StageEOB + 1]bool
+	streams  int  // rules that read the raw message
+	inspects bool // a rule judges the inspection
 }
 
 // boundRule is a rule with its name and configured outcome.
@@ -60,6 +61,9 @@ func NewEngine(cfg *Config, env *Env) (*Engine, error) {
 			b.stream = e.streams
 			e.streams++
 			e.needs[StageEOH], e.needs[StageEOB] = true, true
+		}
+		if _, ok := r.(contentRule); ok && slices.Contains(b.stages, StageEOB) {
+			e.inspects = true
 		}
 		e.rules = append(e.rules, b)
 	}

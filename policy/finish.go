@@ -65,8 +65,8 @@ func (e *Engine) commit(ctx context.Context, m *Message) {
 }
 
 // Failure decides a message that could not be judged at stage because
-// something outside the rules failed (the body could not be spooled, a
-// callback panicked), which the caller has logged: the global on_error,
+// something outside the rules failed (a callback panicked, the MTA could
+// not be answered), which the caller has logged: the global on_error,
 // tempfail with error_reply, or accept, which is a Continue verdict.
 func (e *Engine) Failure(stage Stage, m *Message, err error) Verdict {
 	if e.cfg.OnError == "accept" {

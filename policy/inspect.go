@@ -27,9 +27,20 @@ func (c InspectConfig) limits() mime.Limits {
 	}
 }
 
-// inspect parses the raw message once, before the first rule that needs it.
+// inspect gives the message its inspection once, before the first rule
+// that needs it: the result of the inspection that ran while the message
+// was passed on, or else a parse of the raw message.
 func (e *Engine) inspect(_ context.Context, m *Message) error {
 	if m.Inspection != nil {
+		return nil
+	}
+	if s := m.state.inspection; s != nil {
+		m.state.inspection = nil
+		res, err := s.Close()
+		if err != nil {
+			return fmt.Errorf("inspect: %w", err)
+		}
+		m.Inspection = res
 		return nil
 	}
 	if m.Raw == nil {

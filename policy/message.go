@@ -35,9 +35,11 @@ type Message struct {
 	// Inspection is the parsed body, made at StageEOB before the first rule
 	// that needs it.
 	Inspection *mime.Result
-	// Raw opens the whole raw message (headers and body) at StageEOB.
+	// Raw opens the whole raw message (headers and body) at StageEOB, for
+	// a message that was not passed on through Engine.Feed.
 	Raw func() (io.ReadCloser, error)
-	// Size is the raw message size in bytes, known at StageEOB.
+	// Size is the raw message size in bytes, known at StageEOB; Feed
+	// counts it.
 	Size int64
 
 	state messageState
@@ -49,8 +51,9 @@ type messageState struct {
 	sticky      *Verdict // a verdict that holds for every later stage
 	quarantine  *Verdict // a quarantine decided before end of message
 	annotations []Verdict
-	streams     []*stream // by boundRule.stream; nil until opened
-	opened      bool      // OpenStreams ran for this message
+	streams     []*stream    // by boundRule.stream; nil until opened
+	inspection  *mime.Stream // the inspection under way while the message is passed on
+	opened      bool         // OpenStreams ran for this message
 }
 
 // HeaderValue returns the raw value of the first header called name

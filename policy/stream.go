@@ -1,6 +1,10 @@
 package policy
 
-import "context"
+import (
+	"context"
+
+	"github.com/sekisho/sekisho/policy/mime"
+)
 
 // stream is the scan of one message by one Streamer rule.
 type stream struct {
@@ -8,14 +12,18 @@ type stream struct {
 	err  error      // why the stream could not be opened or written
 }
 
-// OpenStreams starts the scans of the rules that read the raw message. It
-// is called before the first header is passed on; an exempt message or a
-// message already decided opens none.
+// OpenStreams starts the inspection of the message, when a rule judges it,
+// and the scans of the rules that read the raw message, so that both go on
+// while the MTA passes the message on. It is called before the first
+// header; an exempt message or a message already decided opens none.
 func (e *Engine) OpenStreams(ctx context.Context, m *Message) {
 	if m.state.exempt != "" || m.state.sticky != nil || m.state.opened {
 		return
 	}
 	m.state.opened = true
+	if e.inspects {
+		m.state.inspection = mime.NewStream(e.limits)
+	}
 	m.state.streams = make([]*stream, e.streams)
 	for _, r := range e.rules {
 		s, ok := r.Rule.(Streamer)
@@ -31,9 +39,15 @@ func (e *Engine) OpenStreams(ctx context.Context, m *Message) {
 	}
 }
 
-// Feed passes raw message bytes to the open streams. A stream that fails
-// keeps its error for its rule to report at end of body.
+// Feed passes raw message bytes to the inspection and the open streams,
+// and counts them in m.Size. The inspection keeps p: the caller must not
+// change it afterwards. A stream that fails keeps its error for its rule to
+// report at end of body.
 func (e *Engine) Feed(m *Message, p []byte) {
+	m.Size += int64(len(p))
+	if m.state.inspection != nil {
+		m.state.inspection.Write(p)
+	}
 	for _, s := range m.state.streams {
 		if s == nil || s.sink == nil {
 			continue
@@ -57,6 +71,10 @@ func (m *Message) takeStream(i int) *stream {
 }
 
 func (m *Message) closeStreams() {
+	if m.state.inspection != nil {
+		m.state.inspection.Abort()
+		m.state.inspection = nil
+	}
 	for _, s := range m.state.streams {
 		if s != nil && s.sink != nil {
 			s.sink.Abort()

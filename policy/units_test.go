@@ -119,12 +119,12 @@ func TestDuration(t *testing.T) {
 
 // TestUnitsInConfig: sizes and durations are read from the configuration.
 func TestUnitsInConfig(t *testing.T) {
-	c, err := policy.Parse("t.toml", []byte("read_timeout = \"90s\"\n[inspect]\nspool_memory = \"4MiB\"\nmax_archive_size = \"10MB\"\n"))
+	c, err := policy.Parse("t.toml", []byte("read_timeout = \"90s\"\n[inspect]\nmax_header_size = \"4MiB\"\nmax_archive_size = \"10MB\"\n"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.ReadTimeout.D() != 90*time.Second || c.Inspect.SpoolMemory != 4<<20 || c.Inspect.MaxArchiveSize != 10e6 {
-		t.Errorf("read_timeout %v, spool_memory %v, max_archive_size %v", c.ReadTimeout.D(), c.Inspect.SpoolMemory, c.Inspect.MaxArchiveSize)
+	if c.ReadTimeout.D() != 90*time.Second || c.Inspect.MaxHeaderSize != 4<<20 || c.Inspect.MaxArchiveSize != 10e6 {
+		t.Errorf("read_timeout %v, max_header_size %v, max_archive_size %v", c.ReadTimeout.D(), c.Inspect.MaxHeaderSize, c.Inspect.MaxArchiveSize)
 	}
 }
 

@@ -68,6 +68,12 @@ func decodeBase64(r io.Reader, k *sink) (int64, error) {
 	nc := 0
 	var total int64
 	for {
+		if wt, ok := r.(io.WriterTo); ok && !k.wantsContent() {
+			// Count the rest where it lies, without copying it.
+			c := &b64counter{}
+			_, err := wt.WriteTo(c)
+			return b64size(total + c.n), err
+		}
 		n, err := r.Read(buf[3:])
 		chunk := buf[3 : 3+n]
 		switch {
@@ -102,6 +108,14 @@ func decodeBase64(r io.Reader, k *sink) (int64, error) {
 		k.Write(out[:d])
 	}
 	return b64size(total), nil
+}
+
+// b64counter counts the alphabet characters written to it.
+type b64counter struct{ n int64 }
+
+func (c *b64counter) Write(p []byte) (int, error) {
+	c.n += int64(b64count(p))
+	return len(p), nil
 }
 
 // base64Reader is a lenient base64 decoder over r for parts that are read

@@ -44,9 +44,14 @@ func checkBase64(t *testing.T, in []byte) {
 		if err != nil || size != int64(len(want)) {
 			t.Fatalf("%s: decodeBase64 size %d, %v; want %d", name, size, err, len(want))
 		}
-		if len(want) >= 4 && !bytes.Equal(sp.mem, want) {
-			t.Fatalf("%s: decodeBase64 wrote %d bytes that differ from the %d wanted", name, len(sp.mem), len(want))
+		got = make([]byte, sp.n)
+		if _, err := sp.readerAt().ReadAt(got, 0); err != nil && err != io.EOF {
+			t.Fatal(err)
 		}
+		if len(want) >= 4 && !bytes.Equal(got, want) {
+			t.Fatalf("%s: decodeBase64 wrote %d bytes that differ from the %d wanted", name, len(got), len(want))
+		}
+		sp.release()
 		head := &sink{newSpool: func() *spool { return nil }}
 		if size, _ := decodeBase64(wrap(bytes.NewReader(in)), head); size != int64(len(want)) ||
 			!bytes.Equal(head.head, want[:min(len(want), headSize)]) {
@@ -132,4 +137,38 @@ func BenchmarkBase64Attachment(b *testing.B) {
 			}
 		}
 	})
+}
+
+// TestSpoolBlocks writes in uneven pieces across block boundaries, in
+// memory and then past memSpool in a file, and reads back at every kind of
+// offset.
+func TestSpoolBlocks(t *testing.T) {
+	r := rand.New(rand.NewPCG(7, 8))
+	for _, size := range []int{1, spoolBlock - 1, spoolBlock, 3*spoolBlock + 17, memSpool + 5000} {
+		data := make([]byte, size)
+		for i := range data {
+			data[i] = byte(r.Uint32())
+		}
+		sp := &spool{dir: t.TempDir(), max: 1 << 30}
+		for rest := data; len(rest) > 0; {
+			n := min(len(rest), 1+r.IntN(3*spoolBlock))
+			sp.Write(rest[:n])
+			rest = rest[n:]
+		}
+		if sp.err != nil || (sp.file != nil) != (size > memSpool) {
+			t.Fatalf("size %d: err %v, in a file: %v", size, sp.err, sp.file != nil)
+		}
+		ra := sp.readerAt()
+		for range 200 {
+			off := r.IntN(size)
+			n := r.IntN(2 * spoolBlock)
+			got := make([]byte, n)
+			m, err := ra.ReadAt(got, int64(off))
+			want := data[off:min(size, off+n)]
+			if m != len(want) || !bytes.Equal(got[:m], want) || (m < n) != (err == io.EOF) {
+				t.Fatalf("size %d: ReadAt(%d, %d) = %d, %v", size, n, off, m, err)
+			}
+		}
+		sp.release()
+	}
 }

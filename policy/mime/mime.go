@@ -346,7 +346,8 @@ func (in *inspector) message(r io.Reader, prefix string, depth int, inAttach boo
 		in.stop(prefix, fmt.Sprintf("nesting depth exceeds %d", in.lim.MaxDepth))
 		return
 	}
-	br := bufio.NewReaderSize(r, 4096)
+	br := newReader(r)
+	defer freeReader(br)
 	h, _, ok := in.header(br, prefix, true)
 	if !ok {
 		return
@@ -451,6 +452,7 @@ func (in *inspector) multipart(mt string, params []param, body io.Reader, prefix
 	}
 	digest := mt == "multipart/digest"
 	s := newPartScanner(body, boundary)
+	defer s.free()
 	n := 0
 	for !in.stopped() {
 		r, err := s.next()
@@ -458,32 +460,9 @@ func (in *inspector) multipart(mt string, params []param, body io.Reader, prefix
 			// io.EOF, or an I/O error that the errTrap keeps.
 			break
 		}
-		after := s.closed
-		br := bufio.NewReaderSize(r, 4096)
-		path := join(prefix, n+1)
-		h, info, ok := in.header(br, path, false)
-		if !ok {
+		if !in.multipartPart(s, r, prefix, &n, depth, inAttach, digest) {
 			return
 		}
-		if len(h.Map()) == 0 && len(info.skipped) == 0 {
-			if _, err := br.Peek(1); err == io.EOF {
-				// Nothing between two delimiters (a repeated boundary
-				// line): no part, as in Thunderbird.
-				continue
-			}
-		}
-		n++
-		if !in.countPart(path) {
-			return
-		}
-		if after {
-			in.problem(fmt.Sprintf("%s: part %d follows the closing boundary", where(prefix), n))
-		}
-		in.part(h, br, path, path, depth+1, inAttach, digest)
-		if in.stopped() {
-			return
-		}
-		io.Copy(io.Discard, br)
 	}
 	if in.stopped() {
 		return
@@ -497,6 +476,39 @@ func (in *inspector) multipart(mt string, params []param, body io.Reader, prefix
 	if s.ambiguous {
 		in.gap(GapStructure, prefix, fmt.Sprintf("a delimiter line has more than %d bytes of padding", maxPadding))
 	}
+}
+
+// multipartPart reads the part r of a multipart body, numbered after *n;
+// false means the walk must stop.
+func (in *inspector) multipartPart(s *partScanner, r io.Reader, prefix string, n *int, depth int, inAttach, digest bool) bool {
+	after := s.closed
+	br := newReader(r)
+	defer freeReader(br)
+	path := join(prefix, *n+1)
+	h, info, ok := in.header(br, path, false)
+	if !ok {
+		return false
+	}
+	if len(h.Map()) == 0 && len(info.skipped) == 0 {
+		if _, err := br.Peek(1); err == io.EOF {
+			// Nothing between two delimiters (a repeated boundary line):
+			// no part, as in Thunderbird.
+			return true
+		}
+	}
+	*n++
+	if !in.countPart(path) {
+		return false
+	}
+	if after {
+		in.problem(fmt.Sprintf("%s: part %d follows the closing boundary", where(prefix), *n))
+	}
+	in.part(h, br, path, path, depth+1, inAttach, digest)
+	if in.stopped() {
+		return false
+	}
+	io.Copy(io.Discard, br)
+	return true
 }
 
 // transferEncoding returns the Content-Transfer-Encoding, lower-cased.

@@ -60,12 +60,15 @@ func newPartScanner(r io.Reader, boundary string) *partScanner {
 	dash := []byte("--" + boundary)
 	size := max(scanBufMin, 2*len(dash)+maxPadding+16)
 	return &partScanner{
-		br:        bufio.NewReaderSize(r, size),
+		br:        newScanReader(r, size),
 		dash:      dash,
 		nlDash:    append([]byte("\n"), dash...),
 		lineStart: true,
 	}
 }
+
+// free gives the scanner's buffer back; the scanner is not used again.
+func (s *partScanner) free() { freeScanReader(s.br) }
 
 // next skips what is left of the current region (the preamble, a part, or
 // the epilogue after a closing delimiter) and returns a reader over the
@@ -99,6 +102,30 @@ type regionReader struct{ s *partScanner }
 
 func (r regionReader) Read(p []byte) (int, error) { return r.s.read(p) }
 
+// WriteTo writes the rest of the region to w straight from the scanner's
+// buffer, without copying it through a caller's buffer first: counting an
+// attachment's base64 text then reads each byte once.
+func (r regionReader) WriteTo(w io.Writer) (int64, error) {
+	var total int64
+	for {
+		span, err := r.s.span()
+		if len(span) > 0 {
+			n, werr := w.Write(span)
+			total += int64(n)
+			r.s.br.Discard(len(span))
+			if werr != nil {
+				return total, werr
+			}
+		}
+		if err == io.EOF {
+			return total, nil
+		}
+		if err != nil {
+			return total, err
+		}
+	}
+}
+
 // read returns bytes of the current region, and io.EOF at its delimiter.
 // The line break before a delimiter belongs to the delimiter (RFC 2046
 // section 5.1.1).
@@ -106,30 +133,43 @@ func (s *partScanner) read(p []byte) (int, error) {
 	if len(p) == 0 {
 		return 0, nil
 	}
+	span, err := s.span()
+	if len(span) == 0 {
+		return 0, err
+	}
+	n := copy(p, span)
+	s.br.Discard(n)
+	return n, nil
+}
+
+// span returns the next bytes of the current region, still in the
+// buffer (the caller discards what it uses), or io.EOF at the region's
+// delimiter.
+func (s *partScanner) span() ([]byte, error) {
 	for {
 		if s.kind != delimNone {
-			return 0, io.EOF
+			return nil, io.EOF
 		}
 		buf, err := s.fill()
 		if err != nil {
-			return 0, err
+			return nil, err
 		}
 		atEOF := s.eof
 		if s.lineStart {
 			if len(buf) < len(s.dash) && !atEOF {
 				if err := s.more(len(buf)); err != nil {
-					return 0, err
+					return nil, err
 				}
 				continue
 			}
 			s.lineStart = false
 			if bytes.HasPrefix(buf, s.dash) {
-				if done, err := s.delimiterAt(0); err != nil || done {
-					if err != nil {
-						return 0, err
-					}
-					continue
+				// Whatever it decides, the buffer may have moved: look
+				// again.
+				if _, err := s.delimiterAt(0); err != nil {
+					return nil, err
 				}
+				continue
 			}
 		}
 		i := bytes.Index(buf, s.nlDash)
@@ -146,31 +186,34 @@ func (s *partScanner) read(p []byte) (int, error) {
 			if n <= 0 {
 				if atEOF {
 					s.kind = delimEOF
-					return 0, io.EOF
+					return nil, io.EOF
 				}
 				if err := s.more(len(buf)); err != nil {
-					return 0, err
+					return nil, err
 				}
 				continue
 			}
-			return s.emit(p, n), nil
+			return buf[:n], nil
 		}
 		end := i
 		if end > 0 && buf[end-1] == '\r' {
 			end--
 		}
 		if end > 0 {
-			return s.emit(p, end), nil
+			return buf[:end], nil
 		}
 		// A candidate delimiter line right at the read position.
 		done, err := s.delimiterAt(i + 1)
 		if err != nil {
-			return 0, err
+			return nil, err
 		}
 		if done {
 			continue
 		}
-		return s.emit(p, i+len(s.nlDash)), nil
+		// Not a delimiter: the candidate is content. The buffer may have
+		// moved while the line was looked at.
+		b, _ := s.br.Peek(i + len(s.nlDash))
+		return b, nil
 	}
 }
 
@@ -197,15 +240,6 @@ func (s *partScanner) more(have int) error {
 		return nil
 	}
 	return err
-}
-
-// emit copies up to n buffered bytes into p and consumes them.
-func (s *partScanner) emit(p []byte, n int) int {
-	n = min(n, len(p))
-	buf, _ := s.br.Peek(n)
-	copy(p, buf)
-	s.br.Discard(n)
-	return n
 }
 
 // delimiterAt decides whether the line starting at buffer offset at (which

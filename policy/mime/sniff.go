@@ -3,9 +3,11 @@ package mime
 import (
 	"bytes"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"io"
 	"os"
+	"sync"
 )
 
 // headSize is how many leading decoded bytes of a part or archive entry are
@@ -127,13 +129,19 @@ func claimedArchive(ext, mediaType string) string {
 	return archiveTypes[mediaType]
 }
 
+// spoolBlock is the unit of a spool's memory; blocks are pooled, so that
+// spooling archive after archive neither grows nor copies slices.
+const spoolBlock = 64 << 10
+
+var spoolBlocks = sync.Pool{New: func() any { b := make([]byte, spoolBlock); return &b }}
+
 // spool holds a byte stream of bounded size: in memory up to memSpool, then
 // in a temporary file. Past max bytes it gives up and only counts.
 type spool struct {
 	dir    string
 	max    int64
 	n      int64
-	mem    []byte
+	blocks []*[]byte // in memory: full blocks, the last one filled up to n
 	file   *os.File
 	tooBig bool
 	err    error
@@ -151,30 +159,44 @@ func (s *spool) Write(p []byte) (int, error) {
 		s.release()
 		return len(p), nil
 	}
-	if s.file == nil && len(s.mem)+len(p) <= memSpool {
-		s.mem = append(s.mem, p...)
-		return len(p), nil
-	}
-	if s.file == nil {
+	if s.file == nil && s.n > memSpool {
 		f, err := os.CreateTemp(s.dir, "sekisho-archive-*")
 		if err != nil {
-			s.err = fmt.Errorf("spooling archive: %w", err)
-			s.release()
+			s.fail(err)
 			return len(p), nil
 		}
 		s.file = f
-		if _, err := f.Write(s.mem); err != nil {
-			s.err = fmt.Errorf("spooling archive: %w", err)
-			s.release()
-			return len(p), nil
+		held := s.n - int64(len(p))
+		for i, b := range s.blocks {
+			chunk := (*b)[:min(int64(spoolBlock), held-int64(i)*spoolBlock)]
+			if _, err := f.Write(chunk); err != nil {
+				s.fail(err)
+				return len(p), nil
+			}
 		}
-		s.mem = nil
+		s.freeBlocks()
 	}
-	if _, err := s.file.Write(p); err != nil {
-		s.err = fmt.Errorf("spooling archive: %w", err)
-		s.release()
+	if s.file != nil {
+		if _, err := s.file.Write(p); err != nil {
+			s.fail(err)
+		}
+		return len(p), nil
+	}
+	at := s.n - int64(len(p))
+	for rest := p; len(rest) > 0; {
+		off := int(at % spoolBlock)
+		if off == 0 {
+			s.blocks = append(s.blocks, spoolBlocks.Get().(*[]byte))
+		}
+		c := copy((*s.blocks[len(s.blocks)-1])[off:], rest)
+		rest, at = rest[c:], at+int64(c)
 	}
 	return len(p), nil
+}
+
+func (s *spool) fail(err error) {
+	s.err = fmt.Errorf("spooling archive: %w", err)
+	s.release()
 }
 
 // readerAt returns the spooled bytes.
@@ -182,12 +204,38 @@ func (s *spool) readerAt() io.ReaderAt {
 	if s.file != nil {
 		return s.file
 	}
-	return bytes.NewReader(s.mem)
+	return blockReader{s}
+}
+
+// blockReader reads the blocks of a spool held in memory.
+type blockReader struct{ s *spool }
+
+func (r blockReader) ReadAt(p []byte, off int64) (int, error) {
+	if off < 0 {
+		return 0, errors.New("spool: negative offset")
+	}
+	n := 0
+	for len(p) > 0 && off < r.s.n {
+		b := *r.s.blocks[off/spoolBlock]
+		c := copy(p, b[off%spoolBlock:min(int64(spoolBlock), r.s.n-off/spoolBlock*spoolBlock)])
+		p, off, n = p[c:], off+int64(c), n+c
+	}
+	if len(p) > 0 {
+		return n, io.EOF
+	}
+	return n, nil
+}
+
+func (s *spool) freeBlocks() {
+	for _, b := range s.blocks {
+		spoolBlocks.Put(b)
+	}
+	s.blocks = nil
 }
 
 // release frees the memory and removes the temporary file.
 func (s *spool) release() {
-	s.mem = nil
+	s.freeBlocks()
 	if s.file != nil {
 		name := s.file.Name()
 		s.file.Close()
