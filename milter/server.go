@@ -200,8 +200,10 @@ func (s *Server) Shutdown(ctx context.Context) error {
 // readBuffer is the read buffer of a milter connection: go-milter reads
 // each packet's 4-byte length and then its data straight from the
 // connection, two system calls a packet; through the buffer, the small
-// packets of a message (macros, envelope, header fields) come in one.
-const readBuffer = 64 << 10
+// packets of a message (macros, envelope, header fields) come in one. It
+// is small so that the bulk of a 64 KiB body packet is still read straight
+// into go-milter's packet, not copied through the buffer.
+const readBuffer = 4 << 10
 
 // trackedConn is a buffered milter connection with an idle timeout that
 // reports its end.

@@ -206,7 +206,7 @@ func (e *Engine) exempted(ctx context.Context, stage Stage, m *Message) bool {
 // exempt from the recipient-stage rules.
 func (e *Engine) exemptRecipient(ctx context.Context, m *Message) bool {
 	why := e.exempt.recipient(m.Rcpt)
-	if why != "" {
+	if why != "" && e.log.Enabled(ctx, slog.LevelDebug) {
 		e.log.LogAttrs(ctx, slog.LevelDebug, "exempt recipient", append(e.msgAttrs(StageRcpt, m), slog.String("rcpt", m.Rcpt), slog.String("reason", why))...)
 	}
 	return why != ""
@@ -324,6 +324,9 @@ func (e *Engine) msgAttrs(stage Stage, m *Message) []slog.Attr {
 }
 
 func (e *Engine) logVerdict(ctx context.Context, v Verdict, m *Message) {
+	if !e.log.Enabled(ctx, slog.LevelInfo) {
+		return
+	}
 	attrs := append(e.msgAttrs(v.Stage, m), slog.String("rule", v.Rule), slog.String("action", v.Action.String()))
 	if v.Action == Reject || v.Action == Tempfail {
 		attrs = append(attrs, slog.String("reply", v.Reply.String()))
@@ -337,6 +340,9 @@ func (e *Engine) logVerdict(ctx context.Context, v Verdict, m *Message) {
 
 // logAccept logs an accepted message, naming what could not be inspected.
 func (e *Engine) logAccept(ctx context.Context, m *Message) {
+	if !e.log.Enabled(ctx, slog.LevelInfo) {
+		return
+	}
 	attrs := append(e.msgAttrs(StageEOB, m), slog.Int64("size", m.Size))
 	if g := gapSummary(m.Inspection); g != "" {
 		attrs = append(attrs, slog.String("uninspected", g))

@@ -30,11 +30,11 @@ func (in *inspector) archive(k *sink, name, part string) *Archive {
 			var a *Archive
 			switch {
 			case sp.tooBig:
-				a = &Archive{Format: FormatZip, Skipped: fmt.Sprintf("too big: %d bytes, %d allowed", sp.n, sp.max)}
+				a = &Archive{Format: FormatZip, Skipped: fmt.Sprintf("too big: %d bytes, %d allowed", sp.size(), sp.max)}
 			case sp.err != nil:
 				a = &Archive{Format: FormatZip, Skipped: sp.err.Error()}
 			default:
-				return in.inspectZip(sp.readerAt(), sp.n, 1, name, part, format == "")
+				return in.inspectZip(sp.readerAt(), sp.size(), 1, name, part, format == "")
 			}
 			in.gap(GapArchive, part, name+": "+a.Skipped)
 			return a

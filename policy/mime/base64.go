@@ -56,58 +56,66 @@ func b64size(n int64) int64 { return n/4*3 + [4]int64{0, 0, 1, 2}[n%4] }
 // b64buf is a pool of read buffers for base64 parts.
 var b64buf = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
 
-// decodeBase64 reads the base64 text of a part from r and writes its decoded
-// bytes to k for as long as k wants content; then it only counts. It
-// returns the decoded size of the whole part and the first read error.
+// headChars is how many alphabet characters hold the first headSize bytes.
+const headChars = (headSize + 2) / 3 * 4
+
+// decodeBase64 reads the base64 text of an attachment from r into k: it
+// decodes the first headSize bytes for sniffing and, when they (or the
+// attachment's name) say zip, spools the rest as characters, which the
+// archive's reader decodes only where it looks; otherwise it only counts.
+// It returns the decoded size of the whole part and the first read error.
 func decodeBase64(r io.Reader, k *sink) (int64, error) {
 	bp := b64buf.Get().(*[]byte)
 	defer b64buf.Put(bp)
 	buf := *bp
-	var out [24 << 10]byte
-	var carry [3]byte // alphabet characters of an incomplete group
-	nc := 0
 	var total int64
-	for {
-		if wt, ok := r.(io.WriterTo); ok && !k.wantsContent() {
-			// Count the rest where it lies, without copying it.
-			c := &b64counter{}
-			_, err := wt.WriteTo(c)
-			return b64size(total + c.n), err
-		}
-		n, err := r.Read(buf[3:])
-		chunk := buf[3 : 3+n]
-		switch {
-		case n == 0:
-		case !k.wantsContent():
-			total += int64(b64count(chunk))
-		default:
-			m := b64compact(chunk)
-			total += int64(m)
-			// Put the carried characters back before the new ones.
-			start := 3 - nc
-			copy(buf[start:3], carry[:nc])
-			data := buf[start : 3+m]
-			whole := len(data) / 4 * 4
-			nc = copy(carry[:], data[whole:])
-			for len(data[:whole]) > 0 {
-				step := min(whole, len(out)/3*4)
-				d, _ := base64.RawStdEncoding.Decode(out[:], data[:step])
-				k.Write(out[:d])
-				data, whole = data[step:], whole-step
+	var held []byte // the characters read until the head is decoded
+	var err error
+	for len(held) < headChars && err == nil {
+		var n int
+		n, err = r.Read(buf)
+		m := b64compact(buf[:n])
+		total += int64(m)
+		held = append(held, buf[:m]...)
+	}
+	if err == io.EOF {
+		err = nil
+	}
+	k.setHead(decodeChars(held[:min(len(held), headChars)]))
+	if k.spool != nil {
+		k.spool.encoded = true
+		k.spool.Write(held)
+	}
+	for err == nil {
+		if k.spool == nil || k.spool.tooBig || k.spool.err != nil {
+			if wt, ok := r.(io.WriterTo); ok {
+				// Count the rest where it lies, without copying it.
+				c := &b64counter{}
+				_, err = wt.WriteTo(c)
+				return b64size(total + c.n), err
 			}
 		}
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			return b64size(total), err
+		var n int
+		n, err = r.Read(buf)
+		m := b64compact(buf[:n])
+		total += int64(m)
+		if k.spool != nil {
+			k.spool.Write(buf[:m])
 		}
 	}
-	if nc > 1 && k.wantsContent() {
-		d, _ := base64.RawStdEncoding.Decode(out[:], carry[:nc])
-		k.Write(out[:d])
+	if err == io.EOF {
+		err = nil
 	}
-	return b64size(total), nil
+	return b64size(total), err
+}
+
+// decodeChars decodes alphabet characters, a final group of two or three
+// included.
+func decodeChars(c []byte) []byte {
+	c = c[:len(c)/4*4+[4]int{0, 0, 2, 3}[len(c)%4]]
+	out := make([]byte, base64.RawStdEncoding.DecodedLen(len(c)))
+	n, _ := base64.RawStdEncoding.Decode(out, c)
+	return out[:n]
 }
 
 // b64counter counts the alphabet characters written to it.

@@ -44,7 +44,7 @@ func checkBase64(t *testing.T, in []byte) {
 		if err != nil || size != int64(len(want)) {
 			t.Fatalf("%s: decodeBase64 size %d, %v; want %d", name, size, err, len(want))
 		}
-		got = make([]byte, sp.n)
+		got = make([]byte, sp.size())
 		if _, err := sp.readerAt().ReadAt(got, 0); err != nil && err != io.EOF {
 			t.Fatal(err)
 		}
@@ -167,6 +167,40 @@ func TestSpoolBlocks(t *testing.T) {
 			want := data[off:min(size, off+n)]
 			if m != len(want) || !bytes.Equal(got[:m], want) || (m < n) != (err == io.EOF) {
 				t.Fatalf("size %d: ReadAt(%d, %d) = %d, %v", size, n, off, m, err)
+			}
+		}
+		sp.release()
+	}
+}
+
+// TestEncodedSpool reads an encoded spool, in memory and in a file, at
+// random offsets: what comes back is the decoded data.
+func TestEncodedSpool(t *testing.T) {
+	r := rand.New(rand.NewPCG(9, 10))
+	for _, size := range []int{1, 2, 3, 4, 100, 3*spoolBlock + 1, memSpool} {
+		data := make([]byte, size)
+		for i := range data {
+			data[i] = byte(r.Uint32())
+		}
+		chars := []byte(base64.RawStdEncoding.EncodeToString(data))
+		sp := &spool{dir: t.TempDir(), max: 1 << 30, encoded: true}
+		for rest := chars; len(rest) > 0; {
+			n := min(len(rest), 1+r.IntN(2*spoolBlock))
+			sp.Write(rest[:n])
+			rest = rest[n:]
+		}
+		if sp.size() != int64(size) {
+			t.Fatalf("size %d: spool says %d", size, sp.size())
+		}
+		ra := sp.readerAt()
+		for range 300 {
+			off := r.IntN(size)
+			n := r.IntN(9000)
+			got := make([]byte, n)
+			m, err := ra.ReadAt(got, int64(off))
+			want := data[off:min(size, off+n)]
+			if m != len(want) || !bytes.Equal(got[:m], want) || (m < n) != (err == io.EOF) {
+				t.Fatalf("size %d: ReadAt(%d bytes, %d) = %d, %v", size, n, off, m, err)
 			}
 		}
 		sp.release()

@@ -172,7 +172,7 @@ func (s *partScanner) span() ([]byte, error) {
 				continue
 			}
 		}
-		i := bytes.Index(buf, s.nlDash)
+		i := indexLineDash(buf, s.dash)
 		if i < 0 {
 			// Everything but a possible start of a delimiter at the end of
 			// the buffer is content.
@@ -215,6 +215,25 @@ func (s *partScanner) span() ([]byte, error) {
 		b, _ := s.br.Peek(i + len(s.nlDash))
 		return b, nil
 	}
+}
+
+// indexLineDash returns the index of the first line break in buf that is
+// followed by dash, -1 if none. It looks for dash itself: "-" is not in
+// the base64 alphabet, so in the bulk of an attachment there is nothing to
+// stop at, where every line break would be a candidate.
+func indexLineDash(buf, dash []byte) int {
+	for off := 1; off < len(buf); {
+		j := bytes.Index(buf[off:], dash)
+		if j < 0 {
+			return -1
+		}
+		if k := off + j; buf[k-1] == '\n' {
+			return k - 1
+		} else {
+			off = k + 1
+		}
+	}
+	return -1
 }
 
 // fill returns the buffered bytes, reading more when none are buffered.

@@ -2,6 +2,7 @@ package mime
 
 import (
 	"bytes"
+	"encoding/base64"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -136,11 +137,14 @@ const spoolBlock = 64 << 10
 var spoolBlocks = sync.Pool{New: func() any { b := make([]byte, spoolBlock); return &b }}
 
 // spool holds a byte stream of bounded size: in memory up to memSpool, then
-// in a temporary file. Past max bytes it gives up and only counts.
+// in a temporary file. Past max bytes it gives up and only counts. An
+// encoded spool holds base64 alphabet characters and is read decoded: an
+// archive is only decoded where its reader looks.
 type spool struct {
-	dir    string
-	max    int64
-	n      int64
+	dir     string
+	max     int64 // of the decoded bytes
+	n       int64 // bytes held: characters when encoded
+	encoded bool
 	blocks []*[]byte // in memory: full blocks, the last one filled up to n
 	file   *os.File
 	tooBig bool
@@ -154,7 +158,7 @@ func (s *spool) Write(p []byte) (int, error) {
 	if s.tooBig || s.err != nil {
 		return len(p), nil
 	}
-	if s.n > s.max {
+	if s.size() > s.max {
 		s.tooBig = true
 		s.release()
 		return len(p), nil
@@ -199,12 +203,55 @@ func (s *spool) fail(err error) {
 	s.release()
 }
 
-// readerAt returns the spooled bytes.
-func (s *spool) readerAt() io.ReaderAt {
-	if s.file != nil {
-		return s.file
+// size is the decoded size of what the spool holds.
+func (s *spool) size() int64 {
+	if s.encoded {
+		return b64size(s.n)
 	}
-	return blockReader{s}
+	return s.n
+}
+
+// readerAt returns the spooled bytes, decoded.
+func (s *spool) readerAt() io.ReaderAt {
+	var ra io.ReaderAt = blockReader{s}
+	if s.file != nil {
+		ra = s.file
+	}
+	if s.encoded {
+		return b64ReaderAt{ra: ra, chars: s.n}
+	}
+	return ra
+}
+
+// b64ReaderAt decodes the base64 characters of ra at the offsets asked
+// for: three bytes from every four characters.
+type b64ReaderAt struct {
+	ra    io.ReaderAt
+	chars int64
+}
+
+func (r b64ReaderAt) ReadAt(p []byte, off int64) (int, error) {
+	size := b64size(r.chars)
+	if off < 0 {
+		return 0, errors.New("spool: negative offset")
+	}
+	if off >= size {
+		return 0, io.EOF
+	}
+	end := min(off+int64(len(p)), size)
+	from := off / 3 * 4
+	to := min((end+2)/3*4, r.chars)
+	enc := make([]byte, to-from)
+	if n, err := r.ra.ReadAt(enc, from); n < len(enc) {
+		return 0, err
+	}
+	dec := make([]byte, base64.RawStdEncoding.DecodedLen(len(enc)))
+	d, _ := base64.RawStdEncoding.Decode(dec, enc[:len(enc)/4*4+[4]int{0, 0, 2, 3}[len(enc)%4]])
+	n := copy(p, dec[off%3:min(int64(d), end-from/4*3)])
+	if n < len(p) {
+		return n, io.EOF
+	}
+	return n, nil
 }
 
 // blockReader reads the blocks of a spool held in memory.
@@ -256,14 +303,14 @@ type sink struct {
 	newSpool func() *spool
 }
 
-// wantsContent reports whether the sink still uses what is written to it:
-// its first bytes are not all in, or it spools an archive. Past that, the
-// size is all that is left to learn.
-func (k *sink) wantsContent() bool {
-	if !k.decided || len(k.head) < headSize {
-		return true
+// setHead gives the sink the first bytes of content that is not written
+// to it (base64, which decodeBase64 reads), and decides whether it spools.
+func (k *sink) setHead(head []byte) {
+	k.head = head[:min(len(head), headSize)]
+	k.decided = true
+	if isZip(k.head) || k.claims == FormatZip {
+		k.spool = k.newSpool()
 	}
-	return k.spool != nil && !k.spool.tooBig && k.spool.err == nil
 }
 
 // Write implements io.Writer; it never fails.
