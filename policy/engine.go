@@ -65,6 +65,9 @@ func NewEngine(cfg *Config, env *Env) (*Engine, error) {
 		if _, ok := r.(contentRule); ok && slices.Contains(b.stages, StageEOB) {
 			e.inspects = true
 		}
+		if ps, ok := r.(interface{ scansParts() bool }); ok && ps.scansParts() {
+			e.inspects = true
+		}
 		e.rules = append(e.rules, b)
 	}
 	e.rules = inspectionFirst(e.rules)
@@ -263,6 +266,12 @@ func (e *Engine) check(ctx context.Context, r *boundRule, stage Stage, m *Messag
 	}()
 	if s, ok := r.Rule.(Streamer); ok && stage == StageEOB {
 		if st := m.takeStream(r.stream); st != nil {
+			if _, parts := st.sink.(mime.Scanner); parts {
+				// The inspection hands the parts over: it must be done.
+				if err := e.inspect(ctx, m); err != nil {
+					return Hit{}, err
+				}
+			}
 			return s.CheckStream(ctx, m, st.sink, st.err)
 		}
 	}

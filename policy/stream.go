@@ -21,10 +21,8 @@ func (e *Engine) OpenStreams(ctx context.Context, m *Message) {
 		return
 	}
 	m.state.opened = true
-	if e.inspects {
-		m.state.inspection = mime.NewStream(e.limits)
-	}
 	m.state.streams = make([]*stream, e.streams)
+	var scanners []mime.Scanner
 	for _, r := range e.rules {
 		s, ok := r.Rule.(Streamer)
 		if !ok {
@@ -34,8 +32,18 @@ func (e *Engine) OpenStreams(ctx context.Context, m *Message) {
 		st := &stream{sink: sink, err: err}
 		if err != nil {
 			st.sink = nil
+		} else if sc, ok := sink.(mime.Scanner); ok {
+			scanners = append(scanners, sc)
 		}
 		m.state.streams[r.stream] = st
+	}
+	if e.inspects {
+		// Only the virus rule scans parts, and a configuration has one.
+		var scan mime.Scanner
+		if len(scanners) > 0 {
+			scan = scanners[0]
+		}
+		m.state.inspection = mime.NewStream(e.limits, scan)
 	}
 }
 

@@ -15,8 +15,11 @@ type VirusConfig struct {
 	RuleCommon
 	Address     string   `toml:"address"`       // "unix:/run/clamav/clamd.ctl" or "inet:127.0.0.1:3310"; no default
 	Timeout     Duration `toml:"timeout"`       // per clamd operation
-	MaxScanSize Size     `toml:"max_scan_size"` // at or below clamd's StreamMaxLength (Debian: 25MB)
+	MaxScanSize Size     `toml:"max_scan_size"` // per message, or per part; at or below clamd's StreamMaxLength (Debian: 25MB)
 	Oversize    string   `toml:"oversize"`      // "skip" (accept with a tag header) or "tempfail"
+	Scan        string   `toml:"scan"`          // "parts": the decoded parts (one clamd session a message); "message": the raw message
+	ScanText    bool     `toml:"scan_text"`     // parts: text parts too
+	ScanImages  bool     `toml:"scan_images"`   // parts: images too
 
 	client *clamd.Client
 }
@@ -26,6 +29,8 @@ func (c *VirusConfig) setDefaults() {
 	c.Timeout = Duration(30 * time.Second)
 	c.MaxScanSize = 25 << 20
 	c.Oversize = "skip"
+	c.Scan = "parts"
+	c.ScanText = true
 }
 
 func (c *VirusConfig) validate() []*ConfigError {
@@ -44,6 +49,9 @@ func (c *VirusConfig) validate() []*ConfigError {
 	if c.Oversize != "skip" && c.Oversize != "tempfail" {
 		errs = append(errs, &ConfigError{Key: "oversize", Msg: fmt.Sprintf("must be skip or tempfail, not %q", c.Oversize)})
 	}
+	if c.Scan != "parts" && c.Scan != "message" {
+		errs = append(errs, &ConfigError{Key: "scan", Msg: fmt.Sprintf("must be parts or message, not %q", c.Scan)})
+	}
 	if c.Action == Tempfail {
 		errs = append(errs, &ConfigError{Key: "action", Msg: "a virus is not a temporary condition: use reject, discard or quarantine"})
 	}
@@ -53,7 +61,8 @@ func (c *VirusConfig) validate() []*ConfigError {
 func (c *VirusConfig) build(*Env) (Rule, error) {
 	cl := *c.client
 	cl.Timeout = c.Timeout.D()
-	return &virus{client: &cl, max: int64(c.MaxScanSize), tempfailOversize: c.Oversize == "tempfail"}, nil
+	return &virus{client: &cl, max: int64(c.MaxScanSize), tempfailOversize: c.Oversize == "tempfail",
+		parts: c.Scan == "parts", text: c.ScanText, images: c.ScanImages}, nil
 }
 
 // virus streams each message to clamd as the MTA passes it on and reads
@@ -64,6 +73,8 @@ type virus struct {
 	client           *clamd.Client
 	max              int64
 	tempfailOversize bool
+	parts            bool // scan the decoded parts, not the raw message
+	text, images     bool // in parts mode, scan those parts too
 }
 
 func (r *virus) Name() string    { return "virus" }
@@ -89,8 +100,12 @@ func (v *virusSink) Write(p []byte) (int, error) {
 
 func (v *virusSink) Abort() { v.s.Abort() }
 
-// OpenStream starts an INSTREAM scan for one message.
+// OpenStream starts the scan of one message: an INSTREAM of the raw
+// message, or in parts mode a sink that the inspection hands the parts to.
 func (r *virus) OpenStream(ctx context.Context, _ *Message) (StreamSink, error) {
+	if r.parts {
+		return &partsScan{r: r, ctx: ctx}, nil
+	}
 	s, err := r.client.NewStream(ctx)
 	if err != nil {
 		return nil, err
@@ -100,6 +115,9 @@ func (r *virus) OpenStream(ctx context.Context, _ *Message) (StreamSink, error) 
 
 // CheckStream reads clamd's verdict on the stream of the message.
 func (r *virus) CheckStream(_ context.Context, m *Message, sink StreamSink, err error) (Hit, error) {
+	if p, ok := sink.(*partsScan); ok && err == nil {
+		return p.verdict(m)
+	}
 	switch {
 	case errors.Is(err, errOversize):
 		return r.oversize(m)

@@ -68,32 +68,74 @@ func (c *rtClamd) serve(conn net.Conn) {
 	c.mu.Lock()
 	c.conns++
 	c.mu.Unlock()
+	cmd, ok := rtReadCommand(conn)
+	if !ok {
+		return
+	}
+	c.mu.Lock()
+	c.command = cmd
+	c.mu.Unlock()
+	if cmd != "zIDSESSION" {
+		if reply, ok := c.stream(conn); ok {
+			conn.Write([]byte(reply + "\x00"))
+		}
+		return
+	}
+	// A session: numbered replies, sent at zEND; an error reply ends it.
+	var replies []string
+	for n := 1; ; n++ {
+		cmd, ok := rtReadCommand(conn)
+		if !ok {
+			return
+		}
+		if cmd == "zEND" {
+			for _, r := range replies {
+				conn.Write([]byte(r + "\x00"))
+			}
+			return
+		}
+		reply, ok := c.stream(conn)
+		if !ok {
+			return
+		}
+		r := fmt.Sprintf("%d: %s", n, reply)
+		if strings.HasSuffix(reply, "ERROR") {
+			conn.Write([]byte(r + "\x00"))
+			return
+		}
+		replies = append(replies, r)
+	}
+}
+
+// rtReadCommand reads one NUL-terminated command.
+func rtReadCommand(conn net.Conn) (string, bool) {
 	var cmd []byte
 	b := make([]byte, 1)
 	for {
 		if _, err := io.ReadFull(conn, b); err != nil {
-			return
+			return "", false
 		}
 		if b[0] == 0 {
-			break
+			return string(cmd), true
 		}
 		cmd = append(cmd, b[0])
 	}
-	c.mu.Lock()
-	c.command = string(cmd)
-	c.mu.Unlock()
+}
+
+// stream reads one INSTREAM and returns the reply to it.
+func (c *rtClamd) stream(conn net.Conn) (string, bool) {
 	var data []byte
 	for {
 		var n uint32
 		if err := binary.Read(conn, binary.BigEndian, &n); err != nil {
-			return
+			return "", false
 		}
 		if n == 0 {
 			break
 		}
 		chunk := make([]byte, n)
 		if _, err := io.ReadFull(conn, chunk); err != nil {
-			return
+			return "", false
 		}
 		data = append(data, chunk...)
 		c.mu.Lock()
@@ -103,15 +145,13 @@ func (c *rtClamd) serve(conn net.Conn) {
 	c.mu.Lock()
 	c.scans++
 	c.mu.Unlock()
-	reply := c.reply
 	switch {
-	case reply != "":
+	case c.reply != "":
+		return c.reply, true
 	case bytes.Contains(data, []byte(rtEICAR)):
-		reply = "stream: Eicar-Test-Signature FOUND"
-	default:
-		reply = "stream: OK"
+		return "stream: Eicar-Test-Signature FOUND", true
 	}
-	conn.Write([]byte(reply + "\x00"))
+	return "stream: OK", true
 }
 
 // counts returns the connections, complete streams and bytes received.
@@ -133,11 +173,11 @@ func rtClosedAddr(t *testing.T) string {
 	return addr
 }
 
-// rtVirusEngine builds a virus rule for clamd at addr; rest is the body of
-// the [rules.virus] table after the address.
+// rtVirusEngine builds a virus rule that streams the raw message to clamd
+// at addr; rest is the body of the [rules.virus] table after the address.
 func rtVirusEngine(t *testing.T, addr, rest string) *policy.Engine {
 	t.Helper()
-	return rtEngine(t, fmt.Sprintf("[rules.virus]\naddress = \"inet:%s\"\ntimeout = \"5s\"\n%s\n", addr, rest), nil)
+	return rtEngine(t, fmt.Sprintf("[rules.virus]\naddress = \"inet:%s\"\ntimeout = \"5s\"\nscan = \"message\"\n%s\n", addr, rest), nil)
 }
 
 // rtVirusMail returns a raw message whose 7bit body is content, so that

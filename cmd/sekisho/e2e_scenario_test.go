@@ -440,6 +440,65 @@ func TestE2EVirus(t *testing.T) {
 	pf.waitDelivered(t, tok, 1)
 }
 
+// TestE2EVirusDetection sends the test viruses through Postfix to the
+// virus rule in each scan mode, against real clamd: as base64 attachments
+// (EICAR, clam.exe, clam.zip) and EICAR in the text part. With scan_text
+// off, parts mode does not see the text part.
+func TestE2EVirusDetection(t *testing.T) {
+	t.Parallel()
+	clamd := sharedClamd(t)
+	exe, err := os.ReadFile(clamTestExe)
+	if err != nil {
+		t.Fatal(err)
+	}
+	zip, err := os.ReadFile(filepath.Join(clamTestDir, "clam.zip"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	msgs := []struct {
+		name string
+		msg  func(tok string) []byte
+		sig  string
+		text bool // the virus is in the text part
+	}{
+		{"eicar attachment", func(tok string) []byte {
+			return japaneseMessage(tok, fileAttachment("data.bin", "application/octet-stream", []byte(eicar)))
+		}, eicarSig, false},
+		{"clam.exe attachment", func(tok string) []byte {
+			return japaneseMessage(tok, fileAttachment("tool.dat", "application/octet-stream", exe))
+		}, clamExeSig, false},
+		{"clam.zip attachment", func(tok string) []byte {
+			return japaneseMessage(tok, fileAttachment("clam.zip", "application/zip", zip))
+		}, clamExeSig, false},
+		{"eicar in the text", func(tok string) []byte {
+			return buildMessage(tok, encodedWord(japaneseSubject), japaneseBody+"\n"+eicar+"\n")
+		}, eicarSig, true},
+	}
+	for _, mode := range []string{`scan = "parts"`, `scan = "message"`, "scan = \"parts\"\nscan_text = false"} {
+		t.Run(mode, func(t *testing.T) {
+			t.Parallel()
+			s, pf := setup(t, sekishoConfig("enforce", ruleVirus(clamd.Addr)+mode+"\n"))
+			for _, m := range msgs {
+				tok := token(t)
+				missed := m.text && strings.Contains(mode, "scan_text = false")
+				want := 26
+				if missed {
+					want = 0
+				}
+				out := pf.mustSwaks(t, want, "--from", "sender@example.org", "--to", "user@example.co.jp",
+					"--data", writeMessage(t, m.msg(tok)))
+				if missed {
+					pf.waitDelivered(t, tok, 1)
+					continue
+				}
+				mustRefuse(t, out, regexp.QuoteMeta("554 5.7.1 Virus found: "+m.sig))
+				pf.notDelivered(t, tok)
+			}
+			s.waitLog(t, "msg=decision", "rule=virus")
+		})
+	}
+}
+
 func TestE2EVirusClamdDown(t *testing.T) {
 	t.Parallel()
 	clamd := startClamd(t)

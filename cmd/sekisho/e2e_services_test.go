@@ -164,6 +164,13 @@ func newClamd() (*service, error) {
 	if err := os.WriteFile(filepath.Join(dbDir, "sekisho-test.hdb"), []byte(db.String()), 0o644); err != nil {
 		return nil, err
 	}
+	// A hash signature matches a whole file only; this body signature
+	// finds the EICAR string inside other text too, as the signature in
+	// ClamAV's own database does.
+	ndb := fmt.Sprintf("%s:0:*:%s\n", eicarSig, hex.EncodeToString([]byte(eicar)))
+	if err := os.WriteFile(filepath.Join(dbDir, "sekisho-test.ndb"), []byte(ndb), 0o644); err != nil {
+		return nil, err
+	}
 	port, err := freeTCP()
 	if err != nil {
 		return nil, err

@@ -63,8 +63,10 @@ const headChars = (headSize + 2) / 3 * 4
 // decodes the first headSize bytes for sniffing and, when they (or the
 // attachment's name) say zip, spools the rest as characters, which the
 // archive's reader decodes only where it looks; otherwise it only counts.
-// It returns the decoded size of the whole part and the first read error.
-func decodeBase64(r io.Reader, k *sink) (int64, error) {
+// When w is not nil, all of it is decoded and written to w as well (for a
+// scanner). It returns the decoded size of the whole part and the first
+// read error.
+func decodeBase64(r io.Reader, k *sink, w io.Writer) (int64, error) {
 	bp := b64buf.Get().(*[]byte)
 	defer b64buf.Put(bp)
 	buf := *bp
@@ -86,8 +88,14 @@ func decodeBase64(r io.Reader, k *sink) (int64, error) {
 		k.spool.encoded = true
 		k.spool.Write(held)
 	}
+	var dec *charDecoder
+	if w != nil {
+		dec = &charDecoder{w: w}
+		dec.write(held)
+		defer dec.flush()
+	}
 	for err == nil {
-		if k.spool == nil || k.spool.tooBig || k.spool.err != nil {
+		if dec == nil && (k.spool == nil || k.spool.tooBig || k.spool.err != nil) {
 			if wt, ok := r.(io.WriterTo); ok {
 				// Count the rest where it lies, without copying it.
 				c := &b64counter{}
@@ -102,11 +110,55 @@ func decodeBase64(r io.Reader, k *sink) (int64, error) {
 		if k.spool != nil {
 			k.spool.Write(buf[:m])
 		}
+		if dec != nil {
+			dec.write(buf[:m])
+		}
 	}
 	if err == io.EOF {
 		err = nil
 	}
 	return b64size(total), err
+}
+
+// charDecoder decodes alphabet characters written to it in any pieces and
+// writes the bytes to w.
+type charDecoder struct {
+	w     io.Writer
+	carry [3]byte
+	nc    int
+	out   [24 << 10]byte
+}
+
+func (d *charDecoder) write(c []byte) {
+	if d.nc > 0 {
+		need := 4 - d.nc
+		if len(c) < need {
+			d.nc += copy(d.carry[d.nc:], c)
+			return
+		}
+		var g [4]byte
+		copy(g[:], d.carry[:d.nc])
+		copy(g[d.nc:], c[:need])
+		c, d.nc = c[need:], 0
+		n, _ := base64.RawStdEncoding.Decode(d.out[:], g[:])
+		d.w.Write(d.out[:n])
+	}
+	for len(c) >= 4 {
+		whole := min(len(c)/4*4, len(d.out)/3*4)
+		n, _ := base64.RawStdEncoding.Decode(d.out[:], c[:whole])
+		d.w.Write(d.out[:n])
+		c = c[whole:]
+	}
+	d.nc = copy(d.carry[:], c)
+}
+
+// flush decodes a final group of two or three characters.
+func (d *charDecoder) flush() {
+	if d.nc > 1 {
+		n, _ := base64.RawStdEncoding.Decode(d.out[:], d.carry[:d.nc])
+		d.w.Write(d.out[:n])
+	}
+	d.nc = 0
 }
 
 // decodeChars decodes alphabet characters, a final group of two or three

@@ -40,7 +40,7 @@ func checkBase64(t *testing.T, in []byte) {
 		}
 		sp := &spool{max: 1 << 30}
 		k := &sink{claims: FormatZip, newSpool: func() *spool { return sp }}
-		size, err := decodeBase64(wrap(bytes.NewReader(in)), k)
+		size, err := decodeBase64(wrap(bytes.NewReader(in)), k, nil)
 		if err != nil || size != int64(len(want)) {
 			t.Fatalf("%s: decodeBase64 size %d, %v; want %d", name, size, err, len(want))
 		}
@@ -52,8 +52,13 @@ func checkBase64(t *testing.T, in []byte) {
 			t.Fatalf("%s: decodeBase64 wrote %d bytes that differ from the %d wanted", name, len(got), len(want))
 		}
 		sp.release()
+		var scanned bytes.Buffer
+		sc := &sink{newSpool: func() *spool { return nil }}
+		if size, err := decodeBase64(wrap(bytes.NewReader(in)), sc, &scanned); err != nil || size != int64(len(want)) || !bytes.Equal(scanned.Bytes(), want) {
+			t.Fatalf("%s: decodeBase64 to a scanner: size %d, %v, %d bytes scanned, want %d", name, size, err, scanned.Len(), len(want))
+		}
 		head := &sink{newSpool: func() *spool { return nil }}
-		if size, _ := decodeBase64(wrap(bytes.NewReader(in)), head); size != int64(len(want)) ||
+		if size, _ := decodeBase64(wrap(bytes.NewReader(in)), head, nil); size != int64(len(want)) ||
 			!bytes.Equal(head.head, want[:min(len(want), headSize)]) {
 			t.Fatalf("%s: counting decodeBase64: size %d, head of %d bytes", name, size, len(head.head))
 		}

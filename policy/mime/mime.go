@@ -201,8 +201,33 @@ const (
 // which the rest is not read) a Result with Uninspected gaps and everything
 // found until then.
 func Inspect(r io.Reader, lim Limits) (*Result, error) {
+	return InspectScanning(r, lim, nil)
+}
+
+// Scanner receives the decoded content of the parts an inspection reads,
+// for a scanner that judges parts rather than the raw message (a virus
+// scanner that needs neither MIME nor transfer encodings undone again).
+type Scanner interface {
+	// Part returns where the decoded content of part p goes, nil when p is
+	// not to be scanned. The inspection closes it at the part's end.
+	Part(p PartInfo) io.WriteCloser
+}
+
+// PartInfo describes a part handed to a Scanner.
+type PartInfo struct {
+	Path        string // MIME part path, as in Attachment.Part
+	ContentType string // lower-cased media type
+	Filename    string // decoded, "" when none
+	Attachment  bool   // an attachment, or a file embedded in text; else text
+}
+
+// InspectScanning is Inspect that also hands the decoded content of every
+// leaf part (attachments, files embedded in text, and text parts) to scan.
+// Archives are handed over whole, as the attachment holds them.
+func InspectScanning(r io.Reader, lim Limits, scan Scanner) (*Result, error) {
 	lim = lim.withDefaults()
 	in := &inspector{
+		scan:         scan,
 		lim:          lim,
 		res:          &Result{},
 		trap:         &errTrap{r: r},
@@ -224,6 +249,7 @@ func Inspect(r io.Reader, lim Limits) (*Result, error) {
 
 // inspector is the state of one Inspect call.
 type inspector struct {
+	scan         Scanner
 	lim          Limits
 	res          *Result
 	trap         *errTrap
@@ -542,6 +568,14 @@ func (in *inspector) bodyText(body io.Reader, isHTML bool, label, path string) {
 		emb = in.embedScanner(path)
 		body = io.TeeReader(body, emb)
 	}
+	mt := "text/plain"
+	if isHTML {
+		mt = "text/html"
+	}
+	if w := in.scanPart(path, mt, "", false); w != nil {
+		defer w.Close()
+		body = io.TeeReader(body, w)
+	}
 	r, known := textReader(body, label)
 	if !known {
 		in.problem(fmt.Sprintf("%s: unknown charset %q", where(path), label))
@@ -552,18 +586,32 @@ func (in *inspector) bodyText(body io.Reader, isHTML bool, label, path string) {
 	if err != nil {
 		in.problem(fmt.Sprintf("%s: decoding: %v", where(path), err))
 	}
+	// What the charset decoder left unread still counts.
+	io.Copy(io.Discard, body)
 	if emb != nil {
-		// What the charset decoder left unread still counts.
-		io.Copy(io.Discard, body)
 		emb.flush()
 	}
+}
+
+// scanPart opens the scan of a part, nil when there is no scanner or it
+// does not want the part.
+func (in *inspector) scanPart(path, mt, name string, attachment bool) io.WriteCloser {
+	if in.scan == nil {
+		return nil
+	}
+	return in.scan.Part(PartInfo{Path: path, ContentType: mt, Filename: name, Attachment: attachment})
 }
 
 // embedded reads text that is not body text only for the files embedded
 // in it.
 func (in *inspector) embedded(body io.Reader, path string) {
 	emb := in.embedScanner(path)
-	io.Copy(emb, body)
+	var dst io.Writer = emb
+	if w := in.scanPart(path, "text/plain", "", false); w != nil {
+		defer w.Close()
+		dst = io.MultiWriter(emb, w)
+	}
+	io.Copy(dst, body)
 	emb.flush()
 }
 
@@ -572,6 +620,7 @@ func (in *inspector) embedded(body io.Reader, path string) {
 func (in *inspector) embedScanner(path string) *embedScanner {
 	var a Attachment
 	var k *sink
+	var w io.WriteCloser
 	e := &embedScanner{}
 	e.open = func(name, contentType string) io.Writer {
 		a = Attachment{Part: path, Filename: name, Ext: Ext(name), ContentType: contentType}
@@ -579,9 +628,18 @@ func (in *inspector) embedScanner(path string) *embedScanner {
 		if e.kind == embedBinHex {
 			in.gap(GapStructure, path, "BinHex block in the text is not decoded")
 		}
+		if w = in.scanPart(path, contentType, name, true); w != nil {
+			return io.MultiWriter(k, w)
+		}
 		return k
 	}
-	e.close = func() { in.finishAttachment(a, k) }
+	e.close = func() {
+		if w != nil {
+			w.Close()
+			w = nil
+		}
+		in.finishAttachment(a, k)
+	}
 	return e
 }
 
@@ -597,8 +655,16 @@ func (in *inspector) newSink(name, mt string) *sink {
 func (in *inspector) attachment(body io.Reader, mt, name, path string) {
 	a := Attachment{Part: path, Filename: name, Ext: Ext(name), ContentType: mt}
 	k := in.newSink(name, mt)
-	if _, err := io.Copy(k, body); err != nil {
+	var dst io.Writer = k
+	w := in.scanPart(path, mt, name, true)
+	if w != nil {
+		dst = io.MultiWriter(k, w)
+	}
+	if _, err := io.Copy(dst, body); err != nil {
 		in.problem(fmt.Sprintf("%s: decoding: %v", where(path), err))
+	}
+	if w != nil {
+		w.Close()
 	}
 	in.finishAttachment(a, k)
 }
@@ -608,7 +674,11 @@ func (in *inspector) attachment(body io.Reader, mt, name, path string) {
 func (in *inspector) base64Attachment(body io.Reader, mt, name, path string) {
 	a := Attachment{Part: path, Filename: name, Ext: Ext(name), ContentType: mt}
 	k := in.newSink(name, mt)
-	size, err := decodeBase64(body, k)
+	w := in.scanPart(path, mt, name, true)
+	size, err := decodeBase64(body, k, w)
+	if w != nil {
+		w.Close()
+	}
 	if err != nil {
 		in.problem(fmt.Sprintf("%s: decoding: %v", where(path), err))
 	}

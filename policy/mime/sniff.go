@@ -145,10 +145,10 @@ type spool struct {
 	max     int64 // of the decoded bytes
 	n       int64 // bytes held: characters when encoded
 	encoded bool
-	blocks []*[]byte // in memory: full blocks, the last one filled up to n
-	file   *os.File
-	tooBig bool
-	err    error
+	blocks  []*[]byte // in memory: full blocks, the last one filled up to n
+	file    *os.File
+	tooBig  bool
+	err     error
 }
 
 // Write stores p; it never fails, so that the caller's copy goes on counting.

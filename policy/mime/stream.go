@@ -28,14 +28,15 @@ const streamQueue = 4
 // errAborted ends the inspection of an aborted Stream.
 var errAborted = errors.New("inspection aborted")
 
-// NewStream starts the inspection of one message with the given limits.
-func NewStream(lim Limits) *Stream {
+// NewStream starts the inspection of one message with the given limits;
+// scan, when not nil, is handed its parts (see InspectScanning).
+func NewStream(lim Limits, scan Scanner) *Stream {
 	s := &Stream{ch: make(chan []byte, streamQueue), stop: make(chan struct{}), done: make(chan struct{})}
-	go s.run(lim)
+	go s.run(lim, scan)
 	return s
 }
 
-func (s *Stream) run(lim Limits) {
+func (s *Stream) run(lim Limits, scan Scanner) {
 	defer close(s.done)
 	defer func() {
 		// A bug in the inspection must not take the process down: it is
@@ -44,7 +45,7 @@ func (s *Stream) run(lim Limits) {
 			s.res, s.err = nil, fmt.Errorf("inspection failed: %v", p)
 		}
 	}()
-	s.res, s.err = Inspect(&streamReader{s: s}, lim)
+	s.res, s.err = InspectScanning(&streamReader{s: s}, lim, scan)
 }
 
 // Write hands p to the inspection. The Stream keeps p: the caller must not

@@ -24,7 +24,7 @@ func TestStreamMatchesInspect(t *testing.T) {
 			t.Fatal(err)
 		}
 		for _, piece := range []int{1, 7, 4096, 65535} {
-			s := NewStream(DefaultLimits())
+			s := NewStream(DefaultLimits(), nil)
 			for rest := data; len(rest) > 0; {
 				n := min(piece, len(rest))
 				s.Write(rest[:n])
@@ -48,7 +48,7 @@ func TestStreamMatchesInspect(t *testing.T) {
 func TestStreamAbort(t *testing.T) {
 	before := runtime.NumGoroutine()
 	for range 50 {
-		s := NewStream(DefaultLimits())
+		s := NewStream(DefaultLimits(), nil)
 		s.Write([]byte("Subject: x\r\n\r\n"))
 		s.Abort()
 		s.Write([]byte("more"))
@@ -59,7 +59,7 @@ func TestStreamAbort(t *testing.T) {
 	}
 	lim := DefaultLimits()
 	lim.MaxDepth = 2
-	s := NewStream(lim)
+	s := NewStream(lim, nil)
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
