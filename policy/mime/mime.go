@@ -153,7 +153,6 @@ func (r *Result) Has(c GapClass) bool {
 // not attachments, decoded, HTML reduced to the text a reader sees.
 type TextFacts struct {
 	Parts    int    `json:"parts"`     // text parts counted as body text
-	Runes    int64  `json:"runes"`     // decoded characters
 	NonSpace bool   `json:"non_space"` // any visible rune (see IsBlank)
 	NonASCII bool   `json:"non_ascii"` // any rune above U+007F
 	Sample   string `json:"sample"`    // first 120 runes, invisible runs collapsed to one space, for log lines

@@ -9,6 +9,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"mime/quotedprintable"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -16,6 +17,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"golang.org/x/text/encoding/japanese"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files of testdata/mime")
@@ -541,4 +544,65 @@ func BenchmarkInspectJapaneseCorpus(b *testing.B) {
 			}
 		}
 	}
+}
+
+// BenchmarkInspectEncoding inspects a message of about 100 KB in each
+// transfer encoding and shape the inspection decodes; the throughput is
+// of the message's bytes.
+func BenchmarkInspectEncoding(b *testing.B) {
+	jis, _ := japanese.ISO2022JP.NewEncoder().String(strings.Repeat("いつもお世話になっております。資料をお送りします。\n", 2000))
+	sjis, _ := japanese.ShiftJIS.NewEncoder().String(strings.Repeat("いつもお世話になっております。資料をお送りします。\n", 2000))
+	utf := strings.Repeat("いつもお世話になっております。資料をお送りします。\n", 1500)
+	var qp bytes.Buffer
+	w := quotedprintable.NewWriter(&qp)
+	w.Write([]byte(utf))
+	w.Close()
+	lines := func(s string) string {
+		var out strings.Builder
+		for len(s) > 76 {
+			out.WriteString(s[:76] + "\r\n")
+			s = s[76:]
+		}
+		return out.String() + s + "\r\n"
+	}
+	single := func(ctype, cte, body string) []byte {
+		return []byte("Subject: =?UTF-8?B?6LOH5paZ?=\r\nMIME-Version: 1.0\r\nContent-Type: " + ctype + "\r\nContent-Transfer-Encoding: " + cte + "\r\n\r\n" + body)
+	}
+	msg, _ := base64Attachment(75000)
+	zip := storeZipB(b, "data.bin", bytes.Repeat([]byte("0123456789abcdef"), 5000))
+	cases := []struct {
+		name string
+		msg  []byte
+	}{
+		{"base64-attachment", msg},
+		{"base64-zip", []byte("Subject: z\r\nContent-Type: application/zip; name=a.zip\r\nContent-Transfer-Encoding: base64\r\n\r\n" + lines(base64.StdEncoding.EncodeToString(zip)))},
+		{"7bit-iso2022jp", single("text/plain; charset=ISO-2022-JP", "7bit", jis)},
+		{"base64-shift_jis", single("text/plain; charset=Shift_JIS", "base64", lines(base64.StdEncoding.EncodeToString([]byte(sjis))))},
+		{"qp-utf8", single("text/plain; charset=UTF-8", "quoted-printable", qp.String())},
+		{"html-utf8", single("text/html; charset=UTF-8", "8bit", "<html><body><p>"+strings.ReplaceAll(utf, "\n", "</p><p>")+"</p></body></html>")},
+	}
+	for _, c := range cases {
+		b.Run(c.name, func(b *testing.B) {
+			b.SetBytes(int64(len(c.msg)))
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := Inspect(bytes.NewReader(c.msg), DefaultLimits()); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// storeZipB is storeZip for benchmarks.
+func storeZipB(b *testing.B, name string, data []byte) []byte {
+	var buf bytes.Buffer
+	w := zip.NewWriter(&buf)
+	fw, err := w.CreateHeader(&zip.FileHeader{Name: name, Method: zip.Store})
+	if err != nil {
+		b.Fatal(err)
+	}
+	fw.Write(data)
+	w.Close()
+	return buf.Bytes()
 }

@@ -2,7 +2,6 @@ package mime
 
 import (
 	"bufio"
-	"bytes"
 	"io"
 )
 
@@ -36,16 +35,41 @@ func (q *qpReader) Read(p []byte) (int, error) {
 			}
 			return 0, err
 		}
-		if buf[0] != '=' {
-			i := bytes.IndexByte(buf, '=')
-			if i < 0 {
-				i = len(buf)
+		// The common cases in one pass over the buffer: plain bytes, "=XX"
+		// and "=" with a line break. Whatever needs more input, or white
+		// space after "=", goes to the careful path below.
+		i := 0
+		for i < len(buf) && n < len(p) {
+			c := buf[i]
+			if c != '=' {
+				p[n] = c
+				n, i = n+1, i+1
+				continue
 			}
-			c := copy(p[n:], buf[:i])
-			q.br.Discard(c)
-			n += c
+			if i+2 >= len(buf) {
+				break
+			}
+			if a, b := buf[i+1], buf[i+2]; isHex(a) && isHex(b) {
+				p[n] = unhex(a)<<4 | unhex(b)
+				n, i = n+1, i+3
+				continue
+			} else if a == '\n' {
+				i += 2
+				continue
+			} else if a == '\r' && b == '\n' {
+				i += 3
+				continue
+			}
+			break
+		}
+		if i > 0 {
+			q.br.Discard(i)
 			continue
 		}
+		if n == len(p) {
+			break
+		}
+		// At an "=" the pass could not decide.
 		buf, err = q.peek(3)
 		if err != nil && err != io.EOF {
 			if n > 0 {

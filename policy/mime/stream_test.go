@@ -1,12 +1,10 @@
 package mime
 
 import (
-	"bufio"
 	"bytes"
 	"encoding/json"
 	"os"
 	"runtime"
-	"strings"
 	"testing"
 	"time"
 )
@@ -81,24 +79,5 @@ func TestStreamAbort(t *testing.T) {
 	}
 	if n := runtime.NumGoroutine(); n > before {
 		t.Errorf("%d goroutines left, %d before", n, before)
-	}
-}
-
-// TestCountRunes counts as ReadRune reads, under every chunking, for text
-// with multi-byte runes and invalid and incomplete sequences.
-func TestCountRunes(t *testing.T) {
-	for _, s := range []string{"", "abc", "日本語のテキスト", "a\xe3\x81", "\xe3\x81\x82\xff\xe3", strings.Repeat("あいう\x80", 3000) + "\xf0\x9f"} {
-		want := int64(0)
-		for br := bufio.NewReader(strings.NewReader(s)); ; want++ {
-			if _, _, err := br.ReadRune(); err != nil {
-				break
-			}
-		}
-		for name, wrap := range readers {
-			got, err := countRunes(bufio.NewReaderSize(wrap(strings.NewReader(s)), 16))
-			if err != nil || got != want {
-				t.Errorf("%s: countRunes(%q…) = %d, %v; want %d", name, s[:min(len(s), 12)], got, err, want)
-			}
-		}
 	}
 }

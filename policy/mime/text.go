@@ -1,12 +1,10 @@
 package mime
 
 import (
-	"bufio"
 	"html"
 	"io"
 	"strings"
 	"unicode"
-	"unicode/utf8"
 )
 
 // sampleRunes is the length of TextFacts.Sample.
@@ -56,7 +54,6 @@ type textCollector struct {
 
 // add counts one decoded rune of body text.
 func (t *textCollector) add(r rune) {
-	t.f.Runes++
 	if r > 0x7f {
 		t.f.NonASCII = true
 	}
@@ -86,15 +83,14 @@ func (t *textCollector) endPart() {
 	t.f.Sample = t.sample.String()
 }
 
-// settled reports whether more text can change nothing but the rune
-// count: the sample is full and the text is known to show something and to
-// hold non-ASCII.
+// settled reports whether more text can change nothing: the sample is full
+// and the text is known to show something and to hold non-ASCII.
 func (t *textCollector) settled() bool {
 	return t.nSample >= sampleRunes && t.f.NonSpace && t.f.NonASCII
 }
 
 // scanText feeds the runes of r to t; for HTML only the text a reader sees
-// (see htmlText). Plain text whose facts are settled is only counted. It
+// (see htmlText). Once the facts are settled the rest is not decoded. It
 // returns the first read error.
 func scanText(r io.Reader, isHTML bool, t *textCollector) error {
 	br := newReader(r)
@@ -104,10 +100,8 @@ func scanText(r io.Reader, isHTML bool, t *textCollector) error {
 		h = &htmlText{emit: t.add}
 	}
 	for {
-		if h == nil && t.settled() {
-			n, err := countRunes(br)
-			t.f.Runes += n
-			return err
+		if t.settled() {
+			return nil
 		}
 		c, _, err := br.ReadRune()
 		if err != nil {
@@ -125,52 +119,6 @@ func scanText(r io.Reader, isHTML bool, t *textCollector) error {
 			t.add(c)
 		}
 	}
-}
-
-// countRunes counts the runes of the rest of br as ReadRune reads them:
-// an invalid or incomplete sequence counts one rune a byte.
-func countRunes(br *bufio.Reader) (int64, error) {
-	var n int64
-	for {
-		if _, err := br.Peek(1); err != nil {
-			if err == io.EOF {
-				return n, nil
-			}
-			return n, err
-		}
-		b, _ := br.Peek(br.Buffered())
-		cut := len(b) - incompleteTail(b)
-		if cut == 0 {
-			// Only the start of a rune is buffered: read on, unless the
-			// input ends there, where each byte counts.
-			more, err := br.Peek(len(b) + 1)
-			if len(more) > len(b) {
-				continue
-			}
-			n += int64(len(b))
-			br.Discard(len(b))
-			if err == io.EOF {
-				return n, nil
-			}
-			return n, err
-		}
-		n += int64(utf8.RuneCount(b[:cut]))
-		br.Discard(cut)
-	}
-}
-
-// incompleteTail is the length of the incomplete rune that ends b, 0 if
-// none.
-func incompleteTail(b []byte) int {
-	for k := 1; k < utf8.UTFMax && k <= len(b); k++ {
-		if utf8.RuneStart(b[len(b)-k]) {
-			if !utf8.FullRune(b[len(b)-k:]) {
-				return k
-			}
-			return 0
-		}
-	}
-	return 0
 }
 
 // htmlState is a state of htmlText.
