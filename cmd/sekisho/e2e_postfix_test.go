@@ -27,6 +27,8 @@ type postfixOptions struct {
 	DefaultAction string
 	// Main holds further main.cf settings, applied last.
 	Main map[string]string
+	// Master holds further master.cf lines.
+	Master []string
 }
 
 // postfix is an isolated Postfix instance: its own configuration, queue and
@@ -166,6 +168,9 @@ postlog   unix-dgram n - n - 1 postlogd
 capture   unix  - n n -    - pipe
   flags=DRq user=nobody argv=%s ${queue_id}
 `, p.Addr, deliver)
+	for _, l := range opts.Master {
+		master += l + "\n"
+	}
 	if err := os.WriteFile(filepath.Join(p.etc, "master.cf"), []byte(master), 0o644); err != nil {
 		t.Fatal(err)
 	}
