@@ -147,24 +147,9 @@ func LoadFile(path string) (*Config, error) {
 // tables the file does not name are then dropped, and the defaults that
 // depend on what the file sets are derived.
 func Parse(name string, data []byte) (*Config, error) {
-	c := defaults()
-	c.File = name
-	for _, e := range registry {
-		c.Rules.set(e, newTable(e))
-	}
-	dec := toml.NewDecoder(bytes.NewReader(data))
-	dec.DisallowUnknownFields()
-	var errs []*ConfigError
-	if err := dec.Decode(c); err != nil {
-		var strict *toml.StrictMissingError
-		if !errors.As(err, &strict) {
-			return nil, decodeError(name, err)
-		}
-		// Unknown keys do not stop decoding: report them with the rest.
-		for _, e := range strict.Errors {
-			line, col := e.Position()
-			errs = append(errs, &ConfigError{Line: line, Column: col, Key: strings.Join(e.Key(), "."), Msg: "unknown key"})
-		}
+	c, errs, err := decode(name, data)
+	if err != nil {
+		return nil, err
 	}
 	pos := keyPositions(data)
 	for _, e := range registry {
@@ -185,13 +170,79 @@ func Parse(name string, data []byte) (*Config, error) {
 	if len(errs) == 0 {
 		return c, nil
 	}
+	return nil, joinErrors(name, errs)
+}
+
+// maxDecodeErrors bounds the values decode blanks out to find the next
+// error.
+const maxDecodeErrors = 50
+
+// decode decodes data over the defaults, every rule table included. A
+// value that does not decode (a wrong type, a bad duration, size, reply or
+// action) does not stop it: its line is blanked out and the document
+// decoded again, so that every such error and every unknown key is
+// reported at once. A syntax error, or one that a blanked line causes,
+// ends it.
+func decode(name string, data []byte) (*Config, []*ConfigError, error) {
+	doc := bytes.Clone(data)
+	var errs []*ConfigError
+	for {
+		c := defaults()
+		c.File = name
+		for _, e := range registry {
+			c.Rules.set(e, newTable(e))
+		}
+		dec := toml.NewDecoder(bytes.NewReader(doc))
+		dec.DisallowUnknownFields()
+		err := dec.Decode(c)
+		if err == nil {
+			return c, errs, nil
+		}
+		var strict *toml.StrictMissingError
+		if errors.As(err, &strict) {
+			for _, e := range strict.Errors {
+				line, col := e.Position()
+				errs = append(errs, &ConfigError{Line: line, Column: col, Key: strings.Join(e.Key(), "."), Msg: "unknown key"})
+			}
+			return c, errs, nil
+		}
+		var de *toml.DecodeError
+		if !errors.As(err, &de) || len(de.Key()) == 0 || len(errs) >= maxDecodeErrors {
+			if len(errs) > 0 {
+				// The first errors stand; a cascade of the blanking would
+				// only confuse.
+				return nil, nil, joinErrors(name, errs)
+			}
+			return nil, nil, decodeError(name, err)
+		}
+		errs = append(errs, decodeError(name, err).(*ConfigError))
+		line, _ := de.Position()
+		blankLine(doc, line)
+	}
+}
+
+// blankLine replaces line n (1-based) of doc with spaces, keeping every
+// offset and line number of the rest.
+func blankLine(doc []byte, n int) {
+	for i, line := 0, 1; i < len(doc); i++ {
+		if line == n && doc[i] != '\n' && doc[i] != '\r' {
+			doc[i] = ' '
+		}
+		if doc[i] == '\n' {
+			line++
+		}
+	}
+}
+
+// joinErrors sorts errs by line, names the file in each and joins them.
+func joinErrors(name string, errs []*ConfigError) error {
 	slices.SortStableFunc(errs, func(a, b *ConfigError) int { return cmp.Compare(a.Line, b.Line) })
 	joined := make([]error, len(errs))
 	for i, e := range errs {
 		e.File = name
 		joined[i] = e
 	}
-	return nil, errors.Join(joined...)
+	return errors.Join(joined...)
 }
 
 // derive applies the defaults that depend on what the file sets: a rule's

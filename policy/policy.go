@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 )
 
 // Stage is a point of the SMTP dialogue at which a rule can decide.
@@ -181,8 +182,15 @@ func (r Reply) String() string {
 	return strconv.Itoa(r.Code) + " " + r.Enhanced + " " + r.Text
 }
 
+// MaxReplyLine is the longest reply line an SMTP client may be sent,
+// without its CRLF: RFC 5321 section 4.5.3.1.5 allows 512 octets with it.
+const MaxReplyLine = 510
+
 // Expand returns a copy of the reply with {name} placeholders in its text
-// replaced from vars. Unknown placeholders are left as they are.
+// replaced from vars. Unknown placeholders are left as they are. Values
+// are made single-line, and the whole reply is cut to MaxReplyLine bytes
+// (at a character boundary), as the SMTP client receives it: the doubling
+// of "%" for Postfix comes after, and Postfix undoes it.
 func (r Reply) Expand(vars map[string]string) Reply {
 	if len(vars) == 0 || !strings.Contains(r.Text, "{") {
 		return r
@@ -192,21 +200,24 @@ func (r Reply) Expand(vars map[string]string) Reply {
 		pairs = append(pairs, "{"+k+"}", sanitize(v))
 	}
 	r.Text = strings.NewReplacer(pairs...).Replace(r.Text)
+	if over := len(r.String()) - MaxReplyLine; over > 0 {
+		cut := len(r.Text) - over
+		for cut > 0 && !utf8.RuneStart(r.Text[cut]) {
+			cut--
+		}
+		r.Text = r.Text[:cut]
+	}
 	return r
 }
 
 // sanitize keeps a value fit for one line of SMTP reply text.
 func sanitize(s string) string {
-	s = strings.Map(func(r rune) rune {
+	return strings.ToValidUTF8(strings.Map(func(r rune) rune {
 		if r < 0x20 || r == 0x7f {
 			return ' '
 		}
 		return r
-	}, s)
-	if len(s) > 200 {
-		s = strings.ToValidUTF8(s[:200], "")
-	}
-	return s
+	}, s), "")
 }
 
 // Verdict is a decision about a mail: an action and, for reject and tempfail,

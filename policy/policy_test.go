@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/sekisho/sekisho/policy"
 )
@@ -214,9 +215,21 @@ func TestReplyExpand(t *testing.T) {
 	if r.Text != "Mail from {client_ip} to {rcpt} refused: {virus} {unknown}" {
 		t.Error("Expand changed its receiver")
 	}
-	long := r.Expand(map[string]string{"virus": strings.Repeat("v", 500)})
-	if n := strings.Count(long.Text, "v"); n != 200 {
-		t.Errorf("a 500-byte value takes %d bytes, want it cut to 200", n)
+	// The whole reply, as the client receives it, is cut at 510 bytes
+	// (512 with CRLF), at a character boundary, whatever the values and
+	// however many "%" the milter doubles later.
+	for _, v := range []map[string]string{
+		{"virus": strings.Repeat("v", 900)},
+		{"rcpt": strings.Repeat("%", 300), "virus": strings.Repeat("%", 300)},
+		{"rcpt": strings.Repeat("あ", 200), "virus": "x"},
+	} {
+		long := r.Expand(v)
+		if n := len(long.String()); n > policy.MaxReplyLine || n < policy.MaxReplyLine-2 {
+			t.Errorf("expanded reply of %d bytes, want at most %d (and nearly that)", n, policy.MaxReplyLine)
+		}
+		if !utf8.ValidString(long.String()) {
+			t.Errorf("cut reply is not valid UTF-8: %q", long.String())
+		}
 	}
 }
 

@@ -42,8 +42,14 @@ func (c *RateLimitConfig) validate() []*ConfigError {
 	if c.Timeout <= 0 {
 		errs = append(errs, &ConfigError{Key: "timeout", Msg: "must be above zero"})
 	}
-	if c.Store != "memory" && !strings.HasPrefix(c.Store, "redis://") && !strings.HasPrefix(c.Store, "rediss://") && !strings.HasPrefix(c.Store, "unix://") {
-		errs = append(errs, &ConfigError{Key: "store", Msg: fmt.Sprintf("want \"memory\" or a redis:// URL, not %q", c.Store)})
+	switch {
+	case c.Store == "memory":
+	case !strings.HasPrefix(c.Store, "redis://") && !strings.HasPrefix(c.Store, "rediss://") && !strings.HasPrefix(c.Store, "unix://"):
+		errs = append(errs, &ConfigError{Key: "store", Msg: fmt.Sprintf("want \"memory\" or a redis:// URL, not %q", ratelimit.Redact(c.Store))})
+	default:
+		if _, err := ratelimit.ParseRedisURL(c.Store); err != nil {
+			errs = append(errs, &ConfigError{Key: "store", Msg: err.Error()})
+		}
 	}
 	return errs
 }

@@ -576,4 +576,21 @@ func TestE2ECheckConfig(t *testing.T) {
 	if code, out := runSekisho(t, "-print-config"); code != 0 || !strings.Contains(out, "listen") {
 		t.Errorf("-print-config: exit %d\n%s", code, out)
 	}
+	// Every error of a file at once, each with its line; a Redis URL that
+	// would keep the daemon from starting, without its password.
+	dir := t.TempDir()
+	three := filepath.Join(dir, "three.toml")
+	os.WriteFile(three, []byte("read_timout = \"5m\"\nshutdown_timeout = \"soon\"\n[rules.send_only]\naddresses = [\"noreply@*\"]\nreply = \"250 ok\"\n"), 0o644)
+	code, out = runSekisho(t, "-check", "-config", three)
+	for _, want := range []string{three + ":1:1: read_timout: unknown key", three + ":2:20: shutdown_timeout: invalid duration", three + ":5:9: rules.send_only.reply"} {
+		if code == 0 || !strings.Contains(out, want) {
+			t.Errorf("-check three.toml: exit %d, want %q in\n%s", code, want, out)
+		}
+	}
+	redis := filepath.Join(dir, "redis.toml")
+	os.WriteFile(redis, []byte("[rules.rate_limit]\nlimit = 3\nstore = \"redis://:s3cret@127.0.0.1:bad/0\"\n"), 0o644)
+	code, out = runSekisho(t, "-check", "-config", redis)
+	if code == 0 || !strings.Contains(out, redis+":3:1: rules.rate_limit.store") || strings.Contains(out, "s3cret") {
+		t.Errorf("-check redis.toml: exit %d\n%s", code, out)
+	}
 }

@@ -65,6 +65,13 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 0
 	}
 	if *check {
+		// The whole startup but the socket: the engine is built too.
+		env := &policy.Env{Logger: slog.New(slog.DiscardHandler)}
+		defer env.Close()
+		if _, err := policy.NewEngine(cfg, env); err != nil {
+			fmt.Fprintf(stderr, "%s: %v\n", name(cfg), err)
+			return 1
+		}
 		fmt.Fprintf(stdout, "%s: OK\n", name(cfg))
 		return 0
 	}
@@ -75,7 +82,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 			return 2
 		}
 	}
-	log := newLogger(cfg, stderr)
+	logs := newLogHandler(stderr, cfg.Log)
+	log := slog.New(logs)
 	// go-milter logs protocol errors through the standard logger.
 	slog.SetDefault(log)
 	ratelimit.SetLogger(log)
@@ -116,7 +124,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 			return 1
 		case sig := <-sigs:
 			if sig == syscall.SIGHUP {
-				reload(srv, *configPath, *listen, env, log)
+				reload(srv, *configPath, env, log, func(c policy.LogConfig) { logs.set(stderr, c) })
 				continue
 			}
 			timeout := srv.Engine().Config().ShutdownTimeout.D()
@@ -139,14 +147,20 @@ func run(args []string, stdout, stderr io.Writer) int {
 
 // reload reads the configuration again and swaps it in only if it is
 // valid; otherwise the running one keeps serving. The listen address is
-// not changed by a reload.
-func reload(srv *milter.Server, path, listen string, env *policy.Env, log *slog.Logger) {
+// not changed by a reload; the [log] table is, through setLog.
+func reload(srv *milter.Server, path string, env *policy.Env, log *slog.Logger, setLog func(policy.LogConfig)) {
 	cfg, err := policy.Load(path)
 	if err == nil {
 		cfg.Listen = srv.Engine().Config().Listen
 		var e *policy.Engine
 		if e, err = policy.NewEngine(cfg, env); err == nil {
 			old := srv.SetEngine(e)
+			if cfg.Log != old.Config().Log {
+				// Said under the settings that are going, which may show
+				// more than the new ones.
+				log.Info("log settings changed", "format", cfg.Log.Format, "level", cfg.Log.Level)
+				setLog(cfg.Log)
+			}
 			log.Info("configuration reloaded", "config", name(cfg), "rules", e.Rules(), "mode", cfg.Mode, "reload_successful", true)
 			// Clients only the configuration before the old one used go;
 			// messages under way on the old one keep theirs.
@@ -183,15 +197,6 @@ func name(c *policy.Config) string {
 	return c.File
 }
 
-func newLogger(cfg *policy.Config, w io.Writer) *slog.Logger {
-	var level slog.Level
-	level.UnmarshalText([]byte(cfg.Log.Level))
-	opts := &slog.HandlerOptions{Level: level}
-	if cfg.Log.Format == "json" {
-		return slog.New(slog.NewJSONHandler(w, opts))
-	}
-	return slog.New(slog.NewTextHandler(w, opts))
-}
 
 // listenOn opens the configured socket. A stale unix socket left by a
 // crash is removed first; a live one (another sekisho) is an error.

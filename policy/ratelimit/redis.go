@@ -6,7 +6,9 @@ import (
 	"encoding/hex"
 	"fmt"
 	"log/slog"
+	"regexp"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -74,9 +76,9 @@ func NewRedis(url string, prefix string, timeout time.Duration) (*Redis, error) 
 	if timeout <= 0 {
 		return nil, fmt.Errorf("ratelimit: redis timeout %v: must be positive", timeout)
 	}
-	opts, err := redis.ParseURL(url)
+	opts, err := ParseRedisURL(url)
 	if err != nil {
-		return nil, fmt.Errorf("ratelimit: redis url: %w", err)
+		return nil, err
 	}
 	opts.DialTimeout = timeout
 	opts.ReadTimeout = timeout
@@ -93,6 +95,25 @@ func NewRedis(url string, prefix string, timeout time.Duration) (*Redis, error) 
 		timeout: timeout,
 		token:   hex.EncodeToString(token[:]),
 	}, nil
+}
+
+// ParseRedisURL reads a Redis URL as redis.ParseURL does; an error never
+// shows the URL's password.
+func ParseRedisURL(url string) (*redis.Options, error) {
+	opts, err := redis.ParseURL(url)
+	if err != nil {
+		return nil, fmt.Errorf("ratelimit: redis url %s: %s", Redact(url), strings.ReplaceAll(err.Error(), url, Redact(url)))
+	}
+	return opts, nil
+}
+
+// userinfo matches the credentials of a URL, valid or not.
+var userinfo = regexp.MustCompile(`^([a-zA-Z][a-zA-Z0-9+.-]*://[^:@/]*):[^@/]*@`)
+
+// Redact returns a URL for logs: its password, if any, is replaced by
+// "xxxxx", whether the URL parses or not.
+func Redact(url string) string {
+	return userinfo.ReplaceAllString(url, "${1}:xxxxx@")
 }
 
 // Count returns how many events for key were recorded within the last window.
