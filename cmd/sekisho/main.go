@@ -197,7 +197,6 @@ func name(c *policy.Config) string {
 	return c.File
 }
 
-
 // listenOn opens the configured socket. A stale unix socket left by a
 // crash is removed first; a live one (another sekisho) is an error.
 func listenOn(cfg *policy.Config) (net.Listener, error) {
