@@ -10,7 +10,6 @@
 package milter
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"log/slog"
@@ -107,8 +106,8 @@ func (s *Server) Serve(ln net.Listener) error {
 // track starts serving one connection.
 func (s *Server) track(c net.Conn) bool {
 	e := s.engine.Load()
-	tc := &trackedConn{Conn: c, timeout: e.Config().ReadTimeout.D()}
-	tc.br = bufio.NewReaderSize(c, readBuffer)
+	cfg := e.Config()
+	tc := newTrackedConn(c, cfg.ReadTimeout.D(), cfg.WriteTimeout.D(), s.log)
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
@@ -119,6 +118,7 @@ func (s *Server) track(c net.Conn) bool {
 	s.mu.Unlock()
 
 	st := newConnState(s, e)
+	tc.client = st.clientIP
 	tc.onClose = func() {
 		st.close()
 		s.mu.Lock()
@@ -195,31 +195,6 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		<-done
 		return ctx.Err()
 	}
-}
-
-// readBuffer is the read buffer of a milter connection: go-milter reads
-// each packet's 4-byte length and then its data straight from the
-// connection, two system calls a packet; through the buffer, the small
-// packets of a message (macros, envelope, header fields) come in one. It
-// is small so that the bulk of a 64 KiB body packet is still read straight
-// into go-milter's packet, not copied through the buffer.
-const readBuffer = 4 << 10
-
-// trackedConn is a buffered milter connection with an idle timeout that
-// reports its end.
-type trackedConn struct {
-	net.Conn
-	br      *bufio.Reader
-	timeout time.Duration
-	once    sync.Once
-	onClose func()
-}
-
-func (c *trackedConn) Read(p []byte) (int, error) {
-	if c.timeout > 0 && c.br.Buffered() == 0 {
-		c.Conn.SetReadDeadline(time.Now().Add(c.timeout))
-	}
-	return c.br.Read(p)
 }
 
 func (c *trackedConn) Close() error {

@@ -52,6 +52,15 @@ func (st *connState) startContent() {
 	}
 }
 
+// clientIP returns the SMTP client's address for log lines, "" while
+// unknown.
+func (st *connState) clientIP() string {
+	if !st.msg.Client.Addr.IsValid() {
+		return ""
+	}
+	return st.msg.Client.Addr.String()
+}
+
 // takeMacros copies what sekisho uses from a macro packet: each packet
 // replaces the last, so nothing is read from them later.
 func (st *connState) takeMacros(m map[string]string) {

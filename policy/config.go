@@ -30,12 +30,14 @@ var DefaultConfig []byte
 // holds is what is in force (Marshal prints it).
 type Config struct {
 	Listen          string        `toml:"listen"`
-	SocketMode      string        `toml:"socket_mode"` // octal permissions of a unix socket
-	Mode            string        `toml:"mode"`        // enforce | dry-run
-	OnError         string        `toml:"on_error"`    // tempfail | accept
+	SocketMode      string        `toml:"socket_mode"`  // octal permissions of a unix socket
+	SocketGroup     string        `toml:"socket_group"` // group of a unix socket (name or id); "" = the daemon's
+	Mode            string        `toml:"mode"`         // enforce | dry-run
+	OnError         string        `toml:"on_error"`     // tempfail | accept
 	ErrorReply      Reply         `toml:"error_reply"`
 	Header          string        `toml:"header"`
-	ReadTimeout     Duration      `toml:"read_timeout"`
+	ReadTimeout     Duration      `toml:"read_timeout"`  // a milter packet, and the wait for the next one
+	WriteTimeout    Duration      `toml:"write_timeout"` // a reply to the MTA
 	ShutdownTimeout Duration      `toml:"shutdown_timeout"`
 	Log             LogConfig     `toml:"log"`
 	Exempt          ExemptConf    `toml:"exempt"`
@@ -304,6 +306,7 @@ func defaults() *Config {
 		ErrorReply:      Reply{Code: 451, Enhanced: "4.7.1", Text: "Temporary policy failure, try again later"},
 		Header:          "X-Sekisho",
 		ReadTimeout:     Duration(10 * time.Minute),
+		WriteTimeout:    Duration(time.Minute),
 		ShutdownTimeout: Duration(30 * time.Second),
 		Log:             LogConfig{Format: "text", Level: "info"},
 		Exempt:          ExemptConf{Networks: []string{}, Senders: []string{}, Recipients: []string{}},

@@ -3,6 +3,7 @@ package policy
 import (
 	"fmt"
 	"net/netip"
+	"os/user"
 	"strconv"
 	"strings"
 )
@@ -17,6 +18,23 @@ func (c *Config) validate() []*ConfigError {
 	}
 	if m, err := strconv.ParseUint(c.SocketMode, 8, 32); err != nil || m > 0o777 {
 		bad("socket_mode", "must be octal permissions such as \"0660\", not %q", c.SocketMode)
+	}
+	if c.SocketGroup != "" {
+		if _, err := strconv.Atoi(c.SocketGroup); err != nil {
+			if _, err := user.LookupGroup(c.SocketGroup); err != nil {
+				bad("socket_group", "no group %q on this machine", c.SocketGroup)
+			}
+		}
+	}
+	// Without a deadline, a client that stalls holds its session forever.
+	if c.ReadTimeout <= 0 {
+		bad("read_timeout", "must be positive, not %v", c.ReadTimeout.D())
+	}
+	if c.WriteTimeout <= 0 {
+		bad("write_timeout", "must be positive, not %v", c.WriteTimeout.D())
+	}
+	if c.ShutdownTimeout < 0 {
+		bad("shutdown_timeout", "must not be negative, not %v", c.ShutdownTimeout.D())
 	}
 	if c.Mode != "enforce" && c.Mode != "dry-run" {
 		bad("mode", "must be \"enforce\" or \"dry-run\", not %q", c.Mode)

@@ -74,11 +74,18 @@ sendmail_ok() {
 	[[ $libs != *"not found"* ]]
 }
 
+# The unprivileged user sekisho runs as in the recommended deployment (and
+# in its end-to-end test): a member of group postfix, so that it can give
+# its unix socket to that group.
+user_ok() { id -nG sekisho 2>/dev/null | tr ' ' '\n' | grep -qx postfix; }
+
 missing=$(absent)
 sendmail_missing=no
 sendmail_ok || sendmail_missing=yes
+user_missing=no
+user_ok || user_missing=yes
 
-if [ -z "$missing" ] && [ "$sendmail_missing" = no ]; then
+if [ -z "$missing" ] && [ "$sendmail_missing" = no ] && [ "$user_missing" = no ]; then
 	echo "install-deps: all test dependencies present"
 	exit 0
 fi
@@ -87,6 +94,7 @@ if [ -n "$missing" ]; then
 	echo "$missing" | sed 's/^/  /'
 fi
 [ "$sendmail_missing" = no ] || echo "install-deps: missing: Sendmail under $sendmail_root (${sendmail_packages[*]}, unpacked)"
+[ "$user_missing" = no ] || echo "install-deps: missing: user sekisho in group postfix"
 
 if [ "$(id -u)" -ne 0 ]; then
 	echo "install-deps: must run as root to install: ${packages[*]}" >&2
@@ -154,6 +162,16 @@ for f in "${sendmail_files[@]}"; do
 	fi
 done
 
+if ! user_ok; then
+	if id sekisho >/dev/null 2>&1; then
+		echo "install-deps: usermod -a -G postfix sekisho"
+		usermod -a -G postfix sekisho
+	else
+		echo "install-deps: useradd --system --groups postfix sekisho"
+		useradd --system --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin --groups postfix sekisho
+	fi
+fi
+
 failed=no
 still=$(absent)
 if [ -n "$still" ]; then
@@ -163,6 +181,10 @@ if [ -n "$still" ]; then
 fi
 if ! sendmail_ok; then
 	echo "install-deps: Sendmail under $sendmail_root does not run (libraries from ${sendmail_libs[*]}): $(ldd "$sendmail_bin" 2>&1 | grep 'not found' | tr -s ' \t\n' ' ')" >&2
+	failed=yes
+fi
+if ! user_ok; then
+	echo "install-deps: user sekisho is not in group postfix" >&2
 	failed=yes
 fi
 [ "$failed" = no ] || exit 1

@@ -70,6 +70,15 @@ func TestE2EReload(t *testing.T) {
 	s.waitLog(t, `"msg":"configuration reloaded"`)
 	send(0)
 	s.waitLog(t, `"msg":"accept"`)
+
+	// The socket stays as opened: a new listen address is reported as
+	// needing a restart, and mail keeps arriving on the old one.
+	if err := os.WriteFile(s.Config, []byte("listen = \"inet:127.0.0.1:1\"\n"+json), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	s.Signal(t, syscall.SIGHUP)
+	s.waitLog(t, `"msg":"socket settings changed; they take effect only on restart"`, `"listen":"inet:127.0.0.1:1"`)
+	send(0)
 }
 
 // TestE2ENoPasswordLogged runs the daemon on a Redis URL with a password,

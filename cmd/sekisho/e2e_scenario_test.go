@@ -594,3 +594,28 @@ func TestE2ECheckConfig(t *testing.T) {
 		t.Errorf("-check redis.toml: exit %d\n%s", code, out)
 	}
 }
+
+// TestE2ELongReply: a reply built from the longest sender and recipient
+// Postfix accepts reaches the SMTP client in one line of at most 512
+// bytes with its CRLF (RFC 5321 section 4.5.3.1.5), "%" included.
+func TestE2ELongReply(t *testing.T) {
+	t.Parallel()
+	rule := "[rules.send_only]\naddresses = [\"*@example.co.jp\"]\nreply = \"550 5.1.1 100% sure: <{rcpt}> does not take mail from <{sender}>\"\n"
+	_, pf := setup(t, sekishoConfig("enforce", rule))
+	// Postfix reads SMTP command lines of up to line_length_limit (2048)
+	// bytes; an address, with "MAIL FROM:<>", fills one.
+	sender := strings.Repeat("s%", 1000)[:2000-len("@example.org")] + "@example.org"
+	rcpt := strings.Repeat("r", 2000-len("@example.co.jp")) + "@example.co.jp"
+	out := pf.mustSwaks(t, 24, "--from", sender, "--to", rcpt, "--header", "X-E2E-Token: "+token(t))
+	m := regexp.MustCompile(`(?m)^<\*\* (550 .*)$`).FindStringSubmatch(out)
+	if m == nil {
+		t.Fatalf("no refusal in:\n%s", out)
+	}
+	line := strings.TrimRight(m[1], "\r")
+	if n := len(line) + 2; n > 512 || n < 500 {
+		t.Errorf("reply line of %d bytes with CRLF, want 500..512: %q", n, line)
+	}
+	if !strings.HasPrefix(line, "550 5.1.1 100% sure: <rrrr") {
+		t.Errorf("reply %q", line[:min(len(line), 60)])
+	}
+}

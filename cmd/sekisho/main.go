@@ -9,15 +9,13 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	stdlog "log"
 	"log/slog"
-	"net"
 	"os"
 	"os/signal"
 	"runtime/debug"
 	"runtime/pprof"
-	"strconv"
 	"syscall"
-	"time"
 
 	"github.com/sekisho/sekisho/milter"
 	"github.com/sekisho/sekisho/policy"
@@ -75,6 +73,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stdout, "%s: OK\n", name(cfg))
 		return 0
 	}
+	fileSocket := socketOf(cfg)
 	if *listen != "" {
 		cfg.Listen = *listen
 		if _, _, err := policy.ParseListen(cfg.Listen); err != nil {
@@ -84,8 +83,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	logs := newLogHandler(stderr, cfg.Log)
 	log := slog.New(logs)
-	// go-milter logs protocol errors through the standard logger.
 	slog.SetDefault(log)
+	// go-milter logs its errors through the standard logger.
+	stdlog.SetFlags(0)
+	stdlog.SetOutput(milter.LibraryLog(log))
 	ratelimit.SetLogger(log)
 	env := &policy.Env{Logger: log}
 	defer env.Close()
@@ -94,11 +95,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 		log.Error("cannot start", "error", err)
 		return 1
 	}
-	ln, err := listenOn(cfg)
+	ln, removeSocket, err := listenOn(cfg)
 	if err != nil {
 		log.Error("cannot listen", "listen", cfg.Listen, "error", err)
 		return 1
 	}
+	defer removeSocket()
 	if *cpuProfile != "" {
 		stopProfile, err := startProfile(*cpuProfile)
 		if err != nil {
@@ -124,7 +126,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 			return 1
 		case sig := <-sigs:
 			if sig == syscall.SIGHUP {
-				reload(srv, *configPath, env, log, func(c policy.LogConfig) { logs.set(stderr, c) })
+				reload(srv, *configPath, fileSocket, env, log, func(c policy.LogConfig) { logs.set(stderr, c) })
 				continue
 			}
 			timeout := srv.Engine().Config().ShutdownTimeout.D()
@@ -135,23 +137,26 @@ func run(args []string, stdout, stderr io.Writer) int {
 			if err != nil {
 				log.Warn("connections still open at the shutdown timeout were closed", "error", err)
 			}
-			if cfg.Listen != "" {
-				if network, addr, _ := policy.ParseListen(cfg.Listen); network == "unix" {
-					os.Remove(addr)
-				}
-			}
 			return 0
 		}
 	}
 }
 
+// socket is what of a configuration is fixed when the socket is opened.
+type socket struct{ listen, mode, group string }
+
+func socketOf(c *policy.Config) socket { return socket{c.Listen, c.SocketMode, c.SocketGroup} }
+
 // reload reads the configuration again and swaps it in only if it is
-// valid; otherwise the running one keeps serving. The listen address is
-// not changed by a reload; the [log] table is, through setLog.
-func reload(srv *milter.Server, path string, env *policy.Env, log *slog.Logger, setLog func(policy.LogConfig)) {
+// valid; otherwise the running one keeps serving. The socket (listen,
+// socket_mode, socket_group) stays as it was opened, and a change to it
+// is logged as needing a restart; the [log] table changes, through setLog.
+func reload(srv *milter.Server, path string, opened socket, env *policy.Env, log *slog.Logger, setLog func(policy.LogConfig)) {
 	cfg, err := policy.Load(path)
 	if err == nil {
-		cfg.Listen = srv.Engine().Config().Listen
+		file := socketOf(cfg)
+		running := srv.Engine().Config()
+		cfg.Listen, cfg.SocketMode, cfg.SocketGroup = running.Listen, running.SocketMode, running.SocketGroup
 		var e *policy.Engine
 		if e, err = policy.NewEngine(cfg, env); err == nil {
 			old := srv.SetEngine(e)
@@ -162,6 +167,9 @@ func reload(srv *milter.Server, path string, env *policy.Env, log *slog.Logger, 
 				setLog(cfg.Log)
 			}
 			log.Info("configuration reloaded", "config", name(cfg), "rules", e.Rules(), "mode", cfg.Mode, "reload_successful", true)
+			if file != opened {
+				log.Warn("socket settings changed; they take effect only on restart", "listen", file.listen, "socket_mode", file.mode, "socket_group", file.group, "in_use", running.Listen)
+			}
 			// Clients only the configuration before the old one used go;
 			// messages under way on the old one keep theirs.
 			if err := env.Prune(cfg, old.Config()); err != nil {
@@ -195,31 +203,4 @@ func name(c *policy.Config) string {
 		return "(default)"
 	}
 	return c.File
-}
-
-// listenOn opens the configured socket. A stale unix socket left by a
-// crash is removed first; a live one (another sekisho) is an error.
-func listenOn(cfg *policy.Config) (net.Listener, error) {
-	network, addr, err := policy.ParseListen(cfg.Listen)
-	if err != nil {
-		return nil, err
-	}
-	if network != "unix" {
-		return net.Listen(network, addr)
-	}
-	if c, err := net.DialTimeout("unix", addr, time.Second); err == nil {
-		c.Close()
-		return nil, fmt.Errorf("%s is in use by another process", addr)
-	}
-	os.Remove(addr)
-	ln, err := net.Listen("unix", addr)
-	if err != nil {
-		return nil, err
-	}
-	mode, _ := strconv.ParseUint(cfg.SocketMode, 8, 32)
-	if err := os.Chmod(addr, os.FileMode(mode)); err != nil {
-		ln.Close()
-		return nil, err
-	}
-	return ln, nil
 }

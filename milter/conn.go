@@ -1,0 +1,164 @@
+package milter
+
+import (
+	"bufio"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"regexp"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// readBuffer is the read buffer of a milter connection: go-milter reads
+// each packet's 4-byte length and then its data straight from the
+// connection, two system calls a packet; through the buffer, the small
+// packets of a message (macros, envelope, header fields) come in one. It
+// is small so that the bulk of a 64 KiB body packet is still read straight
+// into go-milter's packet, not copied through the buffer.
+const readBuffer = 4 << 10
+
+// maxPacket is go-milter v0.5.0's largest packet; it refuses larger ones
+// after reading their length.
+const maxPacket = 1 << 20
+
+// commands are the milter command codes go-milter v0.5.0 handles
+// (SMFIC_*: abort, body, connect, macro, end of body, helo, quit-new-
+// connection, header, mail, end of headers, option negotiation, quit, rcpt,
+// data, unknown).
+const commands = "ABCDEHKLMNOQRTU"
+
+// connIDs numbers the connections, for the errors go-milter logs.
+var connIDs atomic.Uint64
+
+// trackedConn is a milter connection: buffered, with a deadline for each
+// whole packet and for each write, checked for the packets go-milter
+// cannot read, reporting its end. Its errors are logged here, with the MTA
+// and the SMTP client, and name the connection so that go-milter's own
+// line about them (see LibraryLog) is not logged twice.
+type trackedConn struct {
+	net.Conn
+	id           uint64
+	br           *bufio.Reader
+	readTimeout  time.Duration // a packet, and the wait for it, must take no longer
+	writeTimeout time.Duration
+	left         int           // bytes of the current packet still to come
+	client       func() string // the SMTP client's address, "" while unknown
+	log          *slog.Logger
+	once         sync.Once
+	onClose      func()
+}
+
+func newTrackedConn(c net.Conn, readTimeout, writeTimeout time.Duration, log *slog.Logger) *trackedConn {
+	return &trackedConn{Conn: c, id: connIDs.Add(1), br: bufio.NewReaderSize(c, readBuffer),
+		readTimeout: readTimeout, writeTimeout: writeTimeout, client: func() string { return "" }, log: log}
+}
+
+// Read reads the packets go-milter asks for. When a packet starts, its
+// deadline is set: its 4-byte length and all its data, and the wait for it,
+// must arrive within the read timeout, so that a client sending a byte now
+// and then cannot keep the session. A length or a command go-milter cannot
+// handle ends the connection.
+func (c *trackedConn) Read(p []byte) (int, error) {
+	if c.left == 0 {
+		if c.readTimeout > 0 {
+			c.Conn.SetReadDeadline(time.Now().Add(c.readTimeout))
+		}
+		hdr, err := c.br.Peek(5)
+		if len(hdr) < 5 {
+			if err == io.EOF && len(hdr) == 0 {
+				return 0, io.EOF
+			}
+			return 0, c.fail("reading a packet", err)
+		}
+		n := binary.BigEndian.Uint32(hdr)
+		switch {
+		case n == 0 || n > maxPacket:
+			return 0, c.fail("reading a packet", fmt.Errorf("packet length %d outside 1..%d", n, maxPacket))
+		case !containsByte(commands, hdr[4]):
+			return 0, c.fail("reading a packet", fmt.Errorf("unknown command %q", hdr[4]))
+		}
+		c.left = 4 + int(n)
+	}
+	n, err := c.br.Read(p[:min(len(p), c.left)])
+	c.left -= n
+	if err != nil {
+		return n, c.fail("reading a packet", err)
+	}
+	return n, nil
+}
+
+func (c *trackedConn) Write(p []byte) (int, error) {
+	if c.writeTimeout > 0 {
+		c.Conn.SetWriteDeadline(time.Now().Add(c.writeTimeout))
+	}
+	n, err := c.Conn.Write(p)
+	if err != nil {
+		return n, c.fail("writing a reply", err)
+	}
+	return n, nil
+}
+
+// fail logs an error of the connection at warning level and returns it
+// naming the connection.
+func (c *trackedConn) fail(what string, err error) error {
+	msg := "milter protocol error"
+	switch {
+	case errors.Is(err, os.ErrDeadlineExceeded) && what == "writing a reply":
+		msg, err = "MTA reads no replies: connection closed", fmt.Errorf("no reply written within %v", c.writeTimeout)
+	case errors.Is(err, os.ErrDeadlineExceeded) && c.left == 0:
+		msg, err = "MTA idle: connection closed", fmt.Errorf("no packet within %v", c.readTimeout)
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		msg, err = "MTA too slow: connection closed", fmt.Errorf("packet not complete within %v", c.readTimeout)
+	case errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF):
+		msg, err = "MTA closed the connection in the middle of a packet", io.ErrUnexpectedEOF
+	case errors.Is(err, net.ErrClosed):
+		return fmt.Errorf("milter connection #%d: %w", c.id, err)
+	}
+	c.log.Warn(msg, "mta", c.RemoteAddr().String(), "client_ip", c.client(), "while", what, "error", err.Error())
+	return fmt.Errorf("milter connection #%d: %w", c.id, err)
+}
+
+func containsByte(s string, b byte) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] == b {
+			return true
+		}
+	}
+	return false
+}
+
+// loggedLine matches a go-milter log line about a connection error
+// trackedConn has logged already.
+var loggedLine = regexp.MustCompile(`milter connection #\d+: `)
+
+// LibraryLog returns the writer for the standard logger, to which
+// go-milter v0.5.0 writes its errors (a malformed command, a failed
+// callback): they go to log at warning level. An error of a connection
+// that trackedConn already logged, with the MTA and the client, is not
+// logged again.
+func LibraryLog(log *slog.Logger) io.Writer {
+	return libraryLog{log}
+}
+
+type libraryLog struct{ log *slog.Logger }
+
+func (l libraryLog) Write(p []byte) (int, error) {
+	line := string(p)
+	if !loggedLine.MatchString(line) {
+		l.log.Warn("milter protocol error", "error", trimNewline(line))
+	}
+	return len(p), nil
+}
+
+func trimNewline(s string) string {
+	for len(s) > 0 && (s[len(s)-1] == '\n' || s[len(s)-1] == '\r') {
+		s = s[:len(s)-1]
+	}
+	return s
+}
