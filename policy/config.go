@@ -40,6 +40,7 @@ type Config struct {
 	WriteTimeout    Duration      `toml:"write_timeout"` // a reply to the MTA
 	ShutdownTimeout Duration      `toml:"shutdown_timeout"`
 	Log             LogConfig     `toml:"log"`
+	Metrics         MetricsConfig `toml:"metrics"`
 	Exempt          ExemptConf    `toml:"exempt"`
 	Inspect         InspectConfig `toml:"inspect"`
 	Rules           RulesConfig   `toml:"rules"`
@@ -55,6 +56,11 @@ type Config struct {
 type LogConfig struct {
 	Format string `toml:"format"` // text | json
 	Level  string `toml:"level"`  // debug | info | warn | error
+}
+
+// MetricsConfig is the [metrics] table: the Prometheus endpoint.
+type MetricsConfig struct {
+	Listen string `toml:"listen"` // HOST:PORT serving /metrics; "" = off
 }
 
 // ExemptConf is the [exempt] table: mail that no rule judges.

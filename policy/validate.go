@@ -2,6 +2,7 @@ package policy
 
 import (
 	"fmt"
+	"net"
 	"net/netip"
 	"os/user"
 	"strconv"
@@ -55,6 +56,13 @@ func (c *Config) validate() []*ConfigError {
 	case "debug", "info", "warn", "error":
 	default:
 		bad("log.level", "must be debug, info, warn or error, not %q", c.Log.Level)
+	}
+	if c.Metrics.Listen != "" {
+		if host, port, err := net.SplitHostPort(c.Metrics.Listen); err != nil || host == "" || port == "" {
+			bad("metrics.listen", "%q: want HOST:PORT, such as \"127.0.0.1:9154\"", c.Metrics.Listen)
+		} else if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+			bad("metrics.listen", "%q: port must be 1..65535", c.Metrics.Listen)
+		}
 	}
 	for _, e := range c.Exempt.validate() {
 		e.Key = "exempt." + e.Key
