@@ -44,6 +44,11 @@ type Config struct {
 	Exempt          ExemptConf    `toml:"exempt"`
 	Inspect         InspectConfig `toml:"inspect"`
 	Rules           RulesConfig   `toml:"rules"`
+	// Policies are the [[policy]] blocks: rule settings of their own for
+	// some recipients; a transaction is judged under one policy, and a
+	// recipient of another gets PolicyReply, to be sent separately.
+	Policies    []PolicyConfig `toml:"policy,omitempty"`
+	PolicyReply Reply          `toml:"policy_reply"`
 
 	// File is the file the configuration was read from ("" for the
 	// embedded default); it is not part of the TOML.
@@ -167,6 +172,7 @@ func Parse(name string, data []byte) (*Config, error) {
 	}
 	c.Order = tableOrder(data)
 	c.derive(pos)
+	c.mergePolicies(pos, data)
 	if more := c.validate(); len(more) > 0 {
 		for _, e := range more {
 			if p, ok := pos.find(e.Key); ok {
@@ -261,35 +267,50 @@ func joinErrors(name string, errs []*ConfigError) error {
 func (c *Config) derive(pos positions) {
 	for _, t := range c.Rules.tables(nil) {
 		prefix := "rules." + t.key + "."
-		set := func(key string) bool { return pos.has(prefix + key) }
-		rc := t.cfg.common()
-		if !set("on_error") && rc.OnError == "" {
-			rc.OnError = c.OnError
-		}
-		if !set("error_reply") {
-			rc.ErrorReply = c.ErrorReply
-		}
-		if set("action") && !set("reply") && rc.Action == Tempfail {
-			rc.Reply = temporary(rc.Reply)
-		}
-		if d, ok := t.cfg.(deriver); ok {
-			d.derive(set)
-		}
+		c.deriveTable(t.cfg, func(key string) bool { return pos.has(prefix + key) }, true)
 	}
-	if c.Rules.Uninspectable != nil || c.Rules.MimeLimits != nil {
-		return
+	c.implicitUninspectable(&c.Rules)
+}
+
+// deriveTable derives the defaults of one rule table; set says whether a
+// key of it is set. A fresh table takes on_error and error_reply from the
+// global ones; a table merged over another (a [[policy]] over the
+// top-level one) keeps what it inherited.
+func (c *Config) deriveTable(t ruleConfig, set func(key string) bool, fresh bool) {
+	rc := t.common()
+	if fresh && !set("on_error") && rc.OnError == "" {
+		rc.OnError = c.OnError
 	}
-	for _, t := range c.Rules.tables(nil) {
+	if fresh && !set("error_reply") {
+		rc.ErrorReply = c.ErrorReply
+	}
+	if set("action") && !set("reply") && rc.Action == Tempfail {
+		rc.Reply = temporary(rc.Reply)
+	}
+	if d, ok := t.(deriver); ok {
+		d.derive(set)
+	}
+}
+
+// implicitUninspectable turns uninspectable on, with its defaults, in rules
+// that judge the content but have no table for it: what cannot be read
+// completely must not pass as clean.
+func (c *Config) implicitUninspectable(rules *RulesConfig) (added bool) {
+	if rules.Uninspectable != nil || rules.MimeLimits != nil {
+		return false
+	}
+	for _, t := range rules.tables(nil) {
 		if j, ok := t.cfg.(contentJudge); ok && t.cfg.common().Enabled && j.judgesContent() {
 			u := &UninspectableConfig{}
 			u.RuleCommon.setDefaults()
 			u.setDefaults()
 			u.OnError, u.ErrorReply = c.OnError, c.ErrorReply
 			u.derive(func(string) bool { return false })
-			c.Rules.Uninspectable = u
-			return
+			rules.Uninspectable = u
+			return true
 		}
 	}
+	return false
 }
 
 // Default returns the embedded default configuration.
@@ -311,6 +332,8 @@ func defaults() *Config {
 		OnError:         "tempfail",
 		ErrorReply:      Reply{Code: 451, Enhanced: "4.7.1", Text: "Temporary policy failure, try again later"},
 		Header:          "X-Sekisho",
+		PolicyReply:     Reply{Code: 452, Enhanced: "4.5.3", Text: "Policy differs, send separately"},
+		Policies:        []PolicyConfig{},
 		ReadTimeout:     Duration(10 * time.Minute),
 		WriteTimeout:    Duration(time.Minute),
 		ShutdownTimeout: Duration(30 * time.Second),
@@ -381,7 +404,7 @@ func (p positions) has(key string) bool {
 		return true
 	}
 	for k := range p {
-		if strings.HasPrefix(k, key+".") {
+		if strings.HasPrefix(k, key) && len(k) > len(key) && (k[len(key)] == '.' || k[len(key)] == '[') {
 			return true
 		}
 	}
@@ -410,17 +433,41 @@ func keyPositions(data []byte) positions {
 	var p unstable.Parser
 	p.Reset(data)
 	var table []string
+	arrays := map[string]int{} // elements of each array of tables so far
 	for p.NextExpression() {
 		e := p.Expression()
 		switch e.Kind {
 		case unstable.Table, unstable.ArrayTable:
-			table = keyParts(e.Key())
+			table = indexed(keyParts(e.Key()), arrays, e.Kind == unstable.ArrayTable)
 			pos.add(&p, strings.Join(table, "."), e)
 		case unstable.KeyValue:
 			pos.keyValue(&p, table, e)
 		}
 	}
 	return pos
+}
+
+// indexed names the elements of arrays of tables by their index, as
+// "policy[0].rules.blank", so that each [[policy]] has keys of its own; a
+// new element of an array is counted in arrays.
+func indexed(parts []string, arrays map[string]int, element bool) []string {
+	out := make([]string, 0, len(parts))
+	path := ""
+	for i, part := range parts {
+		if path != "" {
+			path += "."
+		}
+		path += part
+		if element && i == len(parts)-1 {
+			arrays[path]++
+		}
+		if n, ok := arrays[path]; ok {
+			part = fmt.Sprintf("%s[%d]", part, n-1)
+			path = strings.Join(append(out, part), ".")
+		}
+		out = append(out, part)
+	}
+	return out
 }
 
 // keyValue records a key/value expression under table, and the keys of an

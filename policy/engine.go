@@ -14,12 +14,19 @@ import (
 // Engine runs the enabled rules of one configuration. It is safe for
 // concurrent use; per-message state lives in the Message.
 type Engine struct {
-	cfg      *Config
+	cfg    *Config
+	sets   []*ruleSet // the top-level rules, then one per [[policy]] block
+	exempt *exemptions
+	limits mime.Limits
+	log    *slog.Logger
+	needs  [StageEOB + 1]bool
+}
+
+// ruleSet is the rules of one policy: the top-level ones, or those of a
+// [[policy]] block, which shares the rules it does not change.
+type ruleSet struct {
+	name     string
 	rules    []*boundRule
-	exempt   *exemptions
-	limits   mime.Limits
-	log      *slog.Logger
-	needs    [StageEOB + 1]bool
 	streams  int  // rules that read the raw message
 	inspects bool // a rule judges the inspection
 }
@@ -43,35 +50,59 @@ func NewEngine(cfg *Config, env *Env) (*Engine, error) {
 		env = &Env{}
 	}
 	e := &Engine{cfg: cfg, exempt: &cfg.Exempt.parsed, limits: cfg.Inspect.limits(), log: env.logger()}
-	for _, t := range cfg.Rules.tables(cfg.Order) {
+	built := map[ruleConfig]Rule{} // a table a policy inherits is built once
+	top, err := e.buildSet(DefaultPolicy, &cfg.Rules, cfg.Order, env, built)
+	if err != nil {
+		return nil, fmt.Errorf("rules.%w", err)
+	}
+	e.sets = append(e.sets, top)
+	for i := range cfg.Policies {
+		p := &cfg.Policies[i]
+		s, err := e.buildSet(p.Name, &p.Rules, p.order, env, built)
+		if err != nil {
+			return nil, fmt.Errorf("policy %q: rules.%w", p.Name, err)
+		}
+		e.sets = append(e.sets, s)
+	}
+	return e, nil
+}
+
+// buildSet builds the enabled rules of one policy.
+func (e *Engine) buildSet(name string, rules *RulesConfig, order []string, env *Env, built map[ruleConfig]Rule) (*ruleSet, error) {
+	set := &ruleSet{name: name}
+	for _, t := range rules.tables(order) {
 		rc := t.cfg.common()
 		if !rc.Enabled {
 			continue
 		}
-		r, err := t.cfg.build(env)
-		if err != nil {
-			return nil, fmt.Errorf("rules.%s: %w", t.key, err)
+		r, ok := built[t.cfg]
+		if !ok {
+			var err error
+			if r, err = t.cfg.build(env); err != nil {
+				return nil, fmt.Errorf("%s: %w", t.key, err)
+			}
+			built[t.cfg] = r
 		}
 		b := &boundRule{Rule: r, name: t.name, stages: r.Stages(), action: rc.Action, reply: rc.Reply,
-			dryRun: rc.DryRun || cfg.Mode == "dry-run", onError: rc.OnError, errorReply: rc.ErrorReply, stream: -1}
+			dryRun: rc.DryRun || e.cfg.Mode == "dry-run", onError: rc.OnError, errorReply: rc.ErrorReply, stream: -1}
 		for _, s := range b.stages {
 			e.needs[s] = true
 		}
 		if _, ok := r.(Streamer); ok {
-			b.stream = e.streams
-			e.streams++
+			b.stream = set.streams
+			set.streams++
 			e.needs[StageEOH], e.needs[StageEOB] = true, true
 		}
 		if _, ok := r.(contentRule); ok && slices.Contains(b.stages, StageEOB) {
-			e.inspects = true
+			set.inspects = true
 		}
 		if ps, ok := r.(interface{ scansParts() bool }); ok && ps.scansParts() {
-			e.inspects = true
+			set.inspects = true
 		}
-		e.rules = append(e.rules, b)
+		set.rules = append(set.rules, b)
 	}
-	e.rules = inspectionFirst(e.rules)
-	return e, nil
+	set.rules = inspectionFirst(set.rules)
+	return set, nil
 }
 
 // inspectionFirst moves the uninspectable rule before the first other rule
@@ -100,8 +131,12 @@ func inspectionFirst(rules []*boundRule) []*boundRule {
 }
 
 // temporary turns a rule's default 5xx reply into its 4xx counterpart for
-// a rule configured to tempfail without a reply of its own.
+// a rule configured to tempfail without a reply of its own. A 4xx reply
+// stays as it is, so that deriving twice changes nothing.
 func temporary(r Reply) Reply {
+	if r.Code/100 == 4 {
+		return r
+	}
 	switch r.Code {
 	case 552:
 		r.Code = 452
@@ -119,13 +154,48 @@ func temporary(r Reply) Reply {
 // Config returns the configuration the engine was built from.
 func (e *Engine) Config() *Config { return e.cfg }
 
-// Rules returns the names of the enabled rules, in evaluation order.
-func (e *Engine) Rules() []string {
-	out := make([]string, len(e.rules))
-	for i, r := range e.rules {
+// Rules returns the names of the enabled top-level rules, in evaluation
+// order.
+func (e *Engine) Rules() []string { return e.sets[0].names() }
+
+// PolicyRules returns the names of the enabled rules of each policy, the
+// top-level one (DefaultPolicy) included.
+func (e *Engine) PolicyRules() map[string][]string {
+	out := map[string][]string{}
+	for _, s := range e.sets {
+		out[s.name] = s.names()
+	}
+	return out
+}
+
+func (s *ruleSet) names() []string {
+	out := make([]string, len(s.rules))
+	for i, r := range s.rules {
 		out[i] = r.name
 	}
 	return out
+}
+
+// setOf returns the policy a message is judged under: the one its first
+// accepted recipient pinned, else the top-level rules.
+func (e *Engine) setOf(m *Message) *ruleSet {
+	if m.state.set != nil {
+		return m.state.set
+	}
+	return e.sets[0]
+}
+
+// setFor returns the policy of a recipient.
+func (e *Engine) setFor(rcpt string) *ruleSet {
+	return e.sets[e.cfg.policyFor(rcpt)+1]
+}
+
+// Policy returns the name of the policy the message is judged under.
+func (m *Message) Policy() string {
+	if m.state.set == nil {
+		return DefaultPolicy
+	}
+	return m.state.set.name
 }
 
 // Needs reports whether any enabled rule decides at stage, so that the MTA
@@ -151,10 +221,19 @@ func (e *Engine) Run(ctx context.Context, stage Stage, m *Message) Verdict {
 		out.Stage = stage
 		return out
 	}
-	if stage == StageRcpt && e.exemptRecipient(ctx, m) {
-		return Verdict{Stage: stage}
+	set := e.setOf(m)
+	if stage == StageRcpt {
+		if e.exemptRecipient(ctx, m) {
+			return Verdict{Stage: stage}
+		}
+		var v Verdict
+		if set, v = e.rcptPolicy(ctx, m); v.Action != Continue {
+			return v
+		}
+		m.state.judging = set
+		defer func() { m.state.judging = nil }()
 	}
-	for _, r := range e.rules {
+	for _, r := range set.rules {
 		if !slices.Contains(r.stages, stage) {
 			continue
 		}
@@ -175,12 +254,16 @@ func (e *Engine) Run(ctx context.Context, stage Stage, m *Message) Verdict {
 			if m.state.quarantine == nil {
 				m.state.quarantine = &v
 			}
-			return Verdict{Stage: stage}
+			break
 		}
 		if whole {
 			m.state.sticky = &v
 		}
 		return v
+	}
+	if stage == StageRcpt && m.state.set == nil {
+		// The first accepted recipient decides the transaction's policy.
+		m.state.set = set
 	}
 	if q := m.state.quarantine; q != nil && stage == StageEOB {
 		out := *q
@@ -191,6 +274,31 @@ func (e *Engine) Run(ctx context.Context, stage Stage, m *Message) Verdict {
 		e.logAccept(ctx, m)
 	}
 	return Verdict{Stage: stage}
+}
+
+// rcptPolicy returns the policy of the recipient being decided at RCPT,
+// and a tempfail verdict when it is not the transaction's: one message is
+// judged under one policy, and the MTA sends that recipient again in a
+// transaction of its own (RFC 5321 section 4.5.3.1.10). In dry-run mode
+// the refusal is only logged, and the recipient is judged under the
+// transaction's policy.
+func (e *Engine) rcptPolicy(ctx context.Context, m *Message) (*ruleSet, Verdict) {
+	set := e.setFor(m.Rcpt)
+	pinned := m.state.set
+	if pinned == nil || pinned == set {
+		return set, Verdict{Stage: StageRcpt}
+	}
+	v := Verdict{Rule: "policy", Stage: StageRcpt, Action: Tempfail, Reply: e.cfg.PolicyReply.Expand(e.vars(m, nil)),
+		Reason: fmt.Sprintf("recipient %s is under policy %s, the transaction under %s", m.Rcpt, set.name, pinned.name),
+		DryRun: e.cfg.Mode == "dry-run"}
+	m.state.judging = set
+	e.logVerdict(ctx, v, m)
+	m.state.judging = nil
+	if !v.DryRun {
+		return set, v
+	}
+	m.annotate(v)
+	return pinned, Verdict{Stage: StageRcpt}
 }
 
 // exempted reports whether the message is exempt from every rule, and logs
@@ -318,6 +426,13 @@ func (e *Engine) msgAttrs(stage Stage, m *Message) []slog.Attr {
 	attrs := []slog.Attr{slog.String("stage", stage.String())}
 	if m.QueueID != "" {
 		attrs = append(attrs, slog.String("queue_id", m.QueueID))
+	}
+	set := m.state.judging
+	if set == nil {
+		set = m.state.set
+	}
+	if set != nil && set != e.sets[0] {
+		attrs = append(attrs, slog.String("policy", set.name))
 	}
 	attrs = append(attrs, slog.String("client_ip", addrString(m)))
 	if stage >= StageMail {

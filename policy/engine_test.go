@@ -86,7 +86,7 @@ func fakeEngine(t *testing.T, log *slog.Logger, rules ...*boundRule) *Engine {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	e := &Engine{cfg: defaults(), rules: rules, exempt: &exemptions{}, log: log}
+	e := &Engine{cfg: defaults(), sets: []*ruleSet{{name: DefaultPolicy, rules: rules}}, exempt: &exemptions{}, log: log}
 	for _, r := range rules {
 		for _, s := range r.stages {
 			e.needs[s] = true
@@ -408,7 +408,7 @@ on_error = "tag"
 error_reply = "452 4.5.3 Later"
 `, nil)
 	got := map[string]string{}
-	for _, r := range e.rules {
+	for _, r := range e.sets[0].rules {
 		got[r.Name()] = r.onError + " " + r.errorReply.String()
 	}
 	want := map[string]string{"send_only": "accept 421 4.3.0 Busy", "recipient_limit": "tag 452 4.5.3 Later"}

@@ -53,7 +53,7 @@ func (e *Engine) commit(ctx context.Context, m *Message) {
 	if m.state.exempt != "" {
 		return
 	}
-	for _, r := range e.rules {
+	for _, r := range e.setOf(m).rules {
 		c, ok := r.Rule.(Committer)
 		if !ok {
 			continue

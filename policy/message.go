@@ -54,6 +54,8 @@ type messageState struct {
 	streams     []*stream    // by boundRule.stream; nil until opened
 	inspection  *mime.Stream // the inspection under way while the message is passed on
 	opened      bool         // OpenStreams ran for this message
+	set         *ruleSet     // the policy of the first accepted recipient
+	judging     *ruleSet     // the policy of the recipient being decided at RCPT
 }
 
 // HeaderValue returns the raw value of the first header called name

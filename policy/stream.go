@@ -21,9 +21,10 @@ func (e *Engine) OpenStreams(ctx context.Context, m *Message) {
 		return
 	}
 	m.state.opened = true
-	m.state.streams = make([]*stream, e.streams)
+	set := e.setOf(m)
+	m.state.streams = make([]*stream, set.streams)
 	var scanners []mime.Scanner
-	for _, r := range e.rules {
+	for _, r := range set.rules {
 		s, ok := r.Rule.(Streamer)
 		if !ok {
 			continue
@@ -37,7 +38,7 @@ func (e *Engine) OpenStreams(ctx context.Context, m *Message) {
 		}
 		m.state.streams[r.stream] = st
 	}
-	if e.inspects {
+	if set.inspects {
 		// Only the virus rule scans parts, and a configuration has one.
 		var scan mime.Scanner
 		if len(scanners) > 0 {

@@ -5,6 +5,7 @@ import (
 	"net"
 	"net/netip"
 	"os/user"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -72,11 +73,29 @@ func (c *Config) validate() []*ConfigError {
 	if in.MaxDepth < 1 || in.MaxParts < 1 || in.MaxArchiveDepth < 1 || in.MaxArchiveEntries < 1 || in.MaxHeaderSize < 1024 || in.MaxArchiveSize < 1 {
 		bad("inspect", "max_depth, max_parts, max_archive_depth, max_archive_entries and max_archive_size must be at least 1, max_header_size at least 1KiB")
 	}
-	if c.Rules.Uninspectable != nil && c.Rules.MimeLimits != nil {
-		bad("rules.mime_limits", "is the former name of rules.uninspectable: keep only one of the two tables")
+	if c.PolicyReply.Code/100 != 4 {
+		bad("policy_reply", "must be a 4xx reply, not %q", c.PolicyReply)
 	}
-	for _, t := range c.Rules.tables(c.Order) {
-		prefix := "rules." + t.key
+	errs = append(errs, c.validateRules("rules.", &c.Rules, c.Order, nil)...)
+	errs = append(errs, c.validatePolicies()...)
+	return errs
+}
+
+// validateRules checks the rule tables of rules, those only names when it
+// is not nil, naming keys under prefix ("rules.", "policy[0].rules.").
+func (c *Config) validateRules(prefix string, rules *RulesConfig, order []string, only []string) []*ConfigError {
+	var errs []*ConfigError
+	bad := func(key, format string, args ...any) {
+		errs = append(errs, &ConfigError{Key: key, Msg: fmt.Sprintf(format, args...)})
+	}
+	if rules.Uninspectable != nil && rules.MimeLimits != nil {
+		bad(prefix+"mime_limits", "is the former name of %suninspectable: keep only one of the two tables", prefix)
+	}
+	for _, t := range rules.tables(order) {
+		if only != nil && !slices.Contains(only, t.name) {
+			continue
+		}
+		prefix := prefix + t.key
 		rc := t.cfg.common()
 		if err := rc.Action.fits(rc.Reply); err != nil {
 			bad(prefix+".reply", "%v", err)
