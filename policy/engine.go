@@ -338,8 +338,10 @@ func (e *Engine) evaluate(ctx context.Context, r *boundRule, stage Stage, m *Mes
 	switch {
 	case err != nil:
 		v, ok = e.errorVerdict(ctx, r, stage, m, err)
+		m.record(r, stage, v, ok, err)
 		return v, false, ok
 	case !hit.Matched:
+		m.record(r, stage, Verdict{}, false, nil)
 		return Verdict{}, false, false
 	}
 	v = Verdict{Rule: r.name, Stage: stage, Action: r.action, Reason: hit.Reason, DryRun: r.dryRun}
@@ -349,6 +351,7 @@ func (e *Engine) evaluate(ctx context.Context, r *boundRule, stage Stage, m *Mes
 		reply = hit.Reply
 	}
 	v.Reply = reply.Expand(e.vars(m, hit.Vars))
+	m.record(r, stage, v, true, nil)
 	return v, hit.WholeMessage, true
 }
 

@@ -33,6 +33,10 @@ func (o Outcome) Accepted() bool {
 // quarantine, and tells the rules that count accepted mail (rate limits)
 // to count it. m.Raw and m.Size must be set.
 func (e *Engine) Finish(ctx context.Context, m *Message) Outcome {
+	return e.finish(ctx, m, true)
+}
+
+func (e *Engine) finish(ctx context.Context, m *Message, count bool) Outcome {
 	v := e.Run(ctx, StageEOB, m)
 	o := Outcome{Verdict: v}
 	if !o.Accepted() {
@@ -44,7 +48,9 @@ func (e *Engine) Finish(ctx context.Context, m *Message) Outcome {
 	if v.Action == Quarantine {
 		o.Quarantine = v.Rule + ": " + v.Reason
 	}
-	e.commit(ctx, m)
+	if count {
+		e.commit(ctx, m)
+	}
 	return o
 }
 

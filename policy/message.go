@@ -56,6 +56,9 @@ type messageState struct {
 	opened      bool         // OpenStreams ran for this message
 	set         *ruleSet     // the policy of the first accepted recipient
 	judging     *ruleSet     // the policy of the recipient being decided at RCPT
+	tracing     bool         // record what each rule finds (Trace)
+	explaining  bool         // Explain is running rules the daemon would not
+	findings    []Finding
 }
 
 // HeaderValue returns the raw value of the first header called name

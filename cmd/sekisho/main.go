@@ -38,6 +38,9 @@ func main() {
 }
 
 func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) > 0 && args[0] == "scan" {
+		return runScan(args[1:], stdout, stderr)
+	}
 	fs := flag.NewFlagSet("sekisho", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	configPath := fs.String("config", "", "configuration `file` (TOML); the built-in default when empty")
