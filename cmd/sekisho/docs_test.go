@@ -1,0 +1,54 @@
+package main
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+)
+
+var tomlBlockRE = regexp.MustCompile("(?ms)^```toml\n(.*?)^```")
+
+// TestDocumentedConfigsCheck: every TOML block of the README, and every
+// TOML file of contrib/, passes `sekisho -check` as it is, so that what
+// administrators copy works. (Every rule's README section and contrib
+// line are checked by policy's TestEveryRuleIsDocumented.)
+func TestDocumentedConfigsCheck(t *testing.T) {
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	blocks := map[string]string{}
+	for _, m := range tomlBlockRE.FindAllSubmatchIndex(readme, -1) {
+		line := bytes.Count(readme[:m[0]], []byte("\n")) + 1
+		blocks["README.md:"+strconv.Itoa(line)] = string(readme[m[2]:m[3]])
+	}
+	if len(blocks) < 5 {
+		t.Fatalf("only %d TOML blocks found in the README", len(blocks))
+	}
+	files, err := filepath.Glob("../../contrib/*.toml")
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no contrib TOML files: %v", err)
+	}
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		blocks[strings.TrimPrefix(f, "../../")] = string(b)
+	}
+	dir := t.TempDir()
+	for name, text := range blocks {
+		path := filepath.Join(dir, strings.NewReplacer("/", "_", ":", "_").Replace(name)+".toml")
+		if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		var out, errb bytes.Buffer
+		if code := run([]string{"-check", "-config", path}, &out, &errb); code != 0 {
+			t.Errorf("%s does not pass -check:\n%s\n%s", name, errb.String(), text)
+		}
+	}
+}
