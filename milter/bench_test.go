@@ -22,6 +22,7 @@ import (
 
 	"github.com/sekisho/sekisho/milter"
 	"github.com/sekisho/sekisho/policy"
+	"github.com/sekisho/sekisho/policy/metrics"
 )
 
 // benchServer serves the built-in configuration on a free loopback port,
@@ -35,10 +36,16 @@ func benchServer(b *testing.B) string {
 // benchServerWith serves cfg as benchServer serves the built-in one.
 func benchServerWith(b *testing.B, cfg *policy.Config) string {
 	b.Helper()
+	return benchServerMetrics(b, cfg, nil)
+}
+
+// benchServerMetrics is benchServerWith counting into m (off when nil).
+func benchServerMetrics(b *testing.B, cfg *policy.Config, m *metrics.Metrics) string {
+	b.Helper()
 	var level slog.Level
 	level.UnmarshalText([]byte(cfg.Log.Level))
 	log := slog.New(slog.NewTextHandler(io.Discard, &slog.HandlerOptions{Level: level}))
-	e, err := policy.NewEngine(cfg, &policy.Env{Logger: log})
+	e, err := policy.NewEngine(cfg, &policy.Env{Logger: log, Metrics: m})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -47,6 +54,7 @@ func benchServerWith(b *testing.B, cfg *policy.Config) string {
 		b.Fatal(err)
 	}
 	srv := milter.NewServer(e, log)
+	srv.SetMetrics(m)
 	go srv.Serve(ln)
 	b.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -156,6 +164,17 @@ func japaneseMail(b *testing.B) ([][2]string, string) {
 // both sides: the milter and the client playing the MTA.
 func BenchmarkMilterMessage(b *testing.B) {
 	m := benchDial(b, benchServer(b))
+	headers, body := japaneseMail(b)
+	b.ReportAllocs()
+	for b.Loop() {
+		m.send(headers, strings.NewReader(body))
+	}
+}
+
+// BenchmarkMilterMessageMetrics is BenchmarkMilterMessage with metrics
+// on: the difference is what counting costs a message.
+func BenchmarkMilterMessageMetrics(b *testing.B) {
+	m := benchDial(b, benchServerMetrics(b, policy.Default(), metrics.New("bench")))
 	headers, body := japaneseMail(b)
 	b.ReportAllocs()
 	for b.Loop() {

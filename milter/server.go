@@ -21,12 +21,14 @@ import (
 	gomilter "github.com/emersion/go-milter"
 
 	"github.com/sekisho/sekisho/policy"
+	"github.com/sekisho/sekisho/policy/metrics"
 )
 
 // Server serves milter connections with the current policy engine.
 type Server struct {
-	engine atomic.Pointer[policy.Engine]
-	log    *slog.Logger
+	engine  atomic.Pointer[policy.Engine]
+	log     *slog.Logger
+	metrics *metrics.Metrics // nil when metrics are off
 
 	mu     sync.Mutex
 	lns    map[net.Listener]struct{}
@@ -54,6 +56,11 @@ func (s *Server) SetEngine(e *policy.Engine) *policy.Engine {
 
 // Engine returns the current engine.
 func (s *Server) Engine() *policy.Engine { return s.engine.Load() }
+
+// SetMetrics makes the server count its MTA connections, the outcome of
+// each message and the time the policy takes at each stage. Call it
+// before Serve.
+func (s *Server) SetMetrics(m *metrics.Metrics) { s.metrics = m }
 
 // ErrServerClosed is returned by Serve after Shutdown.
 var ErrServerClosed = errors.New("milter: server closed")
@@ -116,11 +123,13 @@ func (s *Server) track(c net.Conn) bool {
 	s.conns[tc] = struct{}{}
 	s.wg.Add(1)
 	s.mu.Unlock()
+	s.metrics.SessionStart()
 
 	st := newConnState(s, e)
 	tc.client = st.clientIP
 	tc.onClose = func() {
-		st.close()
+		st.endMessage()
+		s.metrics.SessionEnd()
 		s.mu.Lock()
 		delete(s.conns, tc)
 		s.mu.Unlock()

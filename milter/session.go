@@ -8,6 +8,7 @@ import (
 	"net/textproto"
 	"runtime/debug"
 	"strings"
+	"time"
 
 	gomilter "github.com/emersion/go-milter"
 
@@ -22,6 +23,10 @@ type connState struct {
 	engine  *policy.Engine // pinned for the current message
 	msg     policy.Message
 	content bool // headers or body have been passed on for the current message
+
+	// For the count of messages by outcome (see note).
+	counted bool          // the current message's outcome is counted
+	refused policy.Action // the strongest refusal of a recipient so far: Continue, Reject or Tempfail
 }
 
 func newConnState(s *Server, e *policy.Engine) *connState {
@@ -34,10 +39,77 @@ func (st *connState) close() {
 	st.msg.Close()
 }
 
+// endMessage ends the current message: the connection closes, or another
+// begins. A message whose every recipient was refused is counted here.
+func (st *connState) endMessage() {
+	if !st.counted && st.refused != policy.Continue && len(st.msg.Rcpts) == 0 {
+		st.count(st.refused.String())
+	}
+	st.counted, st.refused = false, policy.Continue
+	st.close()
+}
+
+// note records, for the count of messages by outcome, the answer given
+// at a stage. A message is a mail transaction: it begins at MAIL, so a
+// refusal at connect or HELO is not one (the decisions count those). It
+// is counted once, when its outcome is final: at end of message, whatever
+// the outcome (an accepted message is "quarantine" when held, "accept"
+// otherwise); at MAIL or end of headers when refused or discarded there;
+// at RCPT when discarded there (the whole message goes). A recipient
+// refused at RCPT leaves the others the message: when no recipient was
+// accepted, the message is counted when it ends (the client gives up,
+// resets, or starts another), as "tempfail" if any recipient was refused
+// for now, since the client tries that one again, and as "reject"
+// otherwise. A message the MTA aborts, or whose recipients it refused
+// itself, had no outcome here and is not counted.
+func (st *connState) note(stage policy.Stage, a policy.Action) {
+	if st.srv.metrics == nil || st.counted || stage < policy.StageMail {
+		return
+	}
+	switch {
+	case stage == policy.StageEOB:
+		switch a {
+		case policy.Reject, policy.Tempfail, policy.Discard, policy.Quarantine:
+			st.count(a.String())
+		default:
+			st.count("accept")
+		}
+	case a == policy.Discard:
+		st.count(a.String())
+	case stage == policy.StageRcpt:
+		if a == policy.Tempfail || (a == policy.Reject && st.refused == policy.Continue) {
+			st.refused = a
+		}
+	case a == policy.Reject || a == policy.Tempfail:
+		st.count(a.String())
+	}
+}
+
+func (st *connState) count(outcome string) {
+	st.counted = true
+	st.srv.metrics.Message(outcome)
+}
+
+// clock starts timing the policy's work at a stage; with metrics off it
+// reads no clock.
+func (st *connState) clock() time.Time {
+	if st.srv.metrics == nil {
+		return time.Time{}
+	}
+	return time.Now()
+}
+
+// observe records the time since start for stage.
+func (st *connState) observe(stage policy.Stage, start time.Time) {
+	if st.srv.metrics != nil {
+		st.srv.metrics.StageSeconds(stage.String(), time.Since(start))
+	}
+}
+
 // resetMessage ends the current message and starts a new one with the
 // engine current now. The client is kept.
 func (st *connState) resetMessage() {
-	st.close()
+	st.endMessage()
 	st.msg.Reset()
 	st.content = false
 	st.engine = st.srv.engine.Load()
@@ -121,6 +193,7 @@ func (b *backend) guard(stage policy.Stage, f func() (gomilter.Response, error))
 // outcome.
 func (b *backend) internalError(stage policy.Stage, err error) gomilter.Response {
 	v := b.st.engine.Failure(stage, &b.st.msg, err)
+	b.st.note(stage, v.Action)
 	switch {
 	case v.Action == policy.Tempfail:
 		return replyResponse(v.Reply)
@@ -133,7 +206,7 @@ func (b *backend) internalError(stage policy.Stage, err error) gomilter.Response
 func (b *backend) Connect(host, family string, port uint16, addr net.IP, m *gomilter.Modifier) (gomilter.Response, error) {
 	return b.guard(policy.StageConnect, func() (gomilter.Response, error) {
 		st := b.st
-		st.close()
+		st.endMessage()
 		st.msg = policy.Message{}
 		st.msg.Client.Name = host
 		if a, ok := netip.AddrFromSlice(addr); ok && family != "unix" {
@@ -173,11 +246,13 @@ func (b *backend) RcptTo(rcpt string, m *gomilter.Modifier) (gomilter.Response, 
 		st := b.st
 		st.takeMacros(m.Macros)
 		st.msg.Rcpt = policy.NormalizeAddress(rcpt)
+		start := st.clock()
 		v := st.engine.Run(context.Background(), policy.StageRcpt, &st.msg)
+		st.observe(policy.StageRcpt, start)
 		if !v.Action.Final() {
 			st.msg.Rcpts = append(st.msg.Rcpts, st.msg.Rcpt)
 		}
-		return b.verdictResponse(v, m)
+		return b.verdictResponse(policy.StageRcpt, v), nil
 	})
 }
 
@@ -220,7 +295,10 @@ func (b *backend) Body(m *gomilter.Modifier) (gomilter.Response, error) {
 	return b.guard(policy.StageEOB, func() (gomilter.Response, error) {
 		st := b.st
 		st.takeMacros(m.Macros)
-		return b.outcomeResponse(st.engine.Finish(context.Background(), &st.msg), m)
+		start := st.clock()
+		o := st.engine.Finish(context.Background(), &st.msg)
+		st.observe(policy.StageEOB, start)
+		return b.outcomeResponse(o, m)
 	})
 }
 
@@ -230,40 +308,48 @@ func (b *backend) Abort(_ *gomilter.Modifier) error {
 }
 
 // respond runs the engine at one stage and answers the MTA.
-func (b *backend) respond(ctx context.Context, stage policy.Stage, m *gomilter.Modifier) (gomilter.Response, error) {
+func (b *backend) respond(ctx context.Context, stage policy.Stage, _ *gomilter.Modifier) (gomilter.Response, error) {
+	start := b.st.clock()
 	v := b.st.engine.Run(ctx, stage, &b.st.msg)
-	return b.verdictResponse(v, m)
+	b.st.observe(stage, start)
+	return b.verdictResponse(stage, v), nil
 }
 
-// verdictResponse turns a verdict before end of body (final, or Continue)
+// verdictResponse turns the verdict given at stage (final, or Continue)
 // into a milter response. Refusals are sent as 'y' replies with their own
 // text.
-func (b *backend) verdictResponse(v policy.Verdict, _ *gomilter.Modifier) (gomilter.Response, error) {
+func (b *backend) verdictResponse(stage policy.Stage, v policy.Verdict) gomilter.Response {
+	b.st.note(stage, v.Action)
 	switch v.Action {
 	case policy.Reject, policy.Tempfail:
-		return replyResponse(v.Reply), nil
+		return replyResponse(v.Reply)
 	case policy.Discard:
-		return gomilter.RespDiscard, nil
+		return gomilter.RespDiscard
 	}
-	return gomilter.RespContinue, nil
+	return gomilter.RespContinue
 }
 
 // outcomeResponse carries out the engine's end-of-message outcome: a
 // refusal, a discard, or acceptance with its headers and quarantine.
 func (b *backend) outcomeResponse(o policy.Outcome, m *gomilter.Modifier) (gomilter.Response, error) {
 	if !o.Accepted() {
-		return b.verdictResponse(o.Verdict, m)
+		return b.verdictResponse(policy.StageEOB, o.Verdict), nil
 	}
 	for _, h := range o.Headers {
 		if err := m.AddHeader(h.Name, h.Value); err != nil {
 			return nil, fmt.Errorf("add header: %w", err)
 		}
 	}
+	outcome := policy.Continue
 	if o.Quarantine != "" {
 		if err := m.Quarantine(o.Quarantine); err != nil {
 			return nil, fmt.Errorf("quarantine: %w", err)
 		}
+		outcome = policy.Quarantine
 	}
+	// Counted once the MTA has been told all: a failure above is the
+	// on_error outcome instead.
+	b.st.note(policy.StageEOB, outcome)
 	return gomilter.RespAccept, nil
 }
 

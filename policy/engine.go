@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/sekisho/sekisho/policy/metrics"
 	"github.com/sekisho/sekisho/policy/mime"
 )
 
@@ -18,8 +19,9 @@ type Engine struct {
 	sets   []*ruleSet // the top-level rules, then one per [[policy]] block
 	exempt *exemptions
 	limits mime.Limits
-	log    *slog.Logger
-	needs  [StageEOB + 1]bool
+	log     *slog.Logger
+	metrics *metrics.Metrics // nil when metrics are off
+	needs   [StageEOB + 1]bool
 }
 
 // ruleSet is the rules of one policy: the top-level ones, or those of a
@@ -49,7 +51,7 @@ func NewEngine(cfg *Config, env *Env) (*Engine, error) {
 	if env == nil {
 		env = &Env{}
 	}
-	e := &Engine{cfg: cfg, exempt: &cfg.Exempt.parsed, limits: cfg.Inspect.limits(), log: env.logger()}
+	e := &Engine{cfg: cfg, exempt: &cfg.Exempt.parsed, limits: cfg.Inspect.limits(), log: env.logger(), metrics: env.Metrics}
 	built := map[ruleConfig]Rule{} // a table a policy inherits is built once
 	top, err := e.buildSet(DefaultPolicy, &cfg.Rules, cfg.Order, env, built)
 	if err != nil {
@@ -242,6 +244,7 @@ func (e *Engine) Run(ctx context.Context, stage Stage, m *Message) Verdict {
 			continue
 		}
 		e.logVerdict(ctx, v, m)
+		e.metrics.Decision(v.Rule, v.Action.String(), stage.String(), v.DryRun)
 		if v.DryRun || !v.Action.Final() {
 			if v.DryRun || v.Action == Tag {
 				m.annotate(v)
@@ -293,6 +296,7 @@ func (e *Engine) rcptPolicy(ctx context.Context, m *Message) (*ruleSet, Verdict)
 		DryRun: e.cfg.Mode == "dry-run"}
 	m.state.judging = set
 	e.logVerdict(ctx, v, m)
+	e.metrics.Decision(v.Rule, v.Action.String(), StageRcpt.String(), v.DryRun)
 	m.state.judging = nil
 	if !v.DryRun {
 		return set, v
@@ -337,6 +341,9 @@ func (e *Engine) evaluate(ctx context.Context, r *boundRule, stage Stage, m *Mes
 	}
 	switch {
 	case err != nil:
+		if !m.state.explaining {
+			e.metrics.RuleError(r.name)
+		}
 		v, ok = e.errorVerdict(ctx, r, stage, m, err)
 		m.record(r, stage, v, ok, err)
 		return v, false, ok

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/sekisho/sekisho/policy/dnsbl"
+	"github.com/sekisho/sekisho/policy/metrics"
 	"github.com/sekisho/sekisho/policy/ratelimit"
 )
 
@@ -16,6 +17,10 @@ import (
 type Env struct {
 	Logger *slog.Logger
 	Now    func() time.Time
+	// Metrics counts what the rules and the services they use do; nil
+	// when metrics are off. Set it before the first engine is built: the
+	// DNSBL resolver made then keeps it.
+	Metrics *metrics.Metrics
 
 	once     sync.Once
 	resolver *dnsbl.Resolver
@@ -91,7 +96,7 @@ func (env *Env) logger() *slog.Logger {
 // dnsbl returns the process's DNSBL resolver, whose cache outlives reloads.
 func (env *Env) dnsbl() *dnsbl.Resolver {
 	env.once.Do(func() {
-		env.resolver = dnsbl.NewResolver(dnsbl.CacheConfig{Now: env.Now})
+		env.resolver = dnsbl.NewResolver(dnsbl.CacheConfig{Now: env.Now, Metrics: env.Metrics})
 	})
 	return env.resolver
 }

@@ -3,6 +3,9 @@ package policy
 import (
 	"context"
 	"log/slog"
+	"slices"
+
+	"github.com/sekisho/sekisho/policy/mime"
 )
 
 // Outcome is the complete decision at the end of a message: the verdict
@@ -39,6 +42,15 @@ func (e *Engine) Finish(ctx context.Context, m *Message) Outcome {
 func (e *Engine) finish(ctx context.Context, m *Message, count bool) Outcome {
 	v := e.Run(ctx, StageEOB, m)
 	o := Outcome{Verdict: v}
+	if e.metrics != nil && m.Inspection != nil {
+		var seen []mime.GapClass
+		for _, g := range m.Inspection.Uninspected {
+			if !slices.Contains(seen, g.Class) {
+				seen = append(seen, g.Class)
+				e.metrics.Uninspected(string(g.Class))
+			}
+		}
+	}
 	if !o.Accepted() {
 		return o
 	}

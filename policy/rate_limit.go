@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/sekisho/sekisho/policy/metrics"
 	"github.com/sekisho/sekisho/policy/ratelimit"
 )
 
@@ -55,7 +56,7 @@ func (c *RateLimitConfig) validate() []*ConfigError {
 }
 
 func (c *RateLimitConfig) build(env *Env) (Rule, error) {
-	r := &rateLimit{kind: c.Key, limit: c.Limit, window: c.Window.D()}
+	r := &rateLimit{kind: c.Key, limit: c.Limit, window: c.Window.D(), metrics: env.Metrics}
 	var err error
 	r.store, err = env.rateStore(c.Store, c.Timeout.D())
 	return r, err
@@ -65,10 +66,11 @@ func (c *RateLimitConfig) build(env *Env) (Rule, error) {
 // messages within the window. Only mail that is finally accepted counts:
 // refused, discarded or aborted mail does not use up the allowance.
 type rateLimit struct {
-	kind   string
-	limit  int
-	window time.Duration
-	store  ratelimit.Store
+	kind    string
+	limit   int
+	window  time.Duration
+	store   ratelimit.Store
+	metrics *metrics.Metrics // counts the store's failures
 }
 
 func (r *rateLimit) Name() string    { return "rate_limit" }
@@ -85,6 +87,7 @@ func (r *rateLimit) Check(ctx context.Context, _ Stage, m *Message) (Hit, error)
 	}
 	n, err := r.store.Count(ctx, k, r.window)
 	if err != nil {
+		r.metrics.StoreError("count")
 		return Hit{}, fmt.Errorf("rate limit store: %w", err)
 	}
 	if n >= r.limit {
@@ -103,6 +106,7 @@ func (r *rateLimit) Commit(ctx context.Context, m *Message) error {
 		}
 		seen[k] = true
 		if err := r.store.Add(ctx, k, r.window, 1); err != nil {
+			r.metrics.StoreError("add")
 			return fmt.Errorf("rate limit store: %w", err)
 		}
 	}

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/sekisho/sekisho/policy/clamd"
+	"github.com/sekisho/sekisho/policy/metrics"
 )
 
 // VirusConfig is [rules.virus]: mail clamd finds a virus in.
@@ -58,11 +59,12 @@ func (c *VirusConfig) validate() []*ConfigError {
 	return errs
 }
 
-func (c *VirusConfig) build(*Env) (Rule, error) {
+func (c *VirusConfig) build(env *Env) (Rule, error) {
 	cl := *c.client
 	cl.Timeout = c.Timeout.D()
+	cl.Metrics = env.Metrics
 	return &virus{client: &cl, max: int64(c.MaxScanSize), tempfailOversize: c.Oversize == "tempfail",
-		parts: c.Scan == "parts", text: c.ScanText, images: c.ScanImages}, nil
+		parts: c.Scan == "parts", text: c.ScanText, images: c.ScanImages, metrics: env.Metrics}, nil
 }
 
 // virus streams each message to clamd as the MTA passes it on and reads
@@ -75,6 +77,14 @@ type virus struct {
 	tempfailOversize bool
 	parts            bool // scan the decoded parts, not the raw message
 	text, images     bool // in parts mode, scan those parts too
+	metrics          *metrics.Metrics
+}
+
+// clamdError reports a scan that clamd did not answer, counted by kind
+// once per message.
+func (r *virus) clamdError(err error) error {
+	r.metrics.ClamdError(clamd.Kind(err))
+	return fmt.Errorf("clamd: %w", err)
 }
 
 func (r *virus) Name() string    { return "virus" }
@@ -122,11 +132,11 @@ func (r *virus) CheckStream(_ context.Context, m *Message, sink StreamSink, err 
 	case errors.Is(err, errOversize):
 		return r.oversize(m)
 	case err != nil:
-		return Hit{}, fmt.Errorf("clamd: %w", err)
+		return Hit{}, r.clamdError(err)
 	}
 	res, err := sink.(*virusSink).s.Close()
 	if err != nil {
-		return Hit{}, fmt.Errorf("clamd: %w", err)
+		return Hit{}, r.clamdError(err)
 	}
 	return r.result(res), nil
 }
@@ -149,7 +159,7 @@ func (r *virus) Check(ctx context.Context, _ Stage, m *Message) (Hit, error) {
 		return r.oversize(m)
 	}
 	if err != nil {
-		return Hit{}, fmt.Errorf("clamd: %w", err)
+		return Hit{}, r.clamdError(err)
 	}
 	return r.result(res), nil
 }

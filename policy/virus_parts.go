@@ -154,11 +154,12 @@ func (p *partsScan) verdict(m *Message) (Hit, error) {
 		return Hit{}, errors.New("clamd: the inspection stopped at a limit, the rest was not scanned")
 	}
 	if p.err != nil {
-		return Hit{}, fmt.Errorf("clamd: %w", p.err)
+		return Hit{}, p.r.clamdError(p.err)
 	}
 	if p.session != nil {
 		res, err := p.session.End()
 		if err != nil {
+			p.r.metrics.ClamdError(clamd.Kind(err))
 			return Hit{}, err
 		}
 		for i, rs := range res {

@@ -16,9 +16,11 @@ import (
 	"runtime/debug"
 	"runtime/pprof"
 	"syscall"
+	"time"
 
 	"github.com/sekisho/sekisho/milter"
 	"github.com/sekisho/sekisho/policy"
+	"github.com/sekisho/sekisho/policy/metrics"
 	"github.com/sekisho/sekisho/policy/ratelimit"
 )
 
@@ -29,6 +31,24 @@ import (
 // CPU. At 200 it runs half as often, and the peak memory for a 50 MB
 // message still grows by less than 16 MiB.
 const gcPercent = 200
+
+// version is the release, set at build time with
+// -ldflags "-X main.version=v1.2.3"; otherwise the module version the Go
+// toolchain recorded (see buildVersion).
+var version string
+
+// buildVersion returns the version sekisho_build_info shows: the one set
+// at build time, the module's version when installed with go install, or
+// "(devel)" for a build from a source tree.
+func buildVersion() string {
+	if version != "" {
+		return version
+	}
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" {
+		return bi.Main.Version
+	}
+	return "(devel)"
+}
 
 func main() {
 	if os.Getenv("GOGC") == "" {
@@ -91,12 +111,32 @@ func run(args []string, stdout, stderr io.Writer) int {
 	stdlog.SetFlags(0)
 	stdlog.SetOutput(milter.LibraryLog(log))
 	ratelimit.SetLogger(log)
-	env := &policy.Env{Logger: log}
+	// Off unless [metrics] listen is set: nothing is counted then.
+	var m *metrics.Metrics
+	if cfg.Metrics.Listen != "" {
+		m = metrics.New(buildVersion())
+	}
+	env := &policy.Env{Logger: log, Metrics: m}
 	defer env.Close()
 	engine, err := policy.NewEngine(cfg, env)
 	if err != nil {
 		log.Error("cannot start", "error", err)
 		return 1
+	}
+	// The endpoint is up before the milter socket: once the MTA can
+	// connect, what it does is counted and can be scraped.
+	if m != nil {
+		stopMetrics, err := m.Serve(cfg.Metrics.Listen, log)
+		if err != nil {
+			log.Error("cannot serve metrics", "metrics_listen", cfg.Metrics.Listen, "error", err)
+			return 1
+		}
+		defer func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			stopMetrics(ctx)
+		}()
+		log.Info("serving metrics", "metrics_listen", cfg.Metrics.Listen, "path", "/metrics")
 	}
 	ln, removeSocket, err := listenOn(cfg)
 	if err != nil {
@@ -113,7 +153,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		defer stopProfile()
 	}
 	srv := milter.NewServer(engine, log)
-	log.Info("listening", "listen", cfg.Listen, "config", name(cfg), "rules", engine.Rules(), "mode", cfg.Mode)
+	srv.SetMetrics(m)
+	log.Info("listening", "listen", cfg.Listen, "config", name(cfg), "rules", engine.Rules(), "mode", cfg.Mode, "version", buildVersion())
 
 	sigs := make(chan os.Signal, 1)
 	signal.Notify(sigs, syscall.SIGHUP, syscall.SIGTERM, syscall.SIGINT)
@@ -129,7 +170,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 			return 1
 		case sig := <-sigs:
 			if sig == syscall.SIGHUP {
-				reload(srv, *configPath, fileSocket, env, log, func(c policy.LogConfig) { logs.set(stderr, c) })
+				reload(srv, *configPath, opened{fileSocket, cfg.Metrics.Listen}, env, log, func(c policy.LogConfig) { logs.set(stderr, c) })
 				continue
 			}
 			timeout := srv.Engine().Config().ShutdownTimeout.D()
@@ -150,19 +191,30 @@ type socket struct{ listen, mode, group string }
 
 func socketOf(c *policy.Config) socket { return socket{c.Listen, c.SocketMode, c.SocketGroup} }
 
+// opened is what of a configuration was set up at startup and stays: the
+// milter socket as the file gave it, and the metrics endpoint.
+type opened struct {
+	socket  socket
+	metrics string // [metrics] listen, "" when off
+}
+
 // reload reads the configuration again and swaps it in only if it is
 // valid; otherwise the running one keeps serving. The socket (listen,
-// socket_mode, socket_group) stays as it was opened, and a change to it
-// is logged as needing a restart; the [log] table changes, through setLog.
-func reload(srv *milter.Server, path string, opened socket, env *policy.Env, log *slog.Logger, setLog func(policy.LogConfig)) {
+// socket_mode, socket_group) and the metrics endpoint stay as they were
+// opened, and a change to them is logged as needing a restart; the [log]
+// table changes, through setLog. The metrics record whether it worked.
+func reload(srv *milter.Server, path string, at opened, env *policy.Env, log *slog.Logger, setLog func(policy.LogConfig)) {
 	cfg, err := policy.Load(path)
 	if err == nil {
 		file := socketOf(cfg)
+		fileMetrics := cfg.Metrics.Listen
 		running := srv.Engine().Config()
 		cfg.Listen, cfg.SocketMode, cfg.SocketGroup = running.Listen, running.SocketMode, running.SocketGroup
+		cfg.Metrics.Listen = at.metrics
 		var e *policy.Engine
 		if e, err = policy.NewEngine(cfg, env); err == nil {
 			old := srv.SetEngine(e)
+			env.Metrics.Reload(true)
 			if cfg.Log != old.Config().Log {
 				// Said under the settings that are going, which may show
 				// more than the new ones.
@@ -170,8 +222,11 @@ func reload(srv *milter.Server, path string, opened socket, env *policy.Env, log
 				setLog(cfg.Log)
 			}
 			log.Info("configuration reloaded", "config", name(cfg), "rules", e.Rules(), "mode", cfg.Mode, "reload_successful", true)
-			if file != opened {
+			if file != at.socket {
 				log.Warn("socket settings changed; they take effect only on restart", "listen", file.listen, "socket_mode", file.mode, "socket_group", file.group, "in_use", running.Listen)
+			}
+			if fileMetrics != at.metrics {
+				log.Warn("metrics settings changed; they take effect only on restart", "metrics_listen", fileMetrics, "in_use", at.metrics)
 			}
 			// Clients only the configuration before the old one used go;
 			// messages under way on the old one keep theirs.
@@ -181,6 +236,7 @@ func reload(srv *milter.Server, path string, opened socket, env *policy.Env, log
 			return
 		}
 	}
+	env.Metrics.Reload(false)
 	log.Error("configuration reload failed; the previous configuration stays in force", "error", err, "reload_successful", false)
 }
 

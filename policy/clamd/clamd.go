@@ -1,15 +1,15 @@
 // Package clamd is a small client for the ClamAV daemon (clamd).
 //
-// It speaks the z-prefixed, NUL-terminated commands zPING and zINSTREAM over a
-// unix or TCP socket, and streams a message to clamd piece by piece as it
-// arrives, so that a message never has to be held in memory to be scanned.
-// Every network operation is bounded by the caller's context and by the
-// client's Timeout.
+// It speaks the z-prefixed, NUL-terminated commands zPING, zINSTREAM and
+// zIDSESSION over a unix or TCP socket, and streams a message to clamd piece
+// by piece as it arrives, so that a message never has to be held in memory
+// to be scanned. Every network operation is bounded by the caller's context
+// and by the client's Timeout.
 //
 // It does not decide what a detection means (reject, quarantine, ignore): it
-// only reports clamd's verdict. It does not use sessions (IDSESSION), file
-// scanning by path (SCAN, CONTSCAN) or descriptor passing (FILDES), and it
-// does not manage clamd's signature databases.
+// only reports clamd's verdict. It does not use file scanning by path (SCAN,
+// CONTSCAN) or descriptor passing (FILDES), and it does not manage clamd's
+// signature databases.
 package clamd
 
 import (
@@ -22,6 +22,8 @@ import (
 	"os"
 	"strings"
 	"time"
+
+	"github.com/sekisho/sekisho/policy/metrics"
 )
 
 // DefaultTimeout is the per-operation timeout Parse puts into a Client.
@@ -48,6 +50,9 @@ type Client struct {
 	Network string        // "unix" or "tcp"
 	Address string        // socket path or host:port
 	Timeout time.Duration // bound for each dial, write and read
+	// Metrics records how long clamd takes to give each verdict; nil
+	// records nothing.
+	Metrics *metrics.Metrics
 }
 
 // Result is clamd's verdict on one stream.
@@ -105,14 +110,44 @@ func (c *Client) deadline(ctx context.Context) time.Time {
 
 func (c *Client) dial(ctx context.Context) (net.Conn, error) {
 	if err := ctx.Err(); err != nil {
-		return nil, fmt.Errorf("clamd: dial %s: %w", c, err)
+		return nil, &dialError{addr: c.String(), err: err}
 	}
 	d := net.Dialer{Deadline: c.deadline(ctx)}
 	conn, err := d.DialContext(ctx, c.Network, c.Address)
 	if err != nil {
-		return nil, fmt.Errorf("clamd: dial %s: %w", c, err)
+		return nil, &dialError{addr: c.String(), err: err}
 	}
 	return conn, nil
+}
+
+// dialError is a failure to reach clamd, told apart from the failures of
+// a connection that was made (see Kind).
+type dialError struct {
+	addr string
+	err  error
+}
+
+func (e *dialError) Error() string { return "clamd: dial " + e.addr + ": " + e.err.Error() }
+func (e *dialError) Unwrap() error { return e.err }
+
+// Kind classifies an error of this package for metrics and alerts:
+// "connect" (clamd could not be reached, a dial that timed out included:
+// what to fix is the same), "timeout" (no answer in time),
+// "size_limit" (over clamd's StreamMaxLength), "protocol" (a reply clamd
+// should never send), or "other" (clamd's own errors, a connection reset).
+func Kind(err error) string {
+	var de *dialError
+	switch {
+	case errors.As(err, &de):
+		return "connect"
+	case errors.Is(err, ErrSizeLimit):
+		return "size_limit"
+	case errors.Is(err, ErrProtocol):
+		return "protocol"
+	case isTimeout(err):
+		return "timeout"
+	}
+	return "other"
 }
 
 // Ping sends zPING and expects PONG.

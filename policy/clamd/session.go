@@ -143,6 +143,7 @@ func (s *Session) End() ([]Result, error) {
 	if s.err != nil {
 		return nil, s.err
 	}
+	start := time.Now()
 	// A session clamd ended early (its size limit) refuses zEND; what it
 	// answered before says why.
 	sendErr := s.send([]byte("zEND\x00"))
@@ -175,6 +176,9 @@ func (s *Session) End() ([]Result, error) {
 	if sendErr != nil {
 		return nil, fmt.Errorf("clamd: end: %w", withCtx(s.ctx, sendErr))
 	}
+	// clamd scans each part as it ends; what is left to wait for at the
+	// end is the time the message's scan adds.
+	s.c.Metrics.ClamdScan(time.Since(start))
 	return out, nil
 }
 

@@ -92,6 +92,7 @@ func (s *Stream) Close() (Result, error) {
 	if s.err != nil {
 		return s.res, s.err
 	}
+	start := time.Now()
 	if err := s.flush(true); err != nil {
 		return s.res, err
 	}
@@ -102,7 +103,13 @@ func (s *Stream) Close() (Result, error) {
 	if err != nil {
 		return Result{Raw: raw}, fmt.Errorf("clamd: read reply: %w", withCtx(s.ctx, err))
 	}
-	return parseReply(raw)
+	res, err := parseReply(raw)
+	if err == nil {
+		// clamd scans a stream once it has all of it: the wait for the
+		// verdict is the scan.
+		s.c.Metrics.ClamdScan(time.Since(start))
+	}
+	return res, err
 }
 
 // Abort closes the connection without waiting for a verdict, for a message

@@ -15,6 +15,8 @@ import (
 	lru "github.com/hashicorp/golang-lru/v2"
 	"github.com/miekg/dns"
 	"golang.org/x/sync/singleflight"
+
+	"github.com/sekisho/sekisho/policy/metrics"
 )
 
 // CacheConfig sizes the Resolver's cache and bounds how long answers are kept.
@@ -29,6 +31,10 @@ type CacheConfig struct {
 	NegativeTTL time.Duration
 	// Now tells the time; nil means time.Now.
 	Now func() time.Time
+	// Metrics counts each zone's lookups by result and by cache use; nil
+	// counts nothing. It is here, with the cache, because the Resolver
+	// lives as long as the process.
+	Metrics *metrics.Metrics
 }
 
 // Stats counts a Resolver's work since it was created.
@@ -50,6 +56,7 @@ type Resolver struct {
 	maxTTL  time.Duration
 	negTTL  time.Duration
 	now     func() time.Time
+	metrics *metrics.Metrics
 
 	resolvConf string
 	sysMu      sync.Mutex
@@ -97,6 +104,7 @@ func NewResolver(c CacheConfig) *Resolver {
 		maxTTL:     orDefault(c.MaxTTL, time.Hour),
 		negTTL:     orDefault(c.NegativeTTL, 5*time.Minute),
 		now:        c.Now,
+		metrics:    c.Metrics,
 		resolvConf: "/etc/resolv.conf",
 	}
 	if r.maxTTL < r.minTTL {
@@ -142,6 +150,7 @@ func (r *Resolver) Check(ctx context.Context, ip netip.Addr, zones []Zone, opt O
 	if err != nil {
 		for i, z := range zones {
 			res.Zones[i] = ZoneResult{Zone: z.Name, Weight: z.Weight, Err: err}
+			r.metrics.DNSBLLookup(z.Name, "error")
 		}
 		r.errs.Add(uint64(len(zones)))
 		return res
@@ -171,8 +180,29 @@ func (r *Resolver) Check(ctx context.Context, ip netip.Addr, zones []Zone, opt O
 		if zr.Err != nil {
 			r.errs.Add(1)
 		}
+		r.count(zr)
 	}
 	return res
+}
+
+// count records one zone's result in the metrics. An answer outside the
+// zone's codes is an error there, as in Result.Errors: the rule counts it
+// as "not listed", but it means the list cannot be used as configured
+// (such as Spamhaus refusing a public resolver), which is what an
+// operator must see.
+func (r *Resolver) count(zr ZoneResult) {
+	if r.metrics == nil {
+		return
+	}
+	result := "clean"
+	switch {
+	case zr.Err != nil:
+		result = "error"
+	case zr.Listed:
+		result = "listed"
+	}
+	r.metrics.DNSBLLookup(zr.Zone, result)
+	r.metrics.DNSBLCache(zr.Zone, zr.Cached)
 }
 
 // resolve queries the zones in wait in parallel and fills in their results.

@@ -1,0 +1,410 @@
+// Package metrics holds sekisho's Prometheus metrics and serves them.
+//
+// Every method works on a nil *Metrics and then does nothing, so that the
+// code it instruments needs no metrics of its own to run, and pays only a
+// nil check when metrics are off. The metrics live in a registry of their
+// own, not in the process-wide default one, so that nothing a library
+// registers there is exposed by accident.
+//
+// Label values must come from a bounded set (rule, zone and stage names
+// of the configuration, the fixed outcomes and kinds listed at each
+// method): each distinct set of values is a series kept for the life of
+// the process.
+package metrics
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net"
+	"net/http"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// durationBuckets spans what sekisho times, from a check that is only a
+// map lookup (tens of microseconds) to a clamd scan at its timeout (30s by
+// default).
+var durationBuckets = []float64{
+	0.00005, 0.0001, 0.00025, 0.0005,
+	0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
+	0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30,
+}
+
+// Outcomes, clamd error kinds and store operations: known in advance, so
+// their series exist (at zero) from the start, and a rate or increase over
+// them is defined before the first event.
+var (
+	outcomes   = []string{"accept", "reject", "tempfail", "discard", "quarantine"}
+	clamdKinds = []string{"connect", "timeout", "protocol", "size_limit", "other"}
+	storeOps   = []string{"count", "add"}
+	stages     = []string{"connect", "helo", "mail", "rcpt", "eoh", "eob"}
+)
+
+// Metrics is the set of sekisho's metrics, with the registry that exposes
+// them. Its methods are safe for concurrent use, and on a nil *Metrics.
+type Metrics struct {
+	reg     *prometheus.Registry
+	handler http.Handler
+
+	messages    *prometheus.CounterVec
+	outcome     [5]prometheus.Counter // by index in outcomes
+	decisions   children[[3]string, prometheus.Counter]
+	dryRuns     children[[3]string, prometheus.Counter]
+	ruleErrors  children[string, prometheus.Counter]
+	uninspected children[string, prometheus.Counter]
+	stage       children[string, prometheus.Observer]
+	dnsbl       children[[2]string, prometheus.Counter]
+	dnsblCache  children[[2]string, prometheus.Counter]
+	clamdScan   prometheus.Histogram
+	clamdErrors children[string, prometheus.Counter]
+	storeErrors children[string, prometheus.Counter]
+	sessions    prometheus.Gauge
+	reloadOK    prometheus.Gauge
+	reloadTime  prometheus.Gauge
+}
+
+// New makes the metrics and registers them, with sekisho_build_info for
+// version and the Go runtime's and the process's collectors, in a registry
+// of their own.
+func New(version string) *Metrics {
+	reg := prometheus.NewRegistry()
+	m := &Metrics{reg: reg}
+
+	m.messages = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "sekisho_messages_total",
+		Help: "Mail transactions by final outcome: accept, reject, tempfail, discard or quarantine. A transaction counts once, when its outcome is final: at end of message, when refused or discarded before, or when it ends with every recipient refused.",
+	}, []string{"outcome"})
+	for i, o := range outcomes {
+		m.outcome[i] = m.messages.WithLabelValues(o)
+	}
+	decisions := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "sekisho_decisions_total",
+		Help: "Decisions of the rules that took effect, by rule, action and stage.",
+	}, []string{"rule", "action", "stage"})
+	m.decisions.init(func(k [3]string) prometheus.Counter { return decisions.WithLabelValues(k[0], k[1], k[2]) })
+	dryRuns := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "sekisho_dry_run_decisions_total",
+		Help: "Decisions the rules would have taken outside a dry run, by rule, action and stage; the mail was let through.",
+	}, []string{"rule", "action", "stage"})
+	m.dryRuns.init(func(k [3]string) prometheus.Counter { return dryRuns.WithLabelValues(k[0], k[1], k[2]) })
+	ruleErrors := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "sekisho_rule_errors_total",
+		Help: "Rules that could not decide (a service down, too slow, or failing), by rule; the rule's on_error applied.",
+	}, []string{"rule"})
+	m.ruleErrors.init(func(k string) prometheus.Counter { return ruleErrors.WithLabelValues(k) })
+	uninspected := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "sekisho_uninspectable_messages_total",
+		Help: "Messages that could not be read completely, by reason.",
+	}, []string{"reason"})
+	m.uninspected.init(func(k string) prometheus.Counter { return uninspected.WithLabelValues(k) })
+	stage := prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name:    "sekisho_stage_duration_seconds",
+		Help:    "Time the policy took to answer the MTA at each milter stage (connect, helo, mail, rcpt, eoh, eob).",
+		Buckets: durationBuckets,
+	}, []string{"stage"})
+	m.stage.init(func(k string) prometheus.Observer { return stage.WithLabelValues(k) })
+	for _, s := range stages {
+		m.stage.get(s)
+	}
+	dnsbl := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "sekisho_dnsbl_lookups_total",
+		Help: "DNSBL lookups by zone and result: listed, clean, or error (no answer, an error rcode, or an answer outside the zone's codes).",
+	}, []string{"zone", "result"})
+	m.dnsbl.init(func(k [2]string) prometheus.Counter { return dnsbl.WithLabelValues(k[0], k[1]) })
+	dnsblCache := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "sekisho_dnsbl_cache_total",
+		Help: "DNSBL lookups answered from the cache (hit), or by a query of their own or one already under way (miss), by zone.",
+	}, []string{"zone", "result"})
+	m.dnsblCache.init(func(k [2]string) prometheus.Counter { return dnsblCache.WithLabelValues(k[0], k[1]) })
+	m.clamdScan = prometheus.NewHistogram(prometheus.HistogramOpts{
+		Name:    "sekisho_clamd_scan_duration_seconds",
+		Help:    "Time from the end of a message's data to clamd's verdict, for each message clamd answered.",
+		Buckets: durationBuckets,
+	})
+	clamdErrors := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "sekisho_clamd_errors_total",
+		Help: "Scans without a verdict, by kind: connect, timeout, protocol, size_limit or other.",
+	}, []string{"kind"})
+	m.clamdErrors.init(func(k string) prometheus.Counter { return clamdErrors.WithLabelValues(k) })
+	for _, k := range clamdKinds {
+		m.clamdErrors.get(k)
+	}
+	storeErrors := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "sekisho_ratelimit_store_errors_total",
+		Help: "Failed calls to the rate-limit store, by operation: count (at RCPT) or add (for accepted mail).",
+	}, []string{"op"})
+	m.storeErrors.init(func(k string) prometheus.Counter { return storeErrors.WithLabelValues(k) })
+	for _, op := range storeOps {
+		m.storeErrors.get(op)
+	}
+	m.sessions = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "sekisho_milter_sessions",
+		Help: "Milter connections from the MTA open now.",
+	})
+	m.reloadOK = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "sekisho_config_reload_success",
+		Help: "1 when the last configuration reload succeeded (or none was tried), 0 when it failed and the previous configuration stays in force.",
+	})
+	m.reloadTime = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "sekisho_config_reload_last_success_timestamp_seconds",
+		Help: "When the configuration in force was loaded, in seconds since the Unix epoch.",
+	})
+	m.reloadOK.Set(1)
+	m.reloadTime.SetToCurrentTime()
+	build := prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "sekisho_build_info",
+		Help: "Always 1; its labels say which version of sekisho, built with which Go, is running.",
+	}, []string{"version", "goversion"})
+	build.WithLabelValues(version, runtime.Version()).Set(1)
+
+	reg.MustRegister(m.messages, decisions, dryRuns, ruleErrors, uninspected, stage, dnsbl, dnsblCache,
+		m.clamdScan, clamdErrors, storeErrors, m.sessions, m.reloadOK, m.reloadTime, build,
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	// Made once: the handler's own metrics (promhttp_metric_handler_*) are
+	// registered with it.
+	m.handler = promhttp.InstrumentMetricHandler(reg, promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	return m
+}
+
+// Registry returns the registry the metrics are in, for tests and for
+// callers that expose them some other way; nil on a nil *Metrics.
+func (m *Metrics) Registry() *prometheus.Registry {
+	if m == nil {
+		return nil
+	}
+	return m.reg
+}
+
+// Handler serves the metrics in the Prometheus exposition formats; on a
+// nil *Metrics it answers 404.
+func (m *Metrics) Handler() http.Handler {
+	if m == nil {
+		return http.NotFoundHandler()
+	}
+	return m.handler
+}
+
+// Serve listens on addr (HOST:PORT) now, so that an address that cannot be
+// had is an error at startup, and serves /metrics in the background until
+// stop is called. On a nil *Metrics it listens on nothing.
+func (m *Metrics) Serve(addr string, log *slog.Logger) (stop func(context.Context) error, err error) {
+	if m == nil {
+		return func(context.Context) error { return nil }, nil
+	}
+	if log == nil {
+		log = slog.Default()
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", m.handler)
+	srv := &http.Server{
+		Handler: mux,
+		// A scraper that stalls must not hold a connection for ever.
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	go func() {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Error("metrics endpoint stopped", "listen", addr, "error", err)
+		}
+	}()
+	return srv.Shutdown, nil
+}
+
+// The methods below check for a nil *Metrics and call the work out of
+// line, so that the check is inlined into the caller: with metrics off, a
+// call costs a compare and a branch.
+
+// Message counts a mail transaction by its final outcome: accept, reject,
+// tempfail, discard or quarantine.
+func (m *Metrics) Message(outcome string) {
+	if m != nil {
+		m.message(outcome)
+	}
+}
+
+func (m *Metrics) message(outcome string) {
+	for i, o := range outcomes {
+		if o == outcome {
+			m.outcome[i].Inc()
+			return
+		}
+	}
+	m.messages.WithLabelValues(outcome).Inc()
+}
+
+// Decision counts a decision of rule (its action at stage) that took
+// effect, or, for a dry run, that would have.
+func (m *Metrics) Decision(rule, action, stage string, dryRun bool) {
+	if m != nil {
+		m.decision(rule, action, stage, dryRun)
+	}
+}
+
+func (m *Metrics) decision(rule, action, stage string, dryRun bool) {
+	if dryRun {
+		m.dryRuns.get([3]string{rule, action, stage}).Inc()
+		return
+	}
+	m.decisions.get([3]string{rule, action, stage}).Inc()
+}
+
+// RuleError counts a rule that could not decide.
+func (m *Metrics) RuleError(rule string) {
+	if m != nil {
+		inc(&m.ruleErrors, rule)
+	}
+}
+
+// Uninspected counts a message that could not be read completely, by the
+// reason's class.
+func (m *Metrics) Uninspected(reason string) {
+	if m != nil {
+		inc(&m.uninspected, reason)
+	}
+}
+
+// StageSeconds records how long the policy took at a milter stage.
+func (m *Metrics) StageSeconds(stage string, d time.Duration) {
+	if m != nil {
+		m.stageSeconds(stage, d)
+	}
+}
+
+func (m *Metrics) stageSeconds(stage string, d time.Duration) {
+	m.stage.get(stage).Observe(d.Seconds())
+}
+
+// DNSBLLookup counts one zone's lookup by result: listed, clean or error.
+func (m *Metrics) DNSBLLookup(zone, result string) {
+	if m != nil {
+		inc(&m.dnsbl, [2]string{zone, result})
+	}
+}
+
+// DNSBLCache counts one zone's lookup as answered from the cache or not.
+func (m *Metrics) DNSBLCache(zone string, hit bool) {
+	if m != nil {
+		m.dnsblCacheInc(zone, hit)
+	}
+}
+
+func (m *Metrics) dnsblCacheInc(zone string, hit bool) {
+	result := "miss"
+	if hit {
+		result = "hit"
+	}
+	m.dnsblCache.get([2]string{zone, result}).Inc()
+}
+
+// ClamdScan records how long clamd took to answer once a message's data
+// was sent.
+func (m *Metrics) ClamdScan(d time.Duration) {
+	if m != nil {
+		m.clamdScanObserve(d)
+	}
+}
+
+func (m *Metrics) clamdScanObserve(d time.Duration) { m.clamdScan.Observe(d.Seconds()) }
+
+// ClamdError counts a scan that ended without a verdict, by kind:
+// connect, timeout, protocol, size_limit or other.
+func (m *Metrics) ClamdError(kind string) {
+	if m != nil {
+		inc(&m.clamdErrors, kind)
+	}
+}
+
+// StoreError counts a failed call to the rate-limit store, by operation.
+func (m *Metrics) StoreError(op string) {
+	if m != nil {
+		inc(&m.storeErrors, op)
+	}
+}
+
+// SessionStart counts a milter connection opened by the MTA.
+func (m *Metrics) SessionStart() {
+	if m != nil {
+		m.sessions.Inc()
+	}
+}
+
+// SessionEnd counts a milter connection closed.
+func (m *Metrics) SessionEnd() {
+	if m != nil {
+		m.sessions.Dec()
+	}
+}
+
+// Reload records the result of a configuration reload: a success also
+// dates the configuration in force.
+func (m *Metrics) Reload(ok bool) {
+	if m == nil {
+		return
+	}
+	if !ok {
+		m.reloadOK.Set(0)
+		return
+	}
+	m.reloadOK.Set(1)
+	m.reloadTime.SetToCurrentTime()
+}
+
+// inc increments the counter of c for k.
+func inc[K comparable](c *children[K, prometheus.Counter], k K) { c.get(k).Inc() }
+
+// children holds the series of a vector by their label values, resolved
+// once: a vector's own lookup hashes the values and allocates their slice
+// at every call, where this is one map read without a lock. The map is
+// replaced, never changed, when a set of values is first seen; that is
+// rare, since the sets are bounded.
+type children[K comparable, C any] struct {
+	cur      atomic.Pointer[map[K]C]
+	mu       sync.Mutex // serialises additions
+	newChild func(K) C
+}
+
+func (c *children[K, C]) init(newChild func(K) C) {
+	c.newChild = newChild
+	empty := map[K]C{}
+	c.cur.Store(&empty)
+}
+
+// get returns the series for k, making it the first time.
+func (c *children[K, C]) get(k K) C {
+	if v, ok := (*c.cur.Load())[k]; ok {
+		return v
+	}
+	return c.add(k)
+}
+
+func (c *children[K, C]) add(k K) C {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	old := *c.cur.Load()
+	if v, ok := old[k]; ok {
+		return v
+	}
+	v := c.newChild(k)
+	next := make(map[K]C, len(old)+1)
+	for key, val := range old {
+		next[key] = val
+	}
+	next[k] = v
+	c.cur.Store(&next)
+	return v
+}
