@@ -6,9 +6,9 @@ import (
 	"encoding/hex"
 	"fmt"
 	"log/slog"
-	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -16,17 +16,32 @@ import (
 )
 
 // Redis is a Store kept in Redis (5.0 or later), so that several MX hosts
-// share their counts. Each key is a sorted set of events scored by the time
-// they were added, in microseconds. The time is the Redis server's (TIME),
-// never the caller's, so that hosts with skewed clocks agree on what a window
-// holds. It is safe for concurrent use.
+// share their counts: one server, a master found through Sentinel, or a
+// Redis Cluster (see ParseRedisURL). Each key is a sorted set of events
+// scored by the time they were added, in microseconds. The time is the
+// Redis server's (TIME), never the caller's, so that hosts with skewed
+// clocks agree on what a window holds. It is safe for concurrent use.
 type Redis struct {
-	client  *redis.Client
+	client  redis.UniversalClient
+	name    string // the URL without its password
 	prefix  string
 	timeout time.Duration
 	token   string // tells this instance's events apart from other hosts'
 	seq     atomic.Uint64
+
+	down    atomic.Bool // the last call that could tell failed
+	mu      sync.Mutex  // serialises changes of down and their reports
+	closed  bool
+	onState func(up bool, err error)
 }
+
+// Both scripts touch one key, KEYS[1], and name every key they touch in
+// KEYS: Redis Cluster routes a script by the slot of its keys, and a script
+// on one key always runs where that key lives. A script that needs a second
+// key must keep both in one slot with a hash tag ("{...}" around the part
+// they share), or the cluster refuses it with CROSSSLOT. The parts of a key
+// that come from mail (addresses) may hold braces: that only moves the key
+// to another slot.
 
 // countScript counts the events younger than the window (ARGV[1], in
 // microseconds). It only reads, so that a Count with a shorter window never
@@ -40,9 +55,12 @@ return redis.call('ZCOUNT', KEYS[1], '(' .. cutoff, '+inf')
 
 // addScript drops the events older than the window (ARGV[1], in
 // microseconds), adds ARGV[2] events with members unique to this call
-// (server time, then ARGV[3]), keeps the newest ARGV[4] events, and lets the
-// key expire one window after its last event. Scores go to Redis as strings:
-// Lua would print a number of 16 digits in exponent form and lose precision.
+// (ARGV[3], then the event's number), keeps the newest ARGV[4] events, and
+// lets the key expire one window after its last event. The members do not
+// depend on the time, so that a call the client sends again (a cluster
+// client tries again after a lost connection) re-scores its own events
+// rather than counting them twice. Scores go to Redis as strings: Lua would
+// print a number of 16 digits in exponent form and lose precision.
 var addScript = redis.NewScript(`
 local key = KEYS[1]
 local window = tonumber(ARGV[1])
@@ -51,7 +69,7 @@ local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 local score = string.format('%.0f', now)
 redis.call('ZREMRANGEBYSCORE', key, '-inf', string.format('%.0f', now - window))
-local member = score .. ':' .. ARGV[3] .. ':'
+local member = ARGV[3] .. ':'
 local batch = {}
 for i = 1, n do
   batch[#batch + 1] = score
@@ -66,54 +84,95 @@ redis.call('PEXPIRE', key, math.ceil(window / 1000))
 return n
 `)
 
-// NewRedis returns a Redis store for the server at url (as redis.ParseURL
-// reads it, e.g. "redis://127.0.0.1:6379/0"), putting prefix before every key
-// and bounding every call by timeout. It does not connect until first used.
-// Failed calls and dials are not retried, so that a server that is down costs
-// one failed dial rather than the whole timeout, and a retried Add cannot
-// count twice.
-func NewRedis(url string, prefix string, timeout time.Duration) (*Redis, error) {
+// maxRedirects bounds the MOVED and ASK redirects a cluster client follows
+// for one call, and its tries after a failure: go-redis counts both in
+// ClusterOptions.MaxRedirects, where 0 means its default of 3 and -1 none.
+// It is set explicitly because go-redis derives it elsewhere: its
+// failover-cluster client copies MaxRetries into it, so the MaxRetries of
+// -1 set below would turn redirects off there. NewUniversalClient only
+// picks that client to route reads to replicas, which this store never
+// asks for; a Sentinel URL gets a client of the master alone.
+const maxRedirects = 3
+
+// NewRedis returns a Redis store for the servers of a store URL (see
+// ParseRedisURL), putting prefix before every key and bounding every call
+// by timeout. It does not connect until first used. A single server or a
+// Sentinel master gets no retry of a failed call or dial, so that a server
+// that is down costs one failed dial rather than the whole timeout; a
+// cluster client follows redirects and may try another node within the
+// timeout, which cannot count an Add twice (see addScript).
+func NewRedis(rawURL string, prefix string, timeout time.Duration) (*Redis, error) {
 	if timeout <= 0 {
 		return nil, fmt.Errorf("ratelimit: redis timeout %v: must be positive", timeout)
 	}
-	opts, err := ParseRedisURL(url)
+	cfg, err := ParseRedisURL(rawURL)
 	if err != nil {
 		return nil, err
 	}
-	opts.DialTimeout = timeout
-	opts.ReadTimeout = timeout
-	opts.WriteTimeout = timeout
-	opts.PoolTimeout = timeout
-	opts.ContextTimeoutEnabled = true
-	opts.MaxRetries = -1
-	opts.DialerRetries = 1
+	var client redis.UniversalClient
+	switch cfg.Topology {
+	case RedisNode:
+		// NewUniversalClient knows no unix sockets: a single server keeps
+		// the options redis.ParseURL made.
+		o := cfg.Node
+		o.DialTimeout, o.ReadTimeout, o.WriteTimeout, o.PoolTimeout = timeout, timeout, timeout, timeout
+		o.ContextTimeoutEnabled = true
+		o.MaxRetries = -1
+		o.DialerRetries = 1
+		client = redis.NewClient(o)
+	default:
+		o := cfg.Universal
+		o.DialTimeout, o.ReadTimeout, o.WriteTimeout, o.PoolTimeout = timeout, timeout, timeout, timeout
+		o.ContextTimeoutEnabled = true
+		o.MaxRetries = -1
+		o.DialerRetries = 1
+		o.MaxRedirects = maxRedirects
+		client = redis.NewUniversalClient(o)
+	}
 	var token [8]byte
 	rand.Read(token[:])
 	return &Redis{
-		client:  redis.NewClient(opts),
+		client:  client,
+		name:    Redact(rawURL),
 		prefix:  prefix,
 		timeout: timeout,
 		token:   hex.EncodeToString(token[:]),
 	}, nil
 }
 
-// ParseRedisURL reads a Redis URL as redis.ParseURL does; an error never
-// shows the URL's password.
-func ParseRedisURL(url string) (*redis.Options, error) {
-	opts, err := redis.ParseURL(url)
-	if err != nil {
-		return nil, fmt.Errorf("ratelimit: redis url %s: %s", Redact(url), strings.ReplaceAll(err.Error(), url, Redact(url)))
-	}
-	return opts, nil
+// Name returns the store's URL without its password, for logs and metrics.
+func (r *Redis) Name() string { return r.name }
+
+// OnStateChange makes r call f when the store goes from answering to
+// failing (up false, with the error of the first failed call) and back (up
+// true): once per change, not once per call. The store is taken to be up
+// until a call fails. A call the caller gave up on (its context ended)
+// tells nothing and changes nothing. f is called in the goroutine of the
+// call that saw the change, one call at a time, in order; not after Close.
+func (r *Redis) OnStateChange(f func(up bool, err error)) {
+	r.mu.Lock()
+	r.onState = f
+	r.mu.Unlock()
 }
 
-// userinfo matches the credentials of a URL, valid or not.
-var userinfo = regexp.MustCompile(`^([a-zA-Z][a-zA-Z0-9+.-]*://[^:@/]*):[^@/]*@`)
-
-// Redact returns a URL for logs: its password, if any, is replaced by
-// "xxxxx", whether the URL parses or not.
-func Redact(url string) string {
-	return userinfo.ReplaceAllString(url, "${1}:xxxxx@")
+// observe records the outcome of a call made under the caller's context.
+func (r *Redis) observe(caller context.Context, err error) {
+	if err != nil && caller.Err() != nil {
+		return
+	}
+	down := err != nil
+	if r.down.Load() == down {
+		return // no change: the common case takes no lock
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.closed || r.down.Load() == down {
+		return
+	}
+	r.down.Store(down)
+	if r.onState != nil {
+		r.onState(!down, err)
+	}
 }
 
 // Count returns how many events for key were recorded within the last window.
@@ -121,9 +180,10 @@ func (r *Redis) Count(ctx context.Context, key string, window time.Duration) (in
 	if err := checkArgs(key, window, 1); err != nil {
 		return 0, err
 	}
-	ctx, cancel := context.WithTimeout(ctx, r.timeout)
+	callCtx, cancel := context.WithTimeout(ctx, r.timeout)
 	defer cancel()
-	n, err := countScript.Run(ctx, r.client, []string{r.prefix + key}, micros(window)).Int()
+	n, err := countScript.Run(callCtx, r.client, []string{r.prefix + key}, micros(window)).Int()
+	r.observe(ctx, err)
 	if err != nil {
 		return 0, fmt.Errorf("ratelimit: redis count %q: %w", key, err)
 	}
@@ -136,19 +196,23 @@ func (r *Redis) Add(ctx context.Context, key string, window time.Duration, n int
 	if err := checkArgs(key, window, n); err != nil {
 		return err
 	}
-	ctx, cancel := context.WithTimeout(ctx, r.timeout)
+	callCtx, cancel := context.WithTimeout(ctx, r.timeout)
 	defer cancel()
 	member := r.token + ":" + strconv.FormatUint(r.seq.Add(1), 10)
-	err := addScript.Run(ctx, r.client, []string{r.prefix + key},
+	err := addScript.Run(callCtx, r.client, []string{r.prefix + key},
 		micros(window), min(n, MaxEvents), member, MaxEvents).Err()
+	r.observe(ctx, err)
 	if err != nil {
 		return fmt.Errorf("ratelimit: redis add %q: %w", key, err)
 	}
 	return nil
 }
 
-// Close closes the connections to Redis.
+// Close closes the connections to Redis; the state is no longer reported.
 func (r *Redis) Close() error {
+	r.mu.Lock()
+	r.closed = true
+	r.mu.Unlock()
 	if err := r.client.Close(); err != nil {
 		return fmt.Errorf("ratelimit: redis close: %w", err)
 	}
@@ -160,9 +224,12 @@ func micros(d time.Duration) int64 {
 	return max(int64((d+time.Microsecond-1)/time.Microsecond), 1)
 }
 
-// SetLogger sends the Redis client's own messages (failed dials, pool
-// trouble) to log at warning level instead of the standard error stream.
-// The Redis client has one logger per process.
+// SetLogger sends the Redis client's own messages to log: a master that
+// Sentinel names anew at info level, the rest (each failed dial, pool
+// trouble) at debug level. A failed dial repeats with every message while
+// a server is down; the store's change of state, which OnStateChange
+// reports once, is what an operator needs to see. The Redis client has one
+// logger per process.
 func SetLogger(log *slog.Logger) {
 	redis.SetLogger(redisLogger{log})
 }
@@ -170,5 +237,11 @@ func SetLogger(log *slog.Logger) {
 type redisLogger struct{ log *slog.Logger }
 
 func (l redisLogger) Printf(ctx context.Context, format string, v ...any) {
-	l.log.WarnContext(ctx, "redis: "+fmt.Sprintf(format, v...))
+	level := slog.LevelDebug
+	if strings.HasPrefix(format, "sentinel: new master") {
+		level = slog.LevelInfo
+	}
+	if l.log.Enabled(ctx, level) {
+		l.log.Log(ctx, level, "redis: "+fmt.Sprintf(format, v...))
+	}
 }

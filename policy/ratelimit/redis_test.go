@@ -1,14 +1,10 @@
 package ratelimit_test
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"fmt"
 	"net"
-	"os/exec"
 	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -17,84 +13,18 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/sekisho/sekisho/policy/ratelimit"
+	"github.com/sekisho/sekisho/policy/ratelimit/redistest"
 	"github.com/sekisho/sekisho/policy/ratelimit/storetest"
 )
 
-// startRedis runs a throwaway redis-server on a free loopback port for the
-// test's duration and returns its URL. A missing redis-server fails the test:
-// the Redis store must not go untested.
+// startRedis runs a throwaway redis-server for the test's duration and
+// returns its URL; a missing redis-server fails the test.
 func startRedis(tb testing.TB) string {
 	tb.Helper()
-	bin, err := exec.LookPath("redis-server")
-	if err != nil {
-		tb.Fatalf("redis-server is needed to test the Redis store and was not found in PATH (%v): it comes with Debian package redis-server; install every test dependency with bash testdata/install-deps.sh (as root, from the repository root)", err)
-	}
-	var lastErr error
-	for range 5 {
-		port, err := freePort()
-		if err != nil {
-			tb.Fatal(err)
-		}
-		var out bytes.Buffer
-		cmd := exec.Command(bin, "--bind", "127.0.0.1", "--port", strconv.Itoa(port),
-			"--daemonize", "no", "--save", "", "--appendonly", "no", "--dir", tb.TempDir())
-		cmd.Stdout = &out
-		cmd.Stderr = &out
-		if err := cmd.Start(); err != nil {
-			tb.Fatalf("starting redis-server: %v", err)
-		}
-		exited := make(chan struct{})
-		go func() {
-			cmd.Wait()
-			close(exited)
-		}()
-		addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
-		if lastErr = waitRedis(addr, exited); lastErr == nil {
-			tb.Cleanup(func() {
-				cmd.Process.Kill()
-				<-exited
-			})
-			return "redis://" + addr + "/0"
-		}
-		cmd.Process.Kill()
-		<-exited
-		lastErr = fmt.Errorf("%w; output:\n%s", lastErr, out.String())
-	}
-	tb.Fatalf("redis-server did not start: %v", lastErr)
-	return ""
+	return redistest.StartServer(tb, "").URL("")
 }
 
-func freePort() (int, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port, nil
-}
-
-// waitRedis waits until the server at addr answers PING with PONG.
-func waitRedis(addr string, exited <-chan struct{}) error {
-	deadline := time.Now().Add(5 * time.Second)
-	for time.Now().Before(deadline) {
-		select {
-		case <-exited:
-			return fmt.Errorf("redis-server on %s exited", addr)
-		default:
-		}
-		if conn, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
-			conn.SetDeadline(time.Now().Add(time.Second))
-			fmt.Fprint(conn, "PING\r\n")
-			line, _ := bufio.NewReader(conn).ReadString('\n')
-			conn.Close()
-			if strings.HasPrefix(line, "+PONG") {
-				return nil
-			}
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	return fmt.Errorf("redis-server on %s not answering PING", addr)
-}
+func freePort() (int, error) { return redistest.FreePort() }
 
 var prefixes atomic.Int64
 
