@@ -165,6 +165,14 @@ func Parse(name string, data []byte) (*Config, error) {
 		return nil, err
 	}
 	pos := keyPositions(data)
+	for _, e := range errs {
+		// go-toml names an unknown key of an inline table (store = {...})
+		// without the table's own key: the key written there is exact
+		// (with go-toml's names for elements of arrays of tables).
+		if k, ok := pos.at(e.Line, e.Column); ok && e.Msg == "unknown key" {
+			e.Key = indexRE.ReplaceAllString(k, "")
+		}
+	}
 	for _, e := range registry {
 		if !pos.has("rules." + e.key) {
 			c.Rules.set(e, nil)
@@ -374,6 +382,8 @@ func goTypeNames(t string) string {
 		return "an integer"
 	case t == "string", strings.HasSuffix(t, ".Size"), strings.HasSuffix(t, ".Duration"), strings.HasSuffix(t, ".Reply"), strings.HasSuffix(t, ".Action"):
 		return "a string"
+	case strings.HasSuffix(t, ".StoreConfig"):
+		return "a string or a table"
 	case t == "bool", t == "*bool":
 		return "true or false"
 	case strings.HasPrefix(t, "map["), strings.Contains(t, "Config"), strings.Contains(t, "Conf"):
@@ -409,6 +419,18 @@ func (p positions) has(key string) bool {
 		}
 	}
 	return false
+}
+
+var indexRE = regexp.MustCompile(`\[\d+\]`)
+
+// at returns the key written at a line and column.
+func (p positions) at(line, column int) (string, bool) {
+	for k, pos := range p {
+		if pos.Line == line && pos.Column == column {
+			return k, true
+		}
+	}
+	return "", false
 }
 
 // find returns the position of key or of its nearest enclosing table.

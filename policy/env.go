@@ -67,8 +67,15 @@ func (env *Env) rateStore(store string, timeout time.Duration) (ratelimit.Store,
 func (env *Env) Prune(keep ...*Config) error {
 	used := map[string]bool{}
 	for _, c := range keep {
-		if rl := c.Rules.RateLimit; rl != nil && rl.Enabled {
-			used[redisKey(rl.Store, rl.Timeout.D())] = true
+		// A [[policy]] block may keep its counts in a store of its own.
+		rules := []*RulesConfig{&c.Rules}
+		for i := range c.Policies {
+			rules = append(rules, &c.Policies[i].Rules)
+		}
+		for _, r := range rules {
+			if rl := r.RateLimit; rl != nil && rl.Enabled {
+				used[redisKey(rl.Store.url, rl.Timeout.D())] = true
+			}
 		}
 	}
 	env.mu.Lock()

@@ -9,7 +9,7 @@ func needsNetwork(t ruleConfig) bool {
 	case *DNSBLConfig, *VirusConfig:
 		return true
 	case *RateLimitConfig:
-		return c.Store != "memory"
+		return !c.Store.memory()
 	}
 	return false
 }
