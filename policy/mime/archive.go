@@ -8,10 +8,29 @@ import (
 	"io"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/sekisho/sekisho/policy/mime/zipcrypt"
 )
 
-// Archive formats reported in Archive.Format.
-const FormatZip = "zip"
+// Archive formats reported in Archive.Format. These five are looked into;
+// the other formats sniffed (bzip2, xz, cab, …) are reported as not looked
+// into. A .tar.gz is a gzip archive whose one entry is a tar archive.
+const (
+	FormatZip  = "zip"
+	Format7z   = "7z"
+	FormatRar  = "rar"
+	FormatTar  = "tar"
+	FormatGzip = "gzip"
+)
+
+// opens reports whether archives of format are looked into.
+func opens(format string) bool {
+	switch format {
+	case FormatZip, Format7z, FormatRar, FormatTar, FormatGzip:
+		return true
+	}
+	return false
+}
 
 // zip general purpose flag bits (APPNOTE.TXT 4.4.4).
 const (
@@ -19,22 +38,77 @@ const (
 	zipFlagUTF8      = 0x800
 )
 
+// Password candidates: how many are tried, and how many tries that do not
+// fit are allowed per message. A try costs a key derivation (up to 2^24
+// SHA-256 rounds for 7z), so both are bounded.
+const (
+	maxPasswords      = 16
+	maxPasswordMisses = 256
+)
+
+// maxDictionary bounds the dictionary (window) a decompressor of a 7z or
+// rar entry may allocate. A dictionary is never bigger than what it
+// decompresses, so smaller entries clamp it; bigger ones fail, as too big.
+const maxDictionary = 64 << 20
+
+// arcEntry is one entry of an archive, as the reader of its format gives it.
+type arcEntry struct {
+	name      string // decoded
+	size      int64  // uncompressed size as recorded
+	dir       bool   // a directory, or an entry that holds no file: skipped
+	encrypted bool
+	// prepaid: decompressing the entry is charged to the budget already
+	// (an entry of a solid block).
+	prepaid bool
+	// open returns the content; nil for an entry without content (a link).
+	// With sequential formats it is valid until the next entry is asked for.
+	open func() (io.ReadCloser, error)
+	// decrypt opens an encrypted entry with a password candidate. The
+	// content is checked (checksum, authentication code) once read to its
+	// end: a reader that ends without error had the right password. nil
+	// when the entry cannot be decrypted; noDecrypt then says why.
+	decrypt   func(password []byte) (io.ReadCloser, error)
+	noDecrypt string
+}
+
+// arcWalker gives the entries of an archive one by one.
+type arcWalker interface {
+	// next returns the next entry, io.EOF after the last one, an
+	// *arcStop when the rest of the archive is not read for a reason of
+	// its own, or another error when the archive is corrupt.
+	next() (*arcEntry, error)
+}
+
+// arcStop ends the walk of an archive with a gap of its own class.
+type arcStop struct {
+	class     GapClass
+	why       string
+	encrypted bool
+}
+
+func (s *arcStop) Error() string { return s.why }
+
 // archive looks into the content a sink saw when it is an archive, or
-// claims to be one, and records what could not be looked into. name and
-// part say where the content is, for the gaps.
-func (in *inspector) archive(k *sink, name, part string) *Archive {
+// claims to be one, and records what could not be looked into. fileName
+// is the attachment's file name; name and part say where the content is,
+// for the gaps.
+func (in *inspector) archive(k *sink, fileName, name, part string) *Archive {
 	format := sniffArchive(k.head)
 	if sp := k.spool; sp != nil {
 		defer sp.release()
-		if format == FormatZip || format == "" {
+		claimed := format == "" && opens(k.claims)
+		if opens(format) || claimed {
+			if claimed {
+				format = k.claims
+			}
 			var a *Archive
 			switch {
 			case sp.tooBig:
-				a = &Archive{Format: FormatZip, Skipped: fmt.Sprintf("too big: %d bytes, %d allowed", sp.size(), sp.max)}
+				a = &Archive{Format: format, Skipped: fmt.Sprintf("too big: %d bytes, %d allowed", sp.size(), sp.max)}
 			case sp.err != nil:
-				a = &Archive{Format: FormatZip, Skipped: sp.err.Error()}
+				a = &Archive{Format: format, Skipped: sp.err.Error()}
 			default:
-				return in.inspectZip(sp.readerAt(), sp.size(), 1, name, part, format == "")
+				return in.inspectArchive(format, sp.readerAt(), sp.size(), 1, fileName, name, part, claimed)
 			}
 			in.gap(GapArchive, part, name+": "+a.Skipped)
 			return a
@@ -43,11 +117,11 @@ func (in *inspector) archive(k *sink, name, part string) *Archive {
 	return in.otherFormat(format, k.claims, name, part)
 }
 
-// otherFormat records an archive that is not opened: a format other than
-// zip, or content that claims an archive format and has none.
+// otherFormat records an archive that is not opened: a format that is not
+// looked into, or content that claims an archive format and has none.
 func (in *inspector) otherFormat(format, claims, name, part string) *Archive {
 	switch {
-	case format != "" && format != FormatZip:
+	case format != "" && !opens(format):
 		a := &Archive{Format: format, Skipped: "format not looked into"}
 		in.gap(GapArchive, part, fmt.Sprintf("%s: %s archive not looked into", name, format))
 		return a
@@ -59,69 +133,276 @@ func (in *inspector) otherFormat(format, claims, name, part string) *Archive {
 	return nil
 }
 
-// inspectZip lists the entries of the zip archive in ra (size bytes) at
-// archive nesting depth (1 for an attachment). Entries that are zips
-// themselves are looked into while the limits allow. claimed says the
-// content only claims to be a zip (by name or media type), without the
-// magic bytes at its start.
-func (in *inspector) inspectZip(ra io.ReaderAt, size int64, depth int, name, part string, claimed bool) *Archive {
-	a := &Archive{Format: FormatZip}
-	skip := func(c GapClass, why string) *Archive {
-		a.Skipped = why
-		in.gap(c, part, name+": "+why)
+// inspectArchive lists the archive of format in ra (size bytes) at archive
+// nesting depth (1 for an attachment). fileName is the archive's own file
+// name (a gzip entry without a name of its own is named after it). claimed
+// says the content only claims to be of format (by name or media type),
+// without its magic bytes.
+func (in *inspector) inspectArchive(format string, ra io.ReaderAt, size int64, depth int, fileName, name, part string, claimed bool) (a *Archive) {
+	a = &Archive{Format: format}
+	if depth > in.lim.MaxArchiveDepth {
+		in.skip(a, GapArchive, name, part, fmt.Sprintf("too deep: archive nesting exceeds %d", in.lim.MaxArchiveDepth))
 		return a
 	}
-	if depth > in.lim.MaxArchiveDepth {
-		return skip(GapArchive, fmt.Sprintf("too deep: archive nesting exceeds %d", in.lim.MaxArchiveDepth))
-	}
-	count, err := zipEntryCount(ra, size)
-	if err != nil && claimed {
-		return skip(GapArchive, "named or typed as a zip archive, but its content is no archive format known")
-	}
-	if err != nil {
-		return skip(GapArchive, "corrupt: "+err.Error())
-	}
-	if count > uint64(in.entryBudget) {
-		return skip(GapLimit, fmt.Sprintf("too many entries: %d, %d left of %d", count, in.entryBudget, in.lim.MaxArchiveEntries))
-	}
-	zr, err := zip.NewReader(ra, size)
-	if err != nil && !errors.Is(err, zip.ErrInsecurePath) {
-		return skip(GapArchive, "corrupt: "+err.Error())
-	}
-	for _, f := range zr.File {
-		if in.entryBudget <= 0 {
-			skip(GapLimit, fmt.Sprintf("too many entries: limit %d reached", in.lim.MaxArchiveEntries))
-			break
+	defer func() {
+		// The readers of 7z and rar archives are others' code, reading
+		// input made to break them: a panic in one is an archive that
+		// cannot be read, not a process down.
+		if p := recover(); p != nil {
+			in.skip(a, GapArchive, name, part, fmt.Sprintf("cannot be read: the %s reader failed", format))
 		}
-		in.entryBudget--
-		if strings.HasSuffix(f.Name, "/") {
-			continue
+	}()
+	var w arcWalker
+	var err error
+	switch format {
+	case FormatZip:
+		w, err = in.zipWalker(a, ra, size, name, part, claimed)
+	case FormatTar:
+		w, err = newTarWalker(ra, size)
+	case FormatGzip:
+		var gw *gzipWalker
+		gw, err = newGzipWalker(ra, size, fileName)
+		if gw != nil {
+			defer gw.close()
+			w = gw
 		}
-		e := Entry{Name: zipName(f), Size: int64(min(f.UncompressedSize64, 1<<62))}
-		e.Ext = Ext(e.Name)
-		entry := entryPath(name, e.Name)
-		if f.Flags&zipFlagEncrypted != 0 {
-			e.Encrypted = true
-			a.Encrypted = true
-			a.Entries = append(a.Entries, e)
-			in.gap(GapEncrypted, part, entry+": encrypted")
-			continue
-		}
-		head, err := readHead(f)
-		if err != nil {
-			in.gap(GapArchive, part, fmt.Sprintf("%s: cannot be read: %v", entry, err))
-		}
-		e.Executable = sniffExec(head)
-		claims := claimedArchive(e.Ext, "")
-		switch format := sniffArchive(head); {
-		case format == FormatZip || (format == "" && claims == FormatZip && err == nil):
-			e.Archive = in.nestedZip(f, depth+1, entry, part, format == "")
-		case err == nil:
-			e.Archive = in.otherFormat(format, claims, entry, part)
-		}
-		a.Entries = append(a.Entries, e)
+	case Format7z:
+		w, err = in.sevenZipWalker(a, ra, size)
+	case FormatRar:
+		w, err = in.rarWalker(ra, size)
+	}
+	var stop *arcStop
+	switch {
+	case errors.As(err, &stop):
+		a.Encrypted = a.Encrypted || stop.encrypted
+		in.skip(a, stop.class, name, part, stop.why)
+	case err != nil && claimed:
+		in.skip(a, GapArchive, name, part, fmt.Sprintf("named or typed as a %s archive, but its content is no archive format known", format))
+	case err != nil:
+		in.skip(a, GapArchive, name, part, "corrupt: "+err.Error())
+	case w != nil:
+		in.walk(a, w, depth, name, part)
 	}
 	return a
+}
+
+// skip records why archive a was not (fully) looked into.
+func (in *inspector) skip(a *Archive, c GapClass, name, part, why string) {
+	a.Skipped = why
+	in.gap(c, part, name+": "+why)
+}
+
+// walk lists the entries w gives into a, looking into each while the
+// limits allow.
+func (in *inspector) walk(a *Archive, w arcWalker, depth int, name, part string) {
+	for {
+		f, err := w.next()
+		var stop *arcStop
+		switch {
+		case err == io.EOF:
+			return
+		case errors.As(err, &stop):
+			a.Encrypted = a.Encrypted || stop.encrypted
+			in.skip(a, stop.class, name, part, stop.why)
+			return
+		case err != nil:
+			in.skip(a, GapArchive, name, part, "corrupt: "+err.Error())
+			return
+		}
+		if in.entryBudget <= 0 {
+			in.skip(a, GapLimit, name, part, fmt.Sprintf("too many entries: limit %d reached", in.lim.MaxArchiveEntries))
+			return
+		}
+		in.entryBudget--
+		if f.dir {
+			continue
+		}
+		e := Entry{Name: f.name, Size: f.size, Ext: Ext(f.name)}
+		in.entry(&e, f, depth, entryPath(name, e.Name), part)
+		a.Encrypted = a.Encrypted || e.Encrypted
+		a.Entries = append(a.Entries, e)
+	}
+}
+
+// entry looks into one entry: its first bytes, and the archive it is.
+func (in *inspector) entry(e *Entry, f *arcEntry, depth int, entry, part string) {
+	if f.encrypted {
+		e.Encrypted = true
+		in.decryptEntry(e, f, depth, entry, part)
+		return
+	}
+	if f.open == nil {
+		return
+	}
+	rc, err := f.open()
+	if err != nil {
+		in.gap(GapArchive, part, fmt.Sprintf("%s: cannot be read: %v", entry, err))
+		return
+	}
+	defer rc.Close()
+	head, err := readHead(rc)
+	e.Executable = sniffExec(head)
+	if err != nil {
+		in.gap(GapArchive, part, fmt.Sprintf("%s: cannot be read: %v", entry, err))
+		return
+	}
+	claims := claimedArchive(e.Ext, "")
+	switch format := sniffArchive(head); {
+	case opens(format):
+		e.Archive = in.nested(head, rc, f, format, depth+1, entry, part, false)
+	case format == "" && opens(claims):
+		e.Archive = in.nested(head, rc, f, claims, depth+1, entry, part, true)
+	default:
+		e.Archive = in.otherFormat(format, claims, entry, part)
+	}
+}
+
+// readHead reads the first headSize bytes of r.
+func readHead(r io.Reader) ([]byte, error) {
+	head := make([]byte, headSize)
+	n, err := io.ReadFull(r, head)
+	if err == io.EOF || err == io.ErrUnexpectedEOF {
+		err = nil
+	}
+	return head[:n], err
+}
+
+// nested extracts an entry that is itself an archive (head, then the rest
+// from r) and inspects it. The bytes extracted for nested archives, and
+// those decompressed only to get past entries, share one budget of
+// MaxArchiveBytes per message, so that a few kilobytes of nested archives
+// cannot cost gigabytes.
+func (in *inspector) nested(head []byte, r io.Reader, f *arcEntry, format string, depth int, entry, part string, claimed bool) *Archive {
+	skip := func(why string) *Archive {
+		in.gap(GapArchive, part, entry+": "+why)
+		return &Archive{Format: format, Skipped: why}
+	}
+	if depth > in.lim.MaxArchiveDepth {
+		return skip(fmt.Sprintf("too deep: archive nesting exceeds %d", in.lim.MaxArchiveDepth))
+	}
+	max := in.lim.MaxArchiveBytes
+	if !f.prepaid {
+		max = min(max, in.unpackBudget)
+	}
+	if f.size > max {
+		return skip(fmt.Sprintf("too big: %d bytes, %d allowed", f.size, max))
+	}
+	sp := &spool{dir: in.lim.TempDir, max: max}
+	defer sp.release()
+	sp.Write(head)
+	_, err := io.Copy(sp, io.LimitReader(r, max+1-int64(len(head))))
+	if !f.prepaid {
+		in.unpackBudget -= min(sp.n, in.unpackBudget)
+	}
+	switch {
+	case sp.tooBig:
+		return skip(fmt.Sprintf("too big: more than %d bytes", max))
+	case sp.err != nil:
+		return skip(sp.err.Error())
+	case err != nil:
+		return skip("corrupt: " + err.Error())
+	}
+	return in.inspectArchive(format, sp.readerAt(), sp.n, depth, f.name, entry, part, claimed)
+}
+
+// errTooBigToCheck: a decrypted entry is bigger than what is left to
+// extract, so the password cannot be checked.
+var errTooBigToCheck = errors.New("too big to decrypt and check")
+
+// decryptEntry tries the password candidates on an encrypted entry. One
+// fits when the entry, decrypted, reads to its end with its checksum (and
+// authentication code) right; the entry is then looked into like a plain
+// one. Otherwise it stays an encrypted gap.
+func (in *inspector) decryptEntry(e *Entry, f *arcEntry, depth int, entry, part string) {
+	if len(in.passwords) == 0 {
+		in.gap(GapEncrypted, part, entry+": encrypted")
+		return
+	}
+	if f.decrypt == nil {
+		in.gap(GapEncrypted, part, entry+": encrypted: not decrypted: "+f.noDecrypt)
+		return
+	}
+	for i := range in.passwords {
+		// The candidate that fitted last goes first: an archive has one
+		// password, most often.
+		pw := in.passwords[(in.fits+i)%len(in.passwords)]
+		if in.misses >= maxPasswordMisses {
+			in.gap(GapEncrypted, part, fmt.Sprintf("%s: encrypted: not decrypted: %d password tries failed in this message", entry, maxPasswordMisses))
+			return
+		}
+		sp, err := in.readDecrypted(f, pw)
+		if errors.Is(err, errTooBigToCheck) {
+			in.gap(GapEncrypted, part, fmt.Sprintf("%s: encrypted: not decrypted: %v", entry, err))
+			return
+		}
+		if err != nil {
+			in.misses++
+			continue
+		}
+		in.fits = (in.fits + i) % len(in.passwords)
+		e.Decrypted = true
+		in.decrypted(e, sp, f, depth, entry, part)
+		sp.release()
+		return
+	}
+	in.gap(GapEncrypted, part, entry+": encrypted: no password candidate fits")
+}
+
+// readDecrypted decrypts an entry with pw into a spool, to its end: only
+// then is the password known to fit.
+func (in *inspector) readDecrypted(f *arcEntry, pw []byte) (*spool, error) {
+	max := in.lim.MaxArchiveBytes
+	if !f.prepaid {
+		max = min(max, in.unpackBudget)
+	}
+	if f.size > max {
+		return nil, fmt.Errorf("%w: %d bytes, %d allowed", errTooBigToCheck, f.size, max)
+	}
+	rc, err := f.decrypt(pw)
+	if err != nil {
+		return nil, err
+	}
+	defer rc.Close()
+	sp := &spool{dir: in.lim.TempDir, max: max}
+	_, err = io.Copy(sp, io.LimitReader(rc, max+1))
+	if !f.prepaid {
+		in.unpackBudget -= min(sp.n, in.unpackBudget)
+	}
+	switch {
+	case sp.tooBig:
+		err = fmt.Errorf("%w: more than %d bytes", errTooBigToCheck, max)
+	case sp.err != nil:
+		err = sp.err
+	}
+	if err != nil {
+		sp.release()
+		return nil, err
+	}
+	return sp, nil
+}
+
+// decrypted looks into the decrypted content of an entry, held in sp.
+func (in *inspector) decrypted(e *Entry, sp *spool, f *arcEntry, depth int, entry, part string) {
+	head := make([]byte, min(sp.n, headSize))
+	n, _ := sp.readerAt().ReadAt(head, 0)
+	head = head[:n]
+	e.Executable = sniffExec(head)
+	claims := claimedArchive(e.Ext, "")
+	format, claimed := sniffArchive(head), false
+	if format == "" && opens(claims) {
+		format, claimed = claims, true
+	}
+	if !opens(format) {
+		e.Archive = in.otherFormat(format, claims, entry, part)
+		return
+	}
+	if depth+1 > in.lim.MaxArchiveDepth {
+		why := fmt.Sprintf("too deep: archive nesting exceeds %d", in.lim.MaxArchiveDepth)
+		in.gap(GapArchive, part, entry+": "+why)
+		e.Archive = &Archive{Format: format, Skipped: why}
+		return
+	}
+	e.Archive = in.inspectArchive(format, sp.readerAt(), sp.n, depth+1, f.name, entry, part, claimed)
 }
 
 // entryPath names an archive entry in gap reasons: the path from the
@@ -135,67 +416,64 @@ func entryPath(parent, entry string) string {
 	return strings.Join(p, " > ")
 }
 
-// readHead reads the first headSize bytes of an entry.
-func readHead(f *zip.File) ([]byte, error) {
-	rc, err := f.Open()
+// zipWalker checks the entry count of the zip archive in ra and returns a
+// walker of its entries.
+func (in *inspector) zipWalker(a *Archive, ra io.ReaderAt, size int64, name, part string, claimed bool) (arcWalker, error) {
+	count, err := zipEntryCount(ra, size)
 	if err != nil {
-		if errors.Is(err, zip.ErrAlgorithm) {
-			return nil, fmt.Errorf("compression method %d not supported", f.Method)
-		}
 		return nil, err
 	}
-	defer rc.Close()
-	head := make([]byte, headSize)
-	n, err := io.ReadFull(rc, head)
-	if err == io.EOF || err == io.ErrUnexpectedEOF {
-		err = nil
+	if count > uint64(in.entryBudget) {
+		return nil, &arcStop{class: GapLimit, why: fmt.Sprintf("too many entries: %d, %d left of %d", count, in.entryBudget, in.lim.MaxArchiveEntries)}
 	}
-	return head[:n], err
+	zr, err := zip.NewReader(ra, size)
+	if err != nil && !errors.Is(err, zip.ErrInsecurePath) {
+		return nil, err
+	}
+	return &zipFiles{files: zr.File}, nil
 }
 
-// nestedZip extracts a zip entry that is itself a zip and inspects it. The
-// bytes extracted for nested archives share one budget of MaxArchiveBytes per
-// message, so that a few kilobytes of nested archives cannot cost gigabytes.
-func (in *inspector) nestedZip(f *zip.File, depth int, name, part string, claimed bool) *Archive {
-	skip := func(why string) *Archive {
-		in.gap(GapArchive, part, name+": "+why)
-		return &Archive{Format: FormatZip, Skipped: why}
+// zipFiles walks the entries of a zip archive.
+type zipFiles struct{ files []*zip.File }
+
+func (z *zipFiles) next() (*arcEntry, error) {
+	if len(z.files) == 0 {
+		return nil, io.EOF
 	}
-	if depth > in.lim.MaxArchiveDepth {
-		return skip(fmt.Sprintf("too deep: archive nesting exceeds %d", in.lim.MaxArchiveDepth))
-	}
-	max := min(in.lim.MaxArchiveBytes, in.nestedBudget)
-	if f.UncompressedSize64 > uint64(max) {
-		return skip(fmt.Sprintf("too big: %d bytes, %d allowed", f.UncompressedSize64, max))
-	}
-	rc, err := f.Open()
-	if err != nil {
-		return skip("corrupt: " + err.Error())
-	}
-	defer rc.Close()
-	sp := &spool{dir: in.lim.TempDir, max: max}
-	defer sp.release()
-	_, err = io.Copy(sp, io.LimitReader(rc, max+1))
-	in.nestedBudget -= min(sp.n, in.nestedBudget)
-	switch {
-	case sp.tooBig:
-		return skip(fmt.Sprintf("too big: more than %d bytes", max))
-	case sp.err != nil:
-		return skip(sp.err.Error())
-	case err != nil:
-		return skip("corrupt: " + err.Error())
-	}
-	return in.inspectZip(sp.readerAt(), sp.n, depth, name, part, claimed)
+	f := z.files[0]
+	z.files = z.files[1:]
+	return &arcEntry{
+		name:      zipName(f),
+		size:      int64(min(f.UncompressedSize64, 1<<62)),
+		dir:       strings.HasSuffix(f.Name, "/"),
+		encrypted: f.Flags&zipFlagEncrypted != 0,
+		open: func() (io.ReadCloser, error) {
+			rc, err := f.Open()
+			if errors.Is(err, zip.ErrAlgorithm) {
+				return nil, fmt.Errorf("compression method %d not supported", f.Method)
+			}
+			return rc, err
+		},
+		decrypt: func(pw []byte) (io.ReadCloser, error) { return zipcrypt.Open(f, pw) },
+	}, nil
 }
 
 // zipName decodes an entry name: UTF-8 when flagged or valid, otherwise
 // guessed as Shift_JIS or EUC-JP (Japanese Windows writes CP932 names
 // without the UTF-8 flag).
 func zipName(f *zip.File) string {
-	if f.Flags&zipFlagUTF8 != 0 || utf8.ValidString(f.Name) {
-		return strings.ToValidUTF8(f.Name, "\uFFFD")
+	return entryName(f.Name, f.Flags&zipFlagUTF8 != 0)
+}
+
+// entryName decodes an archive entry name stored as raw bytes: kept when
+// flagged as UTF-8 or valid UTF-8 (ASCII included), otherwise guessed as
+// Shift_JIS (CP932) or EUC-JP, as Japanese tools write names in the
+// system's code page.
+func entryName(raw string, isUTF8 bool) string {
+	if isUTF8 || utf8.ValidString(raw) {
+		return strings.ToValidUTF8(raw, "\uFFFD")
 	}
-	return decodeUnlabelled([]byte(f.Name))
+	return decodeUnlabelled([]byte(raw))
 }
 
 // zipEntryCount reads the entry count from the end of central directory

@@ -13,7 +13,7 @@ func b64enc(b []byte) string { return base64.StdEncoding.EncodeToString(b) }
 func isValidUTF8(s string) bool { return utf8.ValidString(s) }
 
 // storeZip builds a zip with one stored (uncompressed) entry.
-func storeZip(t *testing.T, name string, data []byte) []byte {
+func storeZip(t testing.TB, name string, data []byte) []byte {
 	t.Helper()
 	var b bytes.Buffer
 	w := zip.NewWriter(&b)

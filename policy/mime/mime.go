@@ -2,7 +2,8 @@
 // the facts that policy rules judge: the decoded subject, facts about the
 // body text (is it blank, is it ASCII, a sample), and every attachment with
 // its decoded file name and extension, its size, whether its content is an
-// executable, and what a zip archive holds (names, encryption, nested zips).
+// executable, and what an archive holds (zip, 7z, rar, tar, gzip: names,
+// encryption, executables, nested archives in any mix).
 //
 // It reads a message the way mainstream mail clients show it, and where
 // clients differ it reads the superset, so that nothing a user can open is
@@ -18,7 +19,7 @@
 //
 // What still cannot be read completely is never passed over silently: each
 // reason (an exceeded Limit, an ambiguous structure, an archive skipped or
-// in a format not looked into, an encrypted archive) is a Gap in
+// in a format not looked into, an encrypted archive or entry) is a Gap in
 // Result.Uninspected, for a policy to judge. Decoding that degraded without
 // losing content (an unknown charset, a missing closing boundary) is listed
 // in Result.Problems. Memory stays bounded whatever the message size: parts
@@ -26,8 +27,9 @@
 // up to 4 MiB and in a temporary file beyond.
 //
 // The package knows nothing about milter, rules or actions: it reports, it
-// does not judge. It does not verify signatures, decrypt, or look into
-// archive formats other than zip.
+// does not judge. It does not verify signatures, nor decrypt unless given
+// password candidates (InspectWithPasswords, InspectFile), nor look into
+// archive formats other than zip, 7z, rar, tar and gzip.
 package mime
 
 import (
@@ -47,10 +49,10 @@ type Limits struct {
 	MaxDepth          int    // multipart and message/rfc822 nesting, default 20
 	MaxParts          int    // header blocks (message and parts), default 1000
 	MaxHeaderBytes    int    // size of one header block, default 256 KiB
-	MaxArchiveDepth   int    // zip nesting, default 10
-	MaxArchiveEntries int    // zip entries listed per message, default 10000
-	MaxArchiveBytes   int64  // decoded size of a zip looked into, and of all nested zips extracted per message, default 50 MiB
-	TempDir           string // where big zips are spooled, "" for os.TempDir()
+	MaxArchiveDepth   int    // archive nesting, default 10
+	MaxArchiveEntries int    // archive entries listed per message, default 10000
+	MaxArchiveBytes   int64  // decoded size of an archive looked into, and per message of all bytes decompressed beyond the first 4 KiB of each entry (nested archives extracted, solid blocks passed through, entries decrypted), default 50 MiB
+	TempDir           string // where big archives are spooled, "" for os.TempDir()
 }
 
 // DefaultLimits returns the default Limits.
@@ -166,15 +168,15 @@ type Attachment struct {
 	ContentType string   `json:"content_type"`         // lower-cased media type
 	Size        int64    `json:"size"`                 // decoded size in bytes
 	Executable  string   `json:"executable,omitempty"` // "", "pe", "elf", "macho" or "macho-fat", from the first bytes
-	Archive     *Archive `json:"archive,omitempty"`    // non-nil when the content is a zip (by magic bytes)
+	Archive     *Archive `json:"archive,omitempty"`    // non-nil when the content is an archive (by magic bytes), or claims to be one
 }
 
-// Archive describes what a zip archive holds.
+// Archive describes what an archive holds.
 type Archive struct {
-	Format    string  `json:"format"`            // "zip"
-	Encrypted bool    `json:"encrypted"`         // any entry encrypted
-	Entries   []Entry `json:"entries,omitempty"` // files in the archive, directories left out
-	Skipped   string  `json:"skipped,omitempty"` // why the archive was not (fully) inspected: too big, too deep, corrupt, too many entries
+	Format    string  `json:"format"`            // "zip", "7z", "rar", "tar", "gzip", or a format not looked into ("bzip2", "xz", …)
+	Encrypted bool    `json:"encrypted"`         // any entry encrypted, or the entry list itself
+	Entries   []Entry `json:"entries,omitempty"` // files in the archive, directories left out; a gzip archive has one
+	Skipped   string  `json:"skipped,omitempty"` // why the archive was not (fully) inspected: too big, too deep, corrupt, too many entries, encrypted entry list
 }
 
 // Entry describes one file in an archive.
@@ -182,9 +184,10 @@ type Entry struct {
 	Name       string   `json:"name"`                 // decoded name, path included
 	Ext        string   `json:"ext"`                  // see Ext
 	Size       int64    `json:"size"`                 // uncompressed size as recorded in the archive
-	Executable string   `json:"executable,omitempty"` // as Attachment.Executable; "" when encrypted
-	Encrypted  bool     `json:"encrypted,omitempty"`  // the entry is encrypted and was not read
-	Archive    *Archive `json:"archive,omitempty"`    // the entry is itself a zip
+	Executable string   `json:"executable,omitempty"` // as Attachment.Executable; "" when encrypted and not decrypted
+	Encrypted  bool     `json:"encrypted,omitempty"`  // the entry is encrypted
+	Decrypted  bool     `json:"decrypted,omitempty"`  // encrypted, and decrypted with a password candidate: read like a plain entry
+	Archive    *Archive `json:"archive,omitempty"`    // the entry is itself an archive
 }
 
 // maxProblems bounds Result.Problems and Result.Uninspected; maxProblemLen
@@ -224,16 +227,7 @@ type PartInfo struct {
 // leaf part (attachments, files embedded in text, and text parts) to scan.
 // Archives are handed over whole, as the attachment holds them.
 func InspectScanning(r io.Reader, lim Limits, scan Scanner) (*Result, error) {
-	lim = lim.withDefaults()
-	in := &inspector{
-		scan:         scan,
-		lim:          lim,
-		res:          &Result{},
-		trap:         &errTrap{r: r},
-		entryBudget:  lim.MaxArchiveEntries,
-		nestedBudget: lim.MaxArchiveBytes,
-	}
-	in.text.f = &in.res.Text
+	in := newInspector(r, lim, scan, nil)
 	in.message(in.trap, "", 0, false)
 	if !in.stopped() {
 		// The epilogue is not inspected, but read, so that a failing reader
@@ -246,6 +240,57 @@ func InspectScanning(r io.Reader, lim Limits, scan Scanner) (*Result, error) {
 	return in.res, nil
 }
 
+// InspectWithPasswords is Inspect that decrypts encrypted archive entries
+// with password candidates: an entry that one of them decrypts, checked
+// against its checksum or authentication code, is read like a plain entry
+// (executables and nested archives included) and marked Decrypted; the
+// others stay GapEncrypted. Zip (traditional PKWARE and WinZip AES), 7z
+// and rar entries are decrypted; 7z and rar entry lists that are encrypted
+// themselves are not. The first 16 candidates are tried, the one that
+// fitted last first, and at most 256 tries that fail per message. The
+// candidates are neither kept nor written anywhere.
+func InspectWithPasswords(r io.Reader, lim Limits, passwords [][]byte) (*Result, error) {
+	in := newInspector(r, lim, nil, passwords)
+	in.message(in.trap, "", 0, false)
+	if !in.stopped() {
+		io.Copy(io.Discard, in.trap)
+	}
+	if in.trap.err != nil {
+		return nil, fmt.Errorf("reading message: %w", in.trap.err)
+	}
+	return in.res, nil
+}
+
+// InspectFile inspects the decoded content of one file, such as an
+// attachment kept from an earlier message, as Inspect inspects an
+// attachment named name of media type contentType: the Result has that one
+// attachment (part "1") and its gaps. passwords, which may be nil, are
+// tried on encrypted archive entries as by InspectWithPasswords.
+func InspectFile(r io.Reader, name, contentType string, lim Limits, passwords [][]byte) (*Result, error) {
+	in := newInspector(r, lim, nil, passwords)
+	in.attachment(in.trap, strings.ToLower(contentType), name, "1")
+	if in.trap.err != nil {
+		return nil, fmt.Errorf("reading file: %w", in.trap.err)
+	}
+	return in.res, nil
+}
+
+// newInspector prepares the inspection of r.
+func newInspector(r io.Reader, lim Limits, scan Scanner, passwords [][]byte) *inspector {
+	lim = lim.withDefaults()
+	in := &inspector{
+		scan:         scan,
+		lim:          lim,
+		res:          &Result{},
+		trap:         &errTrap{r: r},
+		entryBudget:  lim.MaxArchiveEntries,
+		unpackBudget: lim.MaxArchiveBytes,
+		passwords:    passwords[:min(len(passwords), maxPasswords)],
+	}
+	in.text.f = &in.res.Text
+	return in
+}
+
 // inspector is the state of one Inspect call.
 type inspector struct {
 	scan         Scanner
@@ -256,7 +301,10 @@ type inspector struct {
 	parts        int
 	halted       bool
 	entryBudget  int
-	nestedBudget int64
+	unpackBudget int64    // bytes left to decompress beyond entry heads; see Limits.MaxArchiveBytes
+	passwords    [][]byte // candidates for encrypted archive entries
+	fits         int      // index of the candidate that fitted last
+	misses       int      // password tries that failed
 }
 
 // stopped reports whether the walk must end: a limit stopped it or r failed.
@@ -688,9 +736,10 @@ func (in *inspector) base64Attachment(body io.Reader, mt, name, path string) {
 // finishAttachment completes an attachment from what its sink saw and
 // lists it.
 func (in *inspector) finishAttachment(a Attachment, k *sink) {
+	k.end()
 	a.Size = k.n
 	a.Executable = sniffExec(k.head)
-	a.Archive = in.archive(k, attachmentName(a), a.Part)
+	a.Archive = in.archive(k, a.Filename, attachmentName(a), a.Part)
 	in.res.Attachments = append(in.res.Attachments, a)
 }
 

@@ -292,8 +292,8 @@ func (s *spool) release() {
 }
 
 // sink receives the decoded content of an attachment: it counts it, keeps its
-// first bytes for sniffing and, when those say zip or the attachment claims
-// to be a zip, spools it for a look inside.
+// first bytes for sniffing and, when those say an archive format that is
+// opened or the attachment claims to be one, spools it for a look inside.
 type sink struct {
 	n        int64
 	head     []byte
@@ -308,7 +308,7 @@ type sink struct {
 func (k *sink) setHead(head []byte) {
 	k.head = head[:min(len(head), headSize)]
 	k.decided = true
-	if isZip(k.head) || k.claims == FormatZip {
+	if spools(k.head, k.claims) {
 		k.spool = k.newSpool()
 	}
 }
@@ -323,14 +323,10 @@ func (k *sink) Write(p []byte) (int, error) {
 		rest = p[take:]
 	}
 	if !k.decided {
-		if len(k.head) < 4 {
+		if len(k.head) < sniffLen {
 			return len(p), nil
 		}
-		k.decided = true
-		if isZip(k.head) || k.claims == FormatZip {
-			k.spool = k.newSpool()
-			k.spool.Write(k.head)
-		}
+		k.decide()
 	} else {
 		rest = p
 	}
@@ -338,4 +334,30 @@ func (k *sink) Write(p []byte) (int, error) {
 		k.spool.Write(rest)
 	}
 	return len(p), nil
+}
+
+// sniffLen is how many leading bytes decide whether a sink spools: enough
+// for the tar magic at offset 257.
+const sniffLen = 262
+
+// spools reports whether content starting with head, named or typed as
+// claims, is kept for a look inside.
+func spools(head []byte, claims string) bool {
+	return opens(sniffArchive(head)) || opens(claims)
+}
+
+// decide spools the content seen so far when it is an archive.
+func (k *sink) decide() {
+	k.decided = true
+	if spools(k.head, k.claims) {
+		k.spool = k.newSpool()
+		k.spool.Write(k.head)
+	}
+}
+
+// end decides for content shorter than sniffLen, once it is all written.
+func (k *sink) end() {
+	if !k.decided {
+		k.decide()
+	}
 }

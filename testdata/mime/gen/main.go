@@ -6,9 +6,12 @@
 package main
 
 import (
+	"archive/tar"
 	"archive/zip"
 	"bytes"
+	"compress/gzip"
 	"encoding/base64"
+	"encoding/binary"
 	"flag"
 	"fmt"
 	"hash/crc32"
@@ -322,6 +325,26 @@ func messages() []message {
 			attach("application/octet-stream", `attachment; filename="docs.rar"`, append([]byte("Rar!\x1a\x07\x01\x00"), bytes.Repeat([]byte{0x11}, 40)...)))},
 		{"zip-named-not-zip", true, mixed("Subject: fake zip\n", jaText,
 			attach("application/zip", `attachment; filename="docs.zip"`, bytes.Repeat([]byte{0x42}, 64)))},
+		// Archive formats other than zip: 7z archives are files made once
+		// by 7-Zip (testdata/mime/archives), the others are built here.
+		{"sevenzip-with-exe", true, mixed("Subject: 7z\n", jaText,
+			attach("application/x-7z-compressed", `attachment; filename="docs.7z"`, archiveFile("docs.7z")))},
+		{"sevenzip-encrypted-list", true, mixed("Subject: 7z -mhe\n", jaText,
+			attach("application/octet-stream", `attachment; filename="secret.7z"`, archiveFile("encrypted-list.7z")))},
+		{"sevenzip-encrypted-entries", true, mixed("Subject: 7z -p\n", jaText,
+			attach("application/octet-stream", `attachment; filename="secret.7z"`, archiveFile("encrypted-entries.7z")))},
+		{"targz-with-exe", true, mixed("Subject: tar.gz\n", jaText,
+			attach("application/gzip", `attachment; filename="docs.tar.gz"`, gzipOf("", tarOf(
+				"docs/readme.txt", []byte("read me\n"),
+				sjis("docs/請求書.exe"), pe(),
+				"docs/inner.zip", zipOf(zipFile{name: "payload.scr", data: pe()})))))},
+		{"gzip-exe", true, mixed("Subject: gzip\n", jaText,
+			attach("application/octet-stream", `attachment; filename="report.gz"`, gzipOf("report.pdf.exe", pe())))},
+		{"rar5-with-exe", true, mixed("Subject: rar5\n", jaText,
+			attach("application/octet-stream", `attachment; filename="docs.dat"`, rar5(
+				rarFile{name: "readme.txt", data: []byte("read me\n")},
+				rarFile{name: "請求書.exe", data: pe()},
+				rarFile{name: "invoice.exe", data: pe(), encrypted: true})))},
 		{"tnef-winmail", true, mixed("Subject: winmail\n", jaText,
 			attach("application/ms-tnef", `attachment; filename="winmail.dat"`, append([]byte{0x78, 0x9f, 0x3e, 0x22}, bytes.Repeat([]byte{0}, 40)...)))},
 		{"message-partial", true, "Subject: part 1 of 2\nMIME-Version: 1.0\nContent-Type: message/partial; id=\"abc@example.com\"; number=1; total=2\n\n" + inner[:200]},
@@ -425,4 +448,94 @@ func splitJIS(s string) string {
 	third := (len(b) - 6) / 3 / 2 * 2
 	w1, w2, w3 := b[:3+third], b[3+third:3+2*third], b[3+2*third:]
 	return word("ISO-2022-JP", w1) + "\n " + word("ISO-2022-JP", w2) + "\n " + word("ISO-2022-JP", w3)
+}
+
+// archiveFile reads an archive of testdata/mime/archives.
+func archiveFile(name string) []byte {
+	b, err := os.ReadFile(filepath.Join("testdata", "mime", "archives", name))
+	if err != nil {
+		log.Fatal(err)
+	}
+	return b
+}
+
+// tarOf builds a tar archive of name, content pairs, names written as
+// given.
+func tarOf(fs ...any) []byte {
+	var b bytes.Buffer
+	w := tar.NewWriter(&b)
+	for i := 0; i < len(fs); i += 2 {
+		name, data := fs[i].(string), fs[i+1].([]byte)
+		if err := w.WriteHeader(&tar.Header{Name: name, Mode: 0o644, Size: int64(len(data)), Format: tar.FormatGNU}); err != nil {
+			log.Fatal(err)
+		}
+		w.Write(data)
+	}
+	if err := w.Close(); err != nil {
+		log.Fatal(err)
+	}
+	return b.Bytes()
+}
+
+// gzipOf compresses data, with name (bytes, as the header holds them) in
+// the header when not empty.
+func gzipOf(name string, data []byte) []byte {
+	var b bytes.Buffer
+	w := gzip.NewWriter(&b)
+	var latin1 []rune
+	for i := 0; i < len(name); i++ {
+		latin1 = append(latin1, rune(name[i]))
+	}
+	w.Name = string(latin1)
+	w.Write(data)
+	if err := w.Close(); err != nil {
+		log.Fatal(err)
+	}
+	return b.Bytes()
+}
+
+type rarFile struct {
+	name      string
+	data      []byte
+	encrypted bool // an encryption record only: the data is not encrypted
+}
+
+// rar5 builds a RAR 5 archive of stored entries, as rarlab's technote of
+// the format describes it.
+func rar5(files ...rarFile) []byte {
+	vint := func(b []byte, v uint64) []byte {
+		for v >= 0x80 {
+			b = append(b, byte(v)|0x80)
+			v >>= 7
+		}
+		return append(b, byte(v))
+	}
+	block := func(out, fields, data []byte) []byte {
+		h := append(vint(nil, uint64(len(fields))), fields...)
+		out = binary.LittleEndian.AppendUint32(out, crc32.ChecksumIEEE(h))
+		return append(append(out, h...), data...)
+	}
+	out := block([]byte("Rar!\x1a\x07\x01\x00"), vint(vint(vint(nil, 1), 0), 0), nil)
+	for _, f := range files {
+		var extra []byte
+		if f.encrypted {
+			rec := append(vint(vint(vint(nil, 1), 0), 0), 15)
+			rec = append(rec, make([]byte, 32)...)
+			extra = append(vint(nil, uint64(len(rec))), rec...)
+		}
+		flags := uint64(2)
+		if len(extra) > 0 {
+			flags |= 1
+		}
+		h := vint(vint(nil, 2), flags)
+		if len(extra) > 0 {
+			h = vint(h, uint64(len(extra)))
+		}
+		h = vint(vint(vint(vint(h, uint64(len(f.data))), 4), uint64(len(f.data))), 0x20)
+		h = binary.LittleEndian.AppendUint32(h, crc32.ChecksumIEEE(f.data))
+		h = vint(vint(vint(h, 0), 0), uint64(len(f.name)))
+		h = append(append(h, f.name...), extra...)
+		out = block(out, h, f.data)
+	}
+	return block(out, vint(vint(vint(nil, 5), 0), 0), nil)
 }
