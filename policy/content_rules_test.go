@@ -86,7 +86,7 @@ func TestContentRulesOnCraftedMessages(t *testing.T) {
 		{"zip-big-inner.eml", "uninspectable", `"outer.zip" > "big.zip": too big`, false},
 		{"zip-corrupt-directory.eml", "uninspectable", `"broken.zip": corrupt`, false},
 		{"exe-beside-zip-bomb.eml", "uninspectable", `"docs.zip" > "bomb.zip": too big`, false},
-		{"rar-attachment.eml", "uninspectable", `"docs.rar": rar archive not looked into`, false},
+		{"rar-attachment.eml", "uninspectable", `"docs.rar": corrupt: rardecode: bad header crc`, false},
 		{"zip-named-not-zip.eml", "uninspectable", `"docs.zip": named or typed as a zip archive`, false},
 		{"tnef-winmail.eml", "uninspectable", `"winmail.dat": tnef archive not looked into`, false},
 		{"message-partial.eml", "uninspectable", "structure: part 1: message/partial fragment", false},

@@ -15,10 +15,10 @@ import (
 // Engine runs the enabled rules of one configuration. It is safe for
 // concurrent use; per-message state lives in the Message.
 type Engine struct {
-	cfg    *Config
-	sets   []*ruleSet // the top-level rules, then one per [[policy]] block
-	exempt *exemptions
-	limits mime.Limits
+	cfg     *Config
+	sets    []*ruleSet // the top-level rules, then one per [[policy]] block
+	exempt  *exemptions
+	limits  mime.Limits
 	log     *slog.Logger
 	metrics *metrics.Metrics // nil when metrics are off
 	needs   [StageEOB + 1]bool
