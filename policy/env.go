@@ -54,6 +54,7 @@ func (env *Env) rateStore(store string, timeout time.Duration) (ratelimit.Store,
 	if err != nil {
 		return nil, err
 	}
+	env.watch(r)
 	if env.redis == nil {
 		env.redis = map[string]*ratelimit.Redis{}
 	}
@@ -81,13 +82,39 @@ func (env *Env) Prune(keep ...*Config) error {
 	env.mu.Lock()
 	defer env.mu.Unlock()
 	var errs []error
+	gone := map[string]bool{} // stores no client is left for
+	for _, r := range env.redis {
+		gone[r.Name()] = true
+	}
 	for key, r := range env.redis {
 		if !used[key] {
 			errs = append(errs, r.Close())
 			delete(env.redis, key)
 		}
 	}
+	for _, r := range env.redis {
+		delete(gone, r.Name())
+	}
+	for name := range gone {
+		env.Metrics.StoreGone(name)
+	}
 	return errors.Join(errs...)
+}
+
+// watch logs the Redis store's changes of state, once each, and shows its
+// state in the metrics. While a store does not answer, every rule on it
+// applies its on_error.
+func (env *Env) watch(r *ratelimit.Redis) {
+	name, log, m := r.Name(), env.logger(), env.Metrics
+	m.StoreUp(name, true)
+	r.OnStateChange(func(up bool, err error) {
+		m.StoreUp(name, up)
+		if up {
+			log.Info("rate-limit store answers again", "store", name)
+		} else {
+			log.Warn("rate-limit store not answering: rate_limit applies its on_error until it does", "store", name, "error", err)
+		}
+	})
 }
 
 // Close releases every client the Env holds.

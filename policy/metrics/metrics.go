@@ -65,6 +65,7 @@ type Metrics struct {
 	clamdScan   prometheus.Histogram
 	clamdErrors children[string, prometheus.Counter]
 	storeErrors children[string, prometheus.Counter]
+	storeUp     *prometheus.GaugeVec
 	sessions    prometheus.Gauge
 	reloadOK    prometheus.Gauge
 	reloadTime  prometheus.Gauge
@@ -144,6 +145,10 @@ func New(version string) *Metrics {
 	for _, op := range storeOps {
 		m.storeErrors.get(op)
 	}
+	m.storeUp = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "sekisho_ratelimit_store_up",
+		Help: "1 while a Redis rate-limit store answers, 0 from its first failed call until one succeeds again, by store (its URL without passwords). A store is taken to be up until a call fails.",
+	}, []string{"store"})
 	m.sessions = prometheus.NewGauge(prometheus.GaugeOpts{
 		Name: "sekisho_milter_sessions",
 		Help: "Milter connections from the MTA open now.",
@@ -165,7 +170,7 @@ func New(version string) *Metrics {
 	build.WithLabelValues(version, runtime.Version()).Set(1)
 
 	reg.MustRegister(m.messages, decisions, dryRuns, ruleErrors, uninspected, stage, dnsbl, dnsblCache,
-		m.clamdScan, clamdErrors, storeErrors, m.sessions, m.reloadOK, m.reloadTime, build,
+		m.clamdScan, clamdErrors, storeErrors, m.storeUp, m.sessions, m.reloadOK, m.reloadTime, build,
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	// Made once: the handler's own metrics (promhttp_metric_handler_*) are
@@ -333,6 +338,28 @@ func (m *Metrics) ClamdError(kind string) {
 func (m *Metrics) StoreError(op string) {
 	if m != nil {
 		inc(&m.storeErrors, op)
+	}
+}
+
+// StoreUp records whether the Redis store named store (its URL without
+// passwords, from the configuration) answers. It is called when the
+// store's state changes, not once per call.
+func (m *Metrics) StoreUp(store string, up bool) {
+	if m == nil {
+		return
+	}
+	v := 0.0
+	if up {
+		v = 1
+	}
+	m.storeUp.WithLabelValues(store).Set(v)
+}
+
+// StoreGone drops the series of a store that no configuration uses any
+// more.
+func (m *Metrics) StoreGone(store string) {
+	if m != nil {
+		m.storeUp.DeleteLabelValues(store)
 	}
 }
 
