@@ -383,6 +383,14 @@ func (in *inspector) readDecrypted(f *arcEntry, pw []byte) (*spool, error) {
 
 // decrypted looks into the decrypted content of an entry, held in sp.
 func (in *inspector) decrypted(e *Entry, sp *spool, f *arcEntry, depth int, entry, part string) {
+	if in.scan != nil {
+		// A scanner given the archive cannot open this entry: it gets the
+		// content decrypted.
+		if w := in.scan.Part(PartInfo{Path: part, ContentType: "application/octet-stream", Filename: e.Name, Attachment: true, Decrypted: true}); w != nil {
+			io.Copy(w, io.NewSectionReader(sp.readerAt(), 0, sp.n))
+			w.Close()
+		}
+	}
 	head := make([]byte, min(sp.n, headSize))
 	n, _ := sp.readerAt().ReadAt(head, 0)
 	head = head[:n]

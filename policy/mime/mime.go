@@ -53,6 +53,10 @@ type Limits struct {
 	MaxArchiveEntries int    // archive entries listed per message, default 10000
 	MaxArchiveBytes   int64  // decoded size of an archive looked into, and per message of all bytes decompressed beyond the first 4 KiB of each entry (nested archives extracted, solid blocks passed through, entries decrypted), default 50 MiB
 	TempDir           string // where big archives are spooled, "" for os.TempDir()
+	// KeepText is how many bytes of decoded body text (UTF-8) are kept in
+	// TextFacts.Text, for a rule that reads the words of a message (PPAP
+	// pairing reads passwords); 0 keeps none.
+	KeepText int
 }
 
 // DefaultLimits returns the default Limits.
@@ -158,6 +162,10 @@ type TextFacts struct {
 	NonSpace bool   `json:"non_space"` // any visible rune (see IsBlank)
 	NonASCII bool   `json:"non_ascii"` // any rune above U+007F
 	Sample   string `json:"sample"`    // first 120 runes, invisible runs collapsed to one space, for log lines
+	// Text is the start of the decoded body text, parts separated by a
+	// line break, when Limits.KeepText asks for it. It may hold secrets:
+	// it is never printed.
+	Text string `json:"-"`
 }
 
 // Attachment describes one attachment.
@@ -221,13 +229,22 @@ type PartInfo struct {
 	ContentType string // lower-cased media type
 	Filename    string // decoded, "" when none
 	Attachment  bool   // an attachment, or a file embedded in text; else text
+	// Decrypted marks the decrypted content of an encrypted archive entry
+	// (Path is then its attachment's, Filename the entry's name): a
+	// scanner cannot open the archive itself.
+	Decrypted bool
 }
 
 // InspectScanning is Inspect that also hands the decoded content of every
 // leaf part (attachments, files embedded in text, and text parts) to scan.
 // Archives are handed over whole, as the attachment holds them.
 func InspectScanning(r io.Reader, lim Limits, scan Scanner) (*Result, error) {
-	in := newInspector(r, lim, scan, nil)
+	return inspectMessage(r, lim, scan, nil)
+}
+
+// inspectMessage inspects the message r.
+func inspectMessage(r io.Reader, lim Limits, scan Scanner, passwords [][]byte) (*Result, error) {
+	in := newInspector(r, lim, scan, passwords)
 	in.message(in.trap, "", 0, false)
 	if !in.stopped() {
 		// The epilogue is not inspected, but read, so that a failing reader
@@ -250,15 +267,7 @@ func InspectScanning(r io.Reader, lim Limits, scan Scanner) (*Result, error) {
 // fitted last first, and at most 256 tries that fail per message. The
 // candidates are neither kept nor written anywhere.
 func InspectWithPasswords(r io.Reader, lim Limits, passwords [][]byte) (*Result, error) {
-	in := newInspector(r, lim, nil, passwords)
-	in.message(in.trap, "", 0, false)
-	if !in.stopped() {
-		io.Copy(io.Discard, in.trap)
-	}
-	if in.trap.err != nil {
-		return nil, fmt.Errorf("reading message: %w", in.trap.err)
-	}
-	return in.res, nil
+	return inspectMessage(r, lim, nil, passwords)
 }
 
 // InspectFile inspects the decoded content of one file, such as an
@@ -288,6 +297,7 @@ func newInspector(r io.Reader, lim Limits, scan Scanner, passwords [][]byte) *in
 		passwords:    passwords[:min(len(passwords), maxPasswords)],
 	}
 	in.text.f = &in.res.Text
+	in.text.keep = lim.KeepText
 	return in
 }
 

@@ -31,12 +31,19 @@ var errAborted = errors.New("inspection aborted")
 // NewStream starts the inspection of one message with the given limits;
 // scan, when not nil, is handed its parts (see InspectScanning).
 func NewStream(lim Limits, scan Scanner) *Stream {
+	return NewStreamWithPasswords(lim, scan, nil)
+}
+
+// NewStreamWithPasswords is NewStream that tries password candidates on
+// encrypted archive entries, as InspectWithPasswords does; decrypted
+// entries are handed to scan too (PartInfo.Decrypted).
+func NewStreamWithPasswords(lim Limits, scan Scanner, passwords [][]byte) *Stream {
 	s := &Stream{ch: make(chan []byte, streamQueue), stop: make(chan struct{}), done: make(chan struct{})}
-	go s.run(lim, scan)
+	go s.run(lim, scan, passwords)
 	return s
 }
 
-func (s *Stream) run(lim Limits, scan Scanner) {
+func (s *Stream) run(lim Limits, scan Scanner, passwords [][]byte) {
 	defer close(s.done)
 	defer func() {
 		// A bug in the inspection must not take the process down: it is
@@ -45,7 +52,7 @@ func (s *Stream) run(lim Limits, scan Scanner) {
 			s.res, s.err = nil, fmt.Errorf("inspection failed: %v", p)
 		}
 	}()
-	s.res, s.err = InspectScanning(&streamReader{s: s}, lim, scan)
+	s.res, s.err = inspectMessage(&streamReader{s: s}, lim, scan, passwords)
 }
 
 // Write hands p to the inspection. The Stream keeps p: the caller must not

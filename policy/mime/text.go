@@ -50,10 +50,15 @@ type textCollector struct {
 	sample  strings.Builder
 	nSample int
 	gap     bool // a run of invisible runes is pending in the sample
+	keep    int  // bytes of text to keep (Limits.KeepText)
+	kept    strings.Builder
 }
 
 // add counts one decoded rune of body text.
 func (t *textCollector) add(r rune) {
+	if t.kept.Len() < t.keep {
+		t.kept.WriteRune(r)
+	}
 	if r > 0x7f {
 		t.f.NonASCII = true
 	}
@@ -81,12 +86,18 @@ func (t *textCollector) add(r rune) {
 func (t *textCollector) endPart() {
 	t.gap = t.nSample > 0
 	t.f.Sample = t.sample.String()
+	if t.keep > 0 {
+		if t.kept.Len() > 0 && t.kept.Len() < t.keep {
+			t.kept.WriteByte('\n')
+		}
+		t.f.Text = t.kept.String()
+	}
 }
 
 // settled reports whether more text can change nothing: the sample is full
 // and the text is known to show something and to hold non-ASCII.
 func (t *textCollector) settled() bool {
-	return t.nSample >= sampleRunes && t.f.NonSpace && t.f.NonASCII
+	return t.nSample >= sampleRunes && t.f.NonSpace && t.f.NonASCII && t.kept.Len() >= t.keep
 }
 
 // scanText feeds the runes of r to t; for HTML only the text a reader sees
