@@ -1,7 +1,7 @@
 #!/bin/bash
 # Installs everything the tests run against: Postfix (with smtp-source and
 # smtp-sink), swaks, clamd with sigtool and ClamAV's test files, rbldnsd,
-# Redis, supervisord, zip and 7-Zip, and Sendmail.
+# Redis (server, Sentinel and redis-cli --cluster), supervisord, zip and 7-Zip, and Sendmail.
 #
 # Every package is named here and installed with --no-install-recommends,
 # so that the result does not depend on how APT is configured: a package
@@ -74,6 +74,21 @@ sendmail_ok() {
 	[[ $libs != *"not found"* ]]
 }
 
+# redis_ok: redis-server runs as a Sentinel (redis-server --sentinel; no
+# redis-sentinel package is needed, it only adds a service) and redis-cli
+# creates clusters (--cluster, Redis 5 or later): the store tests start a
+# Sentinel setup and a 3-master Redis Cluster with them.
+redis_ok() {
+	[ -x /usr/bin/redis-server ] && [ -x /usr/bin/redis-cli ] || return 1
+	local out
+	# Both exit 1: a Sentinel without a configuration file says so, and
+	# --cluster help lists the cluster commands.
+	out=$(/usr/bin/redis-server --sentinel 2>&1) || true
+	[[ $out == *"Sentinel needs config file"* ]] || return 1
+	out=$(/usr/bin/redis-cli --cluster help 2>&1) || true
+	[[ $out == *"create"* ]]
+}
+
 # The unprivileged user sekisho runs as in the recommended deployment (and
 # in its end-to-end test): a member of group postfix, so that it can give
 # its unix socket to that group.
@@ -84,8 +99,10 @@ sendmail_missing=no
 sendmail_ok || sendmail_missing=yes
 user_missing=no
 user_ok || user_missing=yes
+redis_missing=no
+redis_ok || redis_missing=yes
 
-if [ -z "$missing" ] && [ "$sendmail_missing" = no ] && [ "$user_missing" = no ]; then
+if [ -z "$missing" ] && [ "$sendmail_missing" = no ] && [ "$user_missing" = no ] && [ "$redis_missing" = no ]; then
 	echo "install-deps: all test dependencies present"
 	exit 0
 fi
@@ -95,6 +112,7 @@ if [ -n "$missing" ]; then
 fi
 [ "$sendmail_missing" = no ] || echo "install-deps: missing: Sendmail under $sendmail_root (${sendmail_packages[*]}, unpacked)"
 [ "$user_missing" = no ] || echo "install-deps: missing: user sekisho in group postfix"
+[ "$redis_missing" = no ] || echo "install-deps: missing: redis-server --sentinel or redis-cli --cluster (redis-server, redis-tools)"
 
 if [ "$(id -u)" -ne 0 ]; then
 	echo "install-deps: must run as root to install: ${packages[*]}" >&2
@@ -185,6 +203,10 @@ if ! sendmail_ok; then
 fi
 if ! user_ok; then
 	echo "install-deps: user sekisho is not in group postfix" >&2
+	failed=yes
+fi
+if ! redis_ok; then
+	echo "install-deps: redis-server --sentinel or redis-cli --cluster does not work ($(/usr/bin/redis-server --version 2>&1))" >&2
 	failed=yes
 fi
 [ "$failed" = no ] || exit 1
