@@ -23,7 +23,7 @@ type AttachmentExtensionConfig struct {
 	Deny           []string `toml:"deny"`        // extensions refused
 	Executables    bool     `toml:"executables"` // PE, ELF, Mach-O content whatever the name
 	Archives       bool     `toml:"archives"`    // look into zip archives
-	Encrypted      string   `toml:"encrypted"`   // action for an encrypted archive; "accept" lets it through
+	Encrypted      string   `toml:"encrypted"`   // action for an encrypted archive; "accept" lets it through (see also [rules.encrypted_archive])
 	EncryptedReply Reply    `toml:"encrypted_reply"`
 
 	deny      []string
@@ -100,9 +100,10 @@ func (r *attachmentExtension) Check(_ context.Context, _ Stage, m *Message) (Hit
 		if !r.archives || a.Archive == nil {
 			continue
 		}
-		if why, enc := r.archive(a.Archive, name); why != "" {
+		if why := r.archive(a.Archive, name); why != "" {
 			return Hit{Matched: true, Reason: why}, nil
-		} else if enc && encrypted == "" {
+		}
+		if locked, _ := archiveLocks(a.Archive); locked && encrypted == "" {
 			encrypted = name
 		}
 	}
@@ -123,22 +124,19 @@ func (r *attachmentExtension) judge(ext, executable string) string {
 }
 
 // archive looks through an archive and its nested archives; it returns why
-// one entry is denied, or whether any entry is encrypted.
-func (r *attachmentExtension) archive(ar *mime.Archive, path string) (string, bool) {
-	enc := ar.Encrypted
+// one entry is denied. Entries decrypted with a password are read like the
+// others.
+func (r *attachmentExtension) archive(ar *mime.Archive, path string) string {
 	for _, e := range ar.Entries {
 		p := path + " > " + fmt.Sprintf("%q", e.Name)
 		if why := r.judge(e.Ext, e.Executable); why != "" {
-			return p + " " + why, false
+			return p + " " + why
 		}
-		enc = enc || e.Encrypted
 		if e.Archive != nil {
-			why, nested := r.archive(e.Archive, p)
-			if why != "" {
-				return why, false
+			if why := r.archive(e.Archive, p); why != "" {
+				return why
 			}
-			enc = enc || nested
 		}
 	}
-	return "", enc
+	return ""
 }

@@ -101,6 +101,9 @@ func (e *Engine) buildSet(name string, rules *RulesConfig, order []string, env *
 		if ps, ok := r.(interface{ scansParts() bool }); ok && ps.scansParts() {
 			set.inspects = true
 		}
+		if k, ok := r.(interface{ keepsText() int }); ok {
+			e.limits.KeepText = max(e.limits.KeepText, k.keepsText())
+		}
 		set.rules = append(set.rules, b)
 	}
 	set.rules = inspectionFirst(set.rules)
@@ -384,7 +387,7 @@ func (e *Engine) check(ctx context.Context, r *boundRule, stage Stage, m *Messag
 	}()
 	if s, ok := r.Rule.(Streamer); ok && stage == StageEOB {
 		if st := m.takeStream(r.stream); st != nil {
-			if _, parts := st.sink.(mime.Scanner); parts {
+			if sc, ok := st.sink.(partScanner); ok && (sc.needsParts() || m.state.inspection != nil) {
 				// The inspection hands the parts over: it must be done.
 				if err := e.inspect(ctx, m); err != nil {
 					return Hit{}, err
@@ -394,6 +397,15 @@ func (e *Engine) check(ctx context.Context, r *boundRule, stage Stage, m *Messag
 		}
 	}
 	return r.Check(ctx, stage, m)
+}
+
+// partScanner is the stream of a rule that the inspection hands parts to.
+// needsParts says whether the rule judges nothing without them (the virus
+// rule in parts mode); else it takes only the parts that only the
+// inspection can give it (decrypted archive entries), if it runs.
+type partScanner interface {
+	mime.Scanner
+	needsParts() bool
 }
 
 // errorVerdict applies a rule's on_error outcome; ok is false when the

@@ -8,6 +8,7 @@ import (
 
 	"github.com/sekisho/sekisho/policy/dnsbl"
 	"github.com/sekisho/sekisho/policy/metrics"
+	"github.com/sekisho/sekisho/policy/pairing"
 	"github.com/sekisho/sekisho/policy/ratelimit"
 )
 
@@ -28,6 +29,7 @@ type Env struct {
 	mu     sync.Mutex
 	memory *ratelimit.Memory
 	redis  map[string]*ratelimit.Redis // by redisKey
+	pairs  *pairing.Memory             // PPAP pairing, made by the first rule that pairs
 }
 
 // redisKey names the Redis client of a store URL and timeout: the timeout

@@ -30,7 +30,7 @@ func (c InspectConfig) limits() mime.Limits {
 // inspect gives the message its inspection once, before the first rule
 // that needs it: the result of the inspection that ran while the message
 // was passed on, or else a parse of the raw message.
-func (e *Engine) inspect(_ context.Context, m *Message) error {
+func (e *Engine) inspect(ctx context.Context, m *Message) error {
 	if m.Inspection != nil {
 		return nil
 	}
@@ -51,7 +51,7 @@ func (e *Engine) inspect(_ context.Context, m *Message) error {
 		return fmt.Errorf("inspect: %w", err)
 	}
 	defer r.Close()
-	res, err := mime.Inspect(r, e.limits)
+	res, err := mime.InspectWithPasswords(r, e.limits, e.setOf(m).passwords(ctx, m))
 	if err != nil {
 		return fmt.Errorf("inspect: %w", err)
 	}

@@ -27,6 +27,7 @@ type RulesConfig struct {
 	AttachmentSize        *AttachmentSizeConfig        `toml:"attachment_size"`
 	AttachmentExtension   *AttachmentExtensionConfig   `toml:"attachment_extension"`
 	AttachmentNoExtension *AttachmentNoExtensionConfig `toml:"attachment_no_extension"`
+	EncryptedArchive      *EncryptedArchiveConfig      `toml:"encrypted_archive"`
 	Uninspectable         *UninspectableConfig         `toml:"uninspectable"`
 	Virus                 *VirusConfig                 `toml:"virus"`
 

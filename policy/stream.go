@@ -44,7 +44,7 @@ func (e *Engine) OpenStreams(ctx context.Context, m *Message) {
 		if len(scanners) > 0 {
 			scan = scanners[0]
 		}
-		m.state.inspection = mime.NewStream(e.limits, scan)
+		m.state.inspection = mime.NewStreamWithPasswords(e.limits, scan, set.passwords(ctx, m))
 	}
 }
 
@@ -66,6 +66,23 @@ func (e *Engine) Feed(m *Message, p []byte) {
 			s.sink, s.err = nil, err
 		}
 	}
+}
+
+// passwordSource is a rule that has password candidates for the
+// encrypted archives of a message (PPAP pairing).
+type passwordSource interface {
+	passwords(ctx context.Context, m *Message) [][]byte
+}
+
+// passwords returns the candidates the rules of the policy have for m.
+func (s *ruleSet) passwords(ctx context.Context, m *Message) [][]byte {
+	var out [][]byte
+	for _, r := range s.rules {
+		if p, ok := r.Rule.(passwordSource); ok {
+			out = append(out, p.passwords(ctx, m)...)
+		}
+	}
+	return out
 }
 
 // takeStream hands the stream of rule index i over to its rule, nil when

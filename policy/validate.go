@@ -91,6 +91,9 @@ func (c *Config) validateRules(prefix string, rules *RulesConfig, order []string
 	if rules.Uninspectable != nil && rules.MimeLimits != nil {
 		bad(prefix+"mime_limits", "is the former name of %suninspectable: keep only one of the two tables", prefix)
 	}
+	if ea, ae := rules.EncryptedArchive, rules.AttachmentExtension; ea != nil && ea.Enabled && ae != nil && ae.Enabled && ae.Encrypted != "accept" {
+		bad(prefix+"attachment_extension.encrypted", "encrypted archives are judged by %sencrypted_archive, which is on: set their outcome there only", prefix)
+	}
 	for _, t := range rules.tables(order) {
 		if only != nil && !slices.Contains(only, t.name) {
 			continue

@@ -9,6 +9,7 @@ import (
 
 	"github.com/sekisho/sekisho/policy/clamd"
 	"github.com/sekisho/sekisho/policy/metrics"
+	"github.com/sekisho/sekisho/policy/mime"
 )
 
 // VirusConfig is [rules.virus]: mail clamd finds a virus in.
@@ -93,11 +94,26 @@ func (r *virus) Stages() []Stage { return []Stage{StageEOB} }
 // errOversize marks a message larger than max_scan_size.
 var errOversize = errors.New("message larger than max_scan_size")
 
-// virusSink feeds one clamd stream, stopping at max_scan_size.
+// virusSink feeds one clamd stream, stopping at max_scan_size. clamd
+// cannot open an encrypted archive in the raw message: the entries the
+// inspection decrypts with a password (PPAP pairing) go to it in a session
+// of their own.
 type virusSink struct {
 	s   *clamd.Stream
 	n   int64
 	max int64
+	dec *partsScan // the decrypted entries
+}
+
+func (v *virusSink) needsParts() bool { return false }
+
+// Part takes the decrypted archive entries, and no other part: clamd
+// reads those in the raw message.
+func (v *virusSink) Part(info mime.PartInfo) io.WriteCloser {
+	if !info.Decrypted {
+		return nil
+	}
+	return v.dec.Part(info)
 }
 
 func (v *virusSink) Write(p []byte) (int, error) {
@@ -108,7 +124,10 @@ func (v *virusSink) Write(p []byte) (int, error) {
 	return v.s.Write(p)
 }
 
-func (v *virusSink) Abort() { v.s.Abort() }
+func (v *virusSink) Abort() {
+	v.s.Abort()
+	v.dec.Abort()
+}
 
 // OpenStream starts the scan of one message: an INSTREAM of the raw
 // message, or in parts mode a sink that the inspection hands the parts to.
@@ -120,7 +139,7 @@ func (r *virus) OpenStream(ctx context.Context, _ *Message) (StreamSink, error) 
 	if err != nil {
 		return nil, err
 	}
-	return &virusSink{s: s, max: r.max}, nil
+	return &virusSink{s: s, max: r.max, dec: &partsScan{r: r, ctx: ctx}}, nil
 }
 
 // CheckStream reads clamd's verdict on the stream of the message.
@@ -134,11 +153,20 @@ func (r *virus) CheckStream(_ context.Context, m *Message, sink StreamSink, err 
 	case err != nil:
 		return Hit{}, r.clamdError(err)
 	}
-	res, err := sink.(*virusSink).s.Close()
+	v := sink.(*virusSink)
+	res, err := v.s.Close()
 	if err != nil {
+		v.dec.Abort()
 		return Hit{}, r.clamdError(err)
 	}
-	return r.result(res), nil
+	if hit := r.result(res); hit.Matched {
+		v.dec.Abort()
+		return hit, nil
+	}
+	if !v.dec.used() {
+		return Hit{}, nil
+	}
+	return v.dec.verdict(m)
 }
 
 // Check scans a message that was not streamed, from its raw bytes.

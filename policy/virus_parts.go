@@ -17,7 +17,9 @@ import (
 // one clamd session (IDSESSION). clamd then neither undoes MIME and base64
 // again nor scans the parts it would find nothing in (images, and text
 // when scan_text is off), which costs it about half of what the raw
-// message does. Archives go to clamd whole: it opens them itself.
+// message does. Archives go to clamd whole: it opens them itself, except
+// the entries of an encrypted one that a password opened, which go to it
+// decrypted.
 
 // scansParts marks the virus rule in parts mode: the engine inspects
 // every message so that the parts reach it.
@@ -42,6 +44,15 @@ var _ mime.Scanner = (*partsScan)(nil)
 
 // Write takes the raw message, which parts mode does not use.
 func (p *partsScan) Write(b []byte) (int, error) { return len(b), nil }
+
+func (p *partsScan) needsParts() bool { return true }
+
+// used reports whether any part was handed over, or tried to be.
+func (p *partsScan) used() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.session != nil || p.err != nil
+}
 
 // Abort ends the session without a verdict.
 func (p *partsScan) Abort() {

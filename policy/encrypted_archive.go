@@ -1,0 +1,314 @@
+package policy
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/sekisho/sekisho/policy/mime"
+	"github.com/sekisho/sekisho/policy/pairing"
+)
+
+// EncryptedArchiveConfig is [rules.encrypted_archive]: attachments that are
+// encrypted archives, whose content no rule and no scanner can see. In
+// mode "judge" the rule's action applies at once. In mode "pair" (PPAP:
+// the archive in one mail, its password in the next) the archive mail is
+// tempfailed while Sekisho reads the sender's next mails to the same
+// recipient for its password; when the sending MTA retries, the archive
+// is decrypted and its content judged by the other rules and clamd. The
+// rule's action applies to an archive no password opened within
+// pair_timeout.
+type EncryptedArchiveConfig struct {
+	RuleCommon
+	Mode        string   `toml:"mode"`         // "judge" or "pair"
+	PairTimeout Duration `toml:"pair_timeout"` // pair: how long an archive waits for its password
+	PairReply   Reply    `toml:"pair_reply"`   // pair: the 4xx reply while it waits
+	Patterns    []string `toml:"patterns"`     // pair: regular expressions whose first group is a password
+	MaxPairs    int      `toml:"max_pairs"`    // pair: sender/recipient pairs kept in memory
+
+	extractor *pairing.Extractor
+}
+
+func (c *EncryptedArchiveConfig) setDefaults() {
+	c.outcome(Reject, Reply{Code: 550, Enhanced: "5.7.1",
+		Text: "Encrypted archives are not accepted: their content cannot be checked. Please share the file another way"})
+	c.Mode = "judge"
+	c.PairTimeout = Duration(time.Hour)
+	c.PairReply = Reply{Code: 451, Enhanced: "4.7.0",
+		Text: "Encrypted archive: it will be accepted once its password has been sent in a separate mail"}
+	c.Patterns = slices.Clone(pairing.DefaultPatterns)
+	c.MaxPairs = 100000
+}
+
+// derive: tempfail without a reply of its own gets the 4xx counterpart of
+// the default reply.
+func (c *EncryptedArchiveConfig) derive(set func(string) bool) {
+	if c.Action == Tempfail && !set("reply") {
+		c.Reply = temporary(c.Reply)
+	}
+}
+
+func (c *EncryptedArchiveConfig) validate() []*ConfigError {
+	var errs []*ConfigError
+	if c.Mode != "judge" && c.Mode != "pair" {
+		errs = append(errs, &ConfigError{Key: "mode", Msg: fmt.Sprintf("must be judge or pair, not %q", c.Mode)})
+	}
+	if c.PairTimeout <= 0 {
+		errs = append(errs, &ConfigError{Key: "pair_timeout", Msg: "must be above zero"})
+	}
+	if c.PairReply.Code/100 != 4 {
+		errs = append(errs, &ConfigError{Key: "pair_reply", Msg: fmt.Sprintf("must be a 4xx reply: the sending MTA must try again, not %d", c.PairReply.Code)})
+	}
+	if c.MaxPairs < 1 {
+		errs = append(errs, &ConfigError{Key: "max_pairs", Msg: fmt.Sprintf("must be at least 1, not %d", c.MaxPairs)})
+	}
+	x, err := pairing.NewExtractor(c.Patterns)
+	if err != nil {
+		errs = append(errs, &ConfigError{Key: "patterns", Msg: err.Error()})
+	} else if c.Mode == "pair" && len(c.Patterns) == 0 {
+		errs = append(errs, &ConfigError{Key: "patterns", Msg: "mode pair needs at least one pattern"})
+	}
+	c.extractor = x
+	return errs
+}
+
+func (c *EncryptedArchiveConfig) judgesContent() bool { return true }
+
+func (c *EncryptedArchiveConfig) build(env *Env) (Rule, error) {
+	r := &encryptedArchive{pair: c.Mode == "pair", timeout: c.PairTimeout.D(), pairReply: c.PairReply,
+		extractor: c.extractor, now: env.now, log: env.logger()}
+	if r.pair {
+		r.store = env.pairStore(c.MaxPairs)
+	}
+	return r, nil
+}
+
+// pairText is how much decoded body text a pairing rule reads for
+// passwords.
+const pairText = 16 << 10
+
+// encryptedArchive finds the encrypted archives no password opened and,
+// in pair mode, pairs them with the passwords sent after them.
+type encryptedArchive struct {
+	pair      bool
+	timeout   time.Duration
+	pairReply Reply
+	extractor *pairing.Extractor
+	store     pairing.Store
+	now       func() time.Time
+	log       *slog.Logger
+}
+
+func (r *encryptedArchive) Name() string      { return "encrypted_archive" }
+func (r *encryptedArchive) Stages() []Stage   { return []Stage{StageEOB} }
+func (r *encryptedArchive) judgesInspection() {}
+
+// keepsText asks the inspection for the body text passwords are read from.
+func (r *encryptedArchive) keepsText() int {
+	if r.pair {
+		return pairText
+	}
+	return 0
+}
+
+// lockedArchive is an encrypted archive attachment no password opened.
+type lockedArchive struct {
+	name string // as log lines name the attachment
+	id   string // the same for the same file sent again
+}
+
+// archiveID names an archive attachment so that the MTA's retry of the
+// same mail, or the same file sent again, finds it waiting: its name, size
+// and format, hashed.
+func archiveID(a mime.Attachment) string {
+	h := sha256.Sum256([]byte(a.Filename + "\x00" + strconv.FormatInt(a.Size, 10) + "\x00" + a.Archive.Format))
+	return hex.EncodeToString(h[:12])
+}
+
+// scanArchives returns the attachments that hold an encrypted archive, or
+// an encrypted entry, that no password opened, and whether any entry was
+// decrypted.
+func scanArchives(res *mime.Result) (locked []lockedArchive, decrypted []string) {
+	for _, a := range res.Attachments {
+		if a.Archive == nil {
+			continue
+		}
+		l, d := archiveLocks(a.Archive)
+		switch {
+		case l:
+			locked = append(locked, lockedArchive{name: attachmentName(a), id: archiveID(a)})
+		case d:
+			decrypted = append(decrypted, archiveID(a))
+		}
+	}
+	return locked, decrypted
+}
+
+// archiveLocks reports whether an archive or one nested in it stays
+// encrypted, and whether any of its entries was decrypted.
+func archiveLocks(ar *mime.Archive) (locked, decrypted bool) {
+	if ar.Encrypted && len(ar.Entries) == 0 {
+		return true, false // the entry list itself is encrypted
+	}
+	for _, e := range ar.Entries {
+		if e.Encrypted && !e.Decrypted {
+			locked = true
+		}
+		decrypted = decrypted || e.Decrypted
+		if e.Archive != nil {
+			l, d := archiveLocks(e.Archive)
+			locked, decrypted = locked || l, decrypted || d
+		}
+	}
+	return locked, decrypted
+}
+
+func (r *encryptedArchive) Check(ctx context.Context, _ Stage, m *Message) (Hit, error) {
+	if m.Inspection == nil {
+		return Hit{}, fmt.Errorf("encrypted_archive: the message was not inspected")
+	}
+	locked, decrypted := scanArchives(m.Inspection)
+	if !r.pair {
+		if len(locked) == 0 {
+			return Hit{}, nil
+		}
+		return Hit{Matched: true, Reason: locked[0].name + " is an encrypted archive"}, nil
+	}
+	now := r.now()
+	sender := strings.ToLower(m.Sender)
+	if len(locked) == 0 {
+		if err := r.collect(ctx, m, sender, now); err != nil {
+			return Hit{}, err
+		}
+		if len(decrypted) == 0 {
+			return Hit{}, nil
+		}
+		// The other rules and clamd judge the content; Commit forgets
+		// the archive once the mail is accepted.
+		return Hit{Matched: true, Action: Tag,
+			Reason: "encrypted archive decrypted with the password sent after it, and checked"}, nil
+	}
+	name := locked[0].name
+	if sender == "" || len(m.Rcpts) == 0 {
+		// A bounce has no one to send a password.
+		return Hit{Matched: true, Reason: name + " is an encrypted archive, from the null sender"}, nil
+	}
+	first := now
+	for _, rcpt := range m.Rcpts {
+		rcpt = strings.ToLower(rcpt)
+		for _, l := range locked {
+			// Kept a little past the timeout, so that a retry just after
+			// it still finds the archive timed out rather than new.
+			t, err := r.store.Wait(ctx, sender, rcpt, l.id, now, r.timeout+r.timeout/2)
+			if err != nil {
+				return Hit{}, fmt.Errorf("encrypted_archive: store: %w", err)
+			}
+			if t.Before(first) {
+				first = t
+			}
+		}
+	}
+	// Some senders write the password in the archive mail itself: it is
+	// tried when the MTA retries.
+	if err := r.collect(ctx, m, sender, now); err != nil {
+		return Hit{}, err
+	}
+	if waited := now.Sub(first); waited < r.timeout {
+		return Hit{Matched: true, Action: Tempfail, Reply: r.pairReply,
+			Reason: fmt.Sprintf("%s is an encrypted archive: waiting for its password, %s of %s waited",
+				name, waited.Round(time.Second), r.timeout)}, nil
+	}
+	for _, rcpt := range m.Rcpts {
+		for _, l := range locked {
+			if err := r.store.Done(ctx, sender, strings.ToLower(rcpt), l.id); err != nil {
+				return Hit{}, fmt.Errorf("encrypted_archive: store: %w", err)
+			}
+		}
+	}
+	return Hit{Matched: true, Reason: fmt.Sprintf("%s is an encrypted archive: no password that opens it came within pair_timeout %s", name, r.timeout)}, nil
+}
+
+// Commit forgets the archives of an accepted mail that a password opened,
+// and their candidates once no archive of the pair waits. Those of a
+// refused mail go when pair_timeout has passed.
+func (r *encryptedArchive) Commit(ctx context.Context, m *Message) error {
+	if !r.pair || m.Inspection == nil || m.Sender == "" {
+		return nil
+	}
+	_, decrypted := scanArchives(m.Inspection)
+	for _, rcpt := range m.Rcpts {
+		for _, id := range decrypted {
+			if err := r.store.Done(ctx, strings.ToLower(m.Sender), strings.ToLower(rcpt), id); err != nil {
+				return fmt.Errorf("encrypted_archive: store: %w", err)
+			}
+		}
+	}
+	return nil
+}
+
+// collect reads a message for password candidates when its sender has an
+// archive waiting for one of its recipients, and keeps them for that
+// pair. Candidates are never logged.
+func (r *encryptedArchive) collect(ctx context.Context, m *Message, sender string, now time.Time) error {
+	if sender == "" {
+		return nil
+	}
+	var cands []string
+	read := false
+	for _, rcpt := range m.Rcpts {
+		rcpt = strings.ToLower(rcpt)
+		ok, err := r.store.Waiting(ctx, sender, rcpt, now)
+		if err != nil {
+			return fmt.Errorf("encrypted_archive: store: %w", err)
+		}
+		if !ok {
+			continue
+		}
+		if !read {
+			read = true
+			cands = r.extractor.Candidates(m.Inspection.Subject + "\n" + m.Inspection.Text.Text)
+		}
+		if len(cands) == 0 {
+			return nil
+		}
+		if err := r.store.AddCandidates(ctx, sender, rcpt, cands, now, r.timeout); err != nil {
+			return fmt.Errorf("encrypted_archive: store: %w", err)
+		}
+		r.log.LogAttrs(ctx, slog.LevelInfo, "password candidates kept",
+			slog.String("queue_id", m.QueueID), slog.String("sender", m.Sender), slog.String("rcpt", rcpt),
+			slog.Int("candidates", len(cands)))
+	}
+	return nil
+}
+
+// passwords returns the candidates kept for the pairs of a message, for
+// the inspection to try on its encrypted archives. A store that fails
+// gives none: the archive then waits, as if none had come.
+func (r *encryptedArchive) passwords(ctx context.Context, m *Message) [][]byte {
+	if !r.pair || m.Sender == "" {
+		return nil
+	}
+	var out [][]byte
+	seen := map[string]bool{}
+	for _, rcpt := range m.Rcpts {
+		cands, err := r.store.Candidates(ctx, strings.ToLower(m.Sender), strings.ToLower(rcpt), r.now())
+		if err != nil {
+			r.log.LogAttrs(ctx, slog.LevelWarn, "password candidates unavailable",
+				slog.String("sender", m.Sender), slog.String("rcpt", rcpt), slog.String("error", err.Error()))
+			continue
+		}
+		for _, c := range cands {
+			if !seen[c] {
+				seen[c] = true
+				out = append(out, []byte(c))
+			}
+		}
+	}
+	return out
+}

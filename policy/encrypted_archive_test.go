@@ -1,0 +1,238 @@
+package policy_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/text/encoding/japanese"
+
+	"github.com/sekisho/sekisho/policy"
+)
+
+// peHead is the start of a Windows executable.
+var peHead = append([]byte("MZ\x90\x00\x03\x00\x00\x00"), bytes.Repeat([]byte{0}, 56)...)
+
+// encryptedZip writes files into a zip encrypted with password by zip -P
+// (traditional PKWARE encryption), as PPAP mail carries them.
+func encryptedZip(t *testing.T, password string, files map[string][]byte) []byte {
+	t.Helper()
+	prog, err := exec.LookPath("zip")
+	if err != nil {
+		t.Fatal("zip not found: run bash testdata/install-deps.sh as root to install it")
+	}
+	dir := t.TempDir()
+	args := []string{"-q", "-P", password, "out.zip"}
+	for name, data := range files {
+		if err := os.WriteFile(filepath.Join(dir, name), data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		args = append(args, name)
+	}
+	cmd := exec.Command(prog, args...)
+	cmd.Dir = dir
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("zip: %v\n%s", err, out)
+	}
+	b, err := os.ReadFile(filepath.Join(dir, "out.zip"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// archiveMail is a Japanese mail with a zip attached.
+func archiveMail(zip []byte) []byte {
+	return []byte("Subject: =?UTF-8?B?" + base64.StdEncoding.EncodeToString([]byte("見積書の送付")) + "?=\r\n" +
+		"MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n" +
+		"--b\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n見積書を添付します。パスワードは別途お送りします。\r\n" +
+		"--b\r\nContent-Type: application/zip; name=mitsumori.zip\r\nContent-Transfer-Encoding: base64\r\n\r\n" +
+		base64.StdEncoding.EncodeToString(zip) + "\r\n--b--\r\n")
+}
+
+// passwordMail is the mail that follows, in ISO-2022-JP as Japanese mail
+// software sends it.
+func passwordMail(t *testing.T, password string) []byte {
+	body, err := japanese.ISO2022JP.NewEncoder().String("先ほどのファイルのパスワードをお知らせします。\r\n\r\nパスワード：" + password + "\r\n\r\nよろしくお願いいたします。\r\n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return []byte("Subject: =?ISO-2022-JP?B?" + base64.StdEncoding.EncodeToString([]byte(mustJIS(t, "パスワードのお知らせ"))) + "?=\r\n" +
+		"MIME-Version: 1.0\r\nContent-Type: text/plain; charset=ISO-2022-JP\r\nContent-Transfer-Encoding: 7bit\r\n\r\n" + body)
+}
+
+func mustJIS(t *testing.T, s string) string {
+	out, err := japanese.ISO2022JP.NewEncoder().String(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// pairing is an engine in pair mode with a clock the test moves.
+type pairing struct {
+	t   *testing.T
+	e   *policy.Engine
+	now time.Time
+	log bytes.Buffer
+}
+
+func newPairing(t *testing.T, extra string) *pairing {
+	p := &pairing{t: t, now: time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)}
+	env := &policy.Env{Logger: slog.New(slog.NewTextHandler(&p.log, nil)), Now: func() time.Time { return p.now }}
+	p.e = rtEngine(t, "[rules.attachment_extension]\n\n[rules.encrypted_archive]\nmode = \"pair\"\npair_timeout = \"1h\"\n"+extra, env)
+	return p
+}
+
+// send passes raw on to the engine as the milter does, streamed, from
+// sender to rcpts, and returns the outcome.
+func (p *pairing) send(raw []byte, sender string, rcpts ...string) policy.Outcome {
+	p.t.Helper()
+	m := rtEnvelope(rcpts...)
+	m.Sender = sender
+	ctx := context.Background()
+	p.e.OpenStreams(ctx, m)
+	m.Headers = rtHeaders(p.t, raw)
+	for b := raw; len(b) > 0; b = b[min(len(b), 512):] {
+		p.e.Feed(m, bytes.Clone(b[:min(len(b), 512)]))
+	}
+	defer m.Close()
+	return p.e.Finish(ctx, m)
+}
+
+func TestEncryptedArchiveJudge(t *testing.T) {
+	zip := encryptedZip(t, "Pw-2026", map[string][]byte{"見積書.pdf": []byte("%PDF-1.4\n")})
+	e := rtEngine(t, "[rules.encrypted_archive]\n", nil)
+	v := e.Run(context.Background(), policy.StageEOB, rtBytesMessage(t, archiveMail(zip)))
+	rtExpect(t, v, "encrypted_archive", policy.Reject,
+		"550 5.7.1 Encrypted archives are not accepted: their content cannot be checked. Please share the file another way",
+		`attachment "mitsumori.zip" (part 2) is an encrypted archive`)
+	e = rtEngine(t, "[rules.encrypted_archive]\naction = \"tempfail\"\n", nil)
+	v = e.Run(context.Background(), policy.StageEOB, rtBytesMessage(t, archiveMail(zip)))
+	rtExpect(t, v, "encrypted_archive", policy.Tempfail,
+		"450 4.7.1 Encrypted archives are not accepted: their content cannot be checked. Please share the file another way")
+	// A plain zip is no business of this rule.
+	plain := rtFileMessage(t, "zip-with-exe.eml")
+	rtExpectContinue(t, rtEngine(t, "[rules.encrypted_archive]\n", nil).Run(context.Background(), policy.StageEOB, plain))
+}
+
+// TestEncryptedArchivePairing follows PPAP mail through the engine: the
+// archive waits, its password comes in the next mail, the retry is
+// decrypted and judged on its content.
+func TestEncryptedArchivePairing(t *testing.T) {
+	const pw = "Mk7#qa9Z"
+	exe := archiveMail(encryptedZip(t, pw, map[string][]byte{"見積書.pdf": peHead, "readme.txt": []byte("hello\n")}))
+	pdf := archiveMail(encryptedZip(t, pw, map[string][]byte{"見積書.pdf": []byte("%PDF-1.4\n%...\n")}))
+	const from, to = "yamada@partner.example.jp", "tanaka@example.co.jp"
+
+	t.Run("executable inside", func(t *testing.T) {
+		// Its name, which zip does not encrypt, says PDF: only the
+		// content tells.
+		p := newPairing(t, "")
+		o := p.send(exe, from, to)
+		rtExpect(t, o.Verdict, "encrypted_archive", policy.Tempfail,
+			"451 4.7.0 Encrypted archive: it will be accepted once its password has been sent in a separate mail", "waiting for its password")
+		// The MTA retries before the password came: still waiting.
+		p.now = p.now.Add(10 * time.Minute)
+		o = p.send(exe, from, to)
+		rtExpect(t, o.Verdict, "encrypted_archive", policy.Tempfail, o.Reply.String(), "10m0s of 1h0m0s waited")
+		// The password mail is delivered.
+		p.now = p.now.Add(time.Minute)
+		if o := p.send(passwordMail(t, pw), from, to); !o.Accepted() || o.Rule != "" {
+			t.Fatalf("password mail: %+v", o.Verdict)
+		}
+		// The retry is decrypted: the executable inside is refused.
+		p.now = p.now.Add(5 * time.Minute)
+		o = p.send(exe, from, to)
+		rtExpect(t, o.Verdict, "attachment_extension", policy.Reject, "550 5.7.1 Attachment type not allowed",
+			`"mitsumori.zip" (part 2) > "見積書.pdf" is an executable (pe)`)
+		if strings.Contains(p.log.String(), pw) {
+			t.Errorf("the password is in the log:\n%s", p.log.String())
+		}
+		if !strings.Contains(p.log.String(), "password candidates kept") {
+			t.Errorf("log does not say candidates were kept:\n%s", p.log.String())
+		}
+	})
+
+	t.Run("clean inside", func(t *testing.T) {
+		p := newPairing(t, "")
+		rtExpect(t, p.send(pdf, from, to).Verdict, "encrypted_archive", policy.Tempfail, "451 4.7.0 Encrypted archive: it will be accepted once its password has been sent in a separate mail")
+		// Another sender's password, or one to another recipient, opens nothing.
+		p.send(passwordMail(t, pw), "other@partner.example.jp", to)
+		p.send(passwordMail(t, pw), from, "suzuki@example.co.jp")
+		rtExpect(t, p.send(pdf, from, to).Verdict, "encrypted_archive", policy.Tempfail, "451 4.7.0 Encrypted archive: it will be accepted once its password has been sent in a separate mail")
+		p.send(passwordMail(t, "wrong-one"), from, to)
+		p.send(passwordMail(t, pw), from, to)
+		o := p.send(pdf, from, to)
+		if !o.Accepted() || o.Action != policy.Continue {
+			t.Fatalf("decrypted clean archive: %+v", o.Verdict)
+		}
+		if len(o.Headers) != 1 || !strings.Contains(o.Headers[0].Value, "rule=encrypted_archive") || !strings.Contains(o.Headers[0].Value, "decrypted with the password sent after it, and checked") {
+			t.Errorf("headers = %+v, want the tag of a checked archive", o.Headers)
+		}
+		// Once accepted, the archive and its candidates are forgotten: the
+		// same file sent again waits anew.
+		rtExpect(t, p.send(pdf, from, to).Verdict, "encrypted_archive", policy.Tempfail, "451 4.7.0 Encrypted archive: it will be accepted once its password has been sent in a separate mail", "0s of 1h0m0s waited")
+	})
+
+	t.Run("password never comes", func(t *testing.T) {
+		p := newPairing(t, "action = \"reject\"\nreply = \"550 5.7.1 Send the file by the file server, not as an encrypted zip\"\n")
+		p.send(pdf, from, to)
+		p.now = p.now.Add(59 * time.Minute)
+		rtExpect(t, p.send(pdf, from, to).Verdict, "encrypted_archive", policy.Tempfail, "451 4.7.0 Encrypted archive: it will be accepted once its password has been sent in a separate mail")
+		p.now = p.now.Add(time.Minute)
+		rtExpect(t, p.send(pdf, from, to).Verdict, "encrypted_archive", policy.Reject,
+			"550 5.7.1 Send the file by the file server, not as an encrypted zip", "no password that opens it came within pair_timeout 1h0m0s")
+		// The null sender cannot send a password: the action applies at once.
+		rtExpect(t, newPairing(t, "").send(pdf, "", to).Verdict, "encrypted_archive", policy.Reject,
+			"550 5.7.1 Encrypted archives are not accepted: their content cannot be checked. Please share the file another way", "null sender")
+	})
+
+	t.Run("not streamed", func(t *testing.T) {
+		// A message judged from its raw bytes (sekisho scan) gets the
+		// candidates too.
+		p := newPairing(t, "")
+		p.send(exe, from, to)
+		p.send(passwordMail(t, pw), from, to)
+		m := rtBytesMessage(t, exe, to)
+		m.Sender = from
+		rtExpect(t, p.e.Finish(context.Background(), m).Verdict, "attachment_extension", policy.Reject, "550 5.7.1 Attachment type not allowed")
+	})
+}
+
+func TestEncryptedArchiveConfig(t *testing.T) {
+	for cfg, want := range map[string]string{
+		"mode = \"wait\"\n":                        `mode: must be judge or pair, not "wait"`,
+		"pair_reply = \"550 5.7.1 no\"\n":          "pair_reply: must be a 4xx reply",
+		"patterns = [\"PW: \\\\S+\"]\n":            "needs a group",
+		"pair_timeout = \"0s\"\n":                  "pair_timeout: must be above zero",
+		"mode = \"pair\"\npatterns = []\n":         "mode pair needs at least one pattern",
+		"action = \"tag\"\nmax_pairs = 0\n":        "max_pairs: must be at least 1",
+		"patterns = [\"(unclosed\"]\n":             "missing closing )",
+		"action = \"tempfail\"\nmode = \"pair\"\n": "",
+	} {
+		_, err := policy.Parse("t.toml", []byte("[rules.encrypted_archive]\n"+cfg))
+		switch {
+		case want == "" && err != nil:
+			t.Errorf("%s: %v", cfg, err)
+		case want != "" && (err == nil || !strings.Contains(err.Error(), want)):
+			t.Errorf("%s: error %v, want %q", cfg, err, want)
+		}
+	}
+}
+
+// TestEncryptedArchiveOneOutcome: the outcome of encrypted archives is set
+// in one place.
+func TestEncryptedArchiveOneOutcome(t *testing.T) {
+	_, err := policy.Parse("t.toml", []byte("[rules.attachment_extension]\nencrypted = \"reject\"\n\n[rules.encrypted_archive]\nmode = \"pair\"\n"))
+	if err == nil || !strings.Contains(err.Error(), "rules.attachment_extension.encrypted: encrypted archives are judged by rules.encrypted_archive") {
+		t.Errorf("error = %v", err)
+	}
+}
