@@ -3,8 +3,14 @@ package pairing
 import (
 	"context"
 	"slices"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/sekisho/sekisho/policy/ratelimit/redistest"
 )
 
 // testStore is the behaviour every Store has.
@@ -87,5 +93,76 @@ func TestMemoryStoreBounded(t *testing.T) {
 	}
 	if w, _ := s.Waiting(ctx, "s", "a", now); w {
 		t.Error("the oldest pair was kept beyond the size")
+	}
+}
+
+// TestRedisStore runs the Store behaviour against a real Redis server and
+// a real 3-master Redis Cluster.
+func TestRedisStore(t *testing.T) {
+	t.Run("server", func(t *testing.T) {
+		srv := redistest.StartServer(t, "")
+		c := redis.NewClient(&redis.Options{Addr: srv.Addr})
+		defer c.Close()
+		s := NewRedis(c, "sekisho:pair:", 2*time.Second)
+		testStore(t, s)
+		// Nothing is left once everything is done or expired, and no key
+		// holds an address.
+		keys, err := c.Keys(context.Background(), "*").Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, k := range keys {
+			if strings.Contains(k, "@") {
+				t.Errorf("key %q holds an address", k)
+			}
+		}
+	})
+	t.Run("cluster", func(t *testing.T) {
+		cl := redistest.StartCluster(t, "pw")
+		var addrs []string
+		for _, n := range cl.Nodes {
+			addrs = append(addrs, n.Addr)
+		}
+		c := redis.NewClusterClient(&redis.ClusterOptions{Addrs: addrs, Password: "pw"})
+		defer c.Close()
+		s := NewRedis(c, "sekisho:pair:", 2*time.Second)
+		testStore(t, s)
+		// Pairs spread over the cluster's slots.
+		ctx := context.Background()
+		now := time.Now()
+		for i := range 20 {
+			rcpt := "user" + strconv.Itoa(i) + "@example.co.jp"
+			if _, err := s.Wait(ctx, "s@example.net", rcpt, "m", now, time.Minute); err != nil {
+				t.Fatal(err)
+			}
+			if err := s.AddCandidates(ctx, "s@example.net", rcpt, []string{"pw" + strconv.Itoa(i)}, now, time.Minute); err != nil {
+				t.Fatal(err)
+			}
+			if c, err := s.Candidates(ctx, "s@example.net", rcpt, now); err != nil || len(c) != 1 || c[0] != "pw"+strconv.Itoa(i) {
+				t.Fatalf("candidates %q, %v", c, err)
+			}
+		}
+	})
+}
+
+// TestRedisStoreDown: a store that does not answer is an error, never "no
+// archive waits".
+func TestRedisStoreDown(t *testing.T) {
+	port, err := redistest.FreePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := redis.NewClient(&redis.Options{Addr: "127.0.0.1:" + strconv.Itoa(port), MaxRetries: -1})
+	defer c.Close()
+	s := NewRedis(c, "p:", time.Second)
+	ctx := context.Background()
+	if _, err := s.Waiting(ctx, "a", "b", time.Now()); err == nil {
+		t.Error("Waiting on a store that is down: no error")
+	}
+	if _, err := s.Wait(ctx, "a", "b", "m", time.Now(), time.Hour); err == nil {
+		t.Error("Wait on a store that is down: no error")
+	}
+	if _, err := s.Candidates(ctx, "a", "b", time.Now()); err == nil {
+		t.Error("Candidates on a store that is down: no error")
 	}
 }
