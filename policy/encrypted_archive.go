@@ -26,11 +26,13 @@ import (
 // pair_timeout.
 type EncryptedArchiveConfig struct {
 	RuleCommon
-	Mode        string   `toml:"mode"`         // "judge" or "pair"
-	PairTimeout Duration `toml:"pair_timeout"` // pair: how long an archive waits for its password
-	PairReply   Reply    `toml:"pair_reply"`   // pair: the 4xx reply while it waits
-	Patterns    []string `toml:"patterns"`     // pair: regular expressions whose first group is a password
-	MaxPairs    int      `toml:"max_pairs"`    // pair: sender/recipient pairs kept in memory
+	Mode        string      `toml:"mode"`         // "judge" or "pair"
+	PairTimeout Duration    `toml:"pair_timeout"` // pair: how long an archive waits for its password
+	PairReply   Reply       `toml:"pair_reply"`   // pair: the 4xx reply while it waits
+	Patterns    []string    `toml:"patterns"`     // pair: regular expressions whose first group is a password
+	MaxPairs    int         `toml:"max_pairs"`    // pair: sender/recipient pairs kept in memory
+	Store       StoreConfig `toml:"store"`        // pair: "memory", or a Redis store as rate_limit's
+	Timeout     Duration    `toml:"timeout"`      // pair: per Redis call
 
 	extractor *pairing.Extractor
 }
@@ -44,11 +46,14 @@ func (c *EncryptedArchiveConfig) setDefaults() {
 		Text: "Encrypted archive: it will be accepted once its password has been sent in a separate mail"}
 	c.Patterns = slices.Clone(pairing.DefaultPatterns)
 	c.MaxPairs = 100000
+	c.Store = StoreConfig{text: "memory"}
+	c.Timeout = Duration(time.Second)
 }
 
 // derive: tempfail without a reply of its own gets the 4xx counterpart of
 // the default reply.
 func (c *EncryptedArchiveConfig) derive(set func(string) bool) {
+	c.Store.derive(set("store"))
 	if c.Action == Tempfail && !set("reply") {
 		c.Reply = temporary(c.Reply)
 	}
@@ -75,7 +80,15 @@ func (c *EncryptedArchiveConfig) validate() []*ConfigError {
 		errs = append(errs, &ConfigError{Key: "patterns", Msg: "mode pair needs at least one pattern"})
 	}
 	c.extractor = x
-	return errs
+	if c.Timeout <= 0 {
+		errs = append(errs, &ConfigError{Key: "timeout", Msg: "must be above zero"})
+	}
+	return append(errs, c.Store.validate()...)
+}
+
+// pairsInRedis reports whether the rule keeps its pairs in Redis.
+func (c *EncryptedArchiveConfig) pairsInRedis() bool {
+	return c.Enabled && c.Mode == "pair" && !c.Store.memory()
 }
 
 func (c *EncryptedArchiveConfig) judgesContent() bool { return true }
@@ -83,10 +96,16 @@ func (c *EncryptedArchiveConfig) judgesContent() bool { return true }
 func (c *EncryptedArchiveConfig) build(env *Env) (Rule, error) {
 	r := &encryptedArchive{pair: c.Mode == "pair", timeout: c.PairTimeout.D(), pairReply: c.PairReply,
 		extractor: c.extractor, now: env.now, log: env.logger()}
-	if r.pair {
-		r.store = env.pairStore(c.MaxPairs)
+	if !r.pair {
+		return r, nil
 	}
-	return r, nil
+	if c.Store.memory() {
+		r.store = env.pairStore(c.MaxPairs)
+		return r, nil
+	}
+	var err error
+	r.store, err = env.redisPairStore(c.Store.url, c.Timeout.D())
+	return r, err
 }
 
 // pairText is how much decoded body text a pairing rule reads for

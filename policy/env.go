@@ -79,6 +79,9 @@ func (env *Env) Prune(keep ...*Config) error {
 			if rl := r.RateLimit; rl != nil && rl.Enabled {
 				used[redisKey(rl.Store.url, rl.Timeout.D())] = true
 			}
+			if ea := r.EncryptedArchive; ea != nil && ea.pairsInRedis() {
+				used[redisKey(ea.Store.url, ea.Timeout.D())] = true
+			}
 		}
 	}
 	env.mu.Lock()

@@ -3,13 +3,15 @@ package policy
 import "slices"
 
 // needsNetwork reports whether a rule table asks a server to decide: a
-// DNSBL, clamd, or a Redis rate-limit store.
+// DNSBL, clamd, or a Redis store (rate limits, PPAP pairing).
 func needsNetwork(t ruleConfig) bool {
 	switch c := t.(type) {
 	case *DNSBLConfig, *VirusConfig:
 		return true
 	case *RateLimitConfig:
 		return !c.Store.memory()
+	case *EncryptedArchiveConfig:
+		return c.pairsInRedis()
 	}
 	return false
 }

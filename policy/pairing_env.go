@@ -1,7 +1,10 @@
 package policy
 
 import (
+	"fmt"
 	"time"
+
+	"github.com/sekisho/sekisho/policy/ratelimit"
 
 	"github.com/sekisho/sekisho/policy/pairing"
 )
@@ -16,6 +19,21 @@ func (env *Env) pairStore(size int) pairing.Store {
 		env.pairs = pairing.NewMemory(size)
 	}
 	return env.pairs
+}
+
+// redisPairStore returns a pairing store on the Redis of a store URL: the
+// client is the rate-limit store's of the same URL and timeout, one for
+// both, under keys of their own.
+func (env *Env) redisPairStore(store string, timeout time.Duration) (pairing.Store, error) {
+	s, err := env.rateStore(store, timeout)
+	if err != nil {
+		return nil, err
+	}
+	r, ok := s.(*ratelimit.Redis)
+	if !ok {
+		return nil, fmt.Errorf("store %s is not a Redis store", store)
+	}
+	return pairing.NewRedis(r.Client(), "sekisho:pair:", timeout), nil
 }
 
 // now returns the Env's clock.

@@ -33,14 +33,18 @@ func (c *RateLimitConfig) setDefaults() {
 
 // derive tells the forms of store apart: a table is decoded over the
 // default "memory", a string replaces it.
-func (c *RateLimitConfig) derive(set func(key string) bool) {
-	if c.Store.form != storeUnset {
+func (c *RateLimitConfig) derive(set func(key string) bool) { c.Store.derive(set("store")) }
+
+// derive tells the forms of a store key apart once the file is decoded:
+// set says whether the file sets the key.
+func (s *StoreConfig) derive(set bool) {
+	if s.form != storeUnset {
 		return // a string, or a table already derived and inherited
 	}
-	if set("store") {
-		c.Store.form, c.Store.text = storeTable, ""
+	if set {
+		s.form, s.text = storeTable, ""
 	} else {
-		c.Store.form = storeText
+		s.form = storeText
 	}
 }
 

@@ -156,3 +156,46 @@ func TestE2EPPAPRelayed(t *testing.T) {
 	mx.notDelivered(t, tok)
 	s.waitLog(t, "msg=decision", "rule=encrypted_archive", "no password that opens it came within pair_timeout")
 }
+
+// TestE2EPPAPTwoMX: two MX hosts, each Postfix with its own sekisho,
+// keep their pairs in one Redis. The archive reaches the first host, its
+// password the second, and the first host's retry is decrypted with it.
+func TestE2EPPAPTwoMX(t *testing.T) {
+	t.Parallel()
+	redis := sharedRedis(t)
+	cfg := sekishoConfig("enforce", `[rules.attachment_extension]
+deny = ["exe"]
+
+[rules.encrypted_archive]
+mode = "pair"
+pair_timeout = "1h"
+store = "redis://`+redis.Addr+`/0"
+timeout = "2s"
+`)
+	s1, mx1 := setup(t, cfg)
+	_, mx2 := setup(t, cfg)
+	tok := token(t)
+	from, to := "sato+"+tok+"@partner.example.org", "tanaka@example.co.jp"
+	pw := "Zq-" + tok[:8]
+	peHead := append([]byte("MZ\x90\x00\x03\x00\x00\x00"), make([]byte, 56)...)
+	archive := writeMessage(t, japaneseMessage(tok, fileAttachment("発注書.zip", "application/zip",
+		ppapZip(t, pw, map[string][]byte{"発注書.pdf": peHead}))))
+	out := mx1.mustSwaks(t, 26, "--from", from, "--to", to, "--data", archive)
+	mustRefuse(t, out, regexp.QuoteMeta("451 4.7.0 Encrypted archive"))
+	pwTok := token(t)
+	mx2.mustSwaks(t, 0, "--from", from, "--to", to, "--data", writeMessage(t, ppapPasswordMail(t, pwTok, pw)))
+	mx2.waitDelivered(t, pwTok, 1)
+	// Decrypted on the first host: the PDF is a Windows executable.
+	out = mx1.mustSwaks(t, 26, "--from", from, "--to", to, "--data", archive)
+	mustRefuse(t, out, regexp.QuoteMeta("550 5.7.1 Attachment type not allowed"))
+	s1.waitLog(t, "msg=decision", "rule=attachment_extension", `発注書.pdf\" is an executable (pe)`)
+	mx1.notDelivered(t, tok)
+	// The pairing keys in Redis are digests: no address is stored.
+	keys, err := redisCommand(redis.Addr, "KEYS sekisho:pair:*")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(keys, "@") {
+		t.Errorf("pairing keys hold addresses: %s", keys)
+	}
+}

@@ -140,6 +140,10 @@ func NewRedis(rawURL string, prefix string, timeout time.Duration) (*Redis, erro
 	}, nil
 }
 
+// Client returns the store's Redis client, for other keys kept on the same
+// servers (PPAP pairing); Close closes it.
+func (r *Redis) Client() redis.UniversalClient { return r.client }
+
 // Name returns the store's URL without its password, for logs and metrics.
 func (r *Redis) Name() string { return r.name }
 
