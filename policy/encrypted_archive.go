@@ -128,14 +128,6 @@ func (r *encryptedArchive) Name() string      { return "encrypted_archive" }
 func (r *encryptedArchive) Stages() []Stage   { return []Stage{StageEOB} }
 func (r *encryptedArchive) judgesInspection() {}
 
-// keepsText asks the inspection for the body text passwords are read from.
-func (r *encryptedArchive) keepsText() int {
-	if r.pair {
-		return pairText
-	}
-	return 0
-}
-
 // lockedArchive is an encrypted archive attachment no password opened.
 type lockedArchive struct {
 	name string // as log lines name the attachment
@@ -306,21 +298,27 @@ func (r *encryptedArchive) collect(ctx context.Context, m *Message, sender strin
 	return nil
 }
 
-// passwords returns the candidates kept for the pairs of a message, for
-// the inspection to try on its encrypted archives. A store that fails
-// gives none: the archive then waits, as if none had come.
-func (r *encryptedArchive) passwords(ctx context.Context, m *Message) [][]byte {
+// pairState returns the candidates kept for the pairs of a message, for
+// the inspection to try on its encrypted archives, and how much body text
+// to keep: only a mail to a pair with an archive waiting is read for
+// passwords. A store that fails gives none: the archive then waits, as if
+// none had come.
+func (r *encryptedArchive) pairState(ctx context.Context, m *Message) ([][]byte, int) {
 	if !r.pair || m.Sender == "" {
-		return nil
+		return nil, 0
 	}
 	var out [][]byte
+	keep := 0
 	seen := map[string]bool{}
 	for _, rcpt := range m.Rcpts {
-		cands, err := r.store.Candidates(ctx, strings.ToLower(m.Sender), strings.ToLower(rcpt), r.now())
+		cands, waiting, err := r.store.Candidates(ctx, strings.ToLower(m.Sender), strings.ToLower(rcpt), r.now())
 		if err != nil {
 			r.log.LogAttrs(ctx, slog.LevelWarn, "password candidates unavailable",
 				slog.String("sender", m.Sender), slog.String("rcpt", rcpt), slog.String("error", err.Error()))
 			continue
+		}
+		if waiting {
+			keep = pairText
 		}
 		for _, c := range cands {
 			if !seen[c] {
@@ -329,5 +327,5 @@ func (r *encryptedArchive) passwords(ctx context.Context, m *Message) [][]byte {
 			}
 		}
 	}
-	return out
+	return out, keep
 }

@@ -101,9 +101,6 @@ func (e *Engine) buildSet(name string, rules *RulesConfig, order []string, env *
 		if ps, ok := r.(interface{ scansParts() bool }); ok && ps.scansParts() {
 			set.inspects = true
 		}
-		if k, ok := r.(interface{ keepsText() int }); ok {
-			e.limits.KeepText = max(e.limits.KeepText, k.keepsText())
-		}
 		set.rules = append(set.rules, b)
 	}
 	set.rules = inspectionFirst(set.rules)

@@ -51,7 +51,8 @@ func (e *Engine) inspect(ctx context.Context, m *Message) error {
 		return fmt.Errorf("inspect: %w", err)
 	}
 	defer r.Close()
-	res, err := mime.InspectWithPasswords(r, e.limits, e.setOf(m).passwords(ctx, m))
+	lim, pws := e.limitsFor(ctx, e.setOf(m), m)
+	res, err := mime.InspectWithPasswords(r, lim, pws)
 	if err != nil {
 		return fmt.Errorf("inspect: %w", err)
 	}

@@ -44,7 +44,8 @@ func (e *Engine) OpenStreams(ctx context.Context, m *Message) {
 		if len(scanners) > 0 {
 			scan = scanners[0]
 		}
-		m.state.inspection = mime.NewStreamWithPasswords(e.limits, scan, set.passwords(ctx, m))
+		lim, pws := e.limitsFor(ctx, set, m)
+		m.state.inspection = mime.NewStreamWithPasswords(lim, scan, pws)
 	}
 }
 
@@ -68,21 +69,25 @@ func (e *Engine) Feed(m *Message, p []byte) {
 	}
 }
 
-// passwordSource is a rule that has password candidates for the
-// encrypted archives of a message (PPAP pairing).
-type passwordSource interface {
-	passwords(ctx context.Context, m *Message) [][]byte
+// pairer is a rule that has password candidates for the encrypted
+// archives of a message (PPAP pairing), and wants its body text kept.
+type pairer interface {
+	pairState(ctx context.Context, m *Message) (passwords [][]byte, keepText int)
 }
 
-// passwords returns the candidates the rules of the policy have for m.
-func (s *ruleSet) passwords(ctx context.Context, m *Message) [][]byte {
+// limitsFor returns the inspection limits of m and the password candidates
+// the rules of the policy have for it.
+func (e *Engine) limitsFor(ctx context.Context, s *ruleSet, m *Message) (mime.Limits, [][]byte) {
+	lim := e.limits
 	var out [][]byte
 	for _, r := range s.rules {
-		if p, ok := r.Rule.(passwordSource); ok {
-			out = append(out, p.passwords(ctx, m)...)
+		if p, ok := r.Rule.(pairer); ok {
+			pws, keep := p.pairState(ctx, m)
+			out = append(out, pws...)
+			lim.KeepText = max(lim.KeepText, keep)
 		}
 	}
-	return out
+	return lim, out
 }
 
 // takeStream hands the stream of rule index i over to its rule, nil when

@@ -121,11 +121,12 @@ if ttl >= 0 and ttl < want then redis.call('PEXPIRE', key, string.format('%.0f',
 return #list
 `)
 
-// candidatesScript: ARGV now. Returns the candidates (JSON), or false.
+// candidatesScript: ARGV now. Returns false when no archive waits, else
+// the candidates (JSON), "" when none.
 var candidatesScript = redis.NewScript(cleanLua + `
 local key = KEYS[1]
 if clean(key, tonumber(ARGV[1])) == 0 then return false end
-return redis.call('HGET', key, 'c')
+return redis.call('HGET', key, 'c') or ''
 `)
 
 // doneScript: ARGV id. Drops the archive, and the hash with its
@@ -186,23 +187,22 @@ func (s *Redis) AddCandidates(ctx context.Context, sender, rcpt string, cands []
 	return nil
 }
 
-func (s *Redis) Candidates(ctx context.Context, sender, rcpt string, now time.Time) ([]string, error) {
+func (s *Redis) Candidates(ctx context.Context, sender, rcpt string, now time.Time) ([]string, bool, error) {
 	v, err := s.run(ctx, candidatesScript, s.key(sender, rcpt), ms(now)).Text()
 	if err == redis.Nil {
-		return nil, nil
+		return nil, false, nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("pairing: redis candidates: %w", err)
+		return nil, false, fmt.Errorf("pairing: redis candidates: %w", err)
+	}
+	if v == "" || v == "{}" { // none yet; cjson writes an empty list as {}
+		return nil, true, nil
 	}
 	var out []string
 	if err := json.Unmarshal([]byte(v), &out); err != nil {
-		// cjson writes an empty list as {}.
-		if v == "{}" {
-			return nil, nil
-		}
-		return nil, fmt.Errorf("pairing: redis candidates: %w", err)
+		return nil, true, fmt.Errorf("pairing: redis candidates: %w", err)
 	}
-	return out, nil
+	return out, true, nil
 }
 
 func (s *Redis) Done(ctx context.Context, sender, rcpt, id string) error {

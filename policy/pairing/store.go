@@ -23,8 +23,9 @@ type Store interface {
 	// AddCandidates keeps candidates for the pair until ttl; at most
 	// MaxCandidates are kept, the latest.
 	AddCandidates(ctx context.Context, sender, rcpt string, cands []string, now time.Time, ttl time.Duration) error
-	// Candidates returns the candidates kept for the pair.
-	Candidates(ctx context.Context, sender, rcpt string, now time.Time) ([]string, error)
+	// Candidates returns the candidates kept for the pair, and whether
+	// an archive of the pair waits.
+	Candidates(ctx context.Context, sender, rcpt string, now time.Time) (cands []string, waiting bool, err error)
 	// Done forgets archive id, and the pair's candidates once no archive
 	// of the pair waits.
 	Done(ctx context.Context, sender, rcpt, id string) error
@@ -119,14 +120,14 @@ func (s *Memory) AddCandidates(_ context.Context, sender, rcpt string, cands []s
 	return nil
 }
 
-func (s *Memory) Candidates(_ context.Context, sender, rcpt string, now time.Time) ([]string, error) {
+func (s *Memory) Candidates(_ context.Context, sender, rcpt string, now time.Time) ([]string, bool, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	p := s.live(pairKey(sender, rcpt), now)
 	if p == nil {
-		return nil, nil
+		return nil, false, nil
 	}
-	return slices.Clone(p.candidates), nil
+	return slices.Clone(p.candidates), true, nil
 }
 
 func (s *Memory) Done(_ context.Context, sender, rcpt, id string) error {

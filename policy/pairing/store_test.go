@@ -24,7 +24,7 @@ func testStore(t *testing.T, s Store) {
 	if err := s.AddCandidates(ctx, a, b, []string{"early"}, t0, ttl); err != nil {
 		t.Fatal(err)
 	}
-	if c, _ := s.Candidates(ctx, a, b, t0); len(c) != 0 {
+	if c, _, _ := s.Candidates(ctx, a, b, t0); len(c) != 0 {
 		t.Errorf("candidates kept without an archive: %q", c)
 	}
 	if w, _ := s.Waiting(ctx, a, b, t0); w {
@@ -42,13 +42,16 @@ func testStore(t *testing.T, s Store) {
 	if w, _ := s.Waiting(ctx, a, b, t0); !w {
 		t.Error("not waiting after Wait")
 	}
+	if c, w, err := s.Candidates(ctx, a, b, t0); len(c) != 0 || !w || err != nil {
+		t.Errorf("Candidates before any: %q waiting %v, %v", c, w, err)
+	}
 	if w, _ := s.Waiting(ctx, a, "other@example.co.jp", t0); w {
 		t.Error("another recipient is waiting")
 	}
 
 	s.AddCandidates(ctx, a, b, []string{"pw1", "pw2"}, t0.Add(time.Minute), ttl)
 	s.AddCandidates(ctx, a, b, []string{"pw2", "pw3"}, t0.Add(2*time.Minute), ttl)
-	if c, _ := s.Candidates(ctx, a, b, t0.Add(3*time.Minute)); !slices.Equal(c, []string{"pw1", "pw2", "pw3"}) {
+	if c, _, _ := s.Candidates(ctx, a, b, t0.Add(3*time.Minute)); !slices.Equal(c, []string{"pw1", "pw2", "pw3"}) {
 		t.Errorf("candidates %q", c)
 	}
 	var many []string
@@ -56,7 +59,7 @@ func testStore(t *testing.T, s Store) {
 		many = append(many, "x"+string(rune('a'+i)))
 	}
 	s.AddCandidates(ctx, a, b, many, t0.Add(3*time.Minute), ttl)
-	if c, _ := s.Candidates(ctx, a, b, t0.Add(3*time.Minute)); len(c) != MaxCandidates || c[len(c)-1] != many[len(many)-1] {
+	if c, _, _ := s.Candidates(ctx, a, b, t0.Add(3*time.Minute)); len(c) != MaxCandidates || c[len(c)-1] != many[len(many)-1] {
 		t.Errorf("bounded candidates %q", c)
 	}
 
@@ -64,7 +67,7 @@ func testStore(t *testing.T, s Store) {
 	if err := s.Done(ctx, a, b, "m1"); err != nil {
 		t.Fatal(err)
 	}
-	if c, _ := s.Candidates(ctx, a, b, t0.Add(4*time.Minute)); len(c) != 0 {
+	if c, _, _ := s.Candidates(ctx, a, b, t0.Add(4*time.Minute)); len(c) != 0 {
 		t.Errorf("candidates after Done: %q", c)
 	}
 	if first, _ := s.Wait(ctx, a, b, "m1", t0.Add(5*time.Minute), ttl); !first.Equal(t0.Add(5 * time.Minute)) {
@@ -77,7 +80,7 @@ func testStore(t *testing.T, s Store) {
 	if w, _ := s.Waiting(ctx, a, b, later); w {
 		t.Error("still waiting after the ttl")
 	}
-	if c, _ := s.Candidates(ctx, a, b, later); len(c) != 0 {
+	if c, _, _ := s.Candidates(ctx, a, b, later); len(c) != 0 {
 		t.Errorf("candidates after the ttl: %q", c)
 	}
 }
@@ -138,7 +141,7 @@ func TestRedisStore(t *testing.T) {
 			if err := s.AddCandidates(ctx, "s@example.net", rcpt, []string{"pw" + strconv.Itoa(i)}, now, time.Minute); err != nil {
 				t.Fatal(err)
 			}
-			if c, err := s.Candidates(ctx, "s@example.net", rcpt, now); err != nil || len(c) != 1 || c[0] != "pw"+strconv.Itoa(i) {
+			if c, _, err := s.Candidates(ctx, "s@example.net", rcpt, now); err != nil || len(c) != 1 || c[0] != "pw"+strconv.Itoa(i) {
 				t.Fatalf("candidates %q, %v", c, err)
 			}
 		}
@@ -162,7 +165,7 @@ func TestRedisStoreDown(t *testing.T) {
 	if _, err := s.Wait(ctx, "a", "b", "m", time.Now(), time.Hour); err == nil {
 		t.Error("Wait on a store that is down: no error")
 	}
-	if _, err := s.Candidates(ctx, "a", "b", time.Now()); err == nil {
+	if _, _, err := s.Candidates(ctx, "a", "b", time.Now()); err == nil {
 		t.Error("Candidates on a store that is down: no error")
 	}
 }
