@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"time"
 	"unicode/utf8"
 
 	"github.com/sekisho/sekisho/policy/mime/zipcrypt"
@@ -45,6 +46,13 @@ const (
 	maxPasswords      = 16
 	maxPasswordMisses = 256
 )
+
+// maxDecryptTime bounds the time spent trying candidates on the encrypted
+// archives of one message, the tries that fit included: a key derivation
+// may be made to cost seconds (7z up to 2^24 SHA-256 rounds, RAR 5 up to
+// 2^24 PBKDF2 rounds), each entry with a salt of its own. What is left
+// stays encrypted. A variable for the tests.
+var maxDecryptTime = 5 * time.Second
 
 // maxDictionary bounds the dictionary (window) a decompressor of a 7z or
 // rar entry may allocate. A dictionary is never bigger than what it
@@ -182,6 +190,15 @@ func (in *inspector) inspectArchive(format string, ra io.ReaderAt, size int64, d
 		in.skip(a, GapArchive, name, part, "corrupt: "+err.Error())
 	case w != nil:
 		in.walk(a, w, depth, name, part)
+	}
+	if format != FormatZip && claimedArchive(Ext(fileName), "") == FormatZip && zipDirectoryRecords(ra, size, 0) > 0 {
+		// A zip appended to another archive opens as a zip in the tools
+		// of a file named .zip (archive/zip, Info-ZIP, 7-Zip with the
+		// type given): what they show is read too, as an entry of the
+		// file's own name.
+		in.problem(fmt.Sprintf("%s: %s content, also read as the zip its name says", where(part), format))
+		z := in.inspectArchive(FormatZip, ra, size, depth, fileName, name, part, false)
+		a.Entries = append(a.Entries, Entry{Name: fileName, Ext: Ext(fileName), Size: size, Archive: z})
 	}
 	return a
 }
@@ -326,11 +343,13 @@ func (in *inspector) decryptEntry(e *Entry, f *arcEntry, depth int, entry, part 
 		// The candidate that fitted last goes first: an archive has one
 		// password, most often.
 		pw := in.passwords[(in.fits+i)%len(in.passwords)]
-		if in.misses >= maxPasswordMisses {
-			in.gap(GapEncrypted, part, fmt.Sprintf("%s: encrypted: not decrypted: %d password tries failed in this message", entry, maxPasswordMisses))
+		if why := in.decryptBudget(); why != "" {
+			in.gap(GapEncrypted, part, entry+": encrypted: not decrypted: "+why)
 			return
 		}
+		start := time.Now()
 		sp, err := in.readDecrypted(f, pw)
+		in.decryptTime += time.Since(start)
 		if errors.Is(err, errTooBigToCheck) {
 			in.gap(GapEncrypted, part, fmt.Sprintf("%s: encrypted: not decrypted: %v", entry, err))
 			return
@@ -346,6 +365,23 @@ func (in *inspector) decryptEntry(e *Entry, f *arcEntry, depth int, entry, part 
 		return
 	}
 	in.gap(GapEncrypted, part, entry+": encrypted: no password candidate fits")
+}
+
+// decryptBudget says why no more candidates are tried in this message, ""
+// while they are.
+func (in *inspector) decryptBudget() string {
+	select {
+	case <-in.abort:
+		return "the inspection was aborted"
+	default:
+	}
+	switch {
+	case in.misses >= maxPasswordMisses:
+		return fmt.Sprintf("%d password tries failed in this message", maxPasswordMisses)
+	case in.decryptTime >= maxDecryptTime:
+		return fmt.Sprintf("trying passwords took more than the %v allowed per message", maxDecryptTime)
+	}
+	return ""
 }
 
 // readDecrypted decrypts an entry with pw into a spool, to its end: only
@@ -431,6 +467,10 @@ func (in *inspector) zipWalker(a *Archive, ra io.ReaderAt, size int64, name, par
 	if err != nil {
 		return nil, err
 	}
+	// archive/zip reads every directory record in a row and compares the
+	// end record's count with them modulo 65536 only: the records are
+	// counted as it will read them, before it does.
+	count = max(count, zipDirectoryRecords(ra, size, uint64(in.entryBudget)+1))
 	if count > uint64(in.entryBudget) {
 		return nil, &arcStop{class: GapLimit, why: fmt.Sprintf("too many entries: %d, %d left of %d", count, in.entryBudget, in.lim.MaxArchiveEntries)}
 	}
@@ -482,6 +522,64 @@ func entryName(raw string, isUTF8 bool) string {
 		return strings.ToValidUTF8(raw, "\uFFFD")
 	}
 	return decodeUnlabelled([]byte(raw))
+}
+
+// zipDirectoryRecords counts the central directory records of the zip in
+// ra the way archive/zip reads them, one after the other from where the
+// end record says the directory starts (after data prepended to the
+// archive, as archive/zip finds it), stopping once the count passes max.
+// It gives 0 when the directory cannot be found: archive/zip then fails
+// too.
+func zipDirectoryRecords(ra io.ReaderAt, size int64, max uint64) uint64 {
+	const eocdLen = 22
+	tail := min(size, eocdLen+0xffff)
+	if tail < eocdLen {
+		return 0
+	}
+	buf := make([]byte, tail)
+	if _, err := ra.ReadAt(buf, size-tail); err != nil && err != io.EOF {
+		return 0
+	}
+	i := len(buf) - eocdLen
+	for ; i >= 0 && binary.LittleEndian.Uint32(buf[i:]) != 0x06054b50; i-- {
+	}
+	if i < 0 {
+		return 0
+	}
+	end := size - tail + int64(i)
+	dirSize := int64(binary.LittleEndian.Uint32(buf[i+12:]))
+	dirOff := int64(binary.LittleEndian.Uint32(buf[i+16:]))
+	if i >= 20 && binary.LittleEndian.Uint32(buf[i-20:]) == 0x07064b50 {
+		rec := make([]byte, 56)
+		off := int64(binary.LittleEndian.Uint64(buf[i-20+8:]))
+		if off < 0 || off >= size {
+			return 0
+		}
+		if _, err := ra.ReadAt(rec, off); err != nil || binary.LittleEndian.Uint32(rec) != 0x06064b50 {
+			return 0
+		}
+		end = off
+		dirSize = int64(binary.LittleEndian.Uint64(rec[40:]))
+		dirOff = int64(binary.LittleEndian.Uint64(rec[48:]))
+	}
+	base := end - dirSize - dirOff
+	if base < 0 || dirSize < 0 || dirOff < 0 {
+		base = 0
+	}
+	pos := base + dirOff
+	var n uint64
+	hdr := make([]byte, 46)
+	for n <= max {
+		if pos < 0 || pos > size-46 {
+			break
+		}
+		if _, err := ra.ReadAt(hdr, pos); err != nil || binary.LittleEndian.Uint32(hdr) != 0x02014b50 {
+			break
+		}
+		n++
+		pos += 46 + int64(binary.LittleEndian.Uint16(hdr[28:])) + int64(binary.LittleEndian.Uint16(hdr[30:])) + int64(binary.LittleEndian.Uint16(hdr[32:]))
+	}
+	return n
 }
 
 // zipEntryCount reads the entry count from the end of central directory

@@ -190,7 +190,7 @@ func (in *inspector) sevenZipWalker(a *Archive, ra io.ReaderAt, size int64) (arc
 	}
 	w := &sevenZipFiles{in: in, ra: ra, size: size, files: zr.File, folders: folders, blocks: map[int]*szBlock{}}
 	for i, f := range zr.File {
-		if f.UncompressedSize == 0 || f.FileInfo().IsDir() {
+		if f.UncompressedSize == 0 {
 			continue
 		}
 		b := w.blocks[f.Stream]
@@ -213,7 +213,7 @@ func (w *sevenZipFiles) next() (*arcEntry, error) {
 	f := w.files[idx]
 	w.i++
 	e := &arcEntry{name: strings.ToValidUTF8(strings.TrimSuffix(f.Name, "/"), "\uFFFD"), size: int64(min(f.UncompressedSize, 1<<62))}
-	if f.FileInfo().IsDir() {
+	if is7zDir(f) {
 		e.dir = true
 		return e, nil
 	}
@@ -286,7 +286,7 @@ func (w *sevenZipFiles) decrypt(idx int, pw []byte) (io.ReadCloser, error) {
 	if prev := w.previousInFolder(idx); prev >= 0 && pr.last != prev {
 		var skip int64
 		for i := 0; i < idx; i++ {
-			if g := w.files[i]; g.Stream == f.Stream && g.UncompressedSize > 0 && !g.FileInfo().IsDir() {
+			if g := w.files[i]; g.Stream == f.Stream && g.UncompressedSize > 0 {
 				skip += int64(min(g.UncompressedSize, 1<<50))
 			}
 		}
@@ -302,12 +302,17 @@ func (w *sevenZipFiles) decrypt(idx int, pw []byte) (io.ReadCloser, error) {
 	return &crcReader{r: rc, c: rc, h: crc32.NewIEEE(), want: f.CRC32, size: int64(f.UncompressedSize), done: func() { pr.last = idx }}, nil
 }
 
+// is7zDir reports whether an entry is a directory. The directory
+// attribute alone does not make one: an entry with content is a file,
+// whatever its attributes say, as 7-Zip extracts it.
+func is7zDir(f *sevenzip.File) bool { return f.FileInfo().IsDir() && f.UncompressedSize == 0 }
+
 // previousInFolder returns the index of the entry before idx in its folder,
 // -1 when idx is the first.
 func (w *sevenZipFiles) previousInFolder(idx int) int {
 	f := w.files[idx]
 	for i := idx - 1; i >= 0; i-- {
-		if g := w.files[i]; g.Stream == f.Stream && g.UncompressedSize > 0 && !g.FileInfo().IsDir() {
+		if g := w.files[i]; g.Stream == f.Stream && g.UncompressedSize > 0 {
 			return i
 		}
 	}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"time"
 
 	"github.com/nwaples/rardecode/v2"
 )
@@ -27,6 +28,10 @@ type rarFiles struct {
 	// headerPassword is the candidate that decrypts an encrypted entry list.
 	headerPassword []byte
 	withPassword   map[string]*rarPasswordReader
+	// checkable tells, by entry, whether a wrong password can be told
+	// (see rar5Checkable); nil for RAR 4, whose entries all have a CRC.
+	checkable []bool
+	rar5      bool
 }
 
 // rarPasswordReader is an archive opened with a password candidate, at
@@ -52,6 +57,14 @@ func (in *inspector) openRar(ra io.ReaderAt, size int64, pw []byte) (*rardecode.
 // with the password candidate that opens it, if any.
 func (in *inspector) rarWalker(ra io.ReaderAt, size int64) (arcWalker, error) {
 	w := &rarFiles{in: in, ra: ra, size: size, solid: rarSolid(ra), idx: -1}
+	if len(in.passwords) > 0 {
+		var head [8]byte
+		n, _ := ra.ReadAt(head[:], 0)
+		w.rar5 = bytes.Equal(head[:n], rar5Sig) || !bytes.HasPrefix(head[:n], []byte("Rar!\x1a\x07\x00"))
+		if w.rar5 {
+			w.checkable = rar5Checkable(ra, size, in.lim.MaxArchiveEntries)
+		}
+	}
 	rr, err := in.openRar(ra, size, nil)
 	if err == nil {
 		// The first header tells an encrypted entry list of RAR 5.
@@ -71,14 +84,16 @@ func (in *inspector) rarWalker(ra io.ReaderAt, size int64) (arcWalker, error) {
 		return nil, err
 	}
 	for _, pw := range in.passwords {
-		if in.misses >= maxPasswordMisses {
+		if in.decryptBudget() != "" {
 			break
 		}
+		start := time.Now()
 		rr, err := in.openRar(ra, size, pw)
 		var h *rardecode.FileHeader
 		if err == nil {
 			h, err = rr.Next()
 		}
+		in.decryptTime += time.Since(start)
 		if err == nil {
 			w.rr, w.cur, w.idx, w.headerPassword = rr, h, -2, pw
 			return w, nil
@@ -166,7 +181,12 @@ func (w *rarFiles) next() (*arcEntry, error) {
 	idx := w.idx
 	e := &arcEntry{name: entryName(h.Name, false), size: max(h.UnPackedSize, 0), dir: h.IsDir, encrypted: h.Encrypted}
 	e.open = func() (io.ReadCloser, error) { return io.NopCloser(&countReader{r: w.rr, n: &w.read}), nil }
-	if h.Encrypted {
+	switch {
+	case !h.Encrypted:
+	case w.rar5 && w.headerPassword == nil && (idx >= len(w.checkable) || !w.checkable[idx]):
+		// Any candidate would seem to fit.
+		e.noDecrypt = "no checksum and no password check: a wrong password cannot be told"
+	default:
 		e.decrypt = func(pw []byte) (io.ReadCloser, error) { return w.decrypt(idx, pw) }
 	}
 	return e, nil

@@ -51,14 +51,23 @@ func (w *tarWalker) next() (*arcEntry, error) {
 	}
 	e := &arcEntry{name: entryName(h.Name, false), size: max(h.Size, 0)}
 	switch h.Typeflag {
-	case tar.TypeReg, tar.TypeGNUSparse, tar.TypeCont:
-		e.open = func() (io.ReadCloser, error) { return io.NopCloser(w.tr), nil }
-	case tar.TypeSymlink, tar.TypeLink:
+	case tar.TypeDir, tar.TypeChar, tar.TypeBlock, tar.TypeFifo, tar.TypeXGlobalHeader:
+		// They hold no file.
+		e.dir = true
+	case tar.TypeSymlink:
 		// A link holds no content, but is listed by its name.
 		e.size = 0
+	case tar.TypeLink:
+		if h.Size <= 0 {
+			e.size = 0
+			break
+		}
+		// A hard link with data: libarchive extracts the data.
+		e.open = func() (io.ReadCloser, error) { return io.NopCloser(w.tr), nil }
 	default:
-		// Directories, devices, FIFOs and global PAX headers hold no file.
-		e.dir = true
+		// Regular files, and every type tar does not know: POSIX, GNU
+		// tar and libarchive extract those as regular files.
+		e.open = func() (io.ReadCloser, error) { return io.NopCloser(w.tr), nil }
 	}
 	return e, nil
 }

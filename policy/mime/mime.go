@@ -38,6 +38,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"time"
 	"unicode/utf8"
 
 	"github.com/emersion/go-message/textproto"
@@ -239,12 +240,13 @@ type PartInfo struct {
 // leaf part (attachments, files embedded in text, and text parts) to scan.
 // Archives are handed over whole, as the attachment holds them.
 func InspectScanning(r io.Reader, lim Limits, scan Scanner) (*Result, error) {
-	return inspectMessage(r, lim, scan, nil)
+	return inspectMessage(r, lim, scan, nil, nil)
 }
 
 // inspectMessage inspects the message r.
-func inspectMessage(r io.Reader, lim Limits, scan Scanner, passwords [][]byte) (*Result, error) {
+func inspectMessage(r io.Reader, lim Limits, scan Scanner, passwords [][]byte, abort <-chan struct{}) (*Result, error) {
 	in := newInspector(r, lim, scan, passwords)
+	in.abort = abort
 	in.message(in.trap, "", 0, false)
 	if !in.stopped() {
 		// The epilogue is not inspected, but read, so that a failing reader
@@ -267,7 +269,7 @@ func inspectMessage(r io.Reader, lim Limits, scan Scanner, passwords [][]byte) (
 // fitted last first, and at most 256 tries that fail per message. The
 // candidates are neither kept nor written anywhere.
 func InspectWithPasswords(r io.Reader, lim Limits, passwords [][]byte) (*Result, error) {
-	return inspectMessage(r, lim, nil, passwords)
+	return inspectMessage(r, lim, nil, passwords, nil)
 }
 
 // InspectFile inspects the decoded content of one file, such as an
@@ -311,10 +313,12 @@ type inspector struct {
 	parts        int
 	halted       bool
 	entryBudget  int
-	unpackBudget int64    // bytes left to decompress beyond entry heads; see Limits.MaxArchiveBytes
-	passwords    [][]byte // candidates for encrypted archive entries
-	fits         int      // index of the candidate that fitted last
-	misses       int      // password tries that failed
+	unpackBudget int64           // bytes left to decompress beyond entry heads; see Limits.MaxArchiveBytes
+	passwords    [][]byte        // candidates for encrypted archive entries
+	fits         int             // index of the candidate that fitted last
+	misses       int             // password tries that failed
+	decryptTime  time.Duration   // spent trying candidates
+	abort        <-chan struct{} // closed when the inspection is aborted; nil for none
 }
 
 // stopped reports whether the walk must end: a limit stopped it or r failed.

@@ -52,7 +52,7 @@ func (s *Stream) run(lim Limits, scan Scanner, passwords [][]byte) {
 			s.res, s.err = nil, fmt.Errorf("inspection failed: %v", p)
 		}
 	}()
-	s.res, s.err = inspectMessage(&streamReader{s: s}, lim, scan, passwords)
+	s.res, s.err = inspectMessage(&streamReader{s: s}, lim, scan, passwords, s.stop)
 }
 
 // Write hands p to the inspection. The Stream keeps p: the caller must not
