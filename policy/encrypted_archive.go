@@ -128,6 +128,16 @@ func (r *encryptedArchive) Name() string      { return "encrypted_archive" }
 func (r *encryptedArchive) Stages() []Stage   { return []Stage{StageEOB} }
 func (r *encryptedArchive) judgesInspection() {}
 
+// redact hides passwords in the reasons of the policy's verdicts, in pair
+// mode: a password mail in plain ASCII is tagged by ascii_only with its
+// text quoted.
+func (r *encryptedArchive) redact(reason string) string {
+	if !r.pair {
+		return reason
+	}
+	return r.extractor.Redact(reason)
+}
+
 // lockedArchive is an encrypted archive attachment no password opened.
 type lockedArchive struct {
 	name string // as log lines name the attachment
@@ -164,8 +174,10 @@ func scanArchives(res *mime.Result) (locked []lockedArchive, decrypted []string)
 // archiveLocks reports whether an archive or one nested in it stays
 // encrypted, and whether any of its entries was decrypted.
 func archiveLocks(ar *mime.Archive) (locked, decrypted bool) {
-	if ar.Encrypted && len(ar.Entries) == 0 {
-		return true, false // the entry list itself is encrypted
+	if ar.Encrypted && (len(ar.Entries) == 0 || ar.Skipped != "") {
+		// The entry list itself is encrypted, or its reading stopped at
+		// an encrypted part.
+		return true, false
 	}
 	for _, e := range ar.Entries {
 		if e.Encrypted && !e.Decrypted {

@@ -207,6 +207,21 @@ func TestEncryptedArchivePairing(t *testing.T) {
 	})
 }
 
+// TestEncryptedArchiveRedacts: with pairing on, a password quoted by
+// another rule's reason (ascii_only quotes the body) reaches neither the
+// log nor the header.
+func TestEncryptedArchiveRedacts(t *testing.T) {
+	p := newPairing(t, "\n[rules.ascii_only]\naction = \"tag\"\n")
+	mail := []byte("Subject: pw\r\nMIME-Version: 1.0\r\nContent-Type: text/plain\r\n\r\nPassword: Tr0ub4dor\r\n")
+	o := p.send(mail, "a@example.org", "b@example.co.jp")
+	if len(o.Headers) == 0 || strings.Contains(o.Headers[0].Value, "Tr0ub4dor") || !strings.Contains(o.Headers[0].Value, "Password: *****") {
+		t.Errorf("headers %+v", o.Headers)
+	}
+	if strings.Contains(p.log.String(), "Tr0ub4dor") {
+		t.Errorf("log:\n%s", p.log.String())
+	}
+}
+
 func TestEncryptedArchiveConfig(t *testing.T) {
 	for cfg, want := range map[string]string{
 		"mode = \"wait\"\n":                        `mode: must be judge or pair, not "wait"`,

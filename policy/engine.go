@@ -351,7 +351,7 @@ func (e *Engine) evaluate(ctx context.Context, r *boundRule, stage Stage, m *Mes
 		m.record(r, stage, Verdict{}, false, nil)
 		return Verdict{}, false, false
 	}
-	v = Verdict{Rule: r.name, Stage: stage, Action: r.action, Reason: hit.Reason, DryRun: r.dryRun}
+	v = Verdict{Rule: r.name, Stage: stage, Action: r.action, Reason: e.setOf(m).redact(hit.Reason), DryRun: r.dryRun}
 	reply := r.reply
 	if hit.Action != Continue {
 		v.Action = hit.Action
@@ -360,6 +360,24 @@ func (e *Engine) evaluate(ctx context.Context, r *boundRule, stage Stage, m *Mes
 	v.Reply = reply.Expand(e.vars(m, hit.Vars))
 	m.record(r, stage, v, true, nil)
 	return v, hit.WholeMessage, true
+}
+
+// redactor is a rule that knows what a password looks like (PPAP
+// pairing): the reasons of the policy's verdicts, which quote subjects and
+// body text in log lines and headers, go through it.
+type redactor interface {
+	redact(reason string) string
+}
+
+// redact returns reason with what the policy's rules take for passwords
+// hidden.
+func (s *ruleSet) redact(reason string) string {
+	for _, r := range s.rules {
+		if x, ok := r.Rule.(redactor); ok {
+			reason = x.redact(reason)
+		}
+	}
+	return reason
 }
 
 // annotate records a tag or dry-run verdict once per rule and action, so

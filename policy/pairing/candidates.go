@@ -80,3 +80,19 @@ func (x *Extractor) Candidates(text string) []string {
 	}
 	return out
 }
+
+// Redact returns text with what the patterns would take for a password
+// replaced by "*****", so that a text quoted in a log line or a header
+// (a subject, a sample of the body) does not give one away.
+func (x *Extractor) Redact(text string) string {
+	for _, re := range x.patterns {
+		text = re.ReplaceAllStringFunc(text, func(m string) string {
+			sub := re.FindStringSubmatchIndex(m)
+			if len(sub) < 4 || sub[2] < 0 {
+				return m
+			}
+			return m[:sub[2]] + "*****" + m[sub[3]:]
+		})
+	}
+	return text
+}

@@ -59,3 +59,20 @@ func TestExtractorErrors(t *testing.T) {
 		t.Error("a bad pattern accepted")
 	}
 }
+
+func TestRedact(t *testing.T) {
+	x, err := NewExtractor(DefaultPatterns)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for in, want := range map[string]string{
+		`subject "Password: Abc123" has only ASCII characters`: `subject "Password: *****" has only ASCII characters`,
+		"パスワード：ｐａｓｓ１２３ です":                                     "パスワード：***** です",
+		"PW: x1 and pw=y2":    "PW: ***** and pw=*****",
+		"nothing secret here": "nothing secret here",
+	} {
+		if got := x.Redact(in); got != want {
+			t.Errorf("Redact(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
