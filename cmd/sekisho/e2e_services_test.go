@@ -302,22 +302,54 @@ func redisCommand(addr, cmd string) (string, error) {
 	return strings.TrimRight(line, "\r\n"), err
 }
 
-func freeTCP() (int, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
+// handedOut holds the ports freeTCP and freeUDP gave: a port is free
+// only until its daemon binds it, and tests run in parallel, so the same
+// port must not be given twice while the first daemon starts.
+var handedOut struct {
+	mu    sync.Mutex
+	ports map[string]bool
+}
+
+// unique returns the first port pick gives that was not given before.
+func unique(proto string, pick func() (int, error)) (int, error) {
+	handedOut.mu.Lock()
+	defer handedOut.mu.Unlock()
+	if handedOut.ports == nil {
+		handedOut.ports = map[string]bool{}
 	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port, nil
+	for range 100 {
+		port, err := pick()
+		if err != nil {
+			return 0, err
+		}
+		if key := fmt.Sprintf("%s/%d", proto, port); !handedOut.ports[key] {
+			handedOut.ports[key] = true
+			return port, nil
+		}
+	}
+	return 0, fmt.Errorf("no %s port that was not given before", proto)
+}
+
+func freeTCP() (int, error) {
+	return unique("tcp", func() (int, error) {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return 0, err
+		}
+		defer ln.Close()
+		return ln.Addr().(*net.TCPAddr).Port, nil
+	})
 }
 
 func freeUDP() (int, error) {
-	c, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer c.Close()
-	return c.LocalAddr().(*net.UDPAddr).Port, nil
+	return unique("udp", func() (int, error) {
+		c, err := net.ListenPacket("udp", "127.0.0.1:0")
+		if err != nil {
+			return 0, err
+		}
+		defer c.Close()
+		return c.LocalAddr().(*net.UDPAddr).Port, nil
+	})
 }
 
 // shared holds the daemons one package run shares; each starts on first use

@@ -172,12 +172,32 @@ func (s *Server) waitPing(password string) error {
 
 // FreePort returns a TCP port on 127.0.0.1 that was free a moment ago.
 func FreePort() (int, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
+	given.mu.Lock()
+	defer given.mu.Unlock()
+	if given.ports == nil {
+		given.ports = map[int]bool{}
 	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port, nil
+	for range 100 {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return 0, err
+		}
+		port := ln.Addr().(*net.TCPAddr).Port
+		ln.Close()
+		// A port is free only until its server binds it: never the same
+		// twice while the servers of parallel tests start.
+		if !given.ports[port] {
+			given.ports[port] = true
+			return port, nil
+		}
+	}
+	return 0, errors.New("redistest: no port that was not given before")
+}
+
+// given holds the ports FreePort gave in this process.
+var given struct {
+	mu    sync.Mutex
+	ports map[int]bool
 }
 
 // dataArgs are the arguments of every data node: loopback only, nothing
