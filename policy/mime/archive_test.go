@@ -439,27 +439,32 @@ func TestZipPasswords(t *testing.T) {
 	}
 }
 
+// rarVintAppend appends a RAR 5 variable-length integer.
+func rarVintAppend(b []byte, v uint64) []byte {
+	for v >= 0x80 {
+		b = append(b, byte(v)|0x80)
+		v >>= 7
+	}
+	return append(b, byte(v))
+}
+
+// rar5Block appends a RAR 5 header block: CRC-32, size, fields, then data.
+func rar5Block(out []byte, fields []byte, data []byte) []byte {
+	h := rarVintAppend(nil, uint64(len(fields)))
+	h = append(h, fields...)
+	var c [4]byte
+	binary.LittleEndian.PutUint32(c[:], crc32.ChecksumIEEE(h))
+	out = append(out, c[:]...)
+	return append(append(out, h...), data...)
+}
+
 // rar5 builds a RAR 5 archive of stored entries from the format's
 // specification (rarlab's technote): headers with their CRC-32, vint
 // fields. encrypted marks entries with an encryption record (their data is
 // not encrypted: only the flag is tested); listEncrypted writes an archive
 // encryption header first, as rar -hp does.
 func rar5(solid, listEncrypted bool, entries ...rarEntry) []byte {
-	vint := func(b []byte, v uint64) []byte {
-		for v >= 0x80 {
-			b = append(b, byte(v)|0x80)
-			v >>= 7
-		}
-		return append(b, byte(v))
-	}
-	block := func(out []byte, fields []byte, data []byte) []byte {
-		h := vint(nil, uint64(len(fields)))
-		h = append(h, fields...)
-		var c [4]byte
-		binary.LittleEndian.PutUint32(c[:], crc32.ChecksumIEEE(h))
-		out = append(out, c[:]...)
-		return append(append(out, h...), data...)
-	}
+	vint, block := rarVintAppend, rar5Block
 	out := []byte("Rar!\x1a\x07\x01\x00")
 	if listEncrypted {
 		f := vint(vint(vint(vint(nil, 4), 0), 0), 1) // type 4, flags, version 0, password check

@@ -48,21 +48,7 @@ func patch7zAttrib(t *testing.T, a []byte, attrib uint32) []byte {
 // AES-256 (PBKDF2-HMAC-SHA256, 2^kdf rounds), WITHOUT a password check
 // value and WITHOUT a CRC-32: nothing lets a wrong password be told.
 func rar5Enc(name string, data []byte, password string, kdf byte) []byte {
-	vint := func(b []byte, v uint64) []byte {
-		for v >= 0x80 {
-			b = append(b, byte(v)|0x80)
-			v >>= 7
-		}
-		return append(b, byte(v))
-	}
-	block := func(out []byte, fields []byte, data []byte) []byte {
-		h := vint(nil, uint64(len(fields)))
-		h = append(h, fields...)
-		var c [4]byte
-		binary.LittleEndian.PutUint32(c[:], crc32.ChecksumIEEE(h))
-		out = append(out, c[:]...)
-		return append(append(out, h...), data...)
-	}
+	vint, block := rarVintAppend, rar5Block
 	salt := bytes.Repeat([]byte{7}, 16)
 	iv := bytes.Repeat([]byte{9}, 16)
 	key, _ := pbkdf2.Key(sha256.New, password, salt, 1<<kdf, 32)
