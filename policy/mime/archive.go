@@ -350,7 +350,9 @@ func (in *inspector) decryptEntry(e *Entry, f *arcEntry, depth int, entry, part 
 		start := time.Now()
 		sp, err := in.readDecrypted(f, pw)
 		in.decryptTime += time.Since(start)
-		if errors.Is(err, errTooBigToCheck) {
+		if errors.Is(err, errTooBigToCheck) || errors.Is(err, zipcrypt.ErrAlgorithm) || errors.Is(err, zipcrypt.ErrFormat) {
+			// No candidate can do better: the others are not tried, and
+			// the tries of the message's other entries are kept.
 			in.gap(GapEncrypted, part, fmt.Sprintf("%s: encrypted: not decrypted: %v", entry, err))
 			return
 		}

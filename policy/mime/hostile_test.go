@@ -366,3 +366,24 @@ func TestHostileKeyDerivationCost(t *testing.T) {
 	}
 	t.Logf("12 entries of 2^20 rounds: %v; 16 wrong candidates: %v (budget %v)", took, took2, maxDecryptTime)
 }
+
+// Entries no candidate can open (an encryption method not supported, a
+// malformed encryption record) do not use up the message's password
+// tries: the entries after them are still tried.
+func TestHostileUndecryptableEntriesKeepTries(t *testing.T) {
+	var b bytes.Buffer
+	w := zip.NewWriter(&b)
+	for i := range maxPasswordMisses + 10 {
+		fw, err := w.CreateRaw(&zip.FileHeader{Name: fmt.Sprintf("f%d.bin", i), Method: 99, Flags: 0x1, CompressedSize64: 32, UncompressedSize64: 16})
+		if err != nil {
+			t.Fatal(err)
+		}
+		fw.Write(bytes.Repeat([]byte{0xAA}, 32))
+	}
+	w.Close()
+	lim := DefaultLimits()
+	res := inspect(t, b.Bytes(), "a.zip", lim, "pw")
+	if g := gaps(res); strings.Contains(g, "password tries failed") || !strings.Contains(g, "not decrypted: zipcrypt") {
+		t.Errorf("gaps %.300s", g)
+	}
+}
