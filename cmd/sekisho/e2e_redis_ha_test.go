@@ -184,7 +184,7 @@ func TestE2ERedisSentinelFailover(t *testing.T) {
 	for _, tok := range acceptedToks {
 		pf.waitDelivered(t, tok, 1)
 	}
-	if now, err := st.MasterAddr(t.Context()); err != nil || now != st.Replica.Addr {
+	if now, err := st.WaitMasterAddr(t.Context(), st.Replica.Addr, 10*time.Second); err != nil || now != st.Replica.Addr {
 		t.Errorf("Sentinels name master %q (%v), want the replica %s", now, err, st.Replica.Addr)
 	}
 	if n := len(s.logLines("rate-limit store not answering", "level=WARN")); n != 1 {

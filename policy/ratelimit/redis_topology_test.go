@@ -125,13 +125,7 @@ func TestRedisSentinelFailover(t *testing.T) {
 	if failed == 0 {
 		t.Error("no call failed while the master was gone")
 	}
-	// The store asked the Sentinel that knew first; the one MasterAddr
-	// asks may learn of the new master a moment later.
-	now, err := s.MasterAddr(ctx)
-	for deadline := time.Now().Add(10 * time.Second); (err != nil || now != s.Replica.Addr) && time.Now().Before(deadline); {
-		time.Sleep(100 * time.Millisecond)
-		now, err = s.MasterAddr(ctx)
-	}
+	now, err := s.WaitMasterAddr(ctx, s.Replica.Addr, 10*time.Second)
 	if err != nil || now == old || now != s.Replica.Addr {
 		t.Errorf("Sentinels name master %q (%v); want the replica %s", now, err, s.Replica.Addr)
 	}

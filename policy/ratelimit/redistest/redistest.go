@@ -452,6 +452,21 @@ func (s *Sentinel) MasterAddr(ctx context.Context) (string, error) {
 	return "", errors.Join(errs...)
 }
 
+// WaitMasterAddr polls the Sentinels until they name want as the master,
+// for up to timeout, and returns what they name last: after a failover,
+// the Sentinel asked may learn of the new master a moment after the one a
+// client follows.
+func (s *Sentinel) WaitMasterAddr(ctx context.Context, want string, timeout time.Duration) (string, error) {
+	deadline := time.Now().Add(timeout)
+	for {
+		got, err := s.MasterAddr(ctx)
+		if (err == nil && got == want) || time.Now().After(deadline) {
+			return got, err
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
 // infoInt reads a numeric field of an INFO reply; -1 when absent.
 func infoInt(info, field string) int64 {
 	for _, line := range strings.Split(info, "\n") {
