@@ -380,6 +380,10 @@ func (s *ruleSet) redact(reason string) string {
 	return reason
 }
 
+// Redact returns text with what the rules of m's policy take for
+// passwords hidden, for a tool that shows a message's text (sekisho scan).
+func (e *Engine) Redact(m *Message, text string) string { return e.setOf(m).redact(text) }
+
 // annotate records a tag or dry-run verdict once per rule and action, so
 // that a rule firing for every recipient adds one header, not one each.
 func (m *Message) annotate(v Verdict) {

@@ -168,6 +168,13 @@ func (s *Scanner) Scan(ctx context.Context, it Item) Report {
 		e.Inspect(ctx, m)
 	}
 	r.Inspection = m.Inspection
+	if in := m.Inspection; in != nil {
+		// Shown as the log would show it: no password in clear.
+		shown := *in
+		shown.Subject = e.Redact(m, in.Subject)
+		shown.Text.Sample = e.Redact(m, in.Text.Sample)
+		r.Inspection = &shown
+	}
 	r.Policy = m.Policy()
 	r.Exempt = m.Exempt()
 	for _, f := range m.Findings() {

@@ -3,6 +3,7 @@ package scan_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"flag"
 	"log/slog"
 	"os"
@@ -171,5 +172,30 @@ func TestScanUnreadable(t *testing.T) {
 	_, reports := scanText(t, s, filepath.Join(tmp, "missing.eml"), noRcpt)
 	if len(reports) != 2 || reports[0].Error == "" || !strings.Contains(reports[1].Error, "no recipient") {
 		t.Errorf("reports %+v", reports)
+	}
+}
+
+// TestScanRedacts: with pairing on, a password in a subject or body is
+// shown as the log shows it.
+func TestScanRedacts(t *testing.T) {
+	cfg, err := policy.Parse("t.toml", []byte("[rules.encrypted_archive]\nmode = \"pair\"\n\n[rules.ascii_only]\naction = \"tag\"\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &scan.Scanner{Envelope: scan.Envelope{Sender: "a@example.org", Rcpts: []string{"b@example.co.jp"}}, Clock: &scan.Clock{}}
+	if s.Engine, err = policy.NewEngine(cfg, &policy.Env{Logger: slog.New(slog.DiscardHandler), Now: s.Clock.Now}); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "pw.eml")
+	os.WriteFile(path, []byte("Subject: PW: s3cr3t-subj\r\nTo: b@example.co.jp\r\n\r\nPassword: s3cr3t-body\r\n"), 0o644)
+	out, reports := scanText(t, s, path)
+	js, _ := json.Marshal(reports)
+	for _, secret := range []string{"s3cr3t-subj", "s3cr3t-body"} {
+		if strings.Contains(out, secret) || strings.Contains(string(js), secret) {
+			t.Errorf("%s shown:\n%s\n%s", secret, out, js)
+		}
+	}
+	if !strings.Contains(out, "PW: *****") || !strings.Contains(out, "Password: *****") {
+		t.Errorf("output:\n%s", out)
 	}
 }
