@@ -1,6 +1,8 @@
 package mime
 
 import (
+	"bufio"
+	"encoding/binary"
 	"html"
 	"io"
 	"strings"
@@ -114,6 +116,9 @@ func scanText(r io.Reader, isHTML bool, t *textCollector) error {
 		if t.settled() {
 			return nil
 		}
+		if h == nil && asciiFastPath && t.onlyASCIILeft() {
+			return scanForNonASCII(br, t)
+		}
 		c, _, err := br.ReadRune()
 		if err != nil {
 			if h != nil {
@@ -130,6 +135,56 @@ func scanText(r io.Reader, isHTML bool, t *textCollector) error {
 			t.add(c)
 		}
 	}
+}
+
+// asciiFastPath lets scanText look at bytes rather than runes once only
+// NonASCII is left to learn; a variable for the tests.
+var asciiFastPath = true
+
+// onlyASCIILeft reports whether more plain text can change nothing but
+// NonASCII: the sample is full, the text shows something, and the text to
+// keep is kept.
+func (t *textCollector) onlyASCIILeft() bool {
+	return t.nSample >= sampleRunes && t.f.NonSpace && t.kept.Len() >= t.keep
+}
+
+// scanForNonASCII reads the rest of decoded plain text for a byte above
+// 0x7f, eight at a time: in UTF-8 such a byte is part of a rune above
+// U+007F (or of an invalid sequence, which decodes to U+FFFD), so it sets
+// NonASCII exactly as reading runes would.
+func scanForNonASCII(br *bufio.Reader, t *textCollector) error {
+	for {
+		if br.Buffered() == 0 {
+			if _, err := br.Peek(1); err != nil {
+				if err == io.EOF {
+					return nil
+				}
+				return err
+			}
+		}
+		b, _ := br.Peek(br.Buffered())
+		if hasHighByte(b) {
+			t.f.NonASCII = true
+			return nil
+		}
+		br.Discard(len(b))
+	}
+}
+
+// hasHighByte reports whether b holds a byte above 0x7f.
+func hasHighByte(b []byte) bool {
+	for len(b) >= 8 {
+		if binary.LittleEndian.Uint64(b)&0x8080808080808080 != 0 {
+			return true
+		}
+		b = b[8:]
+	}
+	for _, c := range b {
+		if c >= 0x80 {
+			return true
+		}
+	}
+	return false
 }
 
 // htmlState is a state of htmlText.
