@@ -39,6 +39,10 @@ func IsASCII(s string) bool {
 // joiners, bidi controls, U+FEFF byte order mark), and the fillers that
 // render blank (Hangul fillers, Braille blank).
 func isInvisible(r rune) bool {
+	if r < 0x80 {
+		// ASCII: the controls (Cc) and the space; no format character.
+		return r <= 0x20 || r == 0x7f
+	}
 	switch r {
 	case 0x115f, 0x1160, 0x3164, 0xffa0, 0x2800:
 		return true

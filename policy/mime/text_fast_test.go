@@ -5,6 +5,7 @@ import (
 	"math/rand/v2"
 	"strings"
 	"testing"
+	"unicode"
 )
 
 // TestASCIIFastPath: the facts are the same whether the rest of the text is
@@ -46,6 +47,17 @@ func BenchmarkInspectASCIIText(b *testing.B) {
 	for b.Loop() {
 		if _, err := Inspect(bytes.NewReader(msg), Limits{}); err != nil {
 			b.Fatal(err)
+		}
+	}
+}
+
+// TestIsInvisibleASCII: the ASCII shortcut of isInvisible says what the
+// Unicode tables say.
+func TestIsInvisibleASCII(t *testing.T) {
+	for r := rune(0); r < 0x80; r++ {
+		want := unicode.IsSpace(r) || unicode.In(r, unicode.Cc, unicode.Cf)
+		if isInvisible(r) != want {
+			t.Errorf("isInvisible(%U) = %v, want %v", r, !want, want)
 		}
 	}
 }
