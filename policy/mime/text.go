@@ -120,8 +120,16 @@ func scanText(r io.Reader, isHTML bool, t *textCollector) error {
 		if t.settled() {
 			return nil
 		}
-		if h == nil && asciiFastPath && t.onlyASCIILeft() {
-			return scanForNonASCII(br, t)
+		if asciiFastPath && t.onlyASCIILeft() {
+			if h == nil {
+				return scanForNonASCII(br, t)
+			}
+			if b, _ := br.Peek(br.Buffered()); len(b) > 0 {
+				if n := h.skip(b); n > 0 {
+					br.Discard(n)
+					continue
+				}
+			}
 		}
 		c, _, err := br.ReadRune()
 		if err != nil {
@@ -230,6 +238,43 @@ type htmlText struct {
 	rawEnd  string // "</script" etc. while in hRawText
 	matched int
 	ent     []rune
+}
+
+// skip returns how many leading bytes of b feeding would not change but
+// for what it emits, once emitted ASCII changes nothing (see
+// onlyASCIILeft): ASCII text up to a tag, a reference or a byte above
+// 0x7f; the inside of a quoted value, of a tag after its name, of a bogus
+// comment; a comment up to a dash or ">". Those bytes are never part of a
+// multi-byte rune's end that matters: the bytes stopped at are ASCII.
+func (h *htmlText) skip(b []byte) int {
+	n := 0
+	switch h.state {
+	case hText:
+		for n < len(b) && b[n] < 0x80 && b[n] != '<' && b[n] != '&' {
+			n++
+		}
+	case hQuoted:
+		q := byte(h.quote)
+		for n < len(b) && b[n] != q {
+			n++
+		}
+	case hAttrs:
+		for n < len(b) && b[n] != '>' && b[n] != '=' {
+			n++
+		}
+	case hBogus:
+		for n < len(b) && b[n] != '>' {
+			n++
+		}
+	case hComment:
+		for n < len(b) && b[n] != '-' && b[n] != '>' {
+			n++
+		}
+		if n > 0 {
+			h.dashes = 0
+		}
+	}
+	return n
 }
 
 // feed consumes one rune of HTML.
