@@ -191,7 +191,7 @@ func (in *inspector) inspectArchive(format string, ra io.ReaderAt, size int64, d
 	case w != nil:
 		in.walk(a, w, depth, name, part)
 	}
-	if format != FormatZip && claimedArchive(Ext(fileName), "") == FormatZip && zipDirectoryRecords(ra, size, 0) > 0 {
+	if format != FormatZip && claimedArchive(Ext(fileName), "") == FormatZip && hasZipDirectory(ra, size) {
 		// A zip appended to another archive opens as a zip in the tools
 		// of a file named .zip (archive/zip, Info-ZIP, 7-Zip with the
 		// type given): what they show is read too, as an entry of the
@@ -465,14 +465,15 @@ func entryPath(parent, entry string) string {
 // zipWalker checks the entry count of the zip archive in ra and returns a
 // walker of its entries.
 func (in *inspector) zipWalker(a *Archive, ra io.ReaderAt, size int64, name, part string, claimed bool) (arcWalker, error) {
-	count, err := zipEntryCount(ra, size)
+	end, err := readZipEnd(ra, size)
 	if err != nil {
 		return nil, err
 	}
 	// archive/zip reads every directory record in a row and compares the
 	// end record's count with them modulo 65536 only: the records are
-	// counted as it will read them, before it does.
-	count = max(count, zipDirectoryRecords(ra, size, uint64(in.entryBudget)+1))
+	// counted as it will read them, before it does, so that an archive
+	// with more entries than allowed is refused before it is loaded.
+	count := max(end.count, end.directoryRecords(ra, size, uint64(in.entryBudget)+1))
 	if count > uint64(in.entryBudget) {
 		return nil, &arcStop{class: GapLimit, why: fmt.Sprintf("too many entries: %d, %d left of %d", count, in.entryBudget, in.lim.MaxArchiveEntries)}
 	}
@@ -526,55 +527,75 @@ func entryName(raw string, isUTF8 bool) string {
 	return decodeUnlabelled([]byte(raw))
 }
 
-// zipDirectoryRecords counts the central directory records of the zip in
-// ra the way archive/zip reads them, one after the other from where the
-// end record says the directory starts (after data prepended to the
-// archive, as archive/zip finds it), stopping once the count passes max.
-// It gives 0 when the directory cannot be found: archive/zip then fails
-// too.
-func zipDirectoryRecords(ra io.ReaderAt, size int64, max uint64) uint64 {
+// zipEnd is what the end of central directory record of a zip says
+// (APPNOTE.TXT 4.3.16, and 4.3.14-15 for ZIP64).
+type zipEnd struct {
+	count   uint64 // entries
+	dirSize int64  // bytes of the central directory
+	dirOff  int64  // its offset, relative to the start of the archive
+	at      int64  // where the end record (or the ZIP64 one) is in ra
+}
+
+// readZipEnd finds the end record of the zip in ra, and its ZIP64
+// counterpart when a field is saturated, as archive/zip does.
+func readZipEnd(ra io.ReaderAt, size int64) (zipEnd, error) {
 	const eocdLen = 22
 	tail := min(size, eocdLen+0xffff)
 	if tail < eocdLen {
-		return 0
+		return zipEnd{}, errors.New("too short for a zip archive")
 	}
 	buf := make([]byte, tail)
 	if _, err := ra.ReadAt(buf, size-tail); err != nil && err != io.EOF {
-		return 0
+		return zipEnd{}, fmt.Errorf("reading end of archive: %w", err)
 	}
 	i := len(buf) - eocdLen
 	for ; i >= 0 && binary.LittleEndian.Uint32(buf[i:]) != 0x06054b50; i-- {
 	}
 	if i < 0 {
-		return 0
+		return zipEnd{}, errors.New("no end of central directory record")
 	}
-	end := size - tail + int64(i)
-	dirSize := int64(binary.LittleEndian.Uint32(buf[i+12:]))
-	dirOff := int64(binary.LittleEndian.Uint32(buf[i+16:]))
-	if i >= 20 && binary.LittleEndian.Uint32(buf[i-20:]) == 0x07064b50 {
-		rec := make([]byte, 56)
-		off := int64(binary.LittleEndian.Uint64(buf[i-20+8:]))
-		if off < 0 || off >= size {
-			return 0
-		}
-		if _, err := ra.ReadAt(rec, off); err != nil || binary.LittleEndian.Uint32(rec) != 0x06064b50 {
-			return 0
-		}
-		end = off
-		dirSize = int64(binary.LittleEndian.Uint64(rec[40:]))
-		dirOff = int64(binary.LittleEndian.Uint64(rec[48:]))
+	e := zipEnd{
+		count:   uint64(binary.LittleEndian.Uint16(buf[i+10:])),
+		dirSize: int64(binary.LittleEndian.Uint32(buf[i+12:])),
+		dirOff:  int64(binary.LittleEndian.Uint32(buf[i+16:])),
+		at:      size - tail + int64(i),
 	}
-	base := end - dirSize - dirOff
-	if base < 0 || dirSize < 0 || dirOff < 0 {
+	saturated := e.count == 0xffff || e.dirSize == 0xffffffff || e.dirOff == 0xffffffff
+	if !saturated || i < 20 || binary.LittleEndian.Uint32(buf[i-20:]) != 0x07064b50 {
+		return e, nil
+	}
+	off := binary.LittleEndian.Uint64(buf[i-20+8:])
+	if off >= uint64(size) {
+		return zipEnd{}, errors.New("zip64 record out of bounds")
+	}
+	rec := make([]byte, 56)
+	if _, err := ra.ReadAt(rec, int64(off)); err != nil {
+		return zipEnd{}, fmt.Errorf("reading zip64 end of archive: %w", err)
+	}
+	if binary.LittleEndian.Uint32(rec) != 0x06064b50 {
+		return zipEnd{}, errors.New("bad zip64 end of central directory record")
+	}
+	return zipEnd{
+		count:   binary.LittleEndian.Uint64(rec[32:]),
+		dirSize: int64(binary.LittleEndian.Uint64(rec[40:])),
+		dirOff:  int64(binary.LittleEndian.Uint64(rec[48:])),
+		at:      int64(off),
+	}, nil
+}
+
+// directoryRecords counts the central directory records of the zip in ra
+// the way archive/zip reads them, one after the other from where the end
+// record says the directory starts (after data prepended to the archive,
+// as archive/zip finds it), stopping once the count passes max.
+func (e zipEnd) directoryRecords(ra io.ReaderAt, size int64, max uint64) uint64 {
+	base := e.at - e.dirSize - e.dirOff
+	if base < 0 || e.dirSize < 0 || e.dirOff < 0 {
 		base = 0
 	}
-	pos := base + dirOff
+	pos := base + e.dirOff
 	var n uint64
 	hdr := make([]byte, 46)
-	for n <= max {
-		if pos < 0 || pos > size-46 {
-			break
-		}
+	for n <= max && pos >= 0 && pos <= size-46 {
 		if _, err := ra.ReadAt(hdr, pos); err != nil || binary.LittleEndian.Uint32(hdr) != 0x02014b50 {
 			break
 		}
@@ -584,42 +605,9 @@ func zipDirectoryRecords(ra io.ReaderAt, size int64, max uint64) uint64 {
 	return n
 }
 
-// zipEntryCount reads the entry count from the end of central directory
-// record (APPNOTE.TXT 4.3.16, and 4.3.14 for ZIP64), so that an archive
-// with more entries than allowed is refused before its directory is loaded.
-func zipEntryCount(ra io.ReaderAt, size int64) (uint64, error) {
-	const eocdLen = 22
-	tail := min(size, eocdLen+0xffff)
-	if tail < eocdLen {
-		return 0, errors.New("too short for a zip archive")
-	}
-	buf := make([]byte, tail)
-	if _, err := ra.ReadAt(buf, size-tail); err != nil && err != io.EOF {
-		return 0, fmt.Errorf("reading end of archive: %w", err)
-	}
-	i := len(buf) - eocdLen
-	for ; i >= 0; i-- {
-		if binary.LittleEndian.Uint32(buf[i:]) == 0x06054b50 {
-			break
-		}
-	}
-	if i < 0 {
-		return 0, errors.New("no end of central directory record")
-	}
-	count := uint64(binary.LittleEndian.Uint16(buf[i+10:]))
-	if count != 0xffff || i < 20 || binary.LittleEndian.Uint32(buf[i-20:]) != 0x07064b50 {
-		return count, nil
-	}
-	off := binary.LittleEndian.Uint64(buf[i-20+8:])
-	rec := make([]byte, 56)
-	if off > uint64(size) {
-		return 0, errors.New("zip64 record out of bounds")
-	}
-	if _, err := ra.ReadAt(rec, int64(off)); err != nil {
-		return 0, fmt.Errorf("reading zip64 end of archive: %w", err)
-	}
-	if binary.LittleEndian.Uint32(rec) != 0x06064b50 {
-		return 0, errors.New("bad zip64 end of central directory record")
-	}
-	return binary.LittleEndian.Uint64(rec[32:]), nil
+// hasZipDirectory reports whether ra ends with a zip whose directory
+// starts where its end record says.
+func hasZipDirectory(ra io.ReaderAt, size int64) bool {
+	e, err := readZipEnd(ra, size)
+	return err == nil && e.directoryRecords(ra, size, 0) > 0
 }
