@@ -144,9 +144,7 @@ return 0
 func (s *Redis) run(ctx context.Context, sc *redis.Script, key string, args ...any) *redis.Cmd {
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
-	cmd := sc.Run(ctx, s.client, []string{key}, args...)
-	cmd.Err() // read before cancel
-	return cmd
+	return sc.Run(ctx, s.client, []string{key}, args...)
 }
 
 func (s *Redis) Wait(ctx context.Context, sender, rcpt, id string, now time.Time, ttl time.Duration) (time.Time, error) {
