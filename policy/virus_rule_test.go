@@ -81,29 +81,21 @@ func (c *rtClamd) serve(conn net.Conn) {
 		}
 		return
 	}
-	// A session: numbered replies, sent at zEND; an error reply ends it.
-	var replies []string
+	// A session: each stream answered with its number as it ends, as
+	// clamd does; an error reply ends it.
 	for n := 1; ; n++ {
 		cmd, ok := rtReadCommand(conn)
-		if !ok {
-			return
-		}
-		if cmd == "zEND" {
-			for _, r := range replies {
-				conn.Write([]byte(r + "\x00"))
-			}
+		if !ok || cmd == "zEND" {
 			return
 		}
 		reply, ok := c.stream(conn)
 		if !ok {
 			return
 		}
-		r := fmt.Sprintf("%d: %s", n, reply)
+		conn.Write([]byte(fmt.Sprintf("%d: %s\x00", n, reply)))
 		if strings.HasSuffix(reply, "ERROR") {
-			conn.Write([]byte(r + "\x00"))
 			return
 		}
-		replies = append(replies, r)
 	}
 }
 

@@ -251,6 +251,11 @@ func TestE2EMetrics(t *testing.T) {
 		`sekisho_stage_duration_seconds_count{stage="eoh"}`:  4,
 		`sekisho_stage_duration_seconds_count{stage="eob"}`:  4,
 	})
+	// One after another, the messages' sessions run on the connection the
+	// first one dialled (kept for 5 s between messages).
+	if n, r := got[`sekisho_clamd_sessions_total{connection="new"}`], got[`sekisho_clamd_sessions_total{connection="reused"}`]; n+r != 4 || r < 2 {
+		t.Errorf("clamd sessions: %v on a new connection, %v on a kept one; want 4 in all, most of them kept", n, r)
+	}
 	for k := range got {
 		if strings.HasPrefix(k, "sekisho_dry_run_decisions_total{") {
 			t.Errorf("a dry-run decision in enforce mode: %s", k)

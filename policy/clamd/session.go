@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -13,35 +14,49 @@ import (
 	"time"
 )
 
-// Session runs several INSTREAM scans on one connection (zIDSESSION …
-// zEND): the parts of one message, each scanned on its own, at the cost of
-// one dial. clamd answers each request with its number ("2: stream: OK");
-// End sends zEND and reads every answer. A Session is used by one
-// goroutine, except that Abort may be called from any.
+// Session runs several INSTREAM scans on one connection (zIDSESSION): the
+// parts of one message, each scanned on its own. clamd answers each
+// request with its number ("2: stream: OK"); End reads every answer of
+// the message and keeps the connection for the next one (see pool), whose
+// requests clamd numbers on. A Session is used by one goroutine, except
+// that Abort may be called from any.
 type Session struct {
-	c     *Client
-	ctx   context.Context
-	conn  net.Conn
-	stop  func() bool
-	sent  int   // INSTREAM requests sent
-	err   error // first failure; every later call returns it
+	c    *Client
+	ctx  context.Context
+	conn net.Conn
+	stop func() bool
+	base int    // requests sent on the connection for earlier messages
+	sent int    // INSTREAM requests sent for this one
+	cmds []byte // commands not sent yet: they go with the next chunk
+	err  error  // first failure; every later call returns it
+	// buf is room for the commands, the chunk's length, then its data.
 	buf   []byte
 	mu    sync.Mutex // guards ended and deadline changes
 	ended bool
 }
 
-// NewSession dials clamd and starts a session. The context bounds it all.
+// cmdRoom is the room before a chunk for the commands sent with it.
+const cmdRoom = len("zIDSESSION\x00zINSTREAM\x00")
+
+// NewSession starts a session on a connection kept from an earlier
+// message, or dials clamd for one. The context bounds it all.
 func (c *Client) NewSession(ctx context.Context) (*Session, error) {
-	conn, err := c.dial(ctx)
-	if err != nil {
-		return nil, err
+	if err := ctx.Err(); err != nil {
+		return nil, &dialError{addr: c.String(), err: err}
 	}
-	s := &Session{c: c, ctx: ctx, conn: conn, buf: make([]byte, 4, 4+chunkSize)}
+	s := &Session{c: c, ctx: ctx, buf: make([]byte, cmdRoom+4, cmdRoom+4+chunkSize+4)}
+	if ic, ok := c.pool().get(); ok {
+		s.conn, s.base = ic.conn, ic.sent
+	} else {
+		conn, err := c.dial(ctx)
+		if err != nil {
+			return nil, err
+		}
+		s.conn = conn
+		s.cmds = append(s.cmds, "zIDSESSION\x00"...)
+	}
+	c.Metrics.ClamdSession(s.base > 0)
 	s.stop = context.AfterFunc(ctx, func() { s.Abort() })
-	if err := s.send([]byte("zIDSESSION\x00")); err != nil {
-		s.Abort()
-		return nil, fmt.Errorf("clamd: idsession: %w", withCtx(ctx, err))
-	}
 	return s, nil
 }
 
@@ -51,10 +66,14 @@ func (s *Session) Scan() (io.WriteCloser, error) {
 	if s.err != nil {
 		return nil, s.err
 	}
-	if err := s.send([]byte("zINSTREAM\x00")); err != nil {
-		s.err = fmt.Errorf("clamd: instream: %w", withCtx(s.ctx, err))
+	s.mu.Lock()
+	ended := s.ended
+	s.mu.Unlock()
+	if ended {
+		s.err = fmt.Errorf("clamd: instream: %w", withCtx(s.ctx, net.ErrClosed))
 		return nil, s.err
 	}
+	s.cmds = append(s.cmds, "zINSTREAM\x00"...)
 	s.sent++
 	return sessionScan{s}, nil
 }
@@ -67,12 +86,13 @@ func (w sessionScan) Write(p []byte) (int, error) {
 	if s.err != nil {
 		return 0, s.err
 	}
+	full := cmdRoom + 4 + chunkSize
 	n := 0
 	for len(p) > 0 {
-		k := copy(s.buf[len(s.buf):cap(s.buf)], p)
+		k := copy(s.buf[len(s.buf):full], p)
 		s.buf = s.buf[:len(s.buf)+k]
 		p, n = p[k:], n+k
-		if len(s.buf) == cap(s.buf) {
+		if len(s.buf) == full {
 			if err := s.flush(false); err != nil {
 				return n - k, err
 			}
@@ -89,18 +109,24 @@ func (w sessionScan) Close() error {
 	return w.s.flush(true)
 }
 
+// flush sends the commands waiting, the chunk gathered, and with last the
+// zero-length chunk that ends the stream, in one write.
 func (s *Session) flush(last bool) error {
-	out := s.buf
-	if n := len(out) - 4; n > 0 {
-		binary.BigEndian.PutUint32(out[:4], uint32(n))
+	start := cmdRoom
+	if n := len(s.buf) - cmdRoom - 4; n > 0 {
+		binary.BigEndian.PutUint32(s.buf[cmdRoom:], uint32(n))
 	} else {
-		out = out[4:]
+		start += 4
 	}
+	start -= len(s.cmds)
+	copy(s.buf[start:], s.cmds)
+	out := s.buf[start:]
 	if last {
 		out = append(out, 0, 0, 0, 0)
 	}
 	err := s.send(out)
-	s.buf = s.buf[:4]
+	s.cmds = s.cmds[:0]
+	s.buf = s.buf[:cmdRoom+4]
 	if err != nil {
 		s.err = s.failure(err)
 	}
@@ -131,40 +157,46 @@ func (s *Session) failure(werr error) error {
 	return fmt.Errorf("clamd: write: %w (reply %q)", werr, raw)
 }
 
-// End ends the session and returns the verdicts of its scans, in the order
-// they were started. A scan clamd answered with an error (such as its size
-// limit) makes End fail; so does a connection that closes before every
-// scan is answered.
+// End reads the verdicts of the session's scans and returns them in the
+// order the scans were started; the connection is then kept for the next
+// message. A scan clamd answered with an error (such as its size limit)
+// makes End fail; so does a connection that closes before every scan is
+// answered. Either way, and on every other failure, the connection is
+// closed.
 func (s *Session) End() ([]Result, error) {
+	keep := false
 	defer func() {
-		s.stop()
-		s.Abort()
+		if !keep {
+			s.stop()
+			s.Abort()
+		}
 	}()
 	if s.err != nil {
 		return nil, s.err
 	}
-	start := time.Now()
-	// A session clamd ended early (its size limit) refuses zEND; what it
-	// answered before says why.
-	sendErr := s.send([]byte("zEND\x00"))
-	if sendErr != nil {
-		s.mu.Lock()
-		s.conn.SetReadDeadline(time.Now().Add(replyGrace))
-		s.mu.Unlock()
+	if len(s.cmds) > 0 {
+		return nil, errors.New("clamd: a scan of the session was not ended")
 	}
+	if s.sent == 0 {
+		return nil, nil
+	}
+	start := time.Now()
+	s.mu.Lock()
+	if !s.ended {
+		s.conn.SetReadDeadline(s.c.deadline(s.ctx))
+	}
+	s.mu.Unlock()
 	out := make([]Result, s.sent)
 	got := make([]bool, s.sent)
-	br := bufio.NewReader(s.conn)
+	br := bufio.NewReaderSize(quickReader{s.conn}, 512)
 	for n := 0; n < s.sent; n++ {
 		raw, err := br.ReadString(0)
 		if err != nil {
-			if sendErr != nil {
-				return nil, fmt.Errorf("clamd: end: %w", withCtx(s.ctx, sendErr))
-			}
 			return nil, fmt.Errorf("clamd: read reply %d of %d: %w", n+1, s.sent, withCtx(s.ctx, err))
 		}
 		id, reply, ok := strings.Cut(strings.TrimSuffix(raw, "\x00"), ": ")
 		i, err := strconv.Atoi(id)
+		i -= s.base
 		if !ok || err != nil || i < 1 || i > s.sent || got[i-1] {
 			return nil, fmt.Errorf("%w: session reply %q", ErrProtocol, raw)
 		}
@@ -173,13 +205,30 @@ func (s *Session) End() ([]Result, error) {
 			return nil, err
 		}
 	}
-	if sendErr != nil {
-		return nil, fmt.Errorf("clamd: end: %w", withCtx(s.ctx, sendErr))
-	}
 	// clamd scans each part as it ends; what is left to wait for at the
 	// end is the time the message's scan adds.
 	s.c.Metrics.ClamdScan(time.Since(start))
+	// Kept only when clamd said nothing more and the context has not
+	// already closed it.
+	if br.Buffered() == 0 && s.stop() {
+		s.mu.Lock()
+		keep = !s.ended
+		s.ended = true
+		s.mu.Unlock()
+		if keep {
+			s.c.pool().put(s.conn, s.base+s.sent)
+		}
+	}
 	return out, nil
+}
+
+// quickReader reads a session's verdicts, each acknowledged at once (see
+// quickAck).
+type quickReader struct{ conn net.Conn }
+
+func (r quickReader) Read(p []byte) (int, error) {
+	quickAck(r.conn)
+	return r.conn.Read(p)
 }
 
 // Abort closes the connection; pending and later calls fail.

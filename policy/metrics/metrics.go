@@ -64,6 +64,7 @@ type Metrics struct {
 	dnsblCache  children[[2]string, prometheus.Counter]
 	clamdScan   prometheus.Histogram
 	clamdErrors children[string, prometheus.Counter]
+	clamdConns  [2]prometheus.Counter // sessions on a new connection, on a kept one
 	storeErrors children[string, prometheus.Counter]
 	storeUp     *prometheus.GaugeVec
 	sessions    prometheus.Gauge
@@ -137,6 +138,11 @@ func New(version string) *Metrics {
 	for _, k := range clamdKinds {
 		m.clamdErrors.get(k)
 	}
+	clamdConns := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "sekisho_clamd_sessions_total",
+		Help: "clamd sessions (the parts of one message), by connection: new (dialled for it) or reused (kept from an earlier message).",
+	}, []string{"connection"})
+	m.clamdConns = [2]prometheus.Counter{clamdConns.WithLabelValues("new"), clamdConns.WithLabelValues("reused")}
 	storeErrors := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "sekisho_ratelimit_store_errors_total",
 		Help: "Failed calls to the rate-limit store, by operation: count (at RCPT) or add (for accepted mail).",
@@ -170,7 +176,7 @@ func New(version string) *Metrics {
 	build.WithLabelValues(version, runtime.Version()).Set(1)
 
 	reg.MustRegister(m.messages, decisions, dryRuns, ruleErrors, uninspected, stage, dnsbl, dnsblCache,
-		m.clamdScan, clamdErrors, storeErrors, m.storeUp, m.sessions, m.reloadOK, m.reloadTime, build,
+		m.clamdScan, clamdErrors, clamdConns, storeErrors, m.storeUp, m.sessions, m.reloadOK, m.reloadTime, build,
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	// Made once: the handler's own metrics (promhttp_metric_handler_*) are
@@ -325,6 +331,18 @@ func (m *Metrics) ClamdScan(d time.Duration) {
 }
 
 func (m *Metrics) clamdScanObserve(d time.Duration) { m.clamdScan.Observe(d.Seconds()) }
+
+// ClamdSession counts a clamd session started on a new connection or on
+// one kept from an earlier message.
+func (m *Metrics) ClamdSession(reused bool) {
+	if m != nil {
+		i := 0
+		if reused {
+			i = 1
+		}
+		m.clamdConns[i].Inc()
+	}
+}
 
 // ClamdError counts a scan that ended without a verdict, by kind:
 // connect, timeout, protocol, size_limit or other.
