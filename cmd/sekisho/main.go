@@ -24,14 +24,6 @@ import (
 	"github.com/sekisho/sekisho/policy/ratelimit"
 )
 
-// gcPercent is the garbage collector's target (GOGC) unless the GOGC
-// environment variable sets one. go-milter allocates every packet afresh,
-// about 1.2 times each message's size: at Go's default of 100 the
-// collector runs every few messages and costs a quarter of the daemon's
-// CPU. At 200 it runs half as often, and the peak memory for a 50 MB
-// message still grows by less than 16 MiB.
-const gcPercent = 200
-
 // version is the release, set at build time with
 // -ldflags "-X main.version=v1.2.3"; otherwise the module version the Go
 // toolchain recorded (see buildVersion).
@@ -52,7 +44,7 @@ func buildVersion() string {
 
 func main() {
 	if os.Getenv("GOGC") == "" {
-		debug.SetGCPercent(gcPercent)
+		tuneGC()
 	}
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
