@@ -174,11 +174,11 @@ func (s *Session) End() ([]Result, error) {
 	if s.err != nil {
 		return nil, s.err
 	}
-	if len(s.cmds) > 0 {
-		return nil, errors.New("clamd: a scan of the session was not ended")
-	}
 	if s.sent == 0 {
 		return nil, nil
+	}
+	if len(s.cmds) > 0 {
+		return nil, errors.New("clamd: a scan of the session was not ended")
 	}
 	start := time.Now()
 	s.mu.Lock()

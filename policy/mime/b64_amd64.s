@@ -23,29 +23,38 @@ DATA nibble<>+0x10(SB)/8, $0x0F0F0F0F0F0F0F0F
 DATA nibble<>+0x18(SB)/8, $0x0F0F0F0F0F0F0F0F
 GLOBL nibble<>(SB), RODATA|NOPTR, $32
 
+// TABLES loads the tables into Y6-Y8 and zero into Y9.
+#define TABLES \
+	VMOVDQU b64lo<>(SB), Y6 \
+	VMOVDQU b64hi<>(SB), Y7 \
+	VMOVDQU nibble<>(SB), Y8 \
+	VPXOR   Y9, Y9, Y9
+
+// CLASSIFY loads the 32 bytes at SI into Y0 and sets bit i of DX when
+// byte i is in the alphabet.
+#define CLASSIFY \
+	VMOVDQU (SI), Y0 \
+	VPSRLW  $4, Y0, Y1 \
+	VPAND   Y8, Y1, Y1 \
+	VPAND   Y8, Y0, Y2 \
+	VPSHUFB Y2, Y6, Y3 \
+	VPSHUFB Y1, Y7, Y4 \
+	VPAND   Y3, Y4, Y3 \
+	VPCMPEQB Y9, Y3, Y3 \
+	VPMOVMSKB Y3, DX
+
 // func b64countAVX2(b []byte) int
 // counts the alphabet characters of b, whose length is a multiple of 32.
 TEXT ·b64countAVX2(SB), NOSPLIT, $0-32
 	MOVQ b_base+0(FP), SI
 	MOVQ b_len+8(FP), CX
 	XORQ AX, AX
-	VMOVDQU b64lo<>(SB), Y6
-	VMOVDQU b64hi<>(SB), Y7
-	VMOVDQU nibble<>(SB), Y8
-	VPXOR   Y9, Y9, Y9
+	TABLES
 
 loop:
 	CMPQ CX, $32
 	JB   done
-	VMOVDQU (SI), Y0
-	VPSRLW  $4, Y0, Y1
-	VPAND   Y8, Y1, Y1
-	VPAND   Y8, Y0, Y2
-	VPSHUFB Y2, Y6, Y3
-	VPSHUFB Y1, Y7, Y4
-	VPAND   Y3, Y4, Y3
-	VPCMPEQB Y9, Y3, Y3
-	VPMOVMSKB Y3, DX
+	CLASSIFY
 	POPCNTL DX, DX
 	ADDQ    DX, AX
 	ADDQ    $32, SI
@@ -70,23 +79,12 @@ TEXT ·b64compactAVX2(SB), NOSPLIT, $0-64
 	MOVQ src_len+32(FP), R10
 	MOVQ DI, R8
 	MOVQ SI, R9
-	VMOVDQU b64lo<>(SB), Y6
-	VMOVDQU b64hi<>(SB), Y7
-	VMOVDQU nibble<>(SB), Y8
-	VPXOR   Y9, Y9, Y9
+	TABLES
 
 cloop:
 	CMPQ R10, $32
 	JB   cdone
-	VMOVDQU (SI), Y0
-	VPSRLW  $4, Y0, Y1
-	VPAND   Y8, Y1, Y1
-	VPAND   Y8, Y0, Y2
-	VPSHUFB Y2, Y6, Y3
-	VPSHUFB Y1, Y7, Y4
-	VPAND   Y3, Y4, Y3
-	VPCMPEQB Y9, Y3, Y3
-	VPMOVMSKB Y3, DX
+	CLASSIFY
 	VMOVDQU Y0, (DI)
 	CMPL    DX, $0xFFFFFFFF
 	JNE     partial
