@@ -69,6 +69,9 @@ func (p *pool) put(conn net.Conn, sent int) {
 		conn.Close()
 		return
 	}
+	// The next message sets its own deadlines; one left from this message
+	// would only fail the check that the connection is still open.
+	conn.SetDeadline(time.Time{})
 	p.idle = append(p.idle, idleConn{conn: conn, sent: sent, since: time.Now()})
 	if p.timer == nil {
 		p.timer = time.AfterFunc(p.keep, p.sweep)
