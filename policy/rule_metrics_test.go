@@ -62,7 +62,7 @@ func TestMetricsVirus(t *testing.T) {
 	raw := rtVirusMail(t, "a harmless file")
 	scan := func(t *testing.T, env *policy.Env, addr, mode string) {
 		t.Helper()
-		e := rtEngine(t, fmt.Sprintf("[rules.virus]\naddress = \"inet:%s\"\ntimeout = \"5s\"\nscan = %q\n", addr, mode), env)
+		e := rtEngine(t, fmt.Sprintf("[rules.virus]\naddress = \"inet:%s\"\ntimeout = \"5s\"\nscan = %q\nscan_text = true\n", addr, mode), env)
 		msg := rtBytesMessage(t, raw)
 		rtStream(e, msg, raw, 100)
 		e.Run(context.Background(), policy.StageEOB, msg)

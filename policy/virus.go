@@ -20,7 +20,7 @@ type VirusConfig struct {
 	MaxScanSize Size     `toml:"max_scan_size"` // per message, or per part; at or below clamd's StreamMaxLength (Debian: 25MB)
 	Oversize    string   `toml:"oversize"`      // "skip" (accept with a tag header) or "tempfail"
 	Scan        string   `toml:"scan"`          // "parts": the decoded parts (one clamd session a message); "message": the raw message
-	ScanText    bool     `toml:"scan_text"`     // parts: text parts too
+	ScanText    bool     `toml:"scan_text"`     // parts: the body text too (off by default)
 	ScanImages  bool     `toml:"scan_images"`   // parts: images too
 
 	client *clamd.Client
@@ -32,7 +32,6 @@ func (c *VirusConfig) setDefaults() {
 	c.MaxScanSize = 25 << 20
 	c.Oversize = "skip"
 	c.Scan = "parts"
-	c.ScanText = true
 }
 
 func (c *VirusConfig) validate() []*ConfigError {

@@ -15,9 +15,9 @@ import (
 // The parts mode of the virus rule: the inspection, which decodes the
 // message anyway, hands each part to clamd decoded, all of one message in
 // one clamd session (IDSESSION). clamd then neither undoes MIME and base64
-// again nor scans the parts it would find nothing in (images, and text
-// when scan_text is off), which costs it about half of what the raw
-// message does. Archives go to clamd whole: it opens them itself, except
+// again nor scans what it is not asked to: images unless scan_images is
+// on, the body text unless scan_text is; a message with neither attachment
+// nor body text to send opens no session. Archives go to clamd whole: it opens them itself, except
 // the entries of an encrypted one that a password opened, which go to it
 // decrypted.
 

@@ -442,8 +442,8 @@ func TestE2EVirus(t *testing.T) {
 
 // TestE2EVirusDetection sends the test viruses through Postfix to the
 // virus rule in each scan mode, against real clamd: as base64 attachments
-// (EICAR, clam.exe, clam.zip) and EICAR in the text part. With scan_text
-// off, parts mode does not see the text part.
+// (EICAR, clam.exe, clam.zip) and EICAR in the text part. Parts mode
+// sees the text part only with scan_text on.
 func TestE2EVirusDetection(t *testing.T) {
 	t.Parallel()
 	clamd := sharedClamd(t)
@@ -474,13 +474,13 @@ func TestE2EVirusDetection(t *testing.T) {
 			return buildMessage(tok, encodedWord(japaneseSubject), japaneseBody+"\n"+eicar+"\n")
 		}, eicarSig, true},
 	}
-	for _, mode := range []string{`scan = "parts"`, `scan = "message"`, "scan = \"parts\"\nscan_text = false"} {
+	for _, mode := range []string{`scan = "parts"`, `scan = "message"`, "scan = \"parts\"\nscan_text = true"} {
 		t.Run(mode, func(t *testing.T) {
 			t.Parallel()
 			s, pf := setup(t, sekishoConfig("enforce", ruleVirus(clamd.Addr)+mode+"\n"))
 			for _, m := range msgs {
 				tok := token(t)
-				missed := m.text && strings.Contains(mode, "scan_text = false")
+				missed := m.text && mode == `scan = "parts"`
 				want := 26
 				if missed {
 					want = 0
@@ -503,16 +503,27 @@ func TestE2EVirusClamdDown(t *testing.T) {
 	t.Parallel()
 	clamd := startClamd(t)
 	_, pf := setup(t, sekishoConfig("enforce", ruleVirus(clamd.Addr)))
+	send := func(want int, msg []byte) string {
+		t.Helper()
+		return pf.mustSwaks(t, want, "--from", "sender@example.org", "--to", "user@example.co.jp",
+			"--data", writeMessage(t, msg))
+	}
 	tok := token(t)
-	pf.mustSwaks(t, 0, "--from", "sender@example.org", "--to", "user@example.co.jp", "--header", "X-E2E-Token: "+tok)
+	send(0, japaneseMessage(tok, pdfAttachment("資料.pdf", 5000)))
 	pf.waitDelivered(t, tok, 1)
 
 	clamd.stop()
-	// virus.on_error = tempfail: the message is refused for now.
+	// virus.on_error = tempfail: a message with an attachment to scan is
+	// refused for now.
 	tok = token(t)
-	out := pf.mustSwaks(t, 26, "--from", "sender@example.org", "--to", "user@example.co.jp", "--header", "X-E2E-Token: "+tok)
+	out := send(26, japaneseMessage(tok, pdfAttachment("資料.pdf", 5000)))
 	mustRefuse(t, out, `4\d\d `)
 	pf.notDelivered(t, tok)
+	// One with nothing clamd is sent in parts mode (body text only) does
+	// not need it.
+	tok = token(t)
+	send(0, buildMessage(tok, encodedWord(japaneseSubject), japaneseBody+"\n"))
+	pf.waitDelivered(t, tok, 1)
 }
 
 // sendUntilLimited sends three messages from sender to rcpt through the
