@@ -1,9 +1,10 @@
 package mime
 
 import (
-	"encoding/base64"
 	"io"
 	"sync"
+
+	"github.com/segmentio/asm/base64"
 )
 
 // Base64 is decoded as leniently as mail clients decode it: every byte
@@ -12,7 +13,9 @@ import (
 // holds. What a rule reads of an attachment is its size and its first bytes;
 // only an archive looked into, or a part sent to a scanner, needs all of it
 // decoded. So an attachment is decoded while its sink asks for content, and
-// the rest is only counted, which costs a third of decoding it.
+// the rest is only counted, which costs a fifth of decoding it. Decoding
+// itself is segmentio/asm's (AVX2 on amd64, NEON on arm64), on the
+// characters gathered by b64compact.
 
 // b64alpha marks the bytes of the base64 alphabet (RFC 2045 section 6.8).
 var b64alpha = func() (t [256]uint8) {
@@ -132,6 +135,7 @@ type charDecoder struct {
 	w     io.Writer
 	carry [3]byte
 	nc    int
+	group [4]byte // a group completed from carry (a local would escape to the heap)
 	out   [24 << 10]byte
 }
 
@@ -142,11 +146,11 @@ func (d *charDecoder) write(c []byte) {
 			d.nc += copy(d.carry[d.nc:], c)
 			return
 		}
-		var g [4]byte
-		copy(g[:], d.carry[:d.nc])
+		g := d.group[:]
+		copy(g, d.carry[:d.nc])
 		copy(g[d.nc:], c[:need])
 		c, d.nc = c[need:], 0
-		n, _ := base64.RawStdEncoding.Decode(d.out[:], g[:])
+		n, _ := base64.RawStdEncoding.Decode(d.out[:], g)
 		d.w.Write(d.out[:n])
 	}
 	for len(c) >= 4 {
