@@ -134,6 +134,18 @@ func compare(ctx context.Context, stdout, stderr io.Writer, o *options, milterAd
 			fmt.Fprintf(stdout, ", CPU per message %.2f (%s)", cpu(tRounds, target[0].name)/cpu(bRounds, "baseline"), target[0].name)
 		}
 		fmt.Fprintln(stdout)
+		// On a shared machine the speed drifts from one round to the
+		// next: a round against the baseline just before it is the
+		// fairer comparison.
+		n := min(len(tRounds), len(bRounds))
+		fmt.Fprintf(stdout, "ratio of each round to the baseline round before it (median, lowest-highest of %d): throughput %s", n,
+			spread(pairs(tRounds[:n], bRounds[:n], func(t, b measured) float64 { return t.stats.rate() / b.stats.rate() })))
+		if len(target) > 0 {
+			fmt.Fprintf(stdout, ", CPU per message %s", spread(pairs(tRounds[:n], bRounds[:n], func(t, b measured) float64 {
+				return t.cpuPerMsg(target[0].name) / b.cpuPerMsg("baseline")
+			})))
+		}
+		fmt.Fprintln(stdout)
 	}
 	if len(tRounds) > 0 {
 		fmt.Fprintln(stdout, "\noutcomes of the last round against", milterAddr+":")
@@ -169,14 +181,36 @@ func (m measured) row(tw io.Writer, i int, milter string) {
 	}
 }
 
-func median(ms []measured, f func(measured) float64) float64 {
-	if len(ms) == 0 {
-		return 0
+// pairs is f of each target round and the baseline round before it.
+func pairs(t, b []measured, f func(t, b measured) float64) []float64 {
+	v := make([]float64, len(t))
+	for i := range t {
+		v[i] = f(t[i], b[i])
 	}
+	return v
+}
+
+// spread is the median of v and its range.
+func spread(v []float64) string {
+	if len(v) == 0 {
+		return "-"
+	}
+	return fmt.Sprintf("%.2f (%.2f-%.2f)", medianOf(v), slices.Min(v), slices.Max(v))
+}
+
+func median(ms []measured, f func(measured) float64) float64 {
 	v := make([]float64, len(ms))
 	for i, m := range ms {
 		v[i] = f(m)
 	}
+	return medianOf(v)
+}
+
+func medianOf(v []float64) float64 {
+	if len(v) == 0 {
+		return 0
+	}
+	v = slices.Clone(v)
 	slices.Sort(v)
 	if len(v)%2 == 1 {
 		return v[len(v)/2]

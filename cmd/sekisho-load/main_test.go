@@ -2,9 +2,11 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
+	"os"
 	"regexp"
 	"slices"
 	"strconv"
@@ -244,6 +246,76 @@ func TestBadFlags(t *testing.T) {
 		}
 		if stderr.Len() == 0 {
 			t.Errorf("%q: no error message", args)
+		}
+	}
+}
+
+// TestMain lets the test binary be the baseline's child process, as
+// sekisho-load is for -baseline: it runs itself with -serve-null.
+func TestMain(m *testing.M) {
+	if len(os.Args) == 3 && os.Args[1] == "-serve-null" {
+		if err := serveNull(os.Args[2]); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
+
+// TestLoadBaseline alternates rounds against the milter under test with
+// the do-nothing milter in a child process, measures both from /proc and
+// prints the rounds, their medians and the ratios.
+func TestLoadBaseline(t *testing.T) {
+	addr := startMilter(t)
+	var stdout, stderr strings.Builder
+	code := run([]string{"-milter", addr, "-pid", strconv.Itoa(os.Getpid()), "-baseline", "-rounds", "2",
+		"-messages", "30", "-connections", "2", "-per-connection", "7", "-duration", "1m"}, &stdout, &stderr)
+	out := stdout.String()
+	if code != 0 {
+		t.Fatalf("exit status %d\n%s\n%s", code, out, stderr.String())
+	}
+	// Each round: the baseline's row, then the target's, 30 messages each,
+	// with a CPU time per message and memory read from /proc.
+	row := regexp.MustCompile(`(?m)^\s+(\d)\s+(\S+)\s+30\s+[0-9.]+\s+(baseline|target)\s+([0-9.]+)\s+([0-9.]+)\s+([0-9.]+)\s*$`)
+	rows := row.FindAllStringSubmatch(out, -1)
+	if len(rows) != 4 {
+		t.Fatalf("%d round rows, want 4:\n%s", len(rows), out)
+	}
+	for i, r := range rows {
+		wantMilter, wantProc := "baseline", "baseline"
+		if i%2 == 1 {
+			wantMilter, wantProc = addr, "target"
+		}
+		cpu, _ := strconv.ParseFloat(r[4], 64)
+		rss, _ := strconv.ParseFloat(r[5], 64)
+		if r[1] != strconv.Itoa(i/2+1) || r[2] != wantMilter || r[3] != wantProc || cpu <= 0 || rss <= 0 {
+			t.Errorf("row %q: want round %d of %s measured as %s, CPU and RSS above zero", r[0], i/2+1, wantMilter, wantProc)
+		}
+	}
+	positive := `([0-9]+\.[0-9]{2})`
+	ratio := regexp.MustCompile(`(?m)^ratio to the baseline: throughput ` + positive + `, CPU per message ` + positive + ` \(target\)$`)
+	paired := regexp.MustCompile(`(?m)^ratio of each round to the baseline round before it \(median, lowest-highest of 2\): throughput ` +
+		positive + ` \(` + positive + `-` + positive + `\), CPU per message ` + positive + ` \(` + positive + `-` + positive + `\)$`)
+	for _, re := range []*regexp.Regexp{ratio, paired} {
+		m := re.FindStringSubmatch(out)
+		if m == nil {
+			t.Fatalf("no line matching %s in:\n%s", re, out)
+		}
+		for _, v := range m[1:] {
+			if f, _ := strconv.ParseFloat(v, 64); f <= 0 {
+				t.Errorf("ratio %s in %q", v, m[0])
+			}
+		}
+	}
+	m := paired.FindStringSubmatch(out)
+	f := make([]float64, len(m))
+	for i, v := range m[1:] {
+		f[i+1], _ = strconv.ParseFloat(v, 64)
+	}
+	for _, i := range []int{1, 4} {
+		if f[i+1] > f[i] || f[i] > f[i+2] {
+			t.Errorf("median outside its range: %q", m[0])
 		}
 	}
 }
