@@ -22,7 +22,8 @@ type connState struct {
 	srv     *Server
 	engine  *policy.Engine // pinned for the current message
 	msg     policy.Message
-	content bool // headers or body have been passed on for the current message
+	content bool   // headers or body have been passed on for the current message
+	head    []byte // header lines not yet passed on: the block goes whole at its end
 
 	// For the count of messages by outcome (see note).
 	counted bool          // the current message's outcome is counted
@@ -112,6 +113,7 @@ func (st *connState) resetMessage() {
 	st.endMessage()
 	st.msg.Reset()
 	st.content = false
+	st.head = nil
 	st.engine = st.srv.engine.Load()
 }
 
@@ -261,10 +263,39 @@ func (b *backend) Header(name, value string, m *gomilter.Modifier) (gomilter.Res
 		st := b.st
 		st.startContent()
 		st.msg.Headers = append(st.msg.Headers, policy.Header{Name: name, Value: value})
-		line := name + ": " + strings.ReplaceAll(strings.ReplaceAll(value, "\r\n", "\n"), "\n", "\r\n") + "\r\n"
-		b.write([]byte(line))
+		if st.head == nil {
+			st.head = make([]byte, 0, 4096)
+		}
+		st.head = appendHeaderLine(st.head, name, value)
 		return gomilter.RespContinue, nil
 	})
+}
+
+// appendHeaderLine appends a header field as the message has it, each line
+// ending in CRLF (go-milter hands over folded values with LF or CRLF).
+func appendHeaderLine(b []byte, name, value string) []byte {
+	b = append(b, name...)
+	b = append(b, ": "...)
+	if strings.IndexByte(value, '\n') < 0 {
+		b = append(b, value...)
+	} else {
+		for i := 0; i < len(value); i++ {
+			if value[i] == '\n' && (i == 0 || value[i-1] != '\r') {
+				b = append(b, '\r')
+			}
+			b = append(b, value[i])
+		}
+	}
+	return append(b, "\r\n"...)
+}
+
+// flushHead passes on the header lines held back, in one piece rather
+// than a hand-over to the inspection per line.
+func (b *backend) flushHead() {
+	if st := b.st; len(st.head) > 0 {
+		b.write(st.head)
+		st.head = nil
+	}
 }
 
 // write passes raw message bytes on to the engine: to the inspection and
@@ -279,13 +310,15 @@ func (b *backend) Headers(_ textproto.MIMEHeader, m *gomilter.Modifier) (gomilte
 		st := b.st
 		st.takeMacros(m.Macros)
 		st.startContent()
-		b.write([]byte("\r\n"))
+		st.head = append(st.head, "\r\n"...)
+		b.flushHead()
 		return b.respond(context.Background(), policy.StageEOH, m)
 	})
 }
 
 func (b *backend) BodyChunk(chunk []byte, _ *gomilter.Modifier) (gomilter.Response, error) {
 	return b.guard(policy.StageEOB, func() (gomilter.Response, error) {
+		b.flushHead()
 		b.write(chunk)
 		return gomilter.RespContinue, nil
 	})
@@ -295,6 +328,7 @@ func (b *backend) Body(m *gomilter.Modifier) (gomilter.Response, error) {
 	return b.guard(policy.StageEOB, func() (gomilter.Response, error) {
 		st := b.st
 		st.takeMacros(m.Macros)
+		b.flushHead()
 		start := st.clock()
 		o := st.engine.Finish(context.Background(), &st.msg)
 		st.observe(policy.StageEOB, start)
