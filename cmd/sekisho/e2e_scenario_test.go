@@ -519,8 +519,8 @@ func TestE2EVirusClamdDown(t *testing.T) {
 	out := send(26, japaneseMessage(tok, pdfAttachment("資料.pdf", 5000)))
 	mustRefuse(t, out, `4\d\d `)
 	pf.notDelivered(t, tok)
-	// One with nothing clamd is sent in parts mode (body text only) does
-	// not need it.
+	// A message of body text alone gives parts mode nothing to send, so
+	// it does not need clamd.
 	tok = token(t)
 	send(0, buildMessage(tok, encodedWord(japaneseSubject), japaneseBody+"\n"))
 	pf.waitDelivered(t, tok, 1)
