@@ -16,10 +16,10 @@ import (
 // message anyway, hands each part to clamd decoded, all of one message in
 // one clamd session (IDSESSION). clamd then neither undoes MIME and base64
 // again nor scans what it is not asked to: images unless scan_images is
-// on, the body text unless scan_text is; a message with neither attachment
-// nor body text to send opens no session. Archives go to clamd whole: it opens them itself, except
-// the entries of an encrypted one that a password opened, which go to it
-// decrypted.
+// on, the body text unless scan_text is; a message with nothing to send
+// opens no session. Archives go to clamd whole: it opens them itself,
+// except the entries of an encrypted one that a password opened, which go
+// to it decrypted.
 
 // scansParts marks the virus rule in parts mode: the engine inspects
 // every message so that the parts reach it.

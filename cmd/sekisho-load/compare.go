@@ -206,11 +206,11 @@ func median(ms []measured, f func(measured) float64) float64 {
 	return medianOf(v)
 }
 
+// medianOf is the median of v, which it sorts.
 func medianOf(v []float64) float64 {
 	if len(v) == 0 {
 		return 0
 	}
-	v = slices.Clone(v)
 	slices.Sort(v)
 	if len(v)%2 == 1 {
 		return v[len(v)/2]
