@@ -540,16 +540,30 @@ type zipEnd struct {
 // counterpart when a field is saturated, as archive/zip does.
 func readZipEnd(ra io.ReaderAt, size int64) (zipEnd, error) {
 	const eocdLen = 22
-	tail := min(size, eocdLen+0xffff)
-	if tail < eocdLen {
+	if size < eocdLen {
 		return zipEnd{}, errors.New("too short for a zip archive")
 	}
-	buf := make([]byte, tail)
-	if _, err := ra.ReadAt(buf, size-tail); err != nil && err != io.EOF {
-		return zipEnd{}, fmt.Errorf("reading end of archive: %w", err)
-	}
-	i := len(buf) - eocdLen
-	for ; i >= 0 && binary.LittleEndian.Uint32(buf[i:]) != 0x06054b50; i-- {
+	// The record is at most a comment of 64 KiB from the end, and nearly
+	// always at the very end: the last KiB is read first (an archive in
+	// base64 is decoded where it is read), the whole span only if the
+	// record, with room for a ZIP64 locator before it, is not in it.
+	var buf []byte
+	var tail int64
+	i := -1
+	for _, n := range [2]int64{1 << 10, eocdLen + 0xffff} {
+		if tail == size {
+			break
+		}
+		tail = min(size, n)
+		buf = make([]byte, tail)
+		if _, err := ra.ReadAt(buf, size-tail); err != nil && err != io.EOF {
+			return zipEnd{}, fmt.Errorf("reading end of archive: %w", err)
+		}
+		for i = len(buf) - eocdLen; i >= 0 && binary.LittleEndian.Uint32(buf[i:]) != 0x06054b50; i-- {
+		}
+		if i >= 20 || (i >= 0 && tail == size) {
+			break
+		}
 	}
 	if i < 0 {
 		return zipEnd{}, errors.New("no end of central directory record")

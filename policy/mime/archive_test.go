@@ -5,6 +5,7 @@ import (
 	"archive/zip"
 	"bytes"
 	"compress/gzip"
+	"encoding/base64"
 	"encoding/binary"
 	"fmt"
 	"hash/crc32"
@@ -619,4 +620,57 @@ func TestRar(t *testing.T) {
 			t.Errorf("corrupt: %s %s", listing(res.Attachments[0].Archive), gaps(res))
 		}
 	})
+}
+
+// TestZipEndRecord: the end record is found after an archive comment of
+// any length (it is looked for in the last KiB first, then in the last 64
+// KiB), in a raw attachment and in a base64 one (decoded where it is read),
+// also when it starts just inside the first KiB looked at.
+func TestZipEndRecord(t *testing.T) {
+	for _, n := range []int{0, 900, 1000, 1002, 1010, 5000, 65535} {
+		var b bytes.Buffer
+		w := zip.NewWriter(&b)
+		fw, _ := w.Create("a.exe")
+		fw.Write(peBytes)
+		if err := w.SetComment(strings.Repeat("c", n)); err != nil {
+			t.Fatal(err)
+		}
+		w.Close()
+		check(t, inspect(t, b.Bytes(), "a.zip", DefaultLimits()), "[zip]\na.exe pe\n", "")
+
+		enc := base64.StdEncoding.EncodeToString(b.Bytes())
+		var body strings.Builder
+		for len(enc) > 76 {
+			body.WriteString(enc[:76] + "\r\n")
+			enc = enc[76:]
+		}
+		body.WriteString(enc + "\r\n")
+		msg := "Subject: z\r\nContent-Type: application/zip; name=\"a.zip\"\r\nContent-Transfer-Encoding: base64\r\n\r\n" + body.String()
+		lim := DefaultLimits()
+		lim.TempDir = t.TempDir()
+		res, err := Inspect(strings.NewReader(msg), lim)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := listing(res.Attachments[0].Archive); got != "[zip]\na.exe pe\n" {
+			t.Errorf("comment of %d bytes, base64: listing\n%s", n, got)
+		}
+	}
+}
+
+// TestZipEndRecordZip64: when the end record lies within the last KiB but
+// too near its start for the ZIP64 locator before it, the wider span is
+// read, so that a saturated count is still taken from the ZIP64 record.
+func TestZipEndRecordZip64(t *testing.T) {
+	var b bytes.Buffer
+	w := zip.NewWriter(&b)
+	for i := 0; i < 65536; i++ {
+		w.CreateHeader(&zip.FileHeader{Name: fmt.Sprintf("%05d", i), Method: zip.Store})
+	}
+	w.SetComment(strings.Repeat("c", 1000)) // the record starts 2 bytes into the last KiB
+	w.Close()
+	res := inspect(t, b.Bytes(), "a.zip", DefaultLimits())
+	if got, want := res.Attachments[0].Archive.Skipped, "too many entries: 65536, 10000 left of 10000"; got != want {
+		t.Errorf("skipped %q, want %q", got, want)
+	}
 }

@@ -2,13 +2,14 @@ package mime
 
 import (
 	"bytes"
-	"encoding/base64"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"sync"
+
+	"github.com/segmentio/asm/base64"
 )
 
 // headSize is how many leading decoded bytes of a part or archive entry are
