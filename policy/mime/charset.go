@@ -3,12 +3,20 @@ package mime
 import (
 	"bufio"
 	"bytes"
+	"errors"
+	"fmt"
 	"io"
 	"strings"
+	"sync"
 	"unicode/utf8"
 
 	"github.com/emersion/go-message/charset"
+	"golang.org/x/text/encoding"
+	"golang.org/x/text/encoding/charmap"
+	"golang.org/x/text/encoding/htmlindex"
+	"golang.org/x/text/encoding/ianaindex"
 	"golang.org/x/text/encoding/japanese"
+	"golang.org/x/text/encoding/unicode"
 )
 
 // Labels seen on Japanese mail that the IANA and WHATWG indexes used by
@@ -17,16 +25,59 @@ import (
 // ISO-2022-JP-2 and ISO-2022-JP-3 decode as ISO-2022-JP, which covers the
 // JIS X 0208 text they carry in practice.
 func init() {
-	for _, name := range []string{"cp932", "ms932", "x-sjis", "sjis", "shift-jis", "ms_kanji", "windows-932", "x-ms-cp932", "x-ms932"} {
-		charset.RegisterEncoding(name, japanese.ShiftJIS)
+	register := func(enc encoding.Encoding, names ...string) {
+		for _, name := range names {
+			extraCharsets[name] = enc
+			charset.RegisterEncoding(name, enc)
+		}
 	}
-	for _, name := range []string{"iso-2022-jp-2", "iso-2022-jp-3", "iso-2022-jp-1", "csiso2022jp2", "x-iso-2022-jp"} {
-		charset.RegisterEncoding(name, japanese.ISO2022JP)
-	}
-	for _, name := range []string{"x-euc-jp", "eucjp", "euc-jp-ms", "x-eucjp"} {
-		charset.RegisterEncoding(name, japanese.EUCJP)
-	}
+	register(japanese.ShiftJIS, "cp932", "ms932", "x-sjis", "sjis", "shift-jis", "ms_kanji", "windows-932", "x-ms-cp932", "x-ms932")
+	register(japanese.ISO2022JP, "iso-2022-jp-2", "iso-2022-jp-3", "iso-2022-jp-1", "csiso2022jp2", "x-iso-2022-jp")
+	register(japanese.EUCJP, "x-euc-jp", "eucjp", "euc-jp-ms", "x-eucjp")
 }
+
+// extraCharsets are the labels go-message's charset package resolves
+// before it asks the IANA and WHATWG indexes: its own two quirks and the
+// labels registered above.
+var extraCharsets = map[string]encoding.Encoding{
+	"ansi_x3.110-1983": charmap.ISO8859_1,
+	"x-utf_8j":         unicode.UTF8,
+}
+
+// charsets holds the labels lookupCharset resolved, lower-cased: at most
+// every alias the indexes know, since only labels that resolve are kept.
+var charsets sync.Map
+
+// lookupCharset returns the encoding of a lower-cased charset label as
+// go-message's charset.Reader finds it (TestLookupCharset compares them),
+// remembered: charset.Reader looks the label up in three indexes and makes
+// 8 KiB of buffers for every encoded word of a header.
+func lookupCharset(label string) (encoding.Encoding, error) {
+	if enc, ok := charsets.Load(label); ok {
+		return enc.(encoding.Encoding), nil
+	}
+	var err error
+	enc, ok := extraCharsets[label]
+	if !ok {
+		enc, err = ianaindex.MIME.Encoding(label)
+	}
+	if enc == nil {
+		enc, err = ianaindex.MIME.Encoding("cs" + label)
+	}
+	if enc == nil {
+		enc, err = htmlindex.Get(label)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("charset %q: %v", label, err)
+	}
+	if enc == nil {
+		return nil, fmt.Errorf("charset %q: %w", label, errUnsupportedCharset)
+	}
+	charsets.Store(label, enc)
+	return enc, nil
+}
+
+var errUnsupportedCharset = errors.New("unsupported charset")
 
 // sniffPeek is how many leading bytes of an unlabelled text are examined to
 // guess its charset.
@@ -154,15 +205,23 @@ func scanEUCJP(b []byte) (bad int) {
 	return bad
 }
 
-// guessedReader returns a reader converting r, guessed to be in cs, to UTF-8.
-func guessedReader(cs jpCharset, r io.Reader) io.Reader {
+// guessedEncoding is the encoding of guessed charset cs, nil for UTF-8.
+func guessedEncoding(cs jpCharset) encoding.Encoding {
 	switch cs {
 	case csISO2022JP:
-		return japanese.ISO2022JP.NewDecoder().Reader(r)
+		return japanese.ISO2022JP
 	case csShiftJIS:
-		return japanese.ShiftJIS.NewDecoder().Reader(r)
+		return japanese.ShiftJIS
 	case csEUCJP:
-		return japanese.EUCJP.NewDecoder().Reader(r)
+		return japanese.EUCJP
+	}
+	return nil
+}
+
+// guessedReader returns a reader converting r, guessed to be in cs, to UTF-8.
+func guessedReader(cs jpCharset, r io.Reader) io.Reader {
+	if enc := guessedEncoding(cs); enc != nil {
+		return enc.NewDecoder().Reader(r)
 	}
 	return r
 }
@@ -170,11 +229,11 @@ func guessedReader(cs jpCharset, r io.Reader) io.Reader {
 // decodeUnlabelled converts bytes of unknown charset to valid UTF-8 by
 // guessing (see guessCharset).
 func decodeUnlabelled(b []byte) string {
-	cs := guessCharset(b, false)
-	if cs == csUTF8 {
+	enc := guessedEncoding(guessCharset(b, false))
+	if enc == nil {
 		return strings.ToValidUTF8(string(b), "\uFFFD")
 	}
-	out, err := io.ReadAll(guessedReader(cs, bytes.NewReader(b)))
+	out, err := enc.NewDecoder().Bytes(b)
 	if err != nil {
 		return strings.ToValidUTF8(string(b), "\uFFFD")
 	}
@@ -198,11 +257,11 @@ func decodeLabelled(label string, b []byte) (s string, ok bool) {
 	if isPassThroughLabel(label) {
 		return decodeUnlabelled(b), true
 	}
-	r, err := charset.Reader(label, bytes.NewReader(b))
+	enc, err := lookupCharset(label)
 	if err != nil {
 		return decodeUnlabelled(b), false
 	}
-	out, err := io.ReadAll(r)
+	out, err := enc.NewDecoder().Bytes(b)
 	if err != nil {
 		return decodeUnlabelled(b), true
 	}
@@ -222,9 +281,8 @@ func textReader(body io.Reader, label string) (r io.Reader, known bool) {
 		return br, true
 	case "", "us-ascii", "ascii":
 	default:
-		cr, err := charset.Reader(label, br)
-		if err == nil {
-			return cr, true
+		if enc, err := lookupCharset(label); err == nil {
+			return enc.NewDecoder().Reader(br), true
 		}
 		known = false
 	}
