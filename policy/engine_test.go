@@ -714,3 +714,25 @@ func TestConcurrentMessages(t *testing.T) {
 	}
 	wg.Wait()
 }
+
+// TestSubjectDecodedOnceFollowsHeader: the decoded Subject both subject
+// rules read is remembered for the message, and a Subject that changes
+// afterwards (a later message on the same Message, a test) is decoded
+// anew, and an absent one is absent.
+func TestSubjectDecodedOnceFollowsHeader(t *testing.T) {
+	m := newMessage()
+	m.Headers = []Header{{Name: "Subject", Value: "=?ISO-2022-JP?B?GyRCJDMkcyRLJEEkTxsoQg==?="}}
+	for i := 0; i < 2; i++ {
+		if s, ok := subject(m); s != "こんにちは" || !ok {
+			t.Fatalf("subject %q %v", s, ok)
+		}
+	}
+	m.Headers[0].Value = "plain"
+	if s, ok := subject(m); s != "plain" || !ok {
+		t.Fatalf("after the change: %q %v", s, ok)
+	}
+	m.Headers = nil
+	if s, ok := subject(m); s != "" || ok {
+		t.Fatalf("without a Subject: %q %v", s, ok)
+	}
+}

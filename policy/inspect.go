@@ -69,7 +69,18 @@ func subject(m *Message) (string, bool) {
 	if !ok {
 		return "", false
 	}
-	return mime.DecodeHeader(raw), true
+	// Two rules read it at end of headers: it is decoded once.
+	if c := &m.state.subject; !c.ok || c.raw != raw {
+		*c = decodedSubject{raw: raw, text: mime.DecodeHeader(raw), ok: true}
+	}
+	return m.state.subject.text, true
+}
+
+// decodedSubject is the raw Subject value last decoded for a message and
+// its text.
+type decodedSubject struct {
+	raw, text string
+	ok        bool
 }
 
 // attachmentName is how an attachment is named in log lines.

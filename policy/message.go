@@ -59,6 +59,7 @@ type messageState struct {
 	tracing     bool         // record what each rule finds (Trace)
 	explaining  bool         // Explain is running rules the daemon would not
 	findings    []Finding
+	subject     decodedSubject // see subject
 }
 
 // HeaderValue returns the raw value of the first header called name
