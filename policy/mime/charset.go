@@ -268,13 +268,13 @@ func decodeLabelled(label string, b []byte) (s string, ok bool) {
 	return strings.ToValidUTF8(string(out), "\uFFFD"), true
 }
 
-// textReader returns a reader yielding the UTF-8 text of a body whose
-// declared charset is label. A UTF-8 label is trusted; no label, an ASCII
-// label and an unknown label lead to a guess from the first bytes (an unknown
-// label also returns known == false so the caller can report it).
-func textReader(body io.Reader, label string) (r io.Reader, known bool) {
+// textReader returns a reader yielding the UTF-8 text of a body, read
+// through br (of at least sniffPeek bytes), whose declared charset is label.
+// A UTF-8 label is trusted; no label, an ASCII label and an unknown label
+// lead to a guess from the first bytes (an unknown label also returns known
+// == false so the caller can report it).
+func textReader(br *bufio.Reader, label string) (r io.Reader, known bool) {
 	label = strings.ToLower(strings.TrimSpace(label))
-	br := bufio.NewReaderSize(body, sniffPeek)
 	known = true
 	switch label {
 	case "utf-8", "utf8":

@@ -637,7 +637,9 @@ func (in *inspector) bodyText(body io.Reader, isHTML bool, label, path string) {
 		defer w.Close()
 		body = io.TeeReader(body, w)
 	}
-	r, known := textReader(body, label)
+	br := newReader(body)
+	defer freeReader(br)
+	r, known := textReader(br, label)
 	if !known {
 		in.problem(fmt.Sprintf("%s: unknown charset %q", where(path), label))
 	}

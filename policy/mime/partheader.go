@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"io"
+	"sync"
 
 	"github.com/emersion/go-message/textproto"
 )
@@ -31,12 +32,15 @@ const maxSkippedKept = 3
 // max bytes, tooBig is set and the rest of the block is not read.
 func readHeader(br *bufio.Reader, max int, fromLine bool) (textproto.Header, headerBlock) {
 	var info headerBlock
-	var clean bytes.Buffer
-	var field []byte // the logical line being collected, with its line breaks
+	sc := headerScratches.Get().(*headerScratch)
+	defer sc.free()
+	clean := &sc.clean
+	field := sc.field[:0] // the logical line being collected, with its line breaks
+	collecting := false   // whether field holds one
 	left := max
 	first := true
 	flush := func() {
-		if field == nil {
+		if !collecting {
 			return
 		}
 		if validField(field) {
@@ -46,7 +50,7 @@ func readHeader(br *bufio.Reader, max int, fromLine bool) (textproto.Header, hea
 		} else {
 			info.skipped = append(info.skipped[:maxSkippedKept], "…")
 		}
-		field = nil
+		field, collecting = field[:0], false
 	}
 	for {
 		line, err := readLine(br, &left)
@@ -69,13 +73,11 @@ func readHeader(br *bufio.Reader, max int, fromLine bool) (textproto.Header, hea
 		case first && fromLine && bytes.HasPrefix(line, []byte("From ")):
 			info.mboxFrom = true
 		case line[0] == ' ' || line[0] == '\t':
-			if field == nil {
-				field = []byte{} // a continuation of nothing: skipped
-			}
+			collecting = true // alone, a continuation of nothing: skipped
 			field = append(field, line...)
 		default:
 			flush()
-			field = append([]byte(nil), line...)
+			field, collecting = append(field, line...), true
 		}
 		first = false
 		if err == io.EOF {
@@ -84,9 +86,31 @@ func readHeader(br *bufio.Reader, max int, fromLine bool) (textproto.Header, hea
 		}
 	}
 	flush()
+	sc.field = field
 	clean.WriteString("\r\n")
-	h, _ := textproto.ReadHeader(bufio.NewReader(&clean))
+	fr := newReader(clean)
+	h, _ := textproto.ReadHeader(fr)
+	freeReader(fr)
 	return h, info
+}
+
+// headerScratch is what readHeader collects a block in; textproto.ReadHeader
+// copies what it keeps, so it is reused.
+type headerScratch struct {
+	clean bytes.Buffer
+	field []byte
+}
+
+var headerScratches = sync.Pool{New: func() any { return new(headerScratch) }}
+
+// free gives the scratch back, unless a huge block grew it.
+func (sc *headerScratch) free() {
+	if sc.clean.Cap() > 64<<10 || cap(sc.field) > 64<<10 {
+		return
+	}
+	sc.clean.Reset()
+	sc.field = sc.field[:0]
+	headerScratches.Put(sc)
 }
 
 // readLine reads one line, its line break included, charging its length to
