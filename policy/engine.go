@@ -44,6 +44,18 @@ type boundRule struct {
 	onError    string
 	errorReply Reply
 	stream     int // index of its stream in the message, -1 if it reads none
+
+	// What the rule also is, asserted once rather than for every message.
+	content   bool      // a contentRule
+	streamer  Streamer  // nil if it is none
+	committer Committer // nil if it is none
+}
+
+// classify records what kinds of rule b's Rule also is.
+func (b *boundRule) classify() {
+	_, b.content = b.Rule.(contentRule)
+	b.streamer, _ = b.Rule.(Streamer)
+	b.committer, _ = b.Rule.(Committer)
 }
 
 // NewEngine builds the rules of a validated configuration.
@@ -87,6 +99,7 @@ func (e *Engine) buildSet(name string, rules *RulesConfig, order []string, env *
 		}
 		b := &boundRule{Rule: r, name: t.name, stages: r.Stages(), action: rc.Action, reply: rc.Reply,
 			dryRun: rc.DryRun || e.cfg.Mode == "dry-run", onError: rc.OnError, errorReply: rc.ErrorReply, stream: -1}
+		b.classify()
 		for _, s := range b.stages {
 			e.needs[s] = true
 		}
@@ -332,7 +345,7 @@ func (e *Engine) exemptRecipient(ctx context.Context, m *Message) bool {
 // holds for the rest of the message.
 func (e *Engine) evaluate(ctx context.Context, r *boundRule, stage Stage, m *Message) (v Verdict, whole, ok bool) {
 	var err error
-	if _, reads := r.Rule.(contentRule); reads && stage == StageEOB {
+	if r.content && stage == StageEOB {
 		err = e.inspect(ctx, m)
 	}
 	var hit Hit
@@ -404,7 +417,7 @@ func (e *Engine) check(ctx context.Context, r *boundRule, stage Stage, m *Messag
 			hit, err = Hit{}, fmt.Errorf("rule panicked: %v", p)
 		}
 	}()
-	if s, ok := r.Rule.(Streamer); ok && stage == StageEOB {
+	if s := r.streamer; s != nil && stage == StageEOB {
 		if st := m.takeStream(r.stream); st != nil {
 			if sc, ok := st.sink.(partScanner); ok && (sc.needsParts() || m.state.inspection != nil) {
 				// The inspection hands the parts over: it must be done.

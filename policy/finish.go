@@ -72,8 +72,8 @@ func (e *Engine) commit(ctx context.Context, m *Message) {
 		return
 	}
 	for _, r := range e.setOf(m).rules {
-		c, ok := r.Rule.(Committer)
-		if !ok {
+		c := r.committer
+		if c == nil {
 			continue
 		}
 		if err := c.Commit(ctx, m); err != nil {

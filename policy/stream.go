@@ -25,8 +25,8 @@ func (e *Engine) OpenStreams(ctx context.Context, m *Message) {
 	m.state.streams = make([]*stream, set.streams)
 	var scanners []mime.Scanner
 	for _, r := range set.rules {
-		s, ok := r.Rule.(Streamer)
-		if !ok {
+		s := r.streamer
+		if s == nil {
 			continue
 		}
 		sink, err := s.OpenStream(ctx, m)
