@@ -61,7 +61,10 @@ func b64size(n int64) int64 { return n/4*3 + [4]int64{0, 0, 1, 2}[n%4] }
 
 // b64bufs are the buffers of decodeBase64: what it reads, and the
 // alphabet characters of that.
-type b64bufs struct{ in, chars [32 << 10]byte }
+type b64bufs struct {
+	in, chars [32 << 10]byte
+	held      [2*headChars + 64]byte
+}
 
 var b64buf = sync.Pool{New: func() any { return new(b64bufs) }}
 
@@ -80,11 +83,14 @@ func decodeBase64(r io.Reader, k *sink, w io.Writer) (int64, error) {
 	defer b64buf.Put(bufs)
 	buf, chars := bufs.in[:], bufs.chars[:]
 	var total int64
-	var held []byte // the characters read until the head is decoded
+	held := bufs.held[:0] // the characters read until the head is decoded
 	var err error
 	for len(held) < headChars && err == nil {
+		// Only about what the head needs is read here (lines of 76
+		// characters and their breaks): what follows may only be counted.
+		want := min(len(buf), max(512, (headChars-len(held))*5/4))
 		var n int
-		n, err = r.Read(buf)
+		n, err = r.Read(buf[:want])
 		m := b64compact(chars, buf[:n])
 		total += int64(m)
 		held = append(held, chars[:m]...)

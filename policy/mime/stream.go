@@ -4,26 +4,30 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"sync"
+	"iter"
 )
 
 // Stream inspects a message as it is written, piece by piece, the way the
-// MTA passes it on, in a goroutine of its own: the inspection is done when
-// the last piece is in, and nothing of the message is kept but what
-// Inspect keeps (archives). Writes block while the inspection is behind by
-// more than a few pieces.
+// MTA passes it on: each Write runs the inspection over the piece, in a
+// coroutine of its own (iter.Pull), until it has read all of it and asks
+// for more, so that the inspection is done when the last piece is in, and
+// nothing of the message is kept but what Inspect keeps (archives). The
+// inspection and its writer take turns on one thread: handing a piece over
+// costs a coroutine switch, not the scheduler's wake-ups of a goroutine
+// fed through a channel, and under load the other connections keep the
+// processors busy anyway. A Stream is used by one goroutine at a time.
 type Stream struct {
-	ch    chan []byte
-	stop  chan struct{}
-	done  chan struct{}
-	once  sync.Once
-	ended bool // Close or Abort ran
-	res   *Result
-	err   error
+	next    func() (struct{}, bool)
+	stop    func()
+	yield   func(struct{}) bool
+	cur     []byte        // the piece being read
+	eof     bool          // Close ran: no piece follows cur
+	done    bool          // the inspection returned
+	ended   bool          // Close or Abort ran
+	aborted chan struct{} // closed by Abort
+	res     *Result
+	err     error
 }
-
-// streamQueue is how many written pieces may wait for the inspection.
-const streamQueue = 4
 
 // errAborted ends the inspection of an aborted Stream.
 var errAborted = errors.New("inspection aborted")
@@ -38,13 +42,15 @@ func NewStream(lim Limits, scan Scanner) *Stream {
 // encrypted archive entries, as InspectWithPasswords does; decrypted
 // entries are handed to scan too (PartInfo.Decrypted).
 func NewStreamWithPasswords(lim Limits, scan Scanner, passwords [][]byte) *Stream {
-	s := &Stream{ch: make(chan []byte, streamQueue), stop: make(chan struct{}), done: make(chan struct{})}
-	go s.run(lim, scan, passwords)
+	s := &Stream{aborted: make(chan struct{})}
+	s.next, s.stop = iter.Pull(func(yield func(struct{}) bool) {
+		s.yield = yield
+		s.run(lim, scan, passwords)
+	})
 	return s
 }
 
 func (s *Stream) run(lim Limits, scan Scanner, passwords [][]byte) {
-	defer close(s.done)
 	defer func() {
 		// A bug in the inspection must not take the process down: it is
 		// an error of this message, which its rules report.
@@ -52,59 +58,69 @@ func (s *Stream) run(lim Limits, scan Scanner, passwords [][]byte) {
 			s.res, s.err = nil, fmt.Errorf("inspection failed: %v", p)
 		}
 	}()
-	s.res, s.err = inspectMessage(&streamReader{s: s}, lim, scan, passwords, s.stop)
+	s.res, s.err = inspectMessage(&streamReader{s: s}, lim, scan, passwords, s.aborted)
 }
 
-// Write hands p to the inspection. The Stream keeps p: the caller must not
-// change it afterwards. Write never fails; once the inspection has stopped
-// (a limit was reached), what follows is dropped.
+// Write hands p to the inspection and returns once the inspection has read
+// all of it (or stopped: a limit was reached, after which what follows is
+// dropped). The Stream does not keep p. Write never fails.
 func (s *Stream) Write(p []byte) (int, error) {
-	if s.ended || len(p) == 0 {
+	if s.ended || s.done || len(p) == 0 {
 		return len(p), nil
 	}
-	select {
-	case s.ch <- p:
-	case <-s.done:
+	s.cur = p
+	if _, more := s.next(); !more {
+		s.done = true
 	}
+	s.cur = nil
 	return len(p), nil
 }
 
 // Close ends the message and returns the inspection's result.
 func (s *Stream) Close() (*Result, error) {
 	if !s.ended {
-		s.ended = true
-		close(s.ch)
+		s.ended, s.eof = true, true
+		if !s.done {
+			s.next() // the reader returns io.EOF: the inspection returns
+			s.done = true
+		}
 	}
-	<-s.done
 	return s.res, s.err
 }
 
-// Abort stops the inspection without a result; it does not wait for the
-// goroutine, which ends at once.
+// Abort stops the inspection without a result: its reader fails, and the
+// inspection returns before Abort does.
 func (s *Stream) Abort() {
+	if s.ended {
+		return
+	}
 	s.ended = true
-	s.once.Do(func() { close(s.stop) })
+	close(s.aborted)
+	s.stop()
+	s.done = true
 }
 
-// streamReader reads the pieces written to a Stream.
+// streamReader reads the pieces written to a Stream: when one is read, it
+// hands control back to the writer until the next.
 type streamReader struct {
-	s   *Stream
-	cur []byte
+	s       *Stream
+	stopped bool // yield returned false: Abort ran
 }
 
 func (r *streamReader) Read(p []byte) (int, error) {
-	for len(r.cur) == 0 {
-		select {
-		case b, ok := <-r.s.ch:
-			if !ok {
-				return 0, io.EOF
-			}
-			r.cur = b
-		case <-r.s.stop:
+	s := r.s
+	for len(s.cur) == 0 {
+		switch {
+		case s.eof:
+			return 0, io.EOF
+		case r.stopped:
+			return 0, errAborted
+		case !s.yield(struct{}{}):
+			r.stopped = true
 			return 0, errAborted
 		}
 	}
-	n := copy(p, r.cur)
-	r.cur = r.cur[n:]
+	n := copy(p, s.cur)
+	s.cur = s.cur[n:]
 	return n, nil
 }

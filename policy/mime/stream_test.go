@@ -3,8 +3,10 @@ package mime
 import (
 	"bytes"
 	"encoding/json"
+	"io"
 	"os"
 	"runtime"
+	"strings"
 	"testing"
 	"time"
 )
@@ -76,6 +78,64 @@ func TestStreamAbort(t *testing.T) {
 	}
 	for deadline := time.Now().Add(5 * time.Second); runtime.NumGoroutine() > before && time.Now().Before(deadline); {
 		time.Sleep(10 * time.Millisecond)
+	}
+	if n := runtime.NumGoroutine(); n > before {
+		t.Errorf("%d goroutines left, %d before", n, before)
+	}
+}
+
+// panicScanner panics when it is handed a part.
+type panicScanner struct{}
+
+func (panicScanner) Part(PartInfo) io.WriteCloser { panic("scanner bug") }
+
+// partLog records the parts a Stream hands over and whether each was
+// closed.
+type partLog struct {
+	opened, closed int
+	bytes          int
+}
+
+func (l *partLog) Part(PartInfo) io.WriteCloser { l.opened++; return (*partWriter)(l) }
+
+type partWriter partLog
+
+func (w *partWriter) Write(p []byte) (int, error) { w.bytes += len(p); return len(p), nil }
+func (w *partWriter) Close() error                { w.closed++; return nil }
+
+// TestStreamPanic: a panic in the inspection (here, in its scanner) is the
+// message's error, in Write's caller's process as in any other.
+func TestStreamPanic(t *testing.T) {
+	s := NewStream(DefaultLimits(), panicScanner{})
+	s.Write([]byte("Subject: x\r\nContent-Type: application/octet-stream; name=a.bin\r\n\r\n"))
+	s.Write([]byte("data\r\n"))
+	s.Write([]byte("more"))
+	res, err := s.Close()
+	if res != nil || err == nil || !strings.Contains(err.Error(), "inspection failed: scanner bug") {
+		t.Fatalf("Close = %+v, %v; want the panic as an error", res, err)
+	}
+}
+
+// TestStreamAbortInPart: a Stream aborted in the middle of an attachment
+// closes the part it handed to its scanner before Abort returns, drops
+// what is written after, and never has a result.
+func TestStreamAbortInPart(t *testing.T) {
+	before := runtime.NumGoroutine()
+	l := &partLog{}
+	s := NewStream(DefaultLimits(), l)
+	s.Write([]byte("Subject: x\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\n" +
+		"Content-Type: application/octet-stream; name=a.bin\r\nContent-Transfer-Encoding: base64\r\n\r\n"))
+	s.Write(bytes.Repeat([]byte("QUJD"), 20000))
+	if l.opened != 1 || l.closed != 0 || l.bytes == 0 {
+		t.Fatalf("before Abort: %+v; want one part open and written to", *l)
+	}
+	s.Abort()
+	if l.closed != 1 {
+		t.Fatalf("after Abort: %+v; want the part closed", *l)
+	}
+	s.Write([]byte("QUJD\r\n--b--\r\n"))
+	if res, err := s.Close(); res != nil || err == nil {
+		t.Fatalf("Close after Abort = %+v, %v; want no result and an error", res, err)
 	}
 	if n := runtime.NumGoroutine(); n > before {
 		t.Errorf("%d goroutines left, %d before", n, before)
