@@ -50,9 +50,9 @@ func (e *Engine) OpenStreams(ctx context.Context, m *Message) {
 }
 
 // Feed passes raw message bytes to the inspection and the open streams,
-// and counts them in m.Size. The inspection keeps p: the caller must not
-// change it afterwards. A stream that fails keeps its error for its rule to
-// report at end of body.
+// and counts them in m.Size. Nothing keeps p once Feed returns: the
+// inspection has read it and the streams have copied it. A stream that
+// fails keeps its error for its rule to report at end of body.
 func (e *Engine) Feed(m *Message, p []byte) {
 	m.Size += int64(len(p))
 	if m.state.inspection != nil {

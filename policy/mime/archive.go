@@ -551,9 +551,6 @@ func readZipEnd(ra io.ReaderAt, size int64) (zipEnd, error) {
 	var tail int64
 	i := -1
 	for _, n := range [2]int64{1 << 10, eocdLen + 0xffff} {
-		if tail == size {
-			break
-		}
 		tail = min(size, n)
 		buf = make([]byte, tail)
 		if _, err := ra.ReadAt(buf, size-tail); err != nil && err != io.EOF {
@@ -561,7 +558,7 @@ func readZipEnd(ra io.ReaderAt, size int64) (zipEnd, error) {
 		}
 		for i = len(buf) - eocdLen; i >= 0 && binary.LittleEndian.Uint32(buf[i:]) != 0x06054b50; i-- {
 		}
-		if i >= 20 || (i >= 0 && tail == size) {
+		if i >= 20 || tail == size {
 			break
 		}
 	}

@@ -59,8 +59,8 @@ func b64compact(dst, src []byte) int {
 // b64size is the decoded size of n alphabet characters.
 func b64size(n int64) int64 { return n/4*3 + [4]int64{0, 0, 1, 2}[n%4] }
 
-// b64bufs are the buffers of decodeBase64: what it reads, and the
-// alphabet characters of that.
+// b64bufs are the buffers of decodeBase64: what it reads, the alphabet
+// characters of that, and those held until the head is decoded.
 type b64bufs struct {
 	in, chars [32 << 10]byte
 	held      [2*headChars + 64]byte
