@@ -9,21 +9,41 @@ import (
 	"testing"
 )
 
-// referenceBase64 is the lenient decoding spelled out: drop every byte
-// outside the alphabet, drop a lone final character, decode the rest.
+// referenceBase64 is Thunderbird's decoding spelled out (mimeenc.cpp):
+// keep the alphabet and '=', read four at a time, '=' is zero bits and a
+// group with one '=' yields two bytes, with more one byte; a final group
+// of two or three characters yields one or two bytes.
 func referenceBase64(in []byte) []byte {
-	var clean []byte
+	const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+	var out, tok []byte
+	eq := 0
+	decode := func(k int) {
+		num := 0
+		for i := range 4 {
+			v := 0
+			if i < len(tok) && tok[i] != '=' {
+				v = strings.IndexByte(alphabet, tok[i])
+			}
+			num = num<<6 | v
+		}
+		out = append(out, []byte{byte(num >> 16), byte(num >> 8), byte(num)}[:k]...)
+		tok, eq = tok[:0], 0
+	}
 	for _, c := range in {
-		if strings.IndexByte("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/", c) >= 0 {
-			clean = append(clean, c)
+		if c != '=' && strings.IndexByte(alphabet, c) < 0 {
+			continue
+		}
+		if tok = append(tok, c); c == '=' {
+			eq++
+		}
+		if len(tok) == 4 {
+			decode([]int{3, 2, 1, 1, 1}[eq])
 		}
 	}
-	if len(clean)%4 == 1 {
-		clean = clean[:len(clean)-1]
+	if a := len(tok) - eq; a >= 2 {
+		decode(a - 1)
 	}
-	out := make([]byte, base64.RawStdEncoding.DecodedLen(len(clean)))
-	n, _ := base64.RawStdEncoding.Decode(out, clean)
-	return out[:n]
+	return out
 }
 
 // checkBase64 decodes in with both decoders under every chunking and
@@ -80,9 +100,27 @@ func TestBase64Lenient(t *testing.T) {
 	}
 	for _, in := range []string{
 		"", "QQ", "QUE", "QUFB", "QUFBQQ==", "Q", "QUFBQ", "QU\r\nFB\r\n", " Q U F B ", "QU!F*B", "QUFB====QUFB",
+		// Padding inside the text ends only its own group.
+		"QQ==QkM=", "TQ==" + enc, "QUE=\r\n" + lines.String(), "Q=Q=QUFB", "=QUFB", "QU=", "T=Q", strings.Repeat("QQ==", 3000),
+		"QUFB" + strings.Repeat("x", 70000) + "QQ==" + enc,
 		enc, lines.String(), strings.ReplaceAll(lines.String(), "\r\n", "\n"), lines.String()[:len(lines.String())-5],
 	} {
 		checkBase64(t, []byte(in))
+	}
+}
+
+// TestBase64PaddingInside decodes a PE whose first group is padded, as
+// Thunderbird shows it: the exact PE.
+func TestBase64PaddingInside(t *testing.T) {
+	pe := append([]byte("MZ"), evilPE[2:]...)
+	text := "TQ==" + b64enc(pe[1:])
+	got, err := io.ReadAll(&base64Reader{r: strings.NewReader(text)})
+	if err != nil || !bytes.Equal(got, pe) {
+		t.Fatalf("base64Reader = % x…, %v; want the PE", got[:min(8, len(got))], err)
+	}
+	k := &sink{newSpool: func() *spool { return nil }}
+	if _, err := decodeBase64(strings.NewReader(text), k, nil); err != nil || sniffExec(k.head) != "pe" {
+		t.Fatalf("decodeBase64 head % x…, %v: not a PE", k.head[:min(8, len(k.head))], err)
 	}
 }
 
@@ -90,6 +128,7 @@ func TestBase64Lenient(t *testing.T) {
 func FuzzBase64(f *testing.F) {
 	f.Add([]byte("QUFB\r\nQUFBQQ==\r\n"))
 	f.Add([]byte("Q*U=F B\n-"))
+	f.Add([]byte("TQ==TVqQAAMAAAAEAAAA"))
 	f.Fuzz(func(t *testing.T, in []byte) { checkBase64(t, in) })
 }
 
