@@ -97,6 +97,11 @@ func (r *attachmentExtension) Check(_ context.Context, _ Stage, m *Message) (Hit
 		if why := r.judge(a.Ext, a.Executable); why != "" {
 			return Hit{Matched: true, Reason: name + " " + why}, nil
 		}
+		for n, ext := range otherNames(a) {
+			if why := r.judge(ext, ""); why != "" {
+				return Hit{Matched: true, Reason: fmt.Sprintf("%s, also read as %q, %s", name, n, why)}, nil
+			}
+		}
 		if !r.archives || a.Archive == nil {
 			continue
 		}

@@ -1,6 +1,9 @@
 package policy
 
-import "context"
+import (
+	"context"
+	"fmt"
+)
 
 // AttachmentNoExtensionConfig is [rules.attachment_no_extension]:
 // attachments whose decoded name has no extension, or that have no name.
@@ -30,6 +33,11 @@ func (attachmentNoExtension) Check(_ context.Context, _ Stage, m *Message) (Hit,
 	for _, a := range m.Inspection.Attachments {
 		if a.Ext == "" {
 			return Hit{Matched: true, Reason: attachmentName(a) + " has no file extension"}, nil
+		}
+		for n, ext := range otherNames(a) {
+			if ext == "" {
+				return Hit{Matched: true, Reason: fmt.Sprintf("%s, also read as %q, has no file extension", attachmentName(a), n)}, nil
+			}
 		}
 	}
 	return Hit{}, nil

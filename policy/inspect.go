@@ -3,6 +3,7 @@ package policy
 import (
 	"context"
 	"fmt"
+	"iter"
 
 	"github.com/sekisho/sekisho/policy/mime"
 )
@@ -85,8 +86,24 @@ type decodedSubject struct {
 
 // attachmentName is how an attachment is named in log lines.
 func attachmentName(a mime.Attachment) string {
-	if a.Filename == "" {
-		return fmt.Sprintf("unnamed attachment (part %s, %s)", a.Part, a.ContentType)
+	where := "part " + a.Part
+	if a.Reading != "" {
+		where += ", " + a.Reading
 	}
-	return fmt.Sprintf("attachment %q (part %s)", a.Filename, a.Part)
+	if a.Filename == "" {
+		return fmt.Sprintf("unnamed attachment (%s, %s)", where, a.ContentType)
+	}
+	return fmt.Sprintf("attachment %q (%s)", a.Filename, where)
+}
+
+// otherNames returns the other names a mail client could show for a,
+// each with its extension (see mime.Attachment.OtherNames).
+func otherNames(a mime.Attachment) iter.Seq2[string, string] {
+	return func(yield func(string, string) bool) {
+		for _, n := range a.OtherNames {
+			if !yield(n, mime.Ext(n)) {
+				return
+			}
+		}
+	}
 }

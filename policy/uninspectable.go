@@ -17,12 +17,17 @@ type UninspectableConfig struct {
 	Limit     string `toml:"limit"`     // an [inspect] limit exceeded
 	Structure string `toml:"structure"` // a MIME structure mail clients may read differently
 	Archive   string `toml:"archive"`   // an archive skipped, corrupt or in a format not opened
+	// Ambiguous: bytes that mail clients read in more than one way (two
+	// boundaries, two file names); every reading was inspected, so it
+	// takes "accept" unless set, for an administrator who refuses such
+	// mail outright.
+	Ambiguous string `toml:"ambiguous"`
 
 	outcomes map[mime.GapClass]outcome
 }
 
 // uninspectableClasses are the gap classes the rule judges.
-var uninspectableClasses = []mime.GapClass{mime.GapLimit, mime.GapStructure, mime.GapArchive}
+var uninspectableClasses = []mime.GapClass{mime.GapLimit, mime.GapStructure, mime.GapArchive, mime.GapAmbiguous}
 
 // class returns the setting of gap class g.
 func (c *UninspectableConfig) class(g mime.GapClass) *string {
@@ -31,6 +36,8 @@ func (c *UninspectableConfig) class(g mime.GapClass) *string {
 		return &c.Limit
 	case mime.GapStructure:
 		return &c.Structure
+	case mime.GapAmbiguous:
+		return &c.Ambiguous
 	}
 	return &c.Archive
 }
@@ -40,11 +47,15 @@ var uninspectableReply = Reply{Code: 554, Enhanced: "5.6.0", Text: "Message cont
 
 func (c *UninspectableConfig) setDefaults() { c.outcome(Reject, uninspectableReply) }
 
-// derive: a class left unset takes the rule's action.
+// derive: a class left unset takes the rule's action, but ambiguous
+// takes "accept": every reading of such bytes was inspected.
 func (c *UninspectableConfig) derive(func(string) bool) {
 	for _, g := range uninspectableClasses {
 		if v := c.class(g); *v == "" {
 			*v = c.Action.String()
+			if g == mime.GapAmbiguous {
+				*v = "accept"
+			}
 		}
 	}
 }

@@ -2,6 +2,7 @@ package mime
 
 import (
 	"encoding/base64"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -222,24 +223,64 @@ func unhex(c byte) byte {
 type param struct {
 	name  string // lower-cased, including any RFC 2231 "*" and section
 	value string // unquoted, otherwise undecoded
+	bare  bool   // written without quotes
+	// comma: written after a ',' that follows the leading value, before
+	// any ';' ("multipart/mixed, boundary=A; boundary=B"). Thunderbird's
+	// parameter parser starts at the first ';' or ',' and reads it; a
+	// parser that starts at the first ';' does not.
+	comma bool
+}
+
+// fieldToken returns the leading token of a structured header value as
+// Thunderbird reads it (MimeHeaders_get with strip_p, mailnews/mime/src/
+// mimehdrs.cpp): leading white space skipped, the token ends at ';', ','
+// or white space ("base64 (binary)" is base64, "base64(binary)" is not).
+// rest is what follows it.
+func fieldToken(v string) (tok, rest string) {
+	v = strings.TrimLeft(v, " \t\r\n")
+	i := strings.IndexAny(v, "; ,\t\r\n")
+	if i < 0 {
+		return v, ""
+	}
+	return v[:i], v[i:]
+}
+
+// mediaType returns the lower-cased media type of a Content-Type token:
+// when it holds a '?', what follows the last one, as Thunderbird's
+// mime_create (mimei.cpp) reads types like "application/pdf?message/rfc822".
+func mediaType(tok string) string {
+	tok = strings.ToLower(tok)
+	if i := strings.LastIndexByte(tok, '?'); i >= 0 {
+		tok = tok[i+1:]
+	}
+	return tok
 }
 
 // parseParams splits a Content-Type or Content-Disposition value into its
-// lower-cased leading value and its parameters. It is lenient the way mail
-// clients are: unquoted values run to the next ";", unterminated quotes run
-// to the end, and in a value that is not valid UTF-8 a backslash right after a
-// Shift_JIS lead byte is that character's second byte, not an escape.
+// lower-cased leading token (see fieldToken) and its parameters, read from
+// the first ';' or ',' on as Thunderbird's nsMIMEHeaderParamImpl.cpp
+// does. It is lenient the way mail clients are: unquoted values run to the
+// next ";", unterminated quotes run to the end, and in a value that is not
+// valid UTF-8 a backslash right after a Shift_JIS lead byte is that
+// character's second byte, not an escape.
 func parseParams(v string) (string, []param) {
-	semi := strings.IndexByte(v, ';')
-	if semi < 0 {
-		return strings.ToLower(strings.TrimSpace(v)), nil
+	tok, _ := fieldToken(v)
+	head := strings.ToLower(tok)
+	i := strings.IndexAny(v, ";,")
+	if i < 0 {
+		return head, nil
 	}
-	head := strings.ToLower(strings.TrimSpace(v[:semi]))
-	sjis := !utf8.ValidString(v)
-	var ps []param
-	s := v[semi+1:]
+	return head, appendParams(nil, v[i:], v[i] == ',', !utf8.ValidString(v))
+}
+
+// appendParams appends the parameters of s, "; a=1; b=\"2\"…", to ps;
+// those before the first ';' are marked comma when comma is set.
+func appendParams(ps []param, s string, comma, sjis bool) []param {
 	for len(s) > 0 {
-		s = strings.TrimLeft(s, " \t;")
+		if s[0] == ';' {
+			comma = false
+		}
+		s = strings.TrimLeft(s, " \t\r\n;,")
 		eq := strings.IndexAny(s, "=;")
 		if eq < 0 {
 			break
@@ -249,9 +290,10 @@ func parseParams(v string) (string, []param) {
 			continue
 		}
 		name := strings.ToLower(strings.TrimSpace(s[:eq]))
-		s = strings.TrimLeft(s[eq+1:], " \t")
+		s = strings.TrimLeft(s[eq+1:], " \t\r\n")
 		var val string
-		if strings.HasPrefix(s, `"`) {
+		bare := !strings.HasPrefix(s, `"`)
+		if !bare {
 			var b strings.Builder
 			i := 1
 			for ; i < len(s); i++ {
@@ -281,10 +323,10 @@ func parseParams(v string) (string, []param) {
 			s = s[k:]
 		}
 		if name != "" {
-			ps = append(ps, param{name: name, value: val})
+			ps = append(ps, param{name: name, value: val, bare: bare, comma: comma})
 		}
 	}
-	return head, ps
+	return ps
 }
 
 // isShiftJISLead reports whether c can start a Shift_JIS double-byte character.
@@ -295,11 +337,69 @@ func isShiftJISLead(c byte) bool {
 // maxSections bounds the RFC 2231 continuations joined for one parameter.
 const maxSections = 256
 
-// paramText returns the decoded value of parameter name: the RFC 2231
-// extended form (name*=, or continuations name*0*=, name*1=, …) in any
-// charset when it decodes to something, else the plain form, decoded with
-// DecodeHeader (RFC 2047 words, quoted or not, or raw 8-bit text).
+// maxReadingsOfParam bounds the readings paramValues returns.
+const maxReadingsOfParam = 8
+
+// paramText returns the value of parameter name as Thunderbird reads it
+// (see paramValues), "" when there is none.
 func paramText(ps []param, name string) string {
+	if vs := paramValues(ps, name, true); len(vs) > 0 {
+		return vs[0]
+	}
+	return ""
+}
+
+// paramValues returns every value that a mail client could read for
+// parameter name, distinct and non-empty, the one Thunderbird reads first
+// (DoParameterInternal, netwerk/mime/nsMIMEHeaderParamImpl.cpp, which
+// libmime uses): the RFC 2231 extended form (name*=, else continuations
+// name*0*=, name*1=, …) when it decodes to something, else the first
+// plain form, parameters after a ',' included, and a value ending at a
+// NUL (a C string). The other readings follow: the value after the NUL,
+// an unquoted value ending at white space (older Gecko), the first form of
+// a parser that starts at the first ';' only, later plain forms. Values
+// are decoded when decode is set (RFC 2231 charsets, RFC 2047 words, raw
+// 8-bit text); otherwise plain forms are taken as written (boundaries,
+// charsets).
+func paramValues(ps []param, name string, decode bool) []string {
+	var out []string
+	add := func(v string) {
+		cut, _, nul := strings.Cut(v, "\x00")
+		for _, c := range []string{cut, v} {
+			if c != "" && len(out) < maxReadingsOfParam && !slices.Contains(out, c) {
+				out = append(out, c)
+			}
+			if !nul {
+				break
+			}
+		}
+	}
+	plain := func(p param) string {
+		if decode {
+			return DecodeHeader(p.value)
+		}
+		return p.value
+	}
+	for _, withComma := range []bool{true, false} {
+		add(extendedParam(ps, name, withComma))
+		for _, p := range ps {
+			if p.name != name || (p.comma && !withComma) {
+				continue
+			}
+			v := plain(p)
+			add(v)
+			if tok, _ := fieldToken(v); p.bare && tok != v {
+				add(tok)
+			}
+		}
+	}
+	return out
+}
+
+// extendedParam returns the decoded RFC 2231 form of parameter name, ""
+// when there is none or it decodes to nothing; parameters marked comma
+// count only when withComma is set.
+func extendedParam(ps []param, name string, withComma bool) string {
 	type section struct {
 		n   int
 		ext bool
@@ -307,6 +407,9 @@ func paramText(ps []param, name string) string {
 	}
 	var sections []section
 	for _, p := range ps {
+		if p.comma && !withComma {
+			continue
+		}
 		if p.name == name+"*" {
 			if s := decode2231(p.value); s != "" {
 				return s
@@ -324,33 +427,25 @@ func paramText(ps []param, name string) string {
 		}
 		sections = append(sections, section{n: n, ext: ext, val: p.value})
 	}
-	if len(sections) > 0 {
-		sort.SliceStable(sections, func(i, j int) bool { return sections[i].n < sections[j].n })
-		var cs string
-		var data []byte
-		for i, sec := range sections {
-			v := sec.val
-			if sec.ext {
-				if i == 0 {
-					cs, v = split2231(v)
-				}
-				data = append(data, percentDecode(v)...)
-			} else {
-				data = append(data, v...)
+	if len(sections) == 0 {
+		return ""
+	}
+	sort.SliceStable(sections, func(i, j int) bool { return sections[i].n < sections[j].n })
+	var cs string
+	var data []byte
+	for i, sec := range sections {
+		v := sec.val
+		if sec.ext {
+			if i == 0 {
+				cs, v = split2231(v)
 			}
-		}
-		if s, _ := decodeLabelled(cs, data); s != "" {
-			return s
+			data = append(data, percentDecode(v)...)
+		} else {
+			data = append(data, v...)
 		}
 	}
-	for _, p := range ps {
-		if p.name == name {
-			if s := DecodeHeader(p.value); s != "" {
-				return s
-			}
-		}
-	}
-	return ""
+	s, _ := decodeLabelled(cs, data)
+	return s
 }
 
 // decode2231 decodes a single RFC 2231 extended value charset'lang'%XX….

@@ -37,6 +37,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -126,10 +127,16 @@ const (
 	GapArchive GapClass = "archive"
 	// GapEncrypted: an encrypted archive or archive entry.
 	GapEncrypted GapClass = "encrypted"
+	// GapAmbiguous: bytes that mail clients read in more than one way (two
+	// boundaries, two file names, a transfer encoding with a second
+	// value). Every reading was inspected, and what any of them shows is
+	// in the Result: the gap says that the message is crafted or broken,
+	// not that anything went unread.
+	GapAmbiguous GapClass = "ambiguous"
 )
 
 // GapClasses lists every GapClass.
-var GapClasses = []GapClass{GapLimit, GapStructure, GapArchive, GapEncrypted}
+var GapClasses = []GapClass{GapLimit, GapStructure, GapArchive, GapEncrypted, GapAmbiguous}
 
 // Gap is one thing Inspect could not read completely.
 type Gap struct {
@@ -172,7 +179,9 @@ type TextFacts struct {
 // Attachment describes one attachment.
 type Attachment struct {
 	Part        string   `json:"part"`                 // MIME part path like "1", "1.2", "2.1.3" (IMAP numbering)
-	Filename    string   `json:"filename"`             // decoded as mail clients show it
+	Filename    string   `json:"filename"`             // decoded as Thunderbird shows it
+	OtherNames  []string `json:"other_names,omitempty"` // other names a mail client could show (GapAmbiguous)
+	Reading     string   `json:"reading,omitempty"`     // found by another reading of the message than Thunderbird's, e.g. `reading boundary "b2"`
 	Ext         string   `json:"ext"`                  // see Ext
 	ContentType string   `json:"content_type"`         // lower-cased media type
 	Size        int64    `json:"size"`                 // decoded size in bytes
@@ -279,7 +288,7 @@ func InspectWithPasswords(r io.Reader, lim Limits, passwords [][]byte) (*Result,
 // tried on encrypted archive entries as by InspectWithPasswords.
 func InspectFile(r io.Reader, name, contentType string, lim Limits, passwords [][]byte) (*Result, error) {
 	in := newInspector(r, lim, nil, passwords)
-	in.attachment(in.trap, strings.ToLower(contentType), name, "1")
+	in.attachment(in.trap, strings.ToLower(contentType), []string{name}, "1")
 	if in.trap.err != nil {
 		return nil, fmt.Errorf("reading file: %w", in.trap.err)
 	}
@@ -297,6 +306,7 @@ func newInspector(r io.Reader, lim Limits, scan Scanner, passwords [][]byte) *in
 		entryBudget:  lim.MaxArchiveEntries,
 		unpackBudget: lim.MaxArchiveBytes,
 		passwords:    passwords[:min(len(passwords), maxPasswords)],
+		readings:     new(int),
 	}
 	in.text.f = &in.res.Text
 	in.text.keep = lim.KeepText
@@ -319,6 +329,7 @@ type inspector struct {
 	misses       int             // password tries that failed
 	decryptTime  time.Duration   // spent trying candidates
 	abort        <-chan struct{} // closed when the inspection is aborted; nil for none
+	readings     *int            // other readings made of the message, shared with theirs (see alsoRead)
 }
 
 // stopped reports whether the walk must end: a limit stopped it or r failed.
@@ -449,7 +460,9 @@ func (in *inspector) message(r io.Reader, prefix string, depth int, inAttach boo
 // part handles one entity: path is its own number, prefix the one its
 // children are numbered under (they differ only for a message's root). In
 // a multipart/digest (digest set) a part without Content-Type is a
-// message/rfc822 (RFC 2046 section 5.1.5).
+// message/rfc822 (RFC 2046 section 5.1.5). The header is read as
+// Thunderbird reads it (see partHeader); where another client would read
+// it otherwise, that reading is made too (see alsoRead).
 func (in *inspector) part(h textproto.Header, body io.Reader, path, prefix string, depth int, inAttach, digest bool) {
 	if in.stopped() {
 		return
@@ -458,45 +471,46 @@ func (in *inspector) part(h textproto.Header, body io.Reader, path, prefix strin
 		in.stop(path, fmt.Sprintf("nesting depth exceeds %d", in.lim.MaxDepth))
 		return
 	}
-	mt, ctParams := parseParams(h.Get("Content-Type"))
-	switch {
-	case mt == "" && digest:
-		mt = "message/rfc822"
-	case mt == "":
-		mt = "text/plain"
-	case !strings.Contains(mt, "/"):
-		in.problem(fmt.Sprintf("%s: invalid content type %q, read as text/plain", where(path), mt))
-		mt = "text/plain"
+	ph := in.partHeader(h, path, digest)
+	for _, alt := range ph.others {
+		var finish func()
+		body, finish = in.alsoRead(body, path, alt.label, func(c *inspector, r io.Reader) {
+			c.part(alt.h, r, path, prefix, depth, inAttach, digest)
+		})
+		defer finish()
 	}
+	mt := ph.mt
 	if strings.HasPrefix(mt, "multipart/") {
-		in.multipart(mt, ctParams, body, prefix, depth, inAttach)
+		in.multipart(mt, ph.ctParams, body, prefix, depth, inAttach)
 		return
 	}
-	disp, dParams := parseParams(h.Get("Content-Disposition"))
-	name := paramText(dParams, "filename")
-	if name == "" {
-		name = paramText(ctParams, "name")
+	names := ph.names
+	isMessage := mt == "message/rfc822" || mt == "message/global" || mt == "message/news"
+	attach := ph.disp == "attachment" || len(names) > 0 || (!strings.HasPrefix(mt, "text/") && !strings.HasPrefix(mt, "message/"))
+	if !isMessage && retypedMessage(mt, names) {
+		// Thunderbird's mime_create (mimei.cpp) retypes an octet-stream
+		// named *.eml as message/rfc822 unless it is base64; the desktop
+		// opens a saved .eml in the mail client in any case.
+		isMessage = true
 	}
-	isMessage := mt == "message/rfc822" || mt == "message/global"
-	attach := disp == "attachment" || name != "" || (!strings.HasPrefix(mt, "text/") && !strings.HasPrefix(mt, "message/"))
-	if attach && !isMessage && mt != "message/partial" && transferEncoding(h) == "base64" {
-		in.base64Attachment(body, mt, name, path)
+	if attach && !isMessage && mt != "message/partial" && ph.cte == "base64" {
+		in.base64Attachment(body, mt, names, path)
 		return
 	}
-	decoded := in.transferDecoder(h, body, path)
+	decoded := in.transferDecoder(ph.cte, body, path)
 
 	switch {
 	case mt == "message/partial":
 		// RFC 2046 section 5.2.2: a fragment of a message sent in pieces,
 		// which some clients join; none of its pieces can be judged alone.
 		in.gap(GapStructure, path, "message/partial fragment: the whole message is only seen once joined")
-		in.attachment(decoded, mt, name, path)
+		in.attachment(decoded, mt, names, path)
 	case isMessage:
-		in.nestedMessage(decoded, mt, name, path, depth, inAttach, attach)
+		in.nestedMessage(decoded, mt, names, path, depth, inAttach, attach)
 	case attach:
-		in.attachment(decoded, mt, name, path)
+		in.attachment(decoded, mt, names, path)
 	case !inAttach && (mt == "text/plain" || mt == "text/html"):
-		in.bodyText(decoded, mt == "text/html", paramRaw(ctParams, "charset"), path)
+		in.bodyText(decoded, mt == "text/html", ph.charset, path)
 	case mt == "text/plain":
 		// The text of an attached message: not body text, but a file
 		// embedded in it is still a file.
@@ -506,28 +520,204 @@ func (in *inspector) part(h textproto.Header, body io.Reader, path, prefix strin
 	}
 }
 
-// paramRaw returns the undecoded value of a plain parameter.
-func paramRaw(ps []param, name string) string {
-	for _, p := range ps {
-		if p.name == name {
-			return p.value
-		}
+// retypedMessage reports whether a part of media type mt named names is
+// read as a message: an octet-stream (or untyped) file named *.eml.
+func retypedMessage(mt string, names []string) bool {
+	if mt != "application/octet-stream" && mt != "application/x-unknown-content-type" {
+		return false
 	}
-	return ""
+	return slices.ContainsFunc(names, func(n string) bool { return Ext(n) == "eml" })
 }
 
-// boundaryOf returns the boundary parameter: the plain one, else an RFC
-// 2231 extended one.
-func boundaryOf(params []param) string {
-	if b := paramRaw(params, "boundary"); b != "" {
-		return b
+// partHead is a part header as Thunderbird reads it, and the other
+// readings of it that another client could make.
+type partHead struct {
+	mt       string   // media type
+	ctParams []param  // Content-Type parameters
+	disp     string   // Content-Disposition value, lower-cased
+	names    []string // file names, Thunderbird's first (see partNames)
+	cte      string   // transfer encoding, lower-cased (see transferEncoding)
+	charset  string   // charset parameter, as written
+	others   []otherHead
+}
+
+// otherHead is another reading of a part header: the header as that
+// reading takes it.
+type otherHead struct {
+	label string
+	h     textproto.Header
+}
+
+// partHeader reads the header of the part at path. The Content-Type is the
+// first field's first token (see fieldToken and mediaType); a second field
+// that says otherwise, or a transfer encoding with a second value, is
+// another reading, and names that disagree are GapAmbiguous.
+func (in *inspector) partHeader(h textproto.Header, path string, digest bool) partHead {
+	ct := h.Get("Content-Type")
+	tok, ctParams := parseParams(ct)
+	ph := partHead{mt: mediaType(tok), ctParams: ctParams}
+	switch {
+	case ph.mt == "" && digest:
+		ph.mt = "message/rfc822"
+	case ph.mt == "" || ph.mt == "text":
+		ph.mt = "text/plain"
+	case !strings.Contains(ph.mt, "/"):
+		// Thunderbird shows a part of a type it cannot place as a file
+		// (mimeExternalObjectClass).
+		in.problem(fmt.Sprintf("%s: invalid content type %q, read as a file", where(path), ph.mt))
+		ph.mt = "application/octet-stream"
 	}
-	return paramText(params, "boundary")
+	for _, v := range h.Values("Content-Type")[min(1, len(h.Values("Content-Type"))):] {
+		if v != ct {
+			in.gap(GapAmbiguous, path, fmt.Sprintf("two Content-Type fields, %s: each is read", quoteList([]string{ct, v})))
+			ph.others = append(ph.others, otherHead{label: fmt.Sprintf("reading Content-Type %q", clipText(v)), h: withField(h, "Content-Type", v)})
+		}
+	}
+	if bs := paramValues(ctParams, "boundary", false); len(bs) > 1 && strings.HasPrefix(ph.mt, "multipart/") {
+		in.gap(GapAmbiguous, path, fmt.Sprintf("boundaries %s: each is read", quoteList(bs)))
+	}
+	var dParams []param
+	ph.disp, dParams = parseParams(h.Get("Content-Disposition"))
+	ph.names = partNames(h, dParams, ctParams)
+	if len(ph.names) > 1 {
+		in.gap(GapAmbiguous, path, fmt.Sprintf("file names %s: each is judged", quoteList(ph.names)))
+	}
+	if cs := paramValues(ctParams, "charset", false); len(cs) > 0 {
+		ph.charset = cs[0]
+	}
+	var alts []string
+	ph.cte, alts = transferEncoding(h)
+	for _, alt := range alts {
+		in.gap(GapAmbiguous, path, fmt.Sprintf("transfer encoding %q also reads as %q: each is read", ph.cte, alt))
+		ph.others = append(ph.others, otherHead{label: fmt.Sprintf("reading transfer encoding %q", alt), h: withField(h, "Content-Transfer-Encoding", alt)})
+	}
+	return ph
+}
+
+// withField returns a copy of h with field k set to v alone.
+func withField(h textproto.Header, k, v string) textproto.Header {
+	c := h.Copy()
+	c.Set(k, v)
+	return c
+}
+
+// partNames returns the file names mail clients could show for a part,
+// Thunderbird's first: MimeHeaders_get_name (mimehdrs.cpp) takes the
+// Content-Disposition filename, then the Content-Type name, then the
+// Content-Name and X-Sun-Data-Name fields; every reading of each (see
+// paramValues) follows, since Outlook and others read them in another
+// order.
+func partNames(h textproto.Header, dParams, ctParams []param) []string {
+	var names []string
+	add := func(vs ...string) {
+		for _, v := range vs {
+			if v != "" && !slices.Contains(names, v) && len(names) < maxReadingsOfParam {
+				names = append(names, v)
+			}
+		}
+	}
+	add(paramValues(dParams, "filename", true)...)
+	add(paramValues(ctParams, "name", true)...)
+	for _, k := range []string{"Content-Name", "X-Sun-Data-Name"} {
+		if v := strings.TrimSpace(h.Get(k)); v != "" {
+			add(DecodeHeader(v))
+		}
+	}
+	return names
+}
+
+// transferEncodingClass groups transfer encodings by how they decode.
+func transferEncodingClass(cte string) string {
+	switch {
+	case cte == "base64" || cte == "quoted-printable":
+		return cte
+	case isEmbeddedEncoding(cte):
+		return "embedded"
+	}
+	return "identity"
+}
+
+// transferEncoding returns the Content-Transfer-Encoding as Thunderbird
+// reads it: the first token of the first field (see fieldToken),
+// lower-cased; "uuencode", "uue" and "x-uue" are x-uuencode, as in
+// mimei.cpp. alts are the other encodings a client could apply that decode
+// otherwise: a second value in the field (comments in parentheses left
+// out, RFC 2045 section 6.1) or a second field.
+func transferEncoding(h textproto.Header) (cte string, alts []string) {
+	vs := h.Values("Content-Transfer-Encoding")
+	if len(vs) == 0 {
+		return "", nil
+	}
+	tok, rest := fieldToken(vs[0])
+	cte = normalEncoding(tok)
+	var others []string
+	for _, w := range strings.FieldsFunc(stripComments(rest), func(r rune) bool { return r == ';' || r == ',' || r == ' ' || r == '\t' || r == '\r' || r == '\n' }) {
+		others = append(others, normalEncoding(w))
+	}
+	for _, v := range vs[1:] {
+		t, _ := fieldToken(v)
+		others = append(others, normalEncoding(t))
+	}
+	seen := []string{transferEncodingClass(cte)}
+	for _, o := range others {
+		if c := transferEncodingClass(o); !slices.Contains(seen, c) {
+			seen = append(seen, c)
+			alts = append(alts, o)
+		}
+	}
+	return cte, alts
+}
+
+// normalEncoding lower-cases an encoding token and gives the uuencode
+// aliases their one name.
+func normalEncoding(tok string) string {
+	tok = strings.ToLower(tok)
+	switch tok {
+	case "uuencode", "uue", "x-uue":
+		return "x-uuencode"
+	}
+	return tok
+}
+
+// stripComments removes RFC 822 comments, "(…)", nested or not.
+func stripComments(s string) string {
+	if !strings.Contains(s, "(") {
+		return s
+	}
+	var b strings.Builder
+	depth := 0
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c == '(':
+			depth++
+		case c == ')' && depth > 0:
+			depth--
+		case depth == 0:
+			b.WriteByte(c)
+		}
+	}
+	return b.String()
 }
 
 // multipart walks the parts of a multipart body (RFC 2046 section 5.1).
 func (in *inspector) multipart(mt string, params []param, body io.Reader, prefix string, depth int, inAttach bool) {
-	boundary := boundaryOf(params)
+	bs := paramValues(params, "boundary", false)
+	for _, b := range bs[min(1, len(bs)):] {
+		var finish func()
+		body, finish = in.alsoRead(body, prefix, fmt.Sprintf("reading boundary %q", clipText(b)), func(c *inspector, r io.Reader) {
+			c.multipartWith(mt, b, r, prefix, depth, inAttach)
+		})
+		defer finish()
+	}
+	boundary := ""
+	if len(bs) > 0 {
+		boundary = bs[0]
+	}
+	in.multipartWith(mt, boundary, body, prefix, depth, inAttach)
+}
+
+// multipartWith walks the parts of a multipart body split by boundary.
+func (in *inspector) multipartWith(mt, boundary string, body io.Reader, prefix string, depth int, inAttach bool) {
 	if boundary == "" {
 		in.problem(fmt.Sprintf("%s: %s without boundary, read as text", where(prefix), mt))
 		if inAttach {
@@ -598,14 +788,9 @@ func (in *inspector) multipartPart(s *partScanner, r io.Reader, prefix string, n
 	return true
 }
 
-// transferEncoding returns the Content-Transfer-Encoding, lower-cased.
-func transferEncoding(h textproto.Header) string {
-	return strings.ToLower(strings.TrimSpace(h.Get("Content-Transfer-Encoding")))
-}
-
-// transferDecoder undoes the Content-Transfer-Encoding (RFC 2045 section 6).
-func (in *inspector) transferDecoder(h textproto.Header, body io.Reader, path string) io.Reader {
-	cte := transferEncoding(h)
+// transferDecoder undoes the Content-Transfer-Encoding cte (RFC 2045
+// section 6).
+func (in *inspector) transferDecoder(cte string, body io.Reader, path string) io.Reader {
 	switch cte {
 	case "base64":
 		return &base64Reader{r: body}
@@ -706,6 +891,20 @@ func (in *inspector) embedScanner(path string) *embedScanner {
 	return e
 }
 
+// newAttachment starts the Attachment of part path, of media type mt, with
+// the file names a client could show, Thunderbird's first.
+func newAttachment(path, mt string, names []string) Attachment {
+	a := Attachment{Part: path, ContentType: mt}
+	if len(names) > 0 {
+		a.Filename = names[0]
+		a.Ext = Ext(names[0])
+		if len(names) > 1 {
+			a.OtherNames = names[1:]
+		}
+	}
+	return a
+}
+
 // newSink returns the sink an attachment's decoded content is written to.
 func (in *inspector) newSink(name, mt string) *sink {
 	return &sink{
@@ -715,11 +914,11 @@ func (in *inspector) newSink(name, mt string) *sink {
 }
 
 // attachment decodes one attachment: size, magic bytes, archive contents.
-func (in *inspector) attachment(body io.Reader, mt, name, path string) {
-	a := Attachment{Part: path, Filename: name, Ext: Ext(name), ContentType: mt}
-	k := in.newSink(name, mt)
+func (in *inspector) attachment(body io.Reader, mt string, names []string, path string) {
+	a := newAttachment(path, mt, names)
+	k := in.newSink(a.Filename, mt)
 	var dst io.Writer = k
-	w := in.scanPart(path, mt, name, true)
+	w := in.scanPart(path, mt, a.Filename, true)
 	if w != nil {
 		dst = io.MultiWriter(k, w)
 	}
@@ -734,10 +933,10 @@ func (in *inspector) attachment(body io.Reader, mt, name, path string) {
 
 // base64Attachment reads a base64 attachment: decoded while its sink wants
 // content, counted after that.
-func (in *inspector) base64Attachment(body io.Reader, mt, name, path string) {
-	a := Attachment{Part: path, Filename: name, Ext: Ext(name), ContentType: mt}
-	k := in.newSink(name, mt)
-	w := in.scanPart(path, mt, name, true)
+func (in *inspector) base64Attachment(body io.Reader, mt string, names []string, path string) {
+	a := newAttachment(path, mt, names)
+	k := in.newSink(a.Filename, mt)
+	w := in.scanPart(path, mt, a.Filename, true)
 	size, err := decodeBase64(body, k, w)
 	if w != nil {
 		w.Close()
@@ -770,12 +969,12 @@ func attachmentName(a Attachment) string {
 // nestedMessage handles a message/rfc822 part: listed as an attachment when
 // it is one, and walked in any case. The text of a message that is attached
 // is not body text.
-func (in *inspector) nestedMessage(body io.Reader, mt, name, path string, depth int, inAttach, attach bool) {
+func (in *inspector) nestedMessage(body io.Reader, mt string, names []string, path string, depth int, inAttach, attach bool) {
 	cr := &countingReader{r: body}
 	idx := -1
 	if attach {
 		idx = len(in.res.Attachments)
-		in.res.Attachments = append(in.res.Attachments, Attachment{Part: path, Filename: name, Ext: Ext(name), ContentType: mt})
+		in.res.Attachments = append(in.res.Attachments, newAttachment(path, mt, names))
 	}
 	in.message(cr, path, depth+1, inAttach || attach)
 	if in.stopped() {

@@ -42,15 +42,23 @@ func NewStream(lim Limits, scan Scanner) *Stream {
 // encrypted archive entries, as InspectWithPasswords does; decrypted
 // entries are handed to scan too (PartInfo.Decrypted).
 func NewStreamWithPasswords(lim Limits, scan Scanner, passwords [][]byte) *Stream {
+	return startStream(func(r io.Reader, abort <-chan struct{}) (*Result, error) {
+		return inspectMessage(r, lim, scan, passwords, abort)
+	})
+}
+
+// startStream runs inspect as the coroutine of a Stream: it reads what is
+// written to the Stream, and its result is the Stream's.
+func startStream(inspect func(r io.Reader, abort <-chan struct{}) (*Result, error)) *Stream {
 	s := &Stream{aborted: make(chan struct{})}
 	s.next, s.stop = iter.Pull(func(yield func(struct{}) bool) {
 		s.yield = yield
-		s.run(lim, scan, passwords)
+		s.run(inspect)
 	})
 	return s
 }
 
-func (s *Stream) run(lim Limits, scan Scanner, passwords [][]byte) {
+func (s *Stream) run(inspect func(r io.Reader, abort <-chan struct{}) (*Result, error)) {
 	defer func() {
 		// A bug in the inspection must not take the process down: it is
 		// an error of this message, which its rules report.
@@ -58,7 +66,7 @@ func (s *Stream) run(lim Limits, scan Scanner, passwords [][]byte) {
 			s.res, s.err = nil, fmt.Errorf("inspection failed: %v", p)
 		}
 	}()
-	s.res, s.err = inspectMessage(&streamReader{s: s}, lim, scan, passwords, s.aborted)
+	s.res, s.err = inspect(&streamReader{s: s}, s.aborted)
 }
 
 // Write hands p to the inspection and returns once the inspection has read
