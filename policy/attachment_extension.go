@@ -137,6 +137,11 @@ func (r *attachmentExtension) archive(ar *mime.Archive, path string) string {
 		if why := r.judge(e.Ext, e.Executable); why != "" {
 			return p + " " + why
 		}
+		for _, n := range e.OtherNames {
+			if why := r.judge(mime.Ext(n), ""); why != "" {
+				return fmt.Sprintf("%s, also read as %q, %s", p, n, why)
+			}
+		}
 		if e.Archive != nil {
 			if why := r.archive(e.Archive, p); why != "" {
 				return why

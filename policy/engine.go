@@ -513,6 +513,9 @@ func (e *Engine) logVerdict(ctx context.Context, v Verdict, m *Message) {
 		attrs = append(attrs, slog.Bool("dry_run", true))
 	}
 	attrs = append(attrs, slog.String("reason", v.Reason))
+	if g := gapSummary(m.Inspection); g != "" && v.Stage == StageEOB {
+		attrs = append(attrs, slog.String("uninspected", g))
+	}
 	e.log.LogAttrs(ctx, slog.LevelInfo, "decision", attrs...)
 }
 

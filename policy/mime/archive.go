@@ -2,10 +2,12 @@ package mime
 
 import (
 	"archive/zip"
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -61,9 +63,10 @@ const maxDictionary = 64 << 20
 
 // arcEntry is one entry of an archive, as the reader of its format gives it.
 type arcEntry struct {
-	name      string // decoded
-	size      int64  // uncompressed size as recorded
-	dir       bool   // a directory, or an entry that holds no file: skipped
+	name      string   // decoded
+	other     []string // other names a tool could show (a zip's Unicode Path field)
+	size      int64    // uncompressed size as recorded
+	dir       bool     // a directory, or an entry that holds no file: skipped
 	encrypted bool
 	// prepaid: decompressing the entry is charged to the budget already
 	// (an entry of a solid block).
@@ -234,7 +237,10 @@ func (in *inspector) walk(a *Archive, w arcWalker, depth int, name, part string)
 		if f.dir {
 			continue
 		}
-		e := Entry{Name: f.name, Size: f.size, Ext: Ext(f.name)}
+		e := Entry{Name: f.name, Size: f.size, Ext: Ext(f.name), OtherNames: f.other}
+		if len(f.other) > 0 {
+			in.gap(GapAmbiguous, part, fmt.Sprintf("%s: entry names %s: each is judged", name, quoteList(append([]string{f.name}, f.other...))))
+		}
 		in.entry(&e, f, depth, entryPath(name, e.Name), part)
 		a.Encrypted = a.Encrypted || e.Encrypted
 		a.Entries = append(a.Entries, e)
@@ -263,6 +269,10 @@ func (in *inspector) entry(e *Entry, f *arcEntry, depth int, entry, part string)
 		in.gap(GapArchive, part, fmt.Sprintf("%s: cannot be read: %v", entry, err))
 		return
 	}
+	if isMessageName(e) {
+		in.entryMessage(head, rc, depth, entry, part)
+		return
+	}
 	claims := claimedArchive(e.Ext, "")
 	switch format := sniffArchive(head); {
 	case opens(format):
@@ -271,6 +281,30 @@ func (in *inspector) entry(e *Entry, f *arcEntry, depth int, entry, part string)
 		e.Archive = in.nested(head, rc, f, claims, depth+1, entry, part, true)
 	default:
 		e.Archive = in.otherFormat(format, claims, entry, part)
+	}
+}
+
+// isMessageName reports whether an entry is named as a saved message,
+// which the desktop opens in the mail client.
+func isMessageName(e *Entry) bool {
+	return e.Ext == "eml" || slices.ContainsFunc(e.OtherNames, func(n string) bool { return Ext(n) == "eml" })
+}
+
+// entryMessage reads an archive entry that is a saved message (head, then
+// the rest from r) as a message: what it holds is judged like what the
+// outer message holds. Its parts are numbered under "PART[ENTRY]"; what
+// is decompressed beyond the head is charged to the budget of nested
+// archives.
+func (in *inspector) entryMessage(head []byte, r io.Reader, depth int, entry, part string) {
+	lr := &io.LimitedReader{R: r, N: in.unpackBudget + 1}
+	in.message(io.MultiReader(bytes.NewReader(head), lr), fmt.Sprintf("%s[%s]", part, entry), depth+1, true)
+	if !in.stopped() {
+		io.Copy(io.Discard, lr)
+	}
+	used := in.unpackBudget + 1 - lr.N
+	in.unpackBudget -= min(used, in.unpackBudget)
+	if lr.N <= 0 {
+		in.gap(GapArchive, part, fmt.Sprintf("%s: too big: more than %d bytes left to extract", entry, in.lim.MaxArchiveBytes))
 	}
 }
 
@@ -493,8 +527,14 @@ func (z *zipFiles) next() (*arcEntry, error) {
 	}
 	f := z.files[0]
 	z.files = z.files[1:]
+	name := zipName(f)
+	var other []string
+	if u := zipUnicodePath(f); u != "" && u != name {
+		other = []string{u}
+	}
 	return &arcEntry{
-		name:      zipName(f),
+		name:      name,
+		other:     other,
 		size:      int64(min(f.UncompressedSize64, 1<<62)),
 		dir:       strings.HasSuffix(f.Name, "/"),
 		encrypted: f.Flags&zipFlagEncrypted != 0,
@@ -514,6 +554,27 @@ func (z *zipFiles) next() (*arcEntry, error) {
 // without the UTF-8 flag).
 func zipName(f *zip.File) string {
 	return entryName(f.Name, f.Flags&zipFlagUTF8 != 0)
+}
+
+// zipUnicodePath returns the name of the Info-ZIP Unicode Path extra
+// field (0x7075: version 1, CRC-32 of the header name, the UTF-8 name;
+// APPNOTE.TXT 4.6.9), which 7-Zip and Info-ZIP show instead of the header
+// name when its CRC matches; "" when there is none. The CRC is not
+// checked: a tool that does not check it shows this name too.
+func zipUnicodePath(f *zip.File) string {
+	x := f.Extra
+	for len(x) >= 4 {
+		id, n := binary.LittleEndian.Uint16(x), int(binary.LittleEndian.Uint16(x[2:]))
+		x = x[4:]
+		if n > len(x) {
+			return ""
+		}
+		if id == 0x7075 && n > 5 && x[0] == 1 {
+			return strings.ToValidUTF8(string(x[5:n]), "\uFFFD")
+		}
+		x = x[n:]
+	}
+	return ""
 }
 
 // entryName decodes an archive entry name stored as raw bytes: kept when

@@ -250,6 +250,23 @@ func isPassThroughLabel(label string) bool {
 	return false
 }
 
+// clientCharset returns the encoding of a lower-cased charset label as
+// mail clients decode it: that of lookupCharset, except for the EBCDIC
+// code pages, which Thunderbird does not decode (its charset converters
+// have none) and which would turn ASCII text into non-ASCII runes no
+// reader sees: those are unknown, and the bytes are read as they come.
+func clientCharset(label string) (encoding.Encoding, error) {
+	enc, err := lookupCharset(label)
+	if err != nil {
+		return nil, err
+	}
+	switch enc {
+	case charmap.CodePage037, charmap.CodePage1047, charmap.CodePage1140:
+		return nil, fmt.Errorf("charset %q (EBCDIC) is not decoded by mail clients", label)
+	}
+	return enc, nil
+}
+
 // decodeLabelled converts b from the named charset to valid UTF-8. ok is
 // false when the charset is unknown; s is then the guess of decodeUnlabelled.
 func decodeLabelled(label string, b []byte) (s string, ok bool) {
@@ -257,7 +274,7 @@ func decodeLabelled(label string, b []byte) (s string, ok bool) {
 	if isPassThroughLabel(label) {
 		return decodeUnlabelled(b), true
 	}
-	enc, err := lookupCharset(label)
+	enc, err := clientCharset(label)
 	if err != nil {
 		return decodeUnlabelled(b), false
 	}
@@ -281,7 +298,7 @@ func textReader(br *bufio.Reader, label string) (r io.Reader, known bool) {
 		return br, true
 	case "", "us-ascii", "ascii":
 	default:
-		if enc, err := lookupCharset(label); err == nil {
+		if enc, err := clientCharset(label); err == nil {
 			return enc.NewDecoder().Reader(br), true
 		}
 		known = false

@@ -229,6 +229,10 @@ type param struct {
 	// parameter parser starts at the first ';' or ',' and reads it; a
 	// parser that starts at the first ';' does not.
 	comma bool
+	// loose: written after a ',' that follows a quoted value
+	// ("boundary=\"a\", boundary=\"b\""), where Thunderbird stops reading
+	// and a parser that splits at ',' goes on.
+	loose bool
 }
 
 // fieldToken returns the leading token of a structured header value as
@@ -276,9 +280,10 @@ func parseParams(v string) (string, []param) {
 // appendParams appends the parameters of s, "; a=1; b=\"2\"…", to ps;
 // those before the first ';' are marked comma when comma is set.
 func appendParams(ps []param, s string, comma, sjis bool) []param {
+	loose := false
 	for len(s) > 0 {
 		if s[0] == ';' {
-			comma = false
+			comma, loose = false, false
 		}
 		s = strings.TrimLeft(s, " \t\r\n;,")
 		eq := strings.IndexAny(s, "=;")
@@ -309,7 +314,12 @@ func appendParams(ps []param, s string, comma, sjis bool) []param {
 			}
 			val = b.String()
 			s = s[min(i+1, len(s)):]
-			if k := strings.IndexByte(s, ';'); k >= 0 {
+			k := strings.IndexByte(s, ';')
+			if c := strings.IndexByte(s, ','); c >= 0 && (k < 0 || c < k) {
+				// Thunderbird ends the parameters here; others read on.
+				ps = append(ps, param{name: name, value: val, comma: comma, loose: loose})
+				loose, name, s = true, "", s[c:]
+			} else if k >= 0 {
 				s = s[k:]
 			} else {
 				s = ""
@@ -323,7 +333,7 @@ func appendParams(ps []param, s string, comma, sjis bool) []param {
 			s = s[k:]
 		}
 		if name != "" {
-			ps = append(ps, param{name: name, value: val, bare: bare, comma: comma})
+			ps = append(ps, param{name: name, value: val, bare: bare, comma: comma, loose: loose})
 		}
 	}
 	return ps
@@ -380,10 +390,16 @@ func paramValues(ps []param, name string, decode bool) []string {
 		}
 		return p.value
 	}
-	for _, withComma := range []bool{true, false} {
-		add(extendedParam(ps, name, withComma))
+	// Thunderbird's reading, a parser that starts at the first ';', one
+	// that also splits at ','.
+	for _, reads := range []func(param) bool{
+		func(p param) bool { return !p.loose },
+		func(p param) bool { return !p.comma && !p.loose },
+		func(param) bool { return true },
+	} {
+		add(extendedParam(ps, name, reads))
 		for _, p := range ps {
-			if p.name != name || (p.comma && !withComma) {
+			if p.name != name || !reads(p) {
 				continue
 			}
 			v := plain(p)
@@ -396,10 +412,10 @@ func paramValues(ps []param, name string, decode bool) []string {
 	return out
 }
 
-// extendedParam returns the decoded RFC 2231 form of parameter name, ""
-// when there is none or it decodes to nothing; parameters marked comma
-// count only when withComma is set.
-func extendedParam(ps []param, name string, withComma bool) string {
+// extendedParam returns the decoded RFC 2231 form of parameter name among
+// the parameters reads takes, "" when there is none or it decodes to
+// nothing.
+func extendedParam(ps []param, name string, reads func(param) bool) string {
 	type section struct {
 		n   int
 		ext bool
@@ -407,7 +423,7 @@ func extendedParam(ps []param, name string, withComma bool) string {
 	}
 	var sections []section
 	for _, p := range ps {
-		if p.comma && !withComma {
+		if !reads(p) {
 			continue
 		}
 		if p.name == name+"*" {

@@ -178,15 +178,15 @@ type TextFacts struct {
 
 // Attachment describes one attachment.
 type Attachment struct {
-	Part        string   `json:"part"`                 // MIME part path like "1", "1.2", "2.1.3" (IMAP numbering)
-	Filename    string   `json:"filename"`             // decoded as Thunderbird shows it
+	Part        string   `json:"part"`                  // MIME part path like "1", "1.2", "2.1.3" (IMAP numbering)
+	Filename    string   `json:"filename"`              // decoded as Thunderbird shows it
 	OtherNames  []string `json:"other_names,omitempty"` // other names a mail client could show (GapAmbiguous)
 	Reading     string   `json:"reading,omitempty"`     // found by another reading of the message than Thunderbird's, e.g. `reading boundary "b2"`
-	Ext         string   `json:"ext"`                  // see Ext
-	ContentType string   `json:"content_type"`         // lower-cased media type
-	Size        int64    `json:"size"`                 // decoded size in bytes
-	Executable  string   `json:"executable,omitempty"` // "", "pe", "elf", "macho" or "macho-fat", from the first bytes
-	Archive     *Archive `json:"archive,omitempty"`    // non-nil when the content is an archive (by magic bytes), or claims to be one
+	Ext         string   `json:"ext"`                   // see Ext
+	ContentType string   `json:"content_type"`          // lower-cased media type
+	Size        int64    `json:"size"`                  // decoded size in bytes
+	Executable  string   `json:"executable,omitempty"`  // "", "pe", "elf", "macho" or "macho-fat", from the first bytes
+	Archive     *Archive `json:"archive,omitempty"`     // non-nil when the content is an archive (by magic bytes), or claims to be one
 }
 
 // Archive describes what an archive holds.
@@ -199,13 +199,14 @@ type Archive struct {
 
 // Entry describes one file in an archive.
 type Entry struct {
-	Name       string   `json:"name"`                 // decoded name, path included
-	Ext        string   `json:"ext"`                  // see Ext
-	Size       int64    `json:"size"`                 // uncompressed size as recorded in the archive
-	Executable string   `json:"executable,omitempty"` // as Attachment.Executable; "" when encrypted and not decrypted
-	Encrypted  bool     `json:"encrypted,omitempty"`  // the entry is encrypted
-	Decrypted  bool     `json:"decrypted,omitempty"`  // encrypted, and decrypted with a password candidate: read like a plain entry
-	Archive    *Archive `json:"archive,omitempty"`    // the entry is itself an archive
+	Name       string   `json:"name"`                  // decoded name, path included
+	Ext        string   `json:"ext"`                   // see Ext
+	Size       int64    `json:"size"`                  // uncompressed size as recorded in the archive
+	OtherNames []string `json:"other_names,omitempty"` // other names a tool could show (GapAmbiguous)
+	Executable string   `json:"executable,omitempty"`  // as Attachment.Executable; "" when encrypted and not decrypted
+	Encrypted  bool     `json:"encrypted,omitempty"`   // the entry is encrypted
+	Decrypted  bool     `json:"decrypted,omitempty"`   // encrypted, and decrypted with a password candidate: read like a plain entry
+	Archive    *Archive `json:"archive,omitempty"`     // the entry is itself an archive
 }
 
 // maxProblems bounds Result.Problems and Result.Uninspected; maxProblemLen
@@ -577,7 +578,21 @@ func (in *inspector) partHeader(h textproto.Header, path string, digest bool) pa
 		in.gap(GapAmbiguous, path, fmt.Sprintf("boundaries %s: each is read", quoteList(bs)))
 	}
 	var dParams []param
+	ds := h.Values("Content-Disposition")
 	ph.disp, dParams = parseParams(h.Get("Content-Disposition"))
+	for _, v := range ds[min(1, len(ds)):] {
+		if v == ds[0] {
+			continue
+		}
+		// A client that takes another field shows its name and
+		// disposition: both are judged.
+		in.gap(GapAmbiguous, path, fmt.Sprintf("two Content-Disposition fields, %s: each is read", quoteList([]string{ds[0], v})))
+		d, ps := parseParams(v)
+		if d == "attachment" {
+			ph.disp = d
+		}
+		dParams = append(dParams, ps...)
+	}
 	ph.names = partNames(h, dParams, ctParams)
 	if len(ph.names) > 1 {
 		in.gap(GapAmbiguous, path, fmt.Sprintf("file names %s: each is judged", quoteList(ph.names)))
