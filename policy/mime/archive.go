@@ -270,7 +270,7 @@ func (in *inspector) entry(e *Entry, f *arcEntry, depth int, entry, part string)
 		return
 	}
 	if isMessageName(e) {
-		in.entryMessage(head, rc, depth, entry, part)
+		in.entryMessage(head, rc, depth, e.Name, entry, part)
 		return
 	}
 	claims := claimedArchive(e.Ext, "")
@@ -292,12 +292,12 @@ func isMessageName(e *Entry) bool {
 
 // entryMessage reads an archive entry that is a saved message (head, then
 // the rest from r) as a message: what it holds is judged like what the
-// outer message holds. Its parts are numbered under "PART[ENTRY]"; what
+// outer message holds. Its parts are numbered under "PART[NAME]"; what
 // is decompressed beyond the head is charged to the budget of nested
 // archives.
-func (in *inspector) entryMessage(head []byte, r io.Reader, depth int, entry, part string) {
+func (in *inspector) entryMessage(head []byte, r io.Reader, depth int, name, entry, part string) {
 	lr := &io.LimitedReader{R: r, N: in.unpackBudget + 1}
-	in.message(io.MultiReader(bytes.NewReader(head), lr), fmt.Sprintf("%s[%s]", part, entry), depth+1, true)
+	in.message(io.MultiReader(bytes.NewReader(head), lr), fmt.Sprintf("%s[%s]", part, name), depth+1, true)
 	if !in.stopped() {
 		io.Copy(io.Discard, lr)
 	}

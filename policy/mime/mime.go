@@ -331,6 +331,7 @@ type inspector struct {
 	decryptTime  time.Duration   // spent trying candidates
 	abort        <-chan struct{} // closed when the inspection is aborted; nil for none
 	readings     *int            // other readings made of the message, shared with theirs (see alsoRead)
+	listed       bool            // the part about to be read is one Thunderbird lists as an attachment (see bodyText)
 }
 
 // stopped reports whether the walk must end: a limit stopped it or r failed.
@@ -465,6 +466,8 @@ func (in *inspector) message(r io.Reader, prefix string, depth int, inAttach boo
 // Thunderbird reads it (see partHeader); where another client would read
 // it otherwise, that reading is made too (see alsoRead).
 func (in *inspector) part(h textproto.Header, body io.Reader, path, prefix string, depth int, inAttach, digest bool) {
+	listed := in.listed
+	in.listed = false
 	if in.stopped() {
 		return
 	}
@@ -511,7 +514,7 @@ func (in *inspector) part(h textproto.Header, body io.Reader, path, prefix strin
 	case attach:
 		in.attachment(decoded, mt, names, path)
 	case !inAttach && (mt == "text/plain" || mt == "text/html"):
-		in.bodyText(decoded, mt == "text/html", ph.charset, path)
+		in.bodyText(decoded, mt == "text/html", ph.charset, path, listed)
 	case mt == "text/plain":
 		// The text of an attached message: not body text, but a file
 		// embedded in it is still a file.
@@ -739,7 +742,7 @@ func (in *inspector) multipartWith(mt, boundary string, body io.Reader, prefix s
 			in.embedded(body, prefix)
 			return
 		}
-		in.bodyText(body, false, "", prefix)
+		in.bodyText(body, false, "", prefix, false)
 		return
 	}
 	digest := mt == "multipart/digest"
@@ -752,7 +755,7 @@ func (in *inspector) multipartWith(mt, boundary string, body io.Reader, prefix s
 			// io.EOF, or an I/O error that the errTrap keeps.
 			break
 		}
-		if !in.multipartPart(s, r, prefix, &n, depth, inAttach, digest) {
+		if !in.multipartPart(s, r, prefix, &n, depth, inAttach, digest, mt == "multipart/alternative") {
 			return
 		}
 	}
@@ -772,7 +775,7 @@ func (in *inspector) multipartWith(mt, boundary string, body io.Reader, prefix s
 
 // multipartPart reads the part r of a multipart body, numbered after *n;
 // false means the walk must stop.
-func (in *inspector) multipartPart(s *partScanner, r io.Reader, prefix string, n *int, depth int, inAttach, digest bool) bool {
+func (in *inspector) multipartPart(s *partScanner, r io.Reader, prefix string, n *int, depth int, inAttach, digest, alternative bool) bool {
 	after := s.closed
 	br := newReader(r)
 	defer freeReader(br)
@@ -795,6 +798,7 @@ func (in *inspector) multipartPart(s *partScanner, r io.Reader, prefix string, n
 	if after {
 		in.problem(fmt.Sprintf("%s: part %d follows the closing boundary", where(prefix), *n))
 	}
+	in.listed = *n > 1 && !alternative
 	in.part(h, br, path, path, depth+1, inAttach, digest)
 	if in.stopped() {
 		return false
@@ -823,7 +827,7 @@ func (in *inspector) transferDecoder(cte string, body io.Reader, path string) io
 
 // bodyText scans one body text part; files embedded in plain text are
 // listed as attachments.
-func (in *inspector) bodyText(body io.Reader, isHTML bool, label, path string) {
+func (in *inspector) bodyText(body io.Reader, isHTML bool, label, path string, listed bool) {
 	var emb *embedScanner
 	if !isHTML {
 		emb = in.embedScanner(path)
@@ -833,9 +837,23 @@ func (in *inspector) bodyText(body io.Reader, isHTML bool, label, path string) {
 	if isHTML {
 		mt = "text/html"
 	}
-	if w := in.scanPart(path, mt, "", false); w != nil {
+	if w := in.scanPart(path, mt, "", listed); w != nil {
 		defer w.Close()
 		body = io.TeeReader(body, w)
+	}
+	if listed {
+		// Thunderbird lists a text part that is not the first of a
+		// multipart other than alternative as an attachment
+		// (BuildAttachmentList, mimemoz2.cpp), which the reader can save:
+		// it is body text and, when its content is an executable, an
+		// attachment too. It goes to a scanner as an attachment.
+		k := &headKeeper{}
+		body = io.TeeReader(body, k)
+		defer func() {
+			if kind := sniffExec(k.head); kind != "" {
+				in.res.Attachments = append(in.res.Attachments, Attachment{Part: path, ContentType: mt, Size: k.n, Executable: kind})
+			}
+		}()
 	}
 	br := newReader(body)
 	defer freeReader(br)
@@ -854,6 +872,20 @@ func (in *inspector) bodyText(body io.Reader, isHTML bool, label, path string) {
 	if emb != nil {
 		emb.flush()
 	}
+}
+
+// headKeeper keeps the first headSize bytes written to it and counts all.
+type headKeeper struct {
+	head []byte
+	n    int64
+}
+
+func (k *headKeeper) Write(p []byte) (int, error) {
+	if len(k.head) < headSize {
+		k.head = append(k.head, p[:min(len(p), headSize-len(k.head))]...)
+	}
+	k.n += int64(len(p))
+	return len(p), nil
 }
 
 // scanPart opens the scan of a part, nil when there is no scanner or it

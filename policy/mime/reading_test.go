@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"hash/crc32"
+	"runtime"
 	"slices"
 	"strings"
 	"testing"
@@ -200,5 +201,31 @@ func TestEBCDICLabelNotDecoded(t *testing.T) {
 	res := readingOf(t, "Subject: x\r\nContent-Type: text/plain; charset=IBM037\r\n\r\nPlease find the invoice attached.\r\n")
 	if res.Text.NonASCII || !strings.Contains(res.Text.Sample, "invoice") {
 		t.Fatalf("text %+v", res.Text)
+	}
+}
+
+// TestReadingAbort: a Stream aborted while another reading runs returns,
+// and so does that reading.
+func TestReadingAbort(t *testing.T) {
+	msg := "Subject: x\r\nContent-Type: multipart/mixed; boundary=\"c\"; boundary*=us-ascii''b\r\n\r\n--c\r\nContent-Type: application/pdf; name=a.pdf\r\nContent-Transfer-Encoding: base64\r\n\r\n" +
+		strings.Repeat(b64enc(bytes.Repeat([]byte("%PDF"), 300))+"\r\n", 50)
+	before := runtime.NumGoroutine()
+	s := NewStream(Limits{}, nil)
+	s.Write([]byte(msg))
+	if n := runtime.NumGoroutine(); n < before+2 {
+		t.Fatalf("%d goroutines while two readings run, %d before", n, before)
+	}
+	s.Abort()
+	if n := runtime.NumGoroutine(); n != before {
+		t.Fatalf("%d goroutines after Abort, %d before", n, before)
+	}
+	if res, _ := s.Close(); res != nil {
+		t.Fatalf("aborted stream: %v", res)
+	}
+	s = NewStream(Limits{}, nil)
+	s.Write([]byte(msg + "\r\n--c--\r\n"))
+	res, err := s.Close()
+	if err != nil || !res.Has(GapAmbiguous) {
+		t.Fatalf("%+v, %v", res, err)
 	}
 }

@@ -43,7 +43,8 @@ func WriteText(w io.Writer, r Report) {
 		}
 		fmt.Fprintf(w, "  body        %s\n", bodyFacts(in.Text))
 		for _, a := range in.Attachments {
-			fmt.Fprintf(w, "  attachment  part %s %s %s, %d bytes%s\n", a.Part, strconv.Quote(a.Filename), a.ContentType, a.Size, executable(a.Executable))
+			fmt.Fprintf(w, "  attachment  part %s %s %s, %d bytes%s%s%s\n", a.Part, strconv.Quote(a.Filename), a.ContentType, a.Size,
+				executable(a.Executable), alsoNamed(a.OtherNames), reading(a.Reading))
 			writeArchive(w, a.Archive, "    ")
 		}
 		for _, g := range in.Uninspected {
@@ -126,6 +127,27 @@ func executable(kind string) string {
 	return ", executable (" + kind + ")"
 }
 
+// alsoNamed lists the other names a client could show for a file.
+func alsoNamed(names []string) string {
+	if len(names) == 0 {
+		return ""
+	}
+	q := make([]string, len(names))
+	for i, n := range names {
+		q[i] = strconv.Quote(n)
+	}
+	return ", also read as " + strings.Join(q, ", ")
+}
+
+// reading says which reading of the message found a file, when it is not
+// Thunderbird's.
+func reading(r string) string {
+	if r == "" {
+		return ""
+	}
+	return " (" + r + ")"
+}
+
 func writeArchive(w io.Writer, a *mime.Archive, indent string) {
 	if a == nil {
 		return
@@ -143,7 +165,7 @@ func writeArchive(w io.Writer, a *mime.Archive, indent string) {
 		if e.Encrypted {
 			extra += ", encrypted"
 		}
-		fmt.Fprintf(w, "%s  %s, %d bytes%s\n", indent, strconv.Quote(e.Name), e.Size, extra)
+		fmt.Fprintf(w, "%s  %s, %d bytes%s%s\n", indent, strconv.Quote(e.Name), e.Size, extra, alsoNamed(e.OtherNames))
 		writeArchive(w, e.Archive, indent+"    ")
 	}
 }
