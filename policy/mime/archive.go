@@ -32,8 +32,54 @@ func opens(format string) bool {
 	case FormatZip, Format7z, FormatRar, FormatTar, FormatGzip:
 		return true
 	}
-	return false
+	return containers[format] != nil
 }
+
+// A container is a format looked into beyond those of inspectArchive's
+// switch, each in a file of its own that registers it (registerContainer):
+// how it is told by content, which names and media types claim it, and
+// how its entries are listed. Formats are sniffed in the order of their
+// names, after the magic bytes of archiveMagic.
+type container struct {
+	format string
+	// sniff reports whether head, the first headSize bytes of a file
+	// (fewer for a smaller file), start an archive of this format; nil
+	// when archiveMagic tells it.
+	sniff func(head []byte) bool
+	exts  []string // file extensions that claim the format
+	types []string // media types that claim it
+	// open returns a walker of the entries of the archive in ra (size
+	// bytes), named fileName; errNotContainer when the content is not of
+	// the format after all (a sniff that needs more than the head). A
+	// walker that is an io.Closer is closed after the walk.
+	open func(ra io.ReaderAt, size int64, fileName string) (arcWalker, error)
+}
+
+// containers are the registered containers by format; sniffOrder their
+// formats in the order they are sniffed.
+var (
+	containers = map[string]*container{}
+	sniffOrder []string
+)
+
+// registerContainer adds c to the formats looked into.
+func registerContainer(c *container) {
+	containers[c.format] = c
+	for _, e := range c.exts {
+		archiveExts[e] = c.format
+	}
+	for _, t := range c.types {
+		archiveTypes[t] = c.format
+	}
+	if c.sniff != nil {
+		sniffOrder = append(sniffOrder, c.format)
+		slices.Sort(sniffOrder)
+	}
+}
+
+// errNotContainer: content sniffed as a container format turned out not
+// to be one; it is read as a plain file.
+var errNotContainer = errors.New("not an archive of this format")
 
 // zip general purpose flag bits (APPNOTE.TXT 4.4.4).
 const (
@@ -181,6 +227,16 @@ func (in *inspector) inspectArchive(format string, ra io.ReaderAt, size int64, d
 		w, err = in.sevenZipWalker(a, ra, size)
 	case FormatRar:
 		w, err = in.rarWalker(ra, size)
+	default:
+		if c := containers[format]; c != nil {
+			w, err = c.open(ra, size, fileName)
+			if cl, ok := w.(io.Closer); ok {
+				defer cl.Close()
+			}
+		}
+	}
+	if errors.Is(err, errNotContainer) && !claimed {
+		return nil
 	}
 	var stop *arcStop
 	switch {

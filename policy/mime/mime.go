@@ -557,7 +557,11 @@ type otherHead struct {
 // that says otherwise, or a transfer encoding with a second value, is
 // another reading, and names that disagree are GapAmbiguous.
 func (in *inspector) partHeader(h textproto.Header, path string, digest bool) partHead {
-	ct := h.Get("Content-Type")
+	cts := h.Values("Content-Type")
+	ct := ""
+	if len(cts) > 0 {
+		ct = cts[0]
+	}
 	tok, ctParams := parseParams(ct)
 	ph := partHead{mt: mediaType(tok), ctParams: ctParams}
 	switch {
@@ -571,7 +575,7 @@ func (in *inspector) partHeader(h textproto.Header, path string, digest bool) pa
 		in.problem(fmt.Sprintf("%s: invalid content type %q, read as a file", where(path), ph.mt))
 		ph.mt = "application/octet-stream"
 	}
-	for _, v := range h.Values("Content-Type")[min(1, len(h.Values("Content-Type"))):] {
+	for _, v := range cts[min(1, len(cts)):] {
 		if v != ct {
 			in.gap(GapAmbiguous, path, fmt.Sprintf("two Content-Type fields, %s: each is read", quoteList([]string{ct, v})))
 			ph.others = append(ph.others, otherHead{label: fmt.Sprintf("reading Content-Type %q", clipText(v)), h: withField(h, "Content-Type", v)})
@@ -582,7 +586,9 @@ func (in *inspector) partHeader(h textproto.Header, path string, digest bool) pa
 	}
 	var dParams []param
 	ds := h.Values("Content-Disposition")
-	ph.disp, dParams = parseParams(h.Get("Content-Disposition"))
+	if len(ds) > 0 {
+		ph.disp, dParams = parseParams(ds[0])
+	}
 	for _, v := range ds[min(1, len(ds)):] {
 		if v == ds[0] {
 			continue

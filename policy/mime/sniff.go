@@ -97,6 +97,11 @@ func sniffArchive(b []byte) string {
 			return m.format
 		}
 	}
+	for _, f := range sniffOrder {
+		if containers[f].sniff(b) {
+			return f
+		}
+	}
 	return ""
 }
 
