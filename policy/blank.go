@@ -43,7 +43,9 @@ func (r *blank) Check(_ context.Context, stage Stage, m *Message) (Hit, error) {
 			return Hit{Matched: true, Reason: "blank subject"}, nil
 		}
 	case StageEOB:
-		if !m.Inspection.Text.NonSpace {
+		// An encrypted body shows its text to the recipient only: not
+		// blank, and judged as encrypted (a GapEncrypted).
+		if t := m.Inspection.Text; !t.NonSpace && !t.Encrypted {
 			return Hit{Matched: true, Reason: "blank body"}, nil
 		}
 	}

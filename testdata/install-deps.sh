@@ -36,6 +36,7 @@ needs=(
 	"/usr/bin/unshare util-linux"
 	"/usr/bin/zip zip"
 	"/usr/bin/7z p7zip-full"
+	"/usr/bin/openssl openssl"
 )
 # sendmail_libs are the libraries the unpacked sendmail needs beyond what
 # Postfix brings; sendmail_ok checks them with ldd.

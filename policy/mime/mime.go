@@ -170,6 +170,10 @@ type TextFacts struct {
 	NonSpace bool   `json:"non_space"` // any visible rune (see IsBlank)
 	NonASCII bool   `json:"non_ascii"` // any rune above U+007F
 	Sample   string `json:"sample"`    // first 120 runes, invisible runs collapsed to one space, for log lines
+	// Encrypted: the body is an encrypted S/MIME or PGP/MIME message,
+	// whose text only the recipient's key shows (a GapEncrypted says so):
+	// it is neither blank nor ASCII-only to the gate.
+	Encrypted bool `json:"encrypted,omitempty"`
 	// Text is the start of the decoded body text, parts separated by a
 	// line break, when Limits.KeepText asks for it. It may hold secrets:
 	// it is never printed.
@@ -491,6 +495,15 @@ func (in *inspector) part(h textproto.Header, body io.Reader, path, prefix strin
 	names := ph.names
 	isMessage := mt == "message/rfc822" || mt == "message/global" || mt == "message/news"
 	attach := ph.disp == "attachment" || len(names) > 0 || (!strings.HasPrefix(mt, "text/") && !strings.HasPrefix(mt, "message/"))
+	switch {
+	case isSMIME(mt, names):
+		in.smime(in.transferDecoder(ph.cte, body, path), ph.ctParams, path, depth, inAttach)
+		return
+	case isSignature(mt) && len(names) == 0:
+		// A detached signature (RFC 1847, RFC 8551): clients show that the
+		// message is signed, not a file to save.
+		attach = false
+	}
 	if !isMessage && retypedMessage(mt, names) {
 		// Thunderbird's mime_create (mimei.cpp) retypes an octet-stream
 		// named *.eml as message/rfc822 unless it is base64; the desktop
@@ -522,6 +535,25 @@ func (in *inspector) part(h textproto.Header, body io.Reader, path, prefix strin
 	default:
 		io.Copy(io.Discard, decoded)
 	}
+}
+
+// isSMIME reports whether a part is an S/MIME message (RFC 8551 section
+// 3.2): application/pkcs7-mime, or a file named *.p7m.
+func isSMIME(mt string, names []string) bool {
+	switch mt {
+	case "application/pkcs7-mime", "application/x-pkcs7-mime":
+		return true
+	}
+	return slices.ContainsFunc(names, func(n string) bool { return Ext(n) == "p7m" })
+}
+
+// isSignature reports whether mt is a detached signature's media type.
+func isSignature(mt string) bool {
+	switch mt {
+	case "application/pgp-signature", "application/pkcs7-signature", "application/x-pkcs7-signature":
+		return true
+	}
+	return false
 }
 
 // retypedMessage reports whether a part of media type mt named names is
@@ -749,6 +781,14 @@ func (in *inspector) multipartWith(mt, boundary string, body io.Reader, prefix s
 			return
 		}
 		in.bodyText(body, false, "", prefix, false)
+		return
+	}
+	if mt == "multipart/encrypted" {
+		// RFC 1847 section 2.2 (PGP/MIME, RFC 3156): the parts are a
+		// control part and the ciphertext, which only the recipient's key
+		// opens; neither is a file or text the gate could read.
+		in.encrypted(prefix, "PGP/MIME encrypted message: only the recipient's key opens it", inAttach)
+		io.Copy(io.Discard, body)
 		return
 	}
 	digest := mt == "multipart/digest"
