@@ -22,7 +22,8 @@ func (c *AttachmentNoExtensionConfig) judgesContent() bool { return true }
 func (c *AttachmentNoExtensionConfig) build(*Env) (Rule, error) { return attachmentNoExtension{}, nil }
 
 // attachmentNoExtension refuses, at end of body, an attachment whose name
-// has no extension.
+// has no extension; an unnamed image drawn in the body of multipart/related
+// is no attachment a reader sees.
 type attachmentNoExtension struct{}
 
 func (attachmentNoExtension) Name() string      { return "attachment_no_extension" }
@@ -31,7 +32,7 @@ func (attachmentNoExtension) judgesInspection() {}
 
 func (attachmentNoExtension) Check(_ context.Context, _ Stage, m *Message) (Hit, error) {
 	for _, a := range m.Inspection.Attachments {
-		if a.Ext == "" {
+		if a.Ext == "" && !(a.Inline && a.Filename == "") {
 			return Hit{Matched: true, Reason: attachmentName(a) + " has no file extension"}, nil
 		}
 		for n, ext := range otherNames(a) {

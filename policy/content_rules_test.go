@@ -91,6 +91,23 @@ func TestContentRulesOnCraftedMessages(t *testing.T) {
 		{"tnef-winmail.eml", "uninspectable", `"winmail.dat": tnef archive not looked into`, false},
 		{"message-partial.eml", "uninspectable", "structure: part 1: message/partial fragment", false},
 		{"multipart-no-delimiter.eml", "uninspectable", `structure: multipart/mixed without a single delimiter`, false},
+		// Header values read as Thunderbird reads them, and every other
+		// reading of ambiguous ones.
+		{"cte-first-token.eml", "attachment_extension", `attachment "invoice.pdf" (part 2) is an executable (pe)`, false},
+		{"cte-second-value.eml", "attachment_extension", `attachment "invoice.pdf" (part 2, reading transfer encoding "base64") is an executable (pe)`, false},
+		{"base64-padding-inside.eml", "attachment_extension", `attachment "invoice.pdf" (part 2) is an executable (pe)`, false},
+		{"boundary-two-readings.eml", "attachment_extension", `attachment "setup.exe" (part 1) denied extension exe`, false},
+		{"boundary-rfc2231-and-plain.eml", "attachment_extension", `attachment "setup.exe" (part 1) denied extension exe`, false},
+		{"message-news.eml", "attachment_extension", `attachment "payload.exe" (part 2.2) denied extension exe`, false},
+		{"type-after-question-mark.eml", "attachment_extension", `attachment "payload.exe" (part 2.2) denied extension exe`, false},
+		{"octet-stream-eml.eml", "attachment_extension", `attachment "payload.exe" (part 2.2) denied extension exe`, false},
+		{"eml-in-zip.eml", "attachment_extension", `attachment "payload.exe" (part 2[fwd.eml].2) denied extension exe`, false},
+		{"name-headers.eml", "attachment_extension", `attachment "setup.exe" (part 2) denied extension exe`, false},
+		{"filename-readings.eml", "attachment_extension", `attachment "invoice.pdf" (part 2), also read as "setup.exe", denied extension exe`, false},
+		// An inline image of multipart/related needs no name; an executable
+		// there is still one.
+		{"related-inline-image.eml", "attachment_extension", `unnamed attachment (part 3, application/octet-stream) is an executable (pe)`, false},
+		{"ebcdic-label.eml", "ascii_only", `body text has only ASCII characters: "Please find the invoice attached."`, false},
 		{"iso2022jp.eml", "", "", true},
 		{"iso2022jp-split-word.eml", "", "", true},
 		{"unlabelled-iso2022jp.eml", "", "", false},

@@ -168,7 +168,7 @@ func (r *Result) Has(c GapClass) bool {
 type TextFacts struct {
 	Parts    int    `json:"parts"`     // text parts counted as body text
 	NonSpace bool   `json:"non_space"` // any visible rune (see IsBlank)
-	NonASCII bool   `json:"non_ascii"` // any rune above U+007F
+	NonASCII bool   `json:"non_ascii"` // any visible rune above U+007F
 	Sample   string `json:"sample"`    // first 120 runes, invisible runs collapsed to one space, for log lines
 	// Encrypted: the body is an encrypted S/MIME or PGP/MIME message,
 	// whose text only the recipient's key shows (a GapEncrypted says so):
@@ -186,6 +186,7 @@ type Attachment struct {
 	Filename    string   `json:"filename"`              // decoded as Thunderbird shows it
 	OtherNames  []string `json:"other_names,omitempty"` // other names a mail client could show (GapAmbiguous)
 	Reading     string   `json:"reading,omitempty"`     // found by another reading of the message than Thunderbird's, e.g. `reading boundary "b2"`
+	Inline      bool     `json:"inline,omitempty"`      // an unnamed part of multipart/related with a Content-ID or Content-Location: drawn in the body, not listed
 	Ext         string   `json:"ext"`                   // see Ext
 	ContentType string   `json:"content_type"`          // lower-cased media type
 	Size        int64    `json:"size"`                  // decoded size in bytes
@@ -336,6 +337,7 @@ type inspector struct {
 	abort        <-chan struct{} // closed when the inspection is aborted; nil for none
 	readings     *int            // other readings made of the message, shared with theirs (see alsoRead)
 	listed       bool            // the part about to be read is one Thunderbird lists as an attachment (see bodyText)
+	related      bool            // the part about to be read is a part of multipart/related after its root
 }
 
 // stopped reports whether the walk must end: a limit stopped it or r failed.
@@ -470,8 +472,8 @@ func (in *inspector) message(r io.Reader, prefix string, depth int, inAttach boo
 // Thunderbird reads it (see partHeader); where another client would read
 // it otherwise, that reading is made too (see alsoRead).
 func (in *inspector) part(h textproto.Header, body io.Reader, path, prefix string, depth int, inAttach, digest bool) {
-	listed := in.listed
-	in.listed = false
+	listed, related := in.listed, in.related
+	in.listed, in.related = false, false
 	if in.stopped() {
 		return
 	}
@@ -509,6 +511,13 @@ func (in *inspector) part(h textproto.Header, body io.Reader, path, prefix strin
 		// named *.eml as message/rfc822 unless it is base64; the desktop
 		// opens a saved .eml in the mail client in any case.
 		isMessage = true
+	}
+	if attach && related && len(names) == 0 && (h.Has("Content-Id") || h.Has("Content-Location")) {
+		// A part of multipart/related that the HTML refers to by
+		// Content-ID or Content-Location is drawn in the body, not listed
+		// as an attachment (mimemrel.cpp): an inline image of a newsletter
+		// or an Outlook signature.
+		defer in.markInline(path, len(in.res.Attachments))
 	}
 	if attach && !isMessage && mt != "message/partial" && ph.cte == "base64" {
 		in.base64Attachment(body, mt, names, path)
@@ -554,6 +563,16 @@ func isSignature(mt string) bool {
 		return true
 	}
 	return false
+}
+
+// markInline marks the attachments of part path listed from index from
+// on as drawn in the body.
+func (in *inspector) markInline(path string, from int) {
+	for i := from; i < len(in.res.Attachments); i++ {
+		if in.res.Attachments[i].Part == path {
+			in.res.Attachments[i].Inline = true
+		}
+	}
 }
 
 // retypedMessage reports whether a part of media type mt named names is
@@ -801,7 +820,7 @@ func (in *inspector) multipartWith(mt, boundary string, body io.Reader, prefix s
 			// io.EOF, or an I/O error that the errTrap keeps.
 			break
 		}
-		if !in.multipartPart(s, r, prefix, &n, depth, inAttach, digest, mt == "multipart/alternative") {
+		if !in.multipartPart(s, r, prefix, &n, depth, inAttach, digest, mt == "multipart/alternative", mt == "multipart/related") {
 			return
 		}
 	}
@@ -821,7 +840,7 @@ func (in *inspector) multipartWith(mt, boundary string, body io.Reader, prefix s
 
 // multipartPart reads the part r of a multipart body, numbered after *n;
 // false means the walk must stop.
-func (in *inspector) multipartPart(s *partScanner, r io.Reader, prefix string, n *int, depth int, inAttach, digest, alternative bool) bool {
+func (in *inspector) multipartPart(s *partScanner, r io.Reader, prefix string, n *int, depth int, inAttach, digest, alternative, related bool) bool {
 	after := s.closed
 	br := newReader(r)
 	defer freeReader(br)
@@ -845,6 +864,7 @@ func (in *inspector) multipartPart(s *partScanner, r io.Reader, prefix string, n
 		in.problem(fmt.Sprintf("%s: part %d follows the closing boundary", where(prefix), *n))
 	}
 	in.listed = *n > 1 && !alternative
+	in.related = *n > 1 && related
 	in.part(h, br, path, path, depth+1, inAttach, digest)
 	if in.stopped() {
 		return false

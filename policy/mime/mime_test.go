@@ -411,12 +411,12 @@ func TestIsBlankIsASCII(t *testing.T) {
 			t.Errorf("IsBlank(%q) = true", s)
 		}
 	}
-	for _, s := range []string{"", "abc", "\x00\x7f"} {
+	for _, s := range []string{"", "abc", "\x00\x7f", "Hello\u200b", "\ufe0fOK", "\u3000"} {
 		if !IsASCII(s) {
 			t.Errorf("IsASCII(%q) = false", s)
 		}
 	}
-	for _, s := range []string{"é", "\u3000", "\x80"} {
+	for _, s := range []string{"é", "\u3000あ", "\x80"} {
 		if IsASCII(s) {
 			t.Errorf("IsASCII(%q) = true", s)
 		}

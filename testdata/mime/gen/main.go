@@ -350,6 +350,38 @@ func messages() []message {
 		{"message-partial", true, "Subject: part 1 of 2\nMIME-Version: 1.0\nContent-Type: message/partial; id=\"abc@example.com\"; number=1; total=2\n\n" + inner[:200]},
 		{"part-after-close", true, mixed("Subject: epilogue\n", jaText) + "--=_b1\n" + exePart + "--=_b1--\n"},
 		{"multipart-no-delimiter", true, "Subject: wrong boundary\nMIME-Version: 1.0\nContent-Type: multipart/mixed; boundary=\"abc\"\n\n--xyz\n" + exePart + "--xyz--\n"},
+		// Header values read as Thunderbird reads them, and every other
+		// reading where clients could differ.
+		{"cte-first-token", true, mixed("Subject: cte\n", jaText,
+			"Content-Type: application/pdf; name=\"invoice.pdf\"\nContent-Transfer-Encoding: base64;\n\n"+b64(pe()),
+			"Content-Type: application/pdf; name=\"report.pdf\"\nContent-Transfer-Encoding: base64 (binary)\n\n"+b64(pe()))},
+		{"cte-second-value", true, mixed("Subject: cte twice\n", jaText,
+			"Content-Type: application/pdf; name=\"invoice.pdf\"\nContent-Transfer-Encoding: 7bit, base64\n\n"+b64(pe()))},
+		{"base64-padding-inside", true, mixed("Subject: padding\n", jaText,
+			"Content-Type: application/pdf; name=\"invoice.pdf\"\nContent-Transfer-Encoding: base64\n\nTQ==\n"+b64(pe()[1:]))},
+		{"boundary-two-readings", true, "Subject: two boundaries\nMIME-Version: 1.0\nContent-Type: multipart/mixed, boundary=\"outer\"; boundary=\"inner\"\n\n" +
+			"--inner\n" + jaText + "--inner\nContent-Type: text/plain\n\n--outer\n" + exePart + "--outer--\n--inner--\n"},
+		{"boundary-rfc2231-and-plain", true, "Subject: two forms\nMIME-Version: 1.0\nContent-Type: multipart/mixed; boundary=\"plain\"; boundary*=us-ascii''ext\n\n" +
+			"--plain\n" + jaText + "--plain\nContent-Type: text/plain\n\n--ext\n" + exePart + "--ext--\n--plain--\n"},
+		{"message-news", true, mixed("Subject: news\n", jaText, "Content-Type: message/news\n\n"+inner)},
+		{"type-after-question-mark", true, mixed("Subject: question mark\n", jaText, "Content-Type: application/pdf?message/rfc822\n\n"+inner)},
+		{"octet-stream-eml", true, mixed("Subject: eml\n", jaText,
+			"Content-Type: application/octet-stream; name=\"fwd.eml\"\nContent-Transfer-Encoding: 7bit\n\n"+inner)},
+		{"eml-in-zip", true, mixed("Subject: eml in zip\n", jaText,
+			attach("application/zip", `attachment; filename="mails.zip"`, zipOf(zipFile{name: "fwd.eml", data: []byte(inner)})))},
+		{"name-headers", true, mixed("Subject: names\n", jaText,
+			"Content-Type: text/plain\nContent-Name: setup.exe\n\nhello\n",
+			"Content-Type: text/plain\nX-Sun-Data-Name: tool.scr\n\nhello\n")},
+		{"filename-readings", true, mixed("Subject: names\n", jaText,
+			attach("application/pdf", `attachment; filename="invoice.pdf"; filename="setup.exe"`, []byte("%PDF-1.4\n")),
+			attach("application/pdf", `attachment; filename=setup.exe x`, []byte("%PDF-1.4\n")),
+			attach("application/pdf, name=tool.scr", "", []byte("%PDF-1.4\n")),
+			attach("application/pdf", `attachment; filename*=UTF-8''setup.exe%00.pdf`, []byte("%PDF-1.4\n")))},
+		{"related-inline-image", true, "Subject: newsletter\nMIME-Version: 1.0\nContent-Type: multipart/related; boundary=\"rel\"; type=\"text/html\"\n\n" +
+			"--rel\nContent-Type: text/html; charset=UTF-8\n\n<p>新製品のご案内</p><img src=\"cid:logo@example.jp\">\n" +
+			"--rel\nContent-Type: image/png\nContent-ID: <logo@example.jp>\nContent-Transfer-Encoding: base64\n\n" + b64([]byte("\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR")) +
+			"--rel\nContent-Type: application/octet-stream\nContent-ID: <tool@example.jp>\nContent-Transfer-Encoding: base64\n\n" + b64(pe()) + "--rel--\n"},
+		{"ebcdic-label", true, "Subject: ebcdic\nContent-Type: text/plain; charset=IBM037\n\nPlease find the invoice attached.\n"},
 		{"lf-only-alternative", false, "Subject: alt\nContent-Type: multipart/alternative; boundary=alt\n\npreamble " + strings.Repeat("x", 5000) + "\n--alt\nContent-Type: text/plain; charset=utf-8\nContent-Transfer-Encoding: quoted-printable\n\n=E3=81=93=E3=82=93=E3=81=AB=E3=81=A1=E3=81=AF\n--alt\nContent-Type: text/html; charset=utf-8\n\n<p>&#x3053;&#x3093;&#x306B;&#x3061;&#x306F;</p>\n--alt--\n"},
 	}
 }
