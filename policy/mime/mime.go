@@ -828,6 +828,9 @@ func (in *inspector) multipartWith(mt, boundary string, body io.Reader, prefix s
 		return
 	}
 	switch {
+	case s.found == 0 && !s.skipped:
+		// Nothing but white space: an empty multipart hides nothing.
+		in.problem(fmt.Sprintf("%s: empty %s", where(prefix), mt))
 	case s.found == 0:
 		in.gap(GapStructure, prefix, fmt.Sprintf("%s without a single delimiter of its boundary %q", mt, clipText(boundary)))
 	case !s.closed:

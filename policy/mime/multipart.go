@@ -53,6 +53,7 @@ type partScanner struct {
 	found     int       // delimiters found
 	closed    bool      // a closing delimiter was found
 	ambiguous bool      // a delimiter line with over maxPadding bytes of padding was met
+	skipped   bool      // text other than white space was skipped (preamble, epilogue)
 }
 
 // newPartScanner reads a multipart body with the given boundary from r.
@@ -77,7 +78,7 @@ func (s *partScanner) free() { freeScanReader(s.br) }
 func (s *partScanner) next() (io.Reader, error) {
 	for {
 		if s.kind == delimNone {
-			if _, err := io.Copy(io.Discard, regionReader{s}); err != nil {
+			if _, err := io.Copy(skipWriter{s}, regionReader{s}); err != nil {
 				return nil, err
 			}
 		}
@@ -94,6 +95,17 @@ func (s *partScanner) next() (io.Reader, error) {
 		s.lineStart = true
 		return regionReader{s}, nil
 	}
+}
+
+// skipWriter notes whether what a partScanner skips holds more than white
+// space.
+type skipWriter struct{ s *partScanner }
+
+func (w skipWriter) Write(p []byte) (int, error) {
+	if !w.s.skipped && len(bytes.Trim(p, " \t\r\n")) > 0 {
+		w.s.skipped = true
+	}
+	return len(p), nil
 }
 
 // regionReader reads the current region of a partScanner up to its

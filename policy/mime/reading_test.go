@@ -229,3 +229,16 @@ func TestReadingAbort(t *testing.T) {
 		t.Fatalf("%+v, %v", res, err)
 	}
 }
+
+// TestEmptyMultipart: an empty multipart/alternative hides nothing; one
+// whose text has no delimiter may hide a part.
+func TestEmptyMultipart(t *testing.T) {
+	res := readingOf(t, mixed("multipart/mixed; boundary=b", "Content-Type: multipart/alternative; boundary=alt\r\n\r\n\r\n"))
+	if len(res.Uninspected) != 0 || !res.Text.NonASCII {
+		t.Fatalf("empty alternative: %+v", res)
+	}
+	res = readingOf(t, mixed("multipart/mixed; boundary=b", "Content-Type: multipart/alternative; boundary=alt\r\n\r\n--other\r\nContent-Type: text/plain\r\n\r\nx\r\n"))
+	if !res.Has(GapStructure) {
+		t.Fatalf("alternative without delimiter: %+v", res)
+	}
+}
