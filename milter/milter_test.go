@@ -282,16 +282,19 @@ listen = "inet:127.0.0.1:0"
 [rules.send_only]
 addresses = ["noreply@*"]
 `)
-	c := client.NewClient("tcp", addr, client.WithActions(client.OptAddHeader|client.OptQuarantine|client.OptSetMacros))
+	c := client.NewClient("tcp", addr, client.WithActions(client.OptAddHeader|client.OptChangeHeader|client.OptQuarantine|client.OptSetMacros))
 	s, err := c.Session(client.NewMacroBag())
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	for _, p := range []client.OptProtocol{client.OptNoConnect, client.OptNoHelo, client.OptNoHeaders, client.OptNoEOH, client.OptNoBody} {
+	for _, p := range []client.OptProtocol{client.OptNoConnect, client.OptNoHelo, client.OptNoEOH, client.OptNoBody} {
 		if !s.ProtocolOption(p) {
 			t.Errorf("protocol option %#x not set: the MTA is asked for a stage no rule uses", p)
 		}
+	}
+	if s.ProtocolOption(client.OptNoHeaders) {
+		t.Error("the header fields must always be asked for: forged X-Sekisho fields are removed")
 	}
 	if s.ProtocolOption(client.OptNoRcptTo) || s.ProtocolOption(client.OptNoMailFrom) {
 		t.Error("the envelope must always be asked for")
@@ -381,5 +384,38 @@ addresses = ["noreply@*"]
 	}
 	if !strings.Contains(logs.String(), "client_ip=2001:db8::5") {
 		t.Errorf("log does not show the client address without its IPv6: prefix:\n%s", logs)
+	}
+}
+
+// TestForgedHeaderRemoved: X-Sekisho fields that came with the message
+// are deleted, last first, before sekisho adds its own.
+func TestForgedHeaderRemoved(t *testing.T) {
+	addr, _ := startServer(t, `
+listen = "inet:127.0.0.1:0"
+[rules.recipient_limit]
+max = 1
+dry_run = true
+`)
+	m := dial(t, addr, "192.0.2.1")
+	m.mail("sender@example.com")
+	m.rcpt("a@example.co.jp")
+	m.rcpt("b@example.co.jp")
+	headers := append([][2]string{{"X-Sekisho", "accept (forged)"}, {"x-sekisho", "clean"}}, plain...)
+	r, mods := m.data(headers, "body\r\n")
+	if r != "" {
+		t.Fatalf("refused: %q", r)
+	}
+	var got []string
+	for _, mod := range mods {
+		switch mod.Type {
+		case client.ActionChangeHeader:
+			got = append(got, fmt.Sprintf("change %d %s=%q", mod.HeaderIndex, mod.HeaderName, mod.HeaderValue))
+		case client.ActionAddHeader:
+			got = append(got, "add "+mod.HeaderName)
+		}
+	}
+	want := []string{`change 2 X-Sekisho=""`, `change 1 X-Sekisho=""`, "add X-Sekisho"}
+	if strings.Join(got, "; ") != strings.Join(want, "; ") {
+		t.Fatalf("modifications %q, want %q", got, want)
 	}
 }

@@ -137,7 +137,7 @@ func (s *Server) track(c net.Conn) bool {
 	}
 	ms := &gomilter.Server{
 		NewMilter: func() gomilter.Milter { return &backend{st: st} },
-		Actions:   gomilter.OptAddHeader | gomilter.OptQuarantine | gomilter.OptSetSymList,
+		Actions:   gomilter.OptAddHeader | gomilter.OptChangeHeader | gomilter.OptQuarantine | gomilter.OptSetSymList,
 		Protocol:  protocolMask(e),
 		SymList:   symList,
 	}
@@ -169,8 +169,10 @@ func protocolMask(e *policy.Engine) gomilter.OptProtocol {
 	if !e.Needs(policy.StageHelo) {
 		p |= gomilter.OptNoHelo
 	}
+	// The header fields are always asked for: those named like sekisho's
+	// own header are removed from every message (see removeForged).
 	if !e.Needs(policy.StageEOH) && !e.Needs(policy.StageEOB) {
-		p |= gomilter.OptNoHeaders | gomilter.OptNoEOH
+		p |= gomilter.OptNoEOH
 	}
 	if !e.Needs(policy.StageEOB) {
 		p |= gomilter.OptNoBody

@@ -369,6 +369,9 @@ func (b *backend) outcomeResponse(o policy.Outcome, m *gomilter.Modifier) (gomil
 	if !o.Accepted() {
 		return b.verdictResponse(policy.StageEOB, o.Verdict), nil
 	}
+	if err := b.removeForged(m); err != nil {
+		return nil, err
+	}
 	for _, h := range o.Headers {
 		if err := m.AddHeader(h.Name, h.Value); err != nil {
 			return nil, fmt.Errorf("add header: %w", err)
@@ -385,6 +388,26 @@ func (b *backend) outcomeResponse(o policy.Outcome, m *gomilter.Modifier) (gomil
 	// on_error outcome instead.
 	b.st.note(policy.StageEOB, outcome)
 	return gomilter.RespAccept, nil
+}
+
+// removeForged deletes the fields of the message named like sekisho's own
+// header (X-Sekisho): a sender could otherwise pass off its own verdict
+// next to sekisho's. The MTA counts the fields of one name from 1; they
+// are deleted last first (SMFIR_CHGHEADER with an empty value).
+func (b *backend) removeForged(m *gomilter.Modifier) error {
+	name := b.st.engine.Config().Header
+	n := 0
+	for _, h := range b.st.msg.Headers {
+		if strings.EqualFold(h.Name, name) {
+			n++
+		}
+	}
+	for i := n; i >= 1; i-- {
+		if err := m.ChangeHeader(i, name, ""); err != nil {
+			return fmt.Errorf("remove header %s: %w", name, err)
+		}
+	}
+	return nil
 }
 
 // replyResponse is a custom SMTP reply ('y'). Postfix turns "%%" into "%"

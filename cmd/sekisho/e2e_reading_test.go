@@ -178,3 +178,20 @@ func TestE2EReadingVirus(t *testing.T) {
 			return readingMixed(tok, readingAttachment("invoice.pdf", "base64;", content))
 		}})
 }
+
+// TestE2EForgedHeader: X-Sekisho fields a sender wrote are gone from the
+// delivered message; sekisho's own (a dry run's) is there.
+func TestE2EForgedHeader(t *testing.T) {
+	t.Parallel()
+	_, pf := setup(t, sekishoConfig("enforce", rulesContent, "[rules.recipient_limit]\nmax = 1\ndry_run = true\n"))
+	tok := token(t)
+	msg := bytes.Replace(japaneseMessage(tok), []byte("MIME-Version: 1.0\r\n"), []byte("X-Sekisho: accept (checked by sekisho)\r\nx-sekisho: clean\r\nMIME-Version: 1.0\r\n"), 1)
+	pf.mustSwaks(t, 0, "--from", "sender@example.org", "--to", "user@example.co.jp,user2@example.co.jp", "--data", writeMessage(t, msg))
+	got := string(pf.waitDelivered(t, tok, 2)[0].Data)
+	if strings.Contains(got, "checked by sekisho") || strings.Contains(got, "x-sekisho: clean") {
+		t.Errorf("a forged field was delivered:\n%s", got)
+	}
+	if !strings.Contains(got, "X-Sekisho: would-reject rule=recipient_limit") {
+		t.Errorf("sekisho's own field is missing:\n%s", got)
+	}
+}
