@@ -293,6 +293,12 @@ func (r *refReading) skipf(format string, args ...any) {
 // refRead reads msg as the reference does.
 func refRead(msg []byte) *refReading {
 	r := &refReading{}
+	if i := bytes.IndexByte(msg, '\r'); i >= 0 && bytes.Contains(bytes.ReplaceAll(msg, []byte("\r\n"), nil), []byte("\r")) {
+		// Thunderbird ends a line at a lone CR, the inspection only at LF;
+		// Postfix turns a lone CR into a space before a milter sees it.
+		r.skipf("a CR not followed by LF at or after byte %d", i)
+		return r
+	}
 	r.message(msg, "", 0)
 	return r
 }
@@ -824,6 +830,13 @@ func refWord(s string) (charset string, data []byte, n int) {
 
 // fileName returns the file name of the part whose header is fields.
 func (r *refReading) fileName(fields []refField) string {
+	// MIME_StripContinuations (mimehdrs.cpp): CR and LF are not part of a
+	// name.
+	return strings.NewReplacer("\r", "", "\n", "").Replace(r.rawFileName(fields))
+}
+
+// rawFileName is fileName before line breaks are taken out.
+func (r *refReading) rawFileName(fields []refField) string {
 	if cd, ok := refGet(fields, "content-disposition"); ok {
 		if name := r.param(cd, "filename", true); name != "" || r.skip != "" {
 			return name

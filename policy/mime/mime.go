@@ -540,7 +540,7 @@ func (in *inspector) part(h textproto.Header, body io.Reader, path, prefix strin
 	case mt == "text/plain":
 		// The text of an attached message: not body text, but a file
 		// embedded in it is still a file.
-		in.embedded(decoded, path)
+		in.embedded(decoded, path, listed)
 	default:
 		io.Copy(io.Discard, decoded)
 	}
@@ -796,7 +796,7 @@ func (in *inspector) multipartWith(mt, boundary string, body io.Reader, prefix s
 	if boundary == "" {
 		in.problem(fmt.Sprintf("%s: %s without boundary, read as text", where(prefix), mt))
 		if inAttach {
-			in.embedded(body, prefix)
+			in.embedded(body, prefix, false)
 			return
 		}
 		in.bodyText(body, false, "", prefix, false)
@@ -911,18 +911,10 @@ func (in *inspector) bodyText(body io.Reader, isHTML bool, label, path string, l
 		body = io.TeeReader(body, w)
 	}
 	if listed {
-		// Thunderbird lists a text part that is not the first of a
-		// multipart other than alternative as an attachment
-		// (BuildAttachmentList, mimemoz2.cpp), which the reader can save:
-		// it is body text and, when its content is an executable, an
-		// attachment too. It goes to a scanner as an attachment.
-		k := &headKeeper{}
-		body = io.TeeReader(body, k)
-		defer func() {
-			if kind := sniffExec(k.head); kind != "" {
-				in.res.Attachments = append(in.res.Attachments, Attachment{Part: path, ContentType: mt, Size: k.n, Executable: kind})
-			}
-		}()
+		// A text part Thunderbird lists as an attachment is body text
+		// and, when its content is an executable, an attachment too. It
+		// goes to a scanner as an attachment.
+		defer in.listedText(&body, path, mt)()
 	}
 	br := newReader(body)
 	defer freeReader(br)
@@ -968,15 +960,32 @@ func (in *inspector) scanPart(path, mt, name string, attachment bool) io.WriteCl
 
 // embedded reads text that is not body text only for the files embedded
 // in it.
-func (in *inspector) embedded(body io.Reader, path string) {
+func (in *inspector) embedded(body io.Reader, path string, listed bool) {
 	emb := in.embedScanner(path)
 	var dst io.Writer = emb
-	if w := in.scanPart(path, "text/plain", "", false); w != nil {
+	if w := in.scanPart(path, "text/plain", "", listed); w != nil {
 		defer w.Close()
 		dst = io.MultiWriter(emb, w)
 	}
+	if listed {
+		defer in.listedText(&body, path, "text/plain")()
+	}
 	io.Copy(dst, body)
 	emb.flush()
+}
+
+// listedText makes *body also keep the head of a text part that
+// Thunderbird lists as an attachment (BuildAttachmentList, mimemoz2.cpp),
+// which the reader can save; the returned function lists the part as an
+// attachment when that head is an executable's.
+func (in *inspector) listedText(body *io.Reader, path, mt string) func() {
+	k := &headKeeper{}
+	*body = io.TeeReader(*body, k)
+	return func() {
+		if kind := sniffExec(k.head); kind != "" {
+			in.res.Attachments = append(in.res.Attachments, Attachment{Part: path, ContentType: mt, Size: k.n, Executable: kind})
+		}
+	}
 }
 
 // embedScanner returns a scanner that lists the files embedded in the text

@@ -44,7 +44,7 @@ func readHeader(br *bufio.Reader, max int, fromLine bool) (textproto.Header, hea
 			return
 		}
 		if validField(field) {
-			clean.Write(field)
+			clean.Write(unfoldField(field))
 		} else if len(info.skipped) < maxSkippedKept {
 			info.skipped = append(info.skipped, string(bytes.TrimRight(field, "\r\n")))
 		} else {
@@ -92,6 +92,24 @@ func readHeader(br *bufio.Reader, max int, fromLine bool) (textproto.Header, hea
 	h, _ := textproto.ReadHeader(fr)
 	freeReader(fr)
 	return h, info
+}
+
+// unfoldField joins the lines of a folded field, in place: its line breaks
+// go, the white space that starts each continuation stays (RFC 5322
+// section 2.2.3, and Thunderbird's MIME_StripContinuations), and the field
+// ends in one CRLF. textproto would otherwise fold the white space into
+// one space: "long\r\n  name.exe" is "long  name.exe" to a client.
+func unfoldField(f []byte) []byte {
+	if bytes.Count(f, []byte{'\n'}) < 2 {
+		return f
+	}
+	out := f[:0]
+	for _, c := range f {
+		if c != '\r' && c != '\n' {
+			out = append(out, c)
+		}
+	}
+	return append(out, '\r', '\n')
 }
 
 // headerScratch is what readHeader collects a block in; textproto.ReadHeader
