@@ -1,7 +1,10 @@
 #!/bin/bash
 # Installs everything the tests run against: Postfix (with smtp-source and
 # smtp-sink), swaks, clamd with sigtool and ClamAV's test files, rbldnsd,
-# Redis (server, Sentinel and redis-cli --cluster), supervisord, zip and 7-Zip, and Sendmail.
+# Redis (server, Sentinel and redis-cli --cluster), supervisord, zip and 7-Zip, the
+# tools that make the archives and disc images the inspection opens (bzip2, xz,
+# zstd, GNU tar, genisoimage, xorriso, mkudffs, pycdlib, isolinux), openssl for
+# S/MIME, and Sendmail.
 #
 # Every package is named here and installed with --no-install-recommends,
 # so that the result does not depend on how APT is configured: a package
@@ -37,6 +40,16 @@ needs=(
 	"/usr/bin/zip zip"
 	"/usr/bin/7z p7zip-full"
 	"/usr/bin/openssl openssl"
+	"/bin/bzip2 bzip2"
+	"/usr/bin/xz xz-utils"
+	"/usr/bin/zstd zstd"
+	"/bin/tar tar"
+	"/bin/gzip gzip"
+	"/usr/bin/genisoimage genisoimage"
+	"/usr/bin/xorriso xorriso"
+	"/usr/sbin/mkudffs udftools"
+	"/usr/bin/pycdlib-genisoimage python3-pycdlib"
+	"/usr/lib/ISOLINUX/isohdpfx.bin isolinux"
 )
 # sendmail_libs are the libraries the unpacked sendmail needs beyond what
 # Postfix brings; sendmail_ok checks them with ldd.

@@ -46,7 +46,13 @@ type container struct {
 	// (fewer for a smaller file), start an archive of this format; nil
 	// when archiveMagic tells it.
 	sniff func(head []byte) bool
-	exts  []string // file extensions that claim the format
+	// weakSniff: sniff only tells that the content may be of the format
+	// (a disc image's descriptors lie beyond the head). An attachment it
+	// takes is kept whole and opened; an archive entry only when its name
+	// claims the format, since extracting every entry that starts with
+	// zeros would spend the budget of nested archives on data files.
+	weakSniff bool
+	exts      []string // file extensions that claim the format
 	types []string // media types that claim it
 	// open returns a walker of the entries of the archive in ra (size
 	// bytes), named fileName; errNotContainer when the content is not of
@@ -75,6 +81,16 @@ func registerContainer(c *container) {
 		sniffOrder = append(sniffOrder, c.format)
 		slices.Sort(sniffOrder)
 	}
+}
+
+// entryFormat is sniffArchive for an archive entry whose name claims the
+// format claims: a weak sniff counts only when the name says the same.
+func entryFormat(head []byte, claims string) string {
+	f := sniffArchive(head)
+	if c := containers[f]; c != nil && c.weakSniff && claims != f {
+		return ""
+	}
+	return f
 }
 
 // errNotContainer: content sniffed as a container format turned out not
@@ -330,7 +346,7 @@ func (in *inspector) entry(e *Entry, f *arcEntry, depth int, entry, part string)
 		return
 	}
 	claims := claimedArchive(e.Ext, "")
-	switch format := sniffArchive(head); {
+	switch format := entryFormat(head, claims); {
 	case opens(format):
 		e.Archive = in.nested(head, rc, f, format, depth+1, entry, part, false)
 	case format == "" && opens(claims):
@@ -524,7 +540,7 @@ func (in *inspector) decrypted(e *Entry, sp *spool, f *arcEntry, depth int, entr
 	head = head[:n]
 	e.Executable = sniffExec(head)
 	claims := claimedArchive(e.Ext, "")
-	format, claimed := sniffArchive(head), false
+	format, claimed := entryFormat(head, claims), false
 	if format == "" && opens(claims) {
 		format, claimed = claims, true
 	}

@@ -342,9 +342,10 @@ func (k *sink) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// sniffLen is how many leading bytes decide whether a sink spools: enough
-// for the tar magic at offset 257.
-const sniffLen = 262
+// sniffLen is how many leading bytes decide whether a sink spools: the
+// whole head, as for base64 attachments (a boot sector's signature is at
+// offset 510).
+const sniffLen = headSize
 
 // spools reports whether content starting with head, named or typed as
 // claims, is kept for a look inside.
