@@ -88,7 +88,7 @@ func TestContentRulesOnCraftedMessages(t *testing.T) {
 		{"exe-beside-zip-bomb.eml", "uninspectable", `"docs.zip" > "bomb.zip": too big`, false},
 		{"rar-attachment.eml", "uninspectable", `"docs.rar": corrupt: rardecode: bad header crc`, false},
 		{"zip-named-not-zip.eml", "uninspectable", `"docs.zip": named or typed as a zip archive`, false},
-		{"tnef-winmail.eml", "uninspectable", `"winmail.dat": tnef archive not looked into`, false},
+		{"tnef-winmail.eml", "uninspectable", `"winmail.dat": corrupt: attribute 0x0000 of level 0`, false},
 		{"message-partial.eml", "uninspectable", "structure: part 1: message/partial fragment", false},
 		{"multipart-no-delimiter.eml", "uninspectable", `structure: multipart/mixed without a single delimiter`, false},
 		// Header values read as Thunderbird reads them, and every other

@@ -3,7 +3,8 @@
 # smtp-sink), swaks, clamd with sigtool and ClamAV's test files, rbldnsd,
 # Redis (server, Sentinel and redis-cli --cluster), supervisord, zip and 7-Zip, the
 # tools that make the archives and disc images the inspection opens (bzip2, xz,
-# zstd, GNU tar, genisoimage, xorriso, mkudffs, pycdlib, isolinux), openssl for
+# zstd, GNU tar, genisoimage, xorriso, mkudffs, pycdlib, isolinux, mkfs.fat, mtools,
+# sfdisk, qemu-img), openssl for
 # S/MIME, and Sendmail.
 #
 # Every package is named here and installed with --no-install-recommends,
@@ -50,6 +51,10 @@ needs=(
 	"/usr/sbin/mkudffs udftools"
 	"/usr/bin/pycdlib-genisoimage python3-pycdlib"
 	"/usr/lib/ISOLINUX/isohdpfx.bin isolinux"
+	"/usr/sbin/mkfs.fat dosfstools"
+	"/usr/bin/mcopy mtools"
+	"/usr/sbin/sfdisk fdisk"
+	"/usr/bin/qemu-img qemu-utils"
 )
 # sendmail_libs are the libraries the unpacked sendmail needs beyond what
 # Postfix brings; sendmail_ok checks them with ldd.
