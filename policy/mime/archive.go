@@ -53,7 +53,7 @@ type container struct {
 	// zeros would spend the budget of nested archives on data files.
 	weakSniff bool
 	exts      []string // file extensions that claim the format
-	types []string // media types that claim it
+	types     []string // media types that claim it
 	// open returns a walker of the entries of the archive in ra (size
 	// bytes), named fileName; errNotContainer when the content is not of
 	// the format after all (a sniff that needs more than the head). A
