@@ -15,9 +15,9 @@ import (
 	"github.com/sekisho/sekisho/policy/mime/zipcrypt"
 )
 
-// Archive formats reported in Archive.Format. These five are looked into;
-// the other formats sniffed (bzip2, xz, cab, …) are reported as not looked
-// into. A .tar.gz is a gzip archive whose one entry is a tar archive.
+// Archive formats reported in Archive.Format, besides those of the
+// registered containers (see container). A .tar.gz is a gzip archive
+// whose one entry is a tar archive.
 const (
 	FormatZip  = "zip"
 	Format7z   = "7z"

@@ -2,8 +2,9 @@
 // the facts that policy rules judge: the decoded subject, facts about the
 // body text (is it blank, is it ASCII, a sample), and every attachment with
 // its decoded file name and extension, its size, whether its content is an
-// executable, and what an archive holds (zip, 7z, rar, tar, gzip: names,
-// encryption, executables, nested archives in any mix).
+// executable, and what an archive or disk image holds (zip, 7z, rar, tar,
+// the compressors, winmail.dat, ISO/UDF, FAT, VHD: names, encryption,
+// executables, nested archives in any mix).
 //
 // It reads a message the way mainstream mail clients show it, and where
 // clients differ it reads the superset, so that nothing a user can open is
@@ -29,7 +30,7 @@
 // The package knows nothing about milter, rules or actions: it reports, it
 // does not judge. It does not verify signatures, nor decrypt unless given
 // password candidates (InspectWithPasswords, InspectFile), nor look into
-// archive formats other than zip, 7z, rar, tar and gzip.
+// formats without a reader (arj, ace, NTFS, …), which are Gaps.
 package mime
 
 import (
@@ -196,7 +197,7 @@ type Attachment struct {
 
 // Archive describes what an archive holds.
 type Archive struct {
-	Format    string  `json:"format"`            // "zip", "7z", "rar", "tar", "gzip", or a format not looked into ("bzip2", "xz", …)
+	Format    string  `json:"format"`            // "zip", "7z", "rar", "tar", "gzip", a registered container's ("xz", "iso", "fat", "tnef", …), or a format not looked into ("arj", …)
 	Encrypted bool    `json:"encrypted"`         // any entry encrypted, or the entry list itself
 	Entries   []Entry `json:"entries,omitempty"` // files in the archive, directories left out; a gzip archive has one
 	Skipped   string  `json:"skipped,omitempty"` // why the archive was not (fully) inspected: too big, too deep, corrupt, too many entries, encrypted entry list
