@@ -384,25 +384,36 @@ func paramValues(ps []param, name string, decode bool) []string {
 			}
 		}
 	}
-	plain := func(p param) string {
-		if decode {
-			return DecodeHeader(p.value)
+	var decoded []string // the plain values decoded, by index in ps
+	plain := func(i int) string {
+		if !decode {
+			return ps[i].value
 		}
-		return p.value
+		if decoded == nil {
+			decoded = make([]string, len(ps))
+		}
+		if decoded[i] == "" {
+			decoded[i] = DecodeHeader(ps[i].value)
+		}
+		return decoded[i]
 	}
 	// Thunderbird's reading, a parser that starts at the first ';', one
 	// that also splits at ','.
-	for _, reads := range []func(param) bool{
+	for k, reads := range []func(param) bool{
 		func(p param) bool { return !p.loose },
 		func(p param) bool { return !p.comma && !p.loose },
 		func(param) bool { return true },
 	} {
+		if k > 0 && !slices.ContainsFunc(ps, func(p param) bool { return p.comma || p.loose }) {
+			// Without such parameters every parser reads the same.
+			break
+		}
 		add(extendedParam(ps, name, reads))
-		for _, p := range ps {
+		for i, p := range ps {
 			if p.name != name || !reads(p) {
 				continue
 			}
-			v := plain(p)
+			v := plain(i)
 			add(v)
 			if tok, _ := fieldToken(v); p.bare && tok != v {
 				add(tok)
