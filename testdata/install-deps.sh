@@ -4,7 +4,7 @@
 # Redis (server, Sentinel and redis-cli --cluster), supervisord, zip and 7-Zip, the
 # tools that make the archives and disc images the inspection opens (bzip2, xz,
 # zstd, GNU tar, genisoimage, xorriso, mkudffs, pycdlib, isolinux, mkfs.fat, mtools,
-# sfdisk, qemu-img), openssl for
+# sfdisk, qemu-img, gcab, cabextract, lhasa, jlha with its Java runtime), openssl for
 # S/MIME, and Sendmail.
 #
 # Every package is named here and installed with --no-install-recommends,
@@ -55,6 +55,11 @@ needs=(
 	"/usr/bin/mcopy mtools"
 	"/usr/sbin/sfdisk fdisk"
 	"/usr/bin/qemu-img qemu-utils"
+	"/usr/bin/gcab gcab"
+	"/usr/bin/cabextract cabextract"
+	"/usr/bin/lhasa lhasa"
+	"/usr/bin/jlha jlha-utils"
+	"/usr/lib/jvm/java-17-openjdk-amd64/bin/java openjdk-17-jre-headless"
 )
 # sendmail_libs are the libraries the unpacked sendmail needs beyond what
 # Postfix brings; sendmail_ok checks them with ldd.
