@@ -51,18 +51,19 @@ func TestWriteDeadline(t *testing.T) {
 	for range 1000 {
 		batch = append(batch, helo...)
 	}
+	// How long the server takes to fill the buffers of the loopback
+	// connection with replies (megabytes of them) depends on the machine
+	// and its load, not on write_timeout: the bound only tells a server
+	// that never cuts the connection from one that does.
 	start := time.Now()
 	for {
 		c.SetWriteDeadline(time.Now().Add(10 * time.Second))
 		if _, err := c.Write(batch); err != nil {
 			break
 		}
-		if time.Since(start) > 20*time.Second {
-			t.Fatal("the server still reads after 20 s of replies nobody reads")
+		if time.Since(start) > 90*time.Second {
+			t.Fatal("the server still reads after 90 s of replies nobody reads")
 		}
-	}
-	if d := time.Since(start); d > 15*time.Second {
-		t.Errorf("cut off after %v", d)
 	}
 	for deadline := time.Now().Add(5 * time.Second); !strings.Contains(logs.String(), "MTA reads no replies"); {
 		if time.Now().After(deadline) {
