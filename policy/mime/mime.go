@@ -548,13 +548,15 @@ func (in *inspector) part(h textproto.Header, body io.Reader, path, prefix strin
 }
 
 // isSMIME reports whether a part is an S/MIME message (RFC 8551 section
-// 3.2): application/pkcs7-mime, or a file named *.p7m.
+// 3.2): application/pkcs7-mime, or the octet-stream named smime.p7m that
+// some agents send. Another file named *.p7m is a signed file (CAdES),
+// not a message: it stays an attachment, judged as one.
 func isSMIME(mt string, names []string) bool {
 	switch mt {
 	case "application/pkcs7-mime", "application/x-pkcs7-mime":
 		return true
 	}
-	return slices.ContainsFunc(names, func(n string) bool { return Ext(n) == "p7m" })
+	return slices.ContainsFunc(names, func(n string) bool { return strings.EqualFold(n, "smime.p7m") })
 }
 
 // isSignature reports whether mt is a detached signature's media type.

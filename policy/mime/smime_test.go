@@ -68,6 +68,13 @@ func TestSMIME(t *testing.T) {
 			t.Fatalf("%+v", res)
 		}
 	})
+	t.Run("signed file named .p7m", func(t *testing.T) {
+		// A CAdES-signed file is an attachment, not a message to open.
+		res := readingOf(t, mixed("multipart/mixed; boundary=b", "Content-Type: application/octet-stream; name=\"invoice.pdf.p7m\"\r\nContent-Transfer-Encoding: base64\r\n\r\nMIIBAAYJKoZIhvcNAQcCoIIB\r\n"))
+		if len(res.Attachments) != 1 || res.Attachments[0].Filename != "invoice.pdf.p7m" || len(res.Uninspected) != 0 {
+			t.Fatalf("%+v", res)
+		}
+	})
 	t.Run("corrupt", func(t *testing.T) {
 		res := readingOf(t, "Subject: x\r\nContent-Type: application/pkcs7-mime; smime-type=signed-data; name=smime.p7m\r\nContent-Transfer-Encoding: base64\r\n\r\nMIIBAAYJKoZIhvcNAQcCoIIB\r\n")
 		if !res.Has(GapStructure) {
