@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 )
 
 // exePart is a part header block (without the blank line) and, after it,
@@ -209,14 +210,23 @@ func TestEBCDICLabelNotDecoded(t *testing.T) {
 func TestReadingAbort(t *testing.T) {
 	msg := "Subject: x\r\nContent-Type: multipart/mixed; boundary=\"c\"; boundary*=us-ascii''b\r\n\r\n--c\r\nContent-Type: application/pdf; name=a.pdf\r\nContent-Transfer-Encoding: base64\r\n\r\n" +
 		strings.Repeat(b64enc(bytes.Repeat([]byte("%PDF"), 300))+"\r\n", 50)
-	before := runtime.NumGoroutine()
+	// Tests running in parallel start and end goroutines too: the counts
+	// are waited for, not taken once.
+	settle := func(ok func(n int) bool) int {
+		n := runtime.NumGoroutine()
+		for deadline := time.Now().Add(5 * time.Second); !ok(n) && time.Now().Before(deadline); n = runtime.NumGoroutine() {
+			time.Sleep(10 * time.Millisecond)
+		}
+		return n
+	}
+	before := settle(func(int) bool { return true })
 	s := NewStream(Limits{}, nil)
 	s.Write([]byte(msg))
-	if n := runtime.NumGoroutine(); n < before+2 {
+	if n := settle(func(n int) bool { return n >= before+2 }); n < before+2 {
 		t.Fatalf("%d goroutines while two readings run, %d before", n, before)
 	}
 	s.Abort()
-	if n := runtime.NumGoroutine(); n != before {
+	if n := settle(func(n int) bool { return n <= before }); n > before {
 		t.Fatalf("%d goroutines after Abort, %d before", n, before)
 	}
 	if res, _ := s.Close(); res != nil {
