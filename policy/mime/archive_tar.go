@@ -111,6 +111,11 @@ type tarWalker struct {
 // that only claims to be a tar archive (an old tar has no magic bytes) is
 // told apart here.
 func newTarWalker(ra io.ReaderAt, size int64) (*tarWalker, error) {
+	if size < tarBlock {
+		// Shorter than one header: no tool opens it (isTarHeader took a
+		// head that more bytes could have completed; there are none).
+		return nil, errNotContainer
+	}
 	w := &tarWalker{tr: tar.NewReader(io.NewSectionReader(ra, 0, size))}
 	h, err := w.header()
 	if err != nil && err != io.EOF {

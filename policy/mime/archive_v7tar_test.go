@@ -71,6 +71,17 @@ func TestV7Tar(t *testing.T) {
 		copy(a[148:156], fmt.Sprintf("%06o\x00 ", u))
 		check(t, inspect(t, a, "scan.dat", DefaultLimits()), "[tar]\ninvoice.scr pe\n", "")
 	})
+	t.Run("shorter than a header", func(t *testing.T) {
+		// A small program whose first 268 bytes could start a header
+		// with a signed checksum of zero: no tool opens less than one
+		// header as a tar archive; it is an executable, no archive gap.
+		exe := append(bytes.Clone(peBytes), "PE\x00\x00"...)
+		exe = append(exe, make([]byte, 200)...)
+		check(t, inspect(t, exe, "invoice.exe", DefaultLimits()), "", "")
+		if res := inspect(t, exe, "invoice.exe", DefaultLimits()); res.Attachments[0].Executable != "pe" {
+			t.Errorf("executable %q", res.Attachments[0].Executable)
+		}
+	})
 }
 
 // tarSums are the unsigned and the signed sums of a tar header, its
