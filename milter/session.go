@@ -410,9 +410,10 @@ func (b *backend) removeForged(m *gomilter.Modifier) error {
 	return nil
 }
 
-// replyResponse is a custom SMTP reply ('y'). Postfix turns "%%" into "%"
-// and drops a lone "%", so percent signs are doubled.
+// replyResponse is a custom SMTP reply ('y'), its lines joined by CRLF
+// for a multi-line reply, as Postfix and Sendmail read one. Postfix turns
+// "%%" into "%" and drops a lone "%", so percent signs are doubled.
 func replyResponse(r policy.Reply) gomilter.Response {
-	text := strings.ReplaceAll(r.String(), "%", "%%")
+	text := strings.ReplaceAll(r.SMTP(), "%", "%%")
 	return gomilter.NewResponseStr(byte(gomilter.ActReplyCode), text)
 }

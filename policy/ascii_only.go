@@ -39,12 +39,14 @@ func (r *asciiOnly) Check(_ context.Context, stage Stage, m *Message) (Hit, erro
 	case StageEOH:
 		s, _ := subject(m)
 		if !mime.IsBlank(s) && mime.IsASCII(s) {
-			return Hit{Matched: true, Reason: fmt.Sprintf("subject %q has only ASCII characters", clip(s, 80))}, nil
+			return Hit{Matched: true, Reason: fmt.Sprintf("subject %q has only ASCII characters", clip(s, 80)),
+				Vars: map[string]string{"where": "subject", "reason": "the subject has only ASCII characters"}}, nil
 		}
 	case StageEOB:
 		t := m.Inspection.Text
 		if t.NonSpace && !t.NonASCII {
-			return Hit{Matched: true, Reason: fmt.Sprintf("body text has only ASCII characters: %q", clip(t.Sample, 80))}, nil
+			return Hit{Matched: true, Reason: fmt.Sprintf("body text has only ASCII characters: %q", clip(t.Sample, 80)),
+				Vars: map[string]string{"where": "body", "reason": "the body text has only ASCII characters"}}, nil
 		}
 	}
 	return Hit{}, nil

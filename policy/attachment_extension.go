@@ -91,62 +91,83 @@ func (r *attachmentExtension) Stages() []Stage   { return []Stage{StageEOB} }
 func (r *attachmentExtension) judgesInspection() {}
 
 func (r *attachmentExtension) Check(_ context.Context, _ Stage, m *Message) (Hit, error) {
-	var encrypted string
-	for _, a := range m.Inspection.Attachments {
+	var encrypted *mime.Attachment
+	for i, a := range m.Inspection.Attachments {
 		name := attachmentName(a)
-		if why := r.judge(a.Ext, a.Executable); why != "" {
-			return Hit{Matched: true, Reason: name + " " + why}, nil
+		if why, short := r.judge(a.Ext, a.Executable); why != "" {
+			return extensionHit(name+" "+why, short, attachmentFilename(a)), nil
 		}
 		for n, ext := range otherNames(a) {
-			if why := r.judge(ext, ""); why != "" {
-				return Hit{Matched: true, Reason: fmt.Sprintf("%s, also read as %q, %s", name, n, why)}, nil
+			if why, short := r.judge(ext, ""); why != "" {
+				return extensionHit(fmt.Sprintf("%s, also read as %q, %s", name, n, why), short, attachmentFilename(a)), nil
 			}
 		}
 		if !r.archives || a.Archive == nil {
 			continue
 		}
-		if why := r.archive(a.Archive, name); why != "" {
-			return Hit{Matched: true, Reason: why}, nil
+		if hit := r.archive(a.Archive, name, attachmentFilename(a)); hit.Matched {
+			return hit, nil
 		}
-		if locked, _ := archiveLocks(a.Archive); locked && encrypted == "" {
-			encrypted = name
+		if locked, _ := archiveLocks(a.Archive); locked && encrypted == nil {
+			encrypted = &m.Inspection.Attachments[i]
 		}
 	}
-	if encrypted != "" && r.encrypted != Continue {
-		return Hit{Matched: true, Reason: encrypted + " is an encrypted archive", Action: r.encrypted, Reply: r.encryptedReply}, nil
+	if encrypted != nil && r.encrypted != Continue {
+		h := extensionHit(attachmentName(*encrypted)+" is an encrypted archive", "encrypted archive", attachmentFilename(*encrypted))
+		h.Action, h.Reply = r.encrypted, r.encryptedReply
+		return h, nil
 	}
 	return Hit{}, nil
 }
 
-func (r *attachmentExtension) judge(ext, executable string) string {
-	if ext != "" && slices.Contains(r.deny, ext) {
-		return "denied extension " + ext
-	}
-	if r.executables && executable != "" {
-		return "is an executable (" + executable + ")"
-	}
-	return ""
+// extensionHit is a hit of the rule: why for the log, short for {reason},
+// the file's name for {filename}.
+func extensionHit(why, short, filename string) Hit {
+	return Hit{Matched: true, Reason: why, Vars: map[string]string{"reason": short, "filename": filename}}
 }
 
-// archive looks through an archive and its nested archives; it returns why
-// one entry is denied. Entries decrypted with a password are read like the
-// others.
-func (r *attachmentExtension) archive(ar *mime.Archive, path string) string {
+// judge returns why a file is denied, for the log and, shorter, for a
+// reply; "" when it is not.
+func (r *attachmentExtension) judge(ext, executable string) (why, short string) {
+	if ext != "" && slices.Contains(r.deny, ext) {
+		return "denied extension " + ext, "file type ." + ext + " not allowed"
+	}
+	if r.executables && executable != "" {
+		return "is an executable (" + executable + ")", "executable program (" + executable + ")"
+	}
+	return "", ""
+}
+
+// archive looks through an archive and its nested archives for an entry
+// that is denied. Entries decrypted with a password are read like the
+// others. path names the archive in the log, filename in a reply.
+func (r *attachmentExtension) archive(ar *mime.Archive, path, filename string) Hit {
 	for _, e := range ar.Entries {
 		p := path + " > " + fmt.Sprintf("%q", e.Name)
-		if why := r.judge(e.Ext, e.Executable); why != "" {
-			return p + " " + why
+		f := filename + " > " + replyName(e.Name)
+		if why, short := r.judge(e.Ext, e.Executable); why != "" {
+			return extensionHit(p+" "+why, short, f)
 		}
 		for _, n := range e.OtherNames {
-			if why := r.judge(mime.Ext(n), ""); why != "" {
-				return fmt.Sprintf("%s, also read as %q, %s", p, n, why)
+			if why, short := r.judge(mime.Ext(n), ""); why != "" {
+				return extensionHit(fmt.Sprintf("%s, also read as %q, %s", p, n, why), short, f)
 			}
 		}
 		if e.Archive != nil {
-			if why := r.archive(e.Archive, p); why != "" {
-				return why
+			if hit := r.archive(e.Archive, p, f); hit.Matched {
+				return hit
 			}
 		}
 	}
-	return ""
+	return Hit{}
+}
+
+// attachmentFilename is how a reply names an attachment ({filename}): its
+// name as replyName gives it, or, for an attachment without one, its MIME
+// part: "part 2 (no name)".
+func attachmentFilename(a mime.Attachment) string {
+	if a.Filename == "" {
+		return "part " + a.Part + " (no name)"
+	}
+	return replyName(a.Filename)
 }

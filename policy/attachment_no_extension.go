@@ -32,12 +32,16 @@ func (attachmentNoExtension) judgesInspection() {}
 
 func (attachmentNoExtension) Check(_ context.Context, _ Stage, m *Message) (Hit, error) {
 	for _, a := range m.Inspection.Attachments {
+		vars := map[string]string{"filename": attachmentFilename(a), "reason": "no file extension"}
+		if a.Filename == "" {
+			vars["reason"] = "no file name"
+		}
 		if a.Ext == "" && !(a.Inline && a.Filename == "") {
-			return Hit{Matched: true, Reason: attachmentName(a) + " has no file extension"}, nil
+			return Hit{Matched: true, Reason: attachmentName(a) + " has no file extension", Vars: vars}, nil
 		}
 		for n, ext := range otherNames(a) {
 			if ext == "" {
-				return Hit{Matched: true, Reason: fmt.Sprintf("%s, also read as %q, has no file extension", attachmentName(a), n)}, nil
+				return Hit{Matched: true, Reason: fmt.Sprintf("%s, also read as %q, has no file extension", attachmentName(a), n), Vars: vars}, nil
 			}
 		}
 	}

@@ -3,6 +3,8 @@ package policy
 import (
 	"context"
 	"fmt"
+	"strconv"
+	"strings"
 )
 
 // AttachmentSizeConfig is [rules.attachment_size]: attachments larger than
@@ -92,12 +94,40 @@ func (r *attachmentSize) Check(_ context.Context, _ Stage, m *Message) (Hit, err
 	var sum int64
 	for _, a := range m.Inspection.Attachments {
 		if a.Size > int64(lim) {
-			return Hit{Matched: true, Reason: fmt.Sprintf("%s is %d bytes, over the limit of %s", attachmentName(a), a.Size, lim)}, nil
+			return sizeHit(fmt.Sprintf("%s is %d bytes, over the limit of %s", attachmentName(a), a.Size, lim),
+				attachmentFilename(a), a.Size, lim), nil
 		}
 		sum += a.Size
 	}
 	if r.total > 0 && sum > int64(r.total) {
-		return Hit{Matched: true, Reason: fmt.Sprintf("attachments total %d bytes, over the limit of %s", sum, r.total)}, nil
+		return sizeHit(fmt.Sprintf("attachments total %d bytes, over the limit of %s", sum, r.total),
+			"all attachments together", sum, r.total), nil
 	}
 	return Hit{}, nil
+}
+
+// sizeHit is a hit of the rule: why for the log; the file's name, its size
+// and the limit for a reply.
+func sizeHit(why, filename string, size int64, limit Size) Hit {
+	sz, l := sizeLike(size, limit), limit.String()
+	return Hit{Matched: true, Reason: why, Vars: map[string]string{
+		"filename": filename, "size": sz, "limit": l,
+		"reason": filename + " is " + sz + ", over the limit of " + l,
+	}}
+}
+
+// sizeLike writes a byte count in the unit of the limit it went over, to
+// one decimal, rounded up so that it never reads as the limit itself:
+// 3,000,001 bytes over "3MB" is "3.1MB".
+func sizeLike(n int64, limit Size) string {
+	unit := strings.TrimLeft(limit.String(), "0123456789")
+	m, err := ParseSize("1" + unit)
+	if err != nil || m <= 1 {
+		return strconv.FormatInt(n, 10) + "B"
+	}
+	tenths := (n*10 + int64(m) - 1) / int64(m)
+	if tenths%10 == 0 {
+		return strconv.FormatInt(tenths/10, 10) + unit
+	}
+	return strconv.FormatInt(tenths/10, 10) + "." + strconv.FormatInt(tenths%10, 10) + unit
 }

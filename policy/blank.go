@@ -37,17 +37,23 @@ func (r *blank) Check(_ context.Context, stage Stage, m *Message) (Hit, error) {
 	case StageEOH:
 		s, ok := subject(m)
 		if !ok {
-			return Hit{Matched: true, Reason: "no Subject header"}, nil
+			return blankHit("no Subject header", "subject", "the subject is missing"), nil
 		}
 		if mime.IsBlank(s) {
-			return Hit{Matched: true, Reason: "blank subject"}, nil
+			return blankHit("blank subject", "subject", "the subject is blank"), nil
 		}
 	case StageEOB:
 		// An encrypted body shows its text to the recipient only: not
 		// blank, and judged as encrypted (a GapEncrypted).
 		if t := m.Inspection.Text; !t.NonSpace && !t.Encrypted {
-			return Hit{Matched: true, Reason: "blank body"}, nil
+			return blankHit("blank body", "body", "the body has no text"), nil
 		}
 	}
 	return Hit{}, nil
+}
+
+// blankHit is a hit of the rule: why for the log, where ("subject" or
+// "body") and a short reason for a reply.
+func blankHit(why, where, short string) Hit {
+	return Hit{Matched: true, Reason: why, Vars: map[string]string{"where": where, "reason": short}}
 }

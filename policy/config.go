@@ -49,6 +49,9 @@ type Config struct {
 	// recipient of another gets PolicyReply, to be sent separately.
 	Policies    []PolicyConfig `toml:"policy,omitempty"`
 	PolicyReply Reply          `toml:"policy_reply"`
+	// PolicyURL, when set, is added to every refusal's reply as a line of
+	// its own ("See URL"): the page that explains the policy, in Japanese.
+	PolicyURL string `toml:"policy_url"`
 
 	// File is the file the configuration was read from ("" for the
 	// embedded default); it is not part of the TOML.

@@ -280,8 +280,8 @@ func TestEncryptedArchive(t *testing.T) {
 		{"accept", `encrypted = "accept"`, policy.Continue, ""},
 		{"reject", `encrypted = "reject"`, policy.Reject, "550 5.7.1 Encrypted archives are not accepted"},
 		{"tempfail", `encrypted = "tempfail"`, policy.Tempfail, "450 4.7.1 Encrypted archives are not accepted"},
-		{"reply of its own", "encrypted = \"reject\"\nencrypted_reply = \"554 5.7.1 パスワード付きZIPは受け付けません\"",
-			policy.Reject, "554 5.7.1 パスワード付きZIPは受け付けません"},
+		{"reply of its own", "encrypted = \"reject\"\nencrypted_reply = \"554 5.7.1 No password-protected zip: {filename}\"",
+			policy.Reject, "554 5.7.1 No password-protected zip: ??.zip"},
 		// The rule's own reply is not the one an encrypted archive gets.
 		{"rule reply kept apart", "encrypted = \"reject\"\nreply = \"550 5.7.1 Executables are not allowed\"",
 			policy.Reject, "550 5.7.1 Encrypted archives are not accepted"},

@@ -370,7 +370,15 @@ func (e *Engine) evaluate(ctx context.Context, r *boundRule, stage Stage, m *Mes
 		v.Action = hit.Action
 		reply = hit.Reply
 	}
-	v.Reply = reply.Expand(e.vars(m, hit.Vars))
+	vars := e.vars(m, hit.Vars)
+	// {reason}: the rule's short reason for the client, else the log's;
+	// either may quote what the policy takes for a password.
+	reason := hit.Vars["reason"]
+	if reason == "" {
+		reason = hit.Reason
+	}
+	vars["reason"] = replyReason(e.setOf(m).redact(reason))
+	v.Reply = reply.Expand(vars)
 	m.record(r, stage, v, true, nil)
 	return v, hit.WholeMessage, true
 }
@@ -455,13 +463,16 @@ func (e *Engine) errorVerdict(ctx context.Context, r *boundRule, stage Stage, m 
 		Reason: "error: " + err.Error(), DryRun: r.dryRun}, true
 }
 
-// vars returns the placeholders a reply text may use.
+// vars returns the placeholders a reply text may use: the common ones
+// (see commonPlaceholders), policy_url among them, which Expand adds to
+// every refusal, and extra, a hit's.
 func (e *Engine) vars(m *Message, extra map[string]string) map[string]string {
 	v := map[string]string{
-		"client_ip": addrString(m),
-		"sender":    m.Sender,
-		"rcpt":      m.Rcpt,
-		"queue_id":  m.QueueID,
+		"client_ip":  addrString(m),
+		"sender":     m.Sender,
+		"rcpt":       m.Rcpt,
+		"queue_id":   m.QueueID,
+		"policy_url": e.cfg.PolicyURL,
 	}
 	for k, x := range extra {
 		v[k] = x

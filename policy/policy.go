@@ -115,7 +115,11 @@ type Reply struct {
 
 // ParseReply parses "550 5.1.1 User unknown". The enhanced code is optional;
 // when present its class must match the code's (RFC 3463 §2: a 4xx reply
-// carries 4.x.x, a 5xx reply 5.x.x).
+// carries 4.x.x, a 5xx reply 5.x.x). The text may hold several lines,
+// separated by "\n" (or CRLF), for a multi-line reply (RFC 5321 §4.2.1):
+// each line is sent with the code and the enhanced code; white space around
+// a line is dropped, and no line may be empty or longer than an SMTP reply
+// line may be.
 func ParseReply(s string) (Reply, error) {
 	s = strings.TrimSpace(s)
 	code, rest, _ := strings.Cut(s, " ")
@@ -131,15 +135,30 @@ func ParseReply(s string) (Reply, error) {
 		}
 		r.Enhanced, rest = first, strings.TrimSpace(text)
 	}
-	if strings.ContainsAny(rest, "\r\n\x00") {
-		return Reply{}, fmt.Errorf("reply %q: text must be a single line", s)
-	}
 	if rest == "" {
 		return Reply{}, fmt.Errorf("reply %q: text is empty", s)
 	}
-	r.Text = rest
+	lines := strings.Split(strings.ReplaceAll(rest, "\r\n", "\n"), "\n")
+	for i, l := range lines {
+		l = strings.TrimSpace(l)
+		switch {
+		case l == "":
+			return Reply{}, fmt.Errorf("reply %q: line %d of the text is empty", s, i+1)
+		case strings.ContainsFunc(l, isControl):
+			return Reply{}, fmt.Errorf("reply %q: the text holds a control character (a line ends with \\n)", s)
+		case len(r.prefix())+len(l) > MaxReplyLine:
+			return Reply{}, fmt.Errorf("reply %q: line %d is %d bytes with its codes, over the %d an SMTP reply line may have (RFC 5321 §4.5.3.1.5)",
+				s, i+1, len(r.prefix())+len(l), MaxReplyLine)
+		}
+		lines[i] = l
+	}
+	r.Text = strings.Join(lines, "\n")
 	return r, nil
 }
+
+// isControl reports a character that has no place in reply text; a tab
+// has one (RFC 5321 §4.2: textstring).
+func isControl(r rune) bool { return (r < 0x20 && r != '\t') || r == 0x7f }
 
 // isEnhanced reports whether s looks like class.subject.detail (RFC 3463).
 func isEnhanced(s string) bool {
@@ -171,53 +190,137 @@ func (r Reply) MarshalText() ([]byte, error) { return []byte(r.String()), nil }
 // IsZero reports whether the reply is unset.
 func (r Reply) IsZero() bool { return r.Code == 0 }
 
-// String returns the reply as the SMTP client sees it: "550 5.1.1 User unknown".
+// String returns the reply in the form the configuration writes it:
+// "550 5.1.1 User unknown", its lines separated by "\n" when it has
+// several. Lines (or SMTP) give the form sent.
 func (r Reply) String() string {
 	if r.Code == 0 {
 		return ""
 	}
-	if r.Enhanced == "" {
-		return strconv.Itoa(r.Code) + " " + r.Text
-	}
-	return strconv.Itoa(r.Code) + " " + r.Enhanced + " " + r.Text
+	return r.prefix() + r.Text
 }
+
+// prefix is what starts each line of the reply: "550 5.1.1 ".
+func (r Reply) prefix() string {
+	if r.Enhanced == "" {
+		return strconv.Itoa(r.Code) + " "
+	}
+	return strconv.Itoa(r.Code) + " " + r.Enhanced + " "
+}
+
+// Lines returns the reply's lines as the SMTP client receives them, each
+// with the code and enhanced code, the code followed by "-" on every line
+// but the last (RFC 5321 §4.2.1): "550-5.7.1 first", "550 5.7.1 last".
+func (r Reply) Lines() []string {
+	if r.Code == 0 {
+		return nil
+	}
+	text := strings.Split(r.Text, "\n")
+	out := make([]string, len(text))
+	for i, t := range text {
+		p := r.prefix()
+		if i < len(text)-1 {
+			p = p[:3] + "-" + p[4:]
+		}
+		out[i] = p + t
+	}
+	return out
+}
+
+// SMTP returns the reply as sent: its Lines joined by CRLF, the form a
+// milter's SMFIR_REPLYCODE carries for a multi-line reply.
+func (r Reply) SMTP() string { return strings.Join(r.Lines(), "\r\n") }
 
 // MaxReplyLine is the longest reply line an SMTP client may be sent,
 // without its CRLF: RFC 5321 section 4.5.3.1.5 allows 512 octets with it.
 const MaxReplyLine = 510
 
+// maxReplyName and maxReplyReason bound a file name and a reason in a
+// reply, so that the text around them still fits the line.
+const (
+	maxReplyName   = 80
+	maxReplyReason = 160
+)
+
 // Expand returns a copy of the reply with {name} placeholders in its text
-// replaced from vars. Unknown placeholders are left as they are. Values
-// are made single-line, and the whole reply is cut to MaxReplyLine bytes
-// (at a character boundary), as the SMTP client receives it: the doubling
-// of "%" for Postfix comes after, and Postfix undoes it.
+// replaced from vars. Unknown placeholders are left as they are (-check
+// refuses them). Values are made one line of ASCII (see sanitize); the
+// "policy_url" value, when not empty and not placed in the text with
+// {policy_url}, is added as a line of its own: "See URL". Each line is cut
+// to MaxReplyLine bytes as the SMTP client receives it, code included:
+// the doubling of "%" for Postfix comes after, and Postfix undoes it.
 func (r Reply) Expand(vars map[string]string) Reply {
-	if len(vars) == 0 || !strings.Contains(r.Text, "{") {
+	if r.IsZero() {
 		return r
 	}
-	pairs := make([]string, 0, 2*len(vars))
-	for k, v := range vars {
-		pairs = append(pairs, "{"+k+"}", sanitize(v))
+	if u := vars["policy_url"]; u != "" && !strings.Contains(r.Text, "{policy_url}") {
+		r.Text += "\nSee {policy_url}"
 	}
-	r.Text = strings.NewReplacer(pairs...).Replace(r.Text)
-	if over := len(r.String()) - MaxReplyLine; over > 0 {
-		cut := len(r.Text) - over
-		for cut > 0 && !utf8.RuneStart(r.Text[cut]) {
-			cut--
+	if len(vars) > 0 && strings.Contains(r.Text, "{") {
+		pairs := make([]string, 0, 2*len(vars))
+		for k, v := range vars {
+			pairs = append(pairs, "{"+k+"}", sanitize(v))
 		}
-		r.Text = r.Text[:cut]
+		r.Text = strings.NewReplacer(pairs...).Replace(r.Text)
 	}
+	room := MaxReplyLine - len(r.prefix())
+	if len(r.Text) <= room {
+		return r
+	}
+	lines := strings.Split(r.Text, "\n")
+	for i, l := range lines {
+		if len(l) > room {
+			cut := room
+			for cut > 0 && !utf8.RuneStart(l[cut]) {
+				cut--
+			}
+			lines[i] = l[:cut]
+		}
+	}
+	r.Text = strings.Join(lines, "\n")
 	return r
 }
 
-// sanitize keeps a value fit for one line of SMTP reply text.
+// sanitize makes a value fit for one line of SMTP reply text, which is
+// ASCII (RFC 5321 §4.2; Postfix sends other bytes as spaces): control
+// characters become spaces, every other character outside printable ASCII
+// (and each invalid byte) a "?".
 func sanitize(s string) string {
-	return strings.ToValidUTF8(strings.Map(func(r rune) rune {
-		if r < 0x20 || r == 0x7f {
+	return strings.Map(func(r rune) rune {
+		switch {
+		case r < 0x20 || r == 0x7f:
 			return ' '
+		case r > 0x7e:
+			return '?'
 		}
 		return r
-	}, s), "")
+	}, s)
+}
+
+// replyName is a file name as a reply may name it: made ASCII by
+// sanitize (請求書.exe is "???.exe": the extension, which is what a
+// refusal is about, stays readable), and a long one shortened in its
+// middle, its extension kept.
+func replyName(name string) string {
+	name = sanitize(name)
+	if len(name) <= maxReplyName {
+		return name
+	}
+	ext := ""
+	if i := strings.LastIndexByte(name, '.'); i >= 0 && len(name)-i <= 16 {
+		ext = name[i:]
+	}
+	return name[:maxReplyName-3-len(ext)] + "..." + ext
+}
+
+// replyReason is a reason as a reply may give it: one line of ASCII,
+// shortened to maxReplyReason bytes.
+func replyReason(reason string) string {
+	reason = strings.TrimSpace(sanitize(reason))
+	if len(reason) > maxReplyReason {
+		reason = reason[:maxReplyReason-3] + "..."
+	}
+	return reason
 }
 
 // Verdict is a decision about a mail: an action and, for reject and tempfail,
@@ -229,6 +332,8 @@ type Verdict struct {
 	Reply  Reply
 	Reason string // detail for the log, never sent to the client
 	DryRun bool   // computed and logged, but the mail is accepted
+
+	later Stage // the stage it is given at, when after Stage (Hit.ReplyAt)
 }
 
 // String returns the reply for reject and tempfail ("550 5.1.1 User unknown"),

@@ -67,9 +67,15 @@ func TestParseReply(t *testing.T) {
 		{"5x0 x", policy.Reply{}, "must start with a 4xx or 5xx code"},
 		{"", policy.Reply{}, "must start with a 4xx or 5xx code"},
 		{"550-5.1.1 first line", policy.Reply{}, "must start with a 4xx or 5xx code"},
-		{"550 5.1.1 line one\r\n550 5.1.1 line two", policy.Reply{}, "text must be a single line"},
-		{"550 5.1.1 line one\nline two", policy.Reply{}, "text must be a single line"},
-		{"550 5.1.1 nul\x00byte", policy.Reply{}, "text must be a single line"},
+		// Several lines make a multi-line reply (RFC 5321 §4.2.1).
+		{"550 5.1.1 line one\nline two", policy.Reply{Code: 550, Enhanced: "5.1.1", Text: "line one\nline two"}, ""},
+		{"550 5.1.1 line one\r\n  line two  \n", policy.Reply{Code: 550, Enhanced: "5.1.1", Text: "line one\nline two"}, ""},
+		{"550 line one\nline two", policy.Reply{Code: 550, Text: "line one\nline two"}, ""},
+		{"550 5.1.1 tab\tin text", policy.Reply{Code: 550, Enhanced: "5.1.1", Text: "tab\tin text"}, ""},
+		{"550 5.1.1 line one\n\nline three", policy.Reply{}, "line 2 of the text is empty"},
+		{"550 5.1.1 nul\x00byte", policy.Reply{}, "the text holds a control character"},
+		{"550 5.1.1 bare\rCR", policy.Reply{}, "the text holds a control character"},
+		{"550 5.1.1 " + strings.Repeat("x", 501), policy.Reply{}, "line 1 is 511 bytes with its codes, over the 510 an SMTP reply line may have"},
 		{"550", policy.Reply{}, "text is empty"},
 		{"550 5.1.1", policy.Reply{}, "text is empty"},
 	}
@@ -221,7 +227,7 @@ func TestReplyExpand(t *testing.T) {
 	for _, v := range []map[string]string{
 		{"virus": strings.Repeat("v", 900)},
 		{"rcpt": strings.Repeat("%", 300), "virus": strings.Repeat("%", 300)},
-		{"rcpt": strings.Repeat("あ", 200), "virus": "x"},
+		{"rcpt": strings.Repeat("あ", 600), "virus": "x"},
 	} {
 		long := r.Expand(v)
 		if n := len(long.String()); n > policy.MaxReplyLine || n < policy.MaxReplyLine-2 {
@@ -306,8 +312,13 @@ func FuzzParseReply(f *testing.F) {
 		if r.Enhanced != "" && r.Enhanced[0] != r.String()[0] {
 			t.Fatalf("ParseReply(%q): enhanced %s with code %d", s, r.Enhanced, r.Code)
 		}
-		if strings.ContainsAny(r.Text, "\r\n\x00") || r.Text == "" {
+		if strings.ContainsAny(r.Text, "\r\x00") || r.Text == "" || strings.Contains(r.Text, "\n\n") {
 			t.Fatalf("ParseReply(%q): text %q", s, r.Text)
+		}
+		for _, l := range r.Lines() {
+			if len(l) > policy.MaxReplyLine {
+				t.Fatalf("ParseReply(%q): line of %d bytes", s, len(l))
+			}
 		}
 		again, err := policy.ParseReply(r.String())
 		if err != nil || again != r {

@@ -263,7 +263,9 @@ func (r *rateLimit) Check(ctx context.Context, _ Stage, m *Message) (Hit, error)
 		return Hit{}, fmt.Errorf("rate limit store: %w", err)
 	}
 	if n >= r.limit {
-		return Hit{Matched: true, Reason: fmt.Sprintf("%s had %d messages within %s (limit %d)", k, n, r.window, r.limit)}, nil
+		return Hit{Matched: true, Reason: fmt.Sprintf("%s had %d messages within %s (limit %d)", k, n, r.window, r.limit),
+			Vars: map[string]string{"count": strconv.Itoa(n), "limit": strconv.Itoa(r.limit), "window": r.window.String(),
+				"reason": fmt.Sprintf("%d messages within %s", n, r.window)}}, nil
 	}
 	return Hit{}, nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/mail"
+	"strconv"
 	"strings"
 )
 
@@ -54,14 +55,23 @@ func (r *recipientLimit) Check(_ context.Context, stage Stage, m *Message) (Hit,
 	switch stage {
 	case StageRcpt:
 		if n := len(m.Rcpts) + 1; n > r.max {
-			return Hit{Matched: true, WholeMessage: true, Reason: fmt.Sprintf("envelope recipient %d exceeds the limit of %d", n, r.max)}, nil
+			return Hit{Matched: true, WholeMessage: true, Reason: fmt.Sprintf("envelope recipient %d exceeds the limit of %d", n, r.max),
+				Vars: r.vars(n, "envelope recipients")}, nil
 		}
 	case StageEOH:
 		if n := HeaderRecipients(m); n > r.max {
-			return Hit{Matched: true, Reason: fmt.Sprintf("To and Cc name %d distinct addresses, over the limit of %d", n, r.max)}, nil
+			return Hit{Matched: true, Reason: fmt.Sprintf("To and Cc name %d distinct addresses, over the limit of %d", n, r.max),
+				Vars: r.vars(n, "addresses in To and Cc")}, nil
 		}
 	}
 	return Hit{}, nil
+}
+
+// vars are a hit's placeholders: the count found (at RCPT, the recipient
+// that went over), the limit, and a short reason naming what was counted.
+func (r *recipientLimit) vars(n int, what string) map[string]string {
+	return map[string]string{"count": strconv.Itoa(n), "limit": strconv.Itoa(r.max),
+		"reason": fmt.Sprintf("more than %d %s", r.max, what)}
 }
 
 // HeaderRecipients counts the distinct addresses named in the To and Cc

@@ -43,5 +43,7 @@ func (r *sendOnly) Check(_ context.Context, _ Stage, m *Message) (Hit, error) {
 	if !ok {
 		return Hit{}, nil
 	}
-	return Hit{Matched: true, Reason: fmt.Sprintf("recipient %s is send-only (pattern %s)", m.Rcpt, p)}, nil
+	// The pattern is the company's business, not the sender's.
+	return Hit{Matched: true, Reason: fmt.Sprintf("recipient %s is send-only (pattern %s)", m.Rcpt, p),
+		Vars: map[string]string{"reason": "the address receives no mail"}}, nil
 }

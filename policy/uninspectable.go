@@ -2,6 +2,7 @@ package policy
 
 import (
 	"context"
+	"slices"
 	"strings"
 
 	"github.com/sekisho/sekisho/policy/mime"
@@ -40,6 +41,15 @@ func (c *UninspectableConfig) class(g mime.GapClass) *string {
 		return &c.Ambiguous
 	}
 	return &c.Archive
+}
+
+// gapWhat says in a reply what kind of gap stopped the inspection; the
+// gap itself, which names parts and archives, is for the log.
+var gapWhat = map[mime.GapClass]string{
+	mime.GapLimit:     "a limit was reached",
+	mime.GapStructure: "a MIME structure mail clients read differently",
+	mime.GapArchive:   "an archive that could not be opened",
+	mime.GapAmbiguous: "bytes mail clients read differently",
 }
 
 // uninspectableReply is the rule's default reply.
@@ -127,6 +137,7 @@ func (*uninspectable) judgesInspection() {}
 func (r *uninspectable) Check(_ context.Context, _ Stage, m *Message) (Hit, error) {
 	best := -1
 	var reasons []string
+	var classes []string // what kinds of gap, for {reason}
 	var win outcome
 	for _, g := range m.Inspection.Uninspected {
 		o, ok := r.outcomes[g.Class]
@@ -136,15 +147,19 @@ func (r *uninspectable) Check(_ context.Context, _ Stage, m *Message) (Hit, erro
 		rank := indexOf(severity, o.action)
 		switch {
 		case best < 0 || rank < best:
-			best, win, reasons = rank, o, []string{g.String()}
+			best, win, reasons, classes = rank, o, []string{g.String()}, []string{gapWhat[g.Class]}
 		case rank == best:
 			reasons = append(reasons, g.String())
+			if w := gapWhat[g.Class]; !slices.Contains(classes, w) {
+				classes = append(classes, w)
+			}
 		}
 	}
 	if best < 0 {
 		return Hit{}, nil
 	}
-	h := Hit{Matched: true, Reason: "not inspected completely: " + strings.Join(reasons, "; ")}
+	h := Hit{Matched: true, Reason: "not inspected completely: " + strings.Join(reasons, "; "),
+		Vars: map[string]string{"reason": "not inspected completely: " + strings.Join(classes, ", ")}}
 	if !win.same {
 		h.Action, h.Reply = win.action, win.reply
 	}

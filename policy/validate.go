@@ -4,7 +4,10 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"net/url"
 	"os/user"
+	"reflect"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -76,6 +79,17 @@ func (c *Config) validate() []*ConfigError {
 	if c.PolicyReply.Code/100 != 4 {
 		bad("policy_reply", "must be a 4xx reply, not %q", c.PolicyReply)
 	}
+	if msg := checkPolicyURL(c.PolicyURL); msg != "" {
+		bad("policy_url", "%s", msg)
+	}
+	for _, k := range []struct {
+		key string
+		r   Reply
+	}{{"error_reply", c.ErrorReply}, {"policy_reply", c.PolicyReply}} {
+		if msg := c.checkReplyText(k.r, k.key, nil); msg != "" {
+			bad(k.key, "%s", msg)
+		}
+	}
 	errs = append(errs, c.validateRules("rules.", &c.Rules, c.Order, nil)...)
 	errs = append(errs, c.validatePolicies()...)
 	return errs
@@ -111,6 +125,18 @@ func (c *Config) validateRules(prefix string, rules *RulesConfig, order []string
 		if rc.ErrorReply.Code/100 != 4 && rc.ErrorReply != c.ErrorReply {
 			bad(prefix+".error_reply", "must be a 4xx reply, not %q", rc.ErrorReply)
 		}
+		for _, rk := range replyKeys(t.cfg) {
+			if rk.key == "error_reply" && rk.r == c.ErrorReply {
+				continue // the top-level one, checked there
+			}
+			who, provides := t.name, append([]string{"reason"}, rulePlaceholders[t.name]...)
+			if rk.key == "error_reply" {
+				who, provides = "error_reply", nil
+			}
+			if msg := c.checkReplyText(rk.r, who, provides); msg != "" {
+				bad(prefix+"."+rk.key, "%s", msg)
+			}
+		}
 		for _, e := range t.cfg.validate() {
 			if e.Key == "" {
 				e.Key = prefix
@@ -121,6 +147,112 @@ func (c *Config) validateRules(prefix string, rules *RulesConfig, order []string
 		}
 	}
 	return errs
+}
+
+// commonPlaceholders are the placeholders every reply text may use.
+var commonPlaceholders = []string{"client_ip", "sender", "rcpt", "queue_id", "policy_url"}
+
+// rulePlaceholders are the placeholders a rule's hits give its replies,
+// besides the common ones and {reason}, which every rule gives: its own
+// short reason. README's section of each rule lists them.
+var rulePlaceholders = map[string][]string{
+	"dnsbl":                   {"zones", "txt"},
+	"send_only":               nil,
+	"recipient_limit":         {"count", "limit"},
+	"rate_limit":              {"count", "limit", "window"},
+	"ascii_only":              {"where"},
+	"blank":                   {"where"},
+	"attachment_size":         {"filename", "size", "limit"},
+	"attachment_extension":    {"filename"},
+	"attachment_no_extension": {"filename"},
+	"encrypted_archive":       nil,
+	"uninspectable":           nil,
+	"virus":                   {"virus", "filename"},
+}
+
+var placeholderRE = regexp.MustCompile(`\{([A-Za-z0-9_]+)\}`)
+
+// checkReplyText checks what a reply's text holds, once decoded: ASCII
+// only, and only the placeholders that who (a rule, or a top-level key)
+// provides, besides the common ones. It returns what is wrong, "" when
+// nothing is.
+func (c *Config) checkReplyText(r Reply, who string, provides []string) string {
+	if i := strings.IndexFunc(r.Text, func(r rune) bool { return r > 0x7e }); i >= 0 {
+		return fmt.Sprintf("non-ASCII text %q: SMTP replies are ASCII (RFC 5321 §4.2); write the Japanese text on the policy page and link it with policy_url", r.Text)
+	}
+	known := append(slices.Clone(provides), commonPlaceholders...)
+	var unknown []string
+	for _, m := range placeholderRE.FindAllStringSubmatch(r.Text, -1) {
+		if !slices.Contains(known, m[1]) && !slices.Contains(unknown, m[0]) {
+			unknown = append(unknown, m[0])
+		}
+	}
+	if len(unknown) > 0 {
+		list := make([]string, len(known))
+		for i, k := range known {
+			list[i] = "{" + k + "}"
+		}
+		s := ""
+		if len(unknown) > 1 {
+			s = "s"
+		}
+		return fmt.Sprintf("unknown placeholder%s %s: %s provides %s", s, strings.Join(unknown, ", "), who, strings.Join(list, ", "))
+	}
+	if c.PolicyURL == "" && strings.Contains(r.Text, "{policy_url}") {
+		return "uses {policy_url}, but policy_url is not set"
+	}
+	return ""
+}
+
+// replyKey is a reply of a rule's table and its key.
+type replyKey struct {
+	key string
+	r   Reply
+}
+
+// replyKeys returns every reply of a rule's table (reply, error_reply and
+// the rule's own, such as encrypted_reply), found by their type.
+func replyKeys(t ruleConfig) []replyKey {
+	var out []replyKey
+	var walk func(v reflect.Value)
+	walk = func(v reflect.Value) {
+		for i := range v.NumField() {
+			f := v.Type().Field(i)
+			switch {
+			case !f.IsExported():
+			case f.Anonymous && f.Type.Kind() == reflect.Struct:
+				walk(v.Field(i))
+			case f.Type == reflect.TypeFor[Reply]():
+				key, _, _ := strings.Cut(f.Tag.Get("toml"), ",")
+				out = append(out, replyKey{key, v.Field(i).Interface().(Reply)})
+			}
+		}
+	}
+	walk(reflect.ValueOf(t).Elem())
+	return out
+}
+
+// maxPolicyURL is the longest policy_url: its line, "550-5.123.123 See
+// URL", must fit an SMTP reply line.
+const maxPolicyURL = MaxReplyLine - len("550-5.123.123 See ")
+
+// checkPolicyURL checks policy_url: an http or https URL, in ASCII, that
+// fits a reply line. It returns what is wrong, "" when nothing is.
+func checkPolicyURL(s string) string {
+	if s == "" {
+		return ""
+	}
+	if strings.ContainsFunc(s, func(r rune) bool { return r <= ' ' || r > 0x7e }) {
+		return fmt.Sprintf("%q: want an ASCII http or https URL (%%-escape other characters, as a browser does): SMTP replies are ASCII (RFC 5321 §4.2)", s)
+	}
+	u, err := url.Parse(s)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return fmt.Sprintf("%q: want an http or https URL, such as \"https://www.example.co.jp/mail-policy\"", s)
+	}
+	if len(s) > maxPolicyURL {
+		return fmt.Sprintf("is %d bytes: its reply line holds at most %d", len(s), maxPolicyURL)
+	}
+	return ""
 }
 
 // ParseListen splits a listen address: "inet:127.0.0.1:10030",

@@ -196,7 +196,7 @@ func (r *virus) result(res clamd.Result) Hit {
 	if !res.Infected {
 		return Hit{}
 	}
-	return Hit{Matched: true, Reason: "clamd found " + res.Virus, Vars: map[string]string{"virus": res.Virus}}
+	return Hit{Matched: true, Reason: "clamd found " + res.Virus, Vars: map[string]string{"virus": res.Virus, "filename": "", "reason": "virus " + res.Virus}}
 }
 
 func (r *virus) oversize(m *Message) (Hit, error) {

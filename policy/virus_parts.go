@@ -37,6 +37,7 @@ type partsScan struct {
 	aborted  bool
 	err      error
 	names    []string // what each scan of the session was, for the log
+	files    []string // the file name of each, "" for a part without one
 	oversize []string // parts larger than max_scan_size, scanned in part
 }
 
@@ -89,6 +90,7 @@ func (p *partsScan) Part(info mime.PartInfo) io.WriteCloser {
 		name = fmt.Sprintf("%q (part %s)", info.Filename, info.Path)
 	}
 	p.names = append(p.names, name)
+	p.files = append(p.files, info.Filename)
 	return &partWriter{p: p, w: w, left: p.r.max, name: name}
 }
 
@@ -175,8 +177,12 @@ func (p *partsScan) verdict(m *Message) (Hit, error) {
 		}
 		for i, rs := range res {
 			if rs.Infected {
-				return Hit{Matched: true, Reason: fmt.Sprintf("clamd found %s in %s", rs.Virus, p.names[i]),
-					Vars: map[string]string{"virus": rs.Virus}}, nil
+				h := p.r.result(rs)
+				h.Reason = fmt.Sprintf("clamd found %s in %s", rs.Virus, p.names[i])
+				if p.files[i] != "" {
+					h.Vars["filename"] = replyName(p.files[i])
+				}
+				return h, nil
 			}
 		}
 	}
