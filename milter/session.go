@@ -117,8 +117,9 @@ func (st *connState) resetMessage() {
 	st.engine = st.srv.engine.Load()
 }
 
-// startContent opens the scan streams before the first raw byte of a
-// message is passed on.
+// startContent opens the scan streams at end of headers, once the header
+// tells the kind of mail, before the first raw byte of a message is
+// passed on (the header lines are held until then).
 func (st *connState) startContent() {
 	if !st.content {
 		st.content = true
@@ -261,7 +262,6 @@ func (b *backend) RcptTo(rcpt string, m *gomilter.Modifier) (gomilter.Response, 
 func (b *backend) Header(name, value string, m *gomilter.Modifier) (gomilter.Response, error) {
 	return b.guard(policy.StageEOH, func() (gomilter.Response, error) {
 		st := b.st
-		st.startContent()
 		st.msg.Headers = append(st.msg.Headers, policy.Header{Name: name, Value: value})
 		if st.head == nil {
 			st.head = make([]byte, 0, 4096)

@@ -13,13 +13,19 @@ import (
 )
 
 // DNSBLConfig is [rules.dnsbl]: clients listed on DNS blocklists, decided
-// at connect.
+// at connect. By default the refusal is given at each RCPT, as Postfix's
+// smtpd_delay_reject does: a sending MTA refused at RCPT bounces the mail
+// with the reply, which names the lists, while one refused at connect
+// defers it and retries for days, and its sender never learns why. It
+// also lets an exempt recipient (postmaster@) or an authenticated client
+// through.
 type DNSBLConfig struct {
 	RuleCommon
 	Zones     []DNSBLZone `toml:"zones"`     // no default: the lists are the company's choice
 	Threshold int         `toml:"threshold"` // sum of the weights of the zones that list the client
 	Resolver  string      `toml:"resolver"`  // "host:port"; "" = /etc/resolv.conf
 	Timeout   Duration    `toml:"timeout"`   // all zones are queried in parallel within it
+	RefuseAt  string      `toml:"refuse_at"` // "rcpt" (default) or "connect"
 
 	zones []dnsbl.Zone
 }
@@ -39,6 +45,7 @@ func (c *DNSBLConfig) setDefaults() {
 	c.Zones = []DNSBLZone{}
 	c.Threshold = 1
 	c.Timeout = Duration(2 * time.Second)
+	c.RefuseAt = "rcpt"
 }
 
 // derive gives each zone without a weight the weight 1.
@@ -78,6 +85,9 @@ func (c *DNSBLConfig) validate() []*ConfigError {
 	if c.Timeout <= 0 {
 		errs = append(errs, &ConfigError{Key: "timeout", Msg: "must be above zero"})
 	}
+	if c.RefuseAt != "rcpt" && c.RefuseAt != "connect" {
+		errs = append(errs, &ConfigError{Key: "refuse_at", Msg: fmt.Sprintf("must be rcpt or connect, not %q", c.RefuseAt)})
+	}
 	if c.Threshold < 1 {
 		errs = append(errs, &ConfigError{Key: "threshold", Msg: fmt.Sprintf("must be at least 1, not %d", c.Threshold)})
 	}
@@ -95,30 +105,45 @@ func (c *DNSBLConfig) build(env *Env) (Rule, error) {
 		zones:     c.zones,
 		threshold: c.Threshold,
 		opts:      dnsbl.Options{Server: c.Resolver, Timeout: c.Timeout.D()},
+		atRcpt:    c.RefuseAt == "rcpt",
 		log:       env.logger(),
 	}, nil
 }
 
-// dnsblRule sums the weights of the lists that name the client and
-// refuses it at connect when the sum reaches the threshold.
+// dnsblRule sums the weights of the lists that name the client at
+// connect and refuses it, at connect or at each RCPT, when the sum
+// reaches the threshold.
 type dnsblRule struct {
 	resolver  *dnsbl.Resolver
 	zones     []dnsbl.Zone
 	threshold int
 	opts      dnsbl.Options
+	atRcpt    bool
 	log       *slog.Logger
 }
 
-func (r *dnsblRule) Name() string    { return "dnsbl" }
-func (r *dnsblRule) Stages() []Stage { return []Stage{StageConnect} }
+func (r *dnsblRule) Name() string { return "dnsbl" }
+
+// Stages: the lookup is made at connect; refused at RCPT, the verdict is
+// given there (the engine keeps it for the connection).
+func (r *dnsblRule) Stages() []Stage {
+	if r.atRcpt {
+		return []Stage{StageConnect, StageRcpt}
+	}
+	return []Stage{StageConnect}
+}
 
 // Check looks the client up in every zone at once. Lookup errors count
 // only when the zones that failed could have reached the threshold; an
 // answer outside a zone's codes (such as Spamhaus's 127.255.255.254 for a
 // refused query) is logged and counts as "not listed".
-func (r *dnsblRule) Check(ctx context.Context, _ Stage, m *Message) (Hit, error) {
-	if !m.Client.Addr.IsValid() {
+func (r *dnsblRule) Check(ctx context.Context, stage Stage, m *Message) (Hit, error) {
+	if stage != StageConnect || !m.Client.Addr.IsValid() {
 		return Hit{}, nil
+	}
+	replyAt := StageConnect
+	if r.atRcpt {
+		replyAt = StageRcpt
 	}
 	res := r.resolver.Check(ctx, m.Client.Addr, r.zones, r.opts)
 	if res.Score >= r.threshold {
@@ -133,6 +158,7 @@ func (r *dnsblRule) Check(ctx context.Context, _ Stage, m *Message) (Hit, error)
 			Matched: true,
 			Reason:  fmt.Sprintf("listed on %s (score %d, threshold %d) %s", strings.Join(names, ", "), res.Score, r.threshold, strings.Join(txts, "; ")),
 			Vars:    map[string]string{"zones": strings.Join(names, ", "), "txt": strings.Join(txts, "; ")},
+			ReplyAt: replyAt,
 		}, nil
 	}
 	var failed []string

@@ -93,10 +93,38 @@ func rtDNSBLEngine(t *testing.T, srv *rtDNS, rest string) *policy.Engine {
 	return rtEngine(t, fmt.Sprintf("[rules.dnsbl]\nresolver = %q\ntimeout = \"2s\"\n%s\n", srv.addr, rest), nil)
 }
 
-// rtConnect runs the connect stage for a client.
+// rtConnect runs a connection of a client up to its first RCPT and
+// returns the verdict that stopped it: at connect, or (refuse_at = "rcpt",
+// the default) at RCPT.
 func rtConnect(e *policy.Engine, addr netip.Addr) policy.Verdict {
 	m := &policy.Message{Client: policy.Client{Addr: addr, Name: "unknown", Helo: "client.example"}}
-	return e.Run(context.Background(), policy.StageConnect, m)
+	if v := e.Run(context.Background(), policy.StageConnect, m); v.Action.Final() {
+		return v
+	}
+	return rtSession(e, m, "sender@example.org", "user@example.co.jp")
+}
+
+// rtSession runs one transaction on the connection of m (after connect)
+// and returns the last verdict that refused a recipient, or the one that
+// stopped it at MAIL.
+func rtSession(e *policy.Engine, m *policy.Message, sender string, rcpts ...string) policy.Verdict {
+	ctx := context.Background()
+	m.Reset()
+	m.Sender = sender
+	if v := e.Run(ctx, policy.StageMail, m); v.Action.Final() {
+		return v
+	}
+	var last policy.Verdict
+	for _, r := range rcpts {
+		m.Rcpt = r
+		v := e.Run(ctx, policy.StageRcpt, m)
+		if v.Action.Final() {
+			last = v
+			continue
+		}
+		m.Rcpts = append(m.Rcpts, r)
+	}
+	return last
 }
 
 const rtServFail = "451 4.7.1 Temporary policy failure, try again later"
@@ -113,8 +141,8 @@ func TestDNSBLListedAndUnlisted(t *testing.T) {
 	rtExpect(t, v, "dnsbl", policy.Reject,
 		"554 5.7.1 Service unavailable; client [198.51.100.23] blocked using bl.example",
 		"listed on bl.example (score 1, threshold 1)", "https://bl.example/lookup")
-	if v.Stage != policy.StageConnect {
-		t.Errorf("stage = %s, want connect", v.Stage)
+	if v.Stage != policy.StageRcpt {
+		t.Errorf("stage = %s, want rcpt", v.Stage)
 	}
 	rtExpectContinue(t, rtConnect(e, rtCleanClient))
 	// An IPv4-mapped IPv6 address is the same client.
@@ -242,4 +270,78 @@ on_error = "tempfail"`)
 	if n := srv.total(); n != 0 {
 		t.Errorf("server received %d queries, want 0", n)
 	}
+}
+
+// TestDNSBLRefuseAt: a listed client is looked up once, at connect, and
+// refused at each RCPT of each transaction of the connection (the
+// default), where the sending MTA bounces with the reply; postmaster and
+// an authenticated client still get through. refuse_at = "connect"
+// refuses at once.
+func TestDNSBLRefuseAt(t *testing.T) {
+	srv := rtStartDNS(t, map[string]rtRecord{rtQname("bl.example"): {a: "127.0.0.2"}})
+	const reply = "554 5.7.1 Service unavailable; client [198.51.100.23] blocked using bl.example"
+	cfg := fmt.Sprintf(`[exempt]
+authenticated = true
+recipients = ["postmaster@*"]
+
+[rules.dnsbl]
+resolver = %q
+zones = [{ zone = "bl.example" }]
+`, srv.addr)
+	ctx := context.Background()
+
+	t.Run("rcpt", func(t *testing.T) {
+		e := rtEngine(t, cfg, nil)
+		if !e.Needs(policy.StageRcpt) {
+			t.Error("Needs(rcpt) = false")
+		}
+		m := &policy.Message{Client: policy.Client{Addr: rtListedClient}}
+		rtExpectContinue(t, e.Run(ctx, policy.StageConnect, m))
+		before := srv.total()
+		for i := range 2 {
+			rtExpect(t, rtSession(e, m, "sender@example.org", "a@example.co.jp", "b@example.co.jp"), "dnsbl", policy.Reject, reply)
+			if len(m.Rcpts) != 0 {
+				t.Errorf("transaction %d: recipients %v accepted", i+1, m.Rcpts)
+			}
+		}
+		rtExpectContinue(t, rtSession(e, m, "sender@example.org", "postmaster@example.co.jp"))
+		if len(m.Rcpts) != 1 {
+			t.Errorf("postmaster refused: %v", m.Rcpts)
+		}
+		if n := srv.total() - before; n != 0 {
+			t.Errorf("%d lookups after connect, want none", n)
+		}
+
+		// An authenticated client on a listed address (a roaming user)
+		// is known at MAIL.
+		m = &policy.Message{Client: policy.Client{Addr: rtListedClient}}
+		rtExpectContinue(t, e.Run(ctx, policy.StageConnect, m))
+		m.Client.AuthUser = "taro"
+		rtExpectContinue(t, rtSession(e, m, "taro@example.co.jp", "user@example.net"))
+	})
+	t.Run("connect", func(t *testing.T) {
+		e := rtEngine(t, cfg+"refuse_at = \"connect\"\n", nil)
+		m := &policy.Message{Client: policy.Client{Addr: rtListedClient}}
+		v := e.Run(ctx, policy.StageConnect, m)
+		rtExpect(t, v, "dnsbl", policy.Reject, reply)
+		if v.Stage != policy.StageConnect {
+			t.Errorf("stage %s", v.Stage)
+		}
+	})
+	t.Run("dry run", func(t *testing.T) {
+		e := rtEngine(t, "mode = \"dry-run\"\n"+cfg, nil)
+		m := &policy.Message{Client: policy.Client{Addr: rtListedClient}}
+		rtExpectContinue(t, e.Run(ctx, policy.StageConnect, m))
+		rtExpectContinue(t, rtSession(e, m, "sender@example.org", "a@example.co.jp", "b@example.co.jp"))
+		o := e.Finish(ctx, m)
+		if len(o.Headers) != 1 || !strings.Contains(o.Headers[0].Value, `would-reject rule=dnsbl reply="`+reply+`"`) {
+			t.Errorf("headers %v, want one would-reject by dnsbl", o.Headers)
+		}
+	})
+	t.Run("bad value", func(t *testing.T) {
+		_, err := policy.Parse("t.toml", []byte(cfg+"refuse_at = \"helo\"\n"))
+		if err == nil || !strings.Contains(err.Error(), `rules.dnsbl.refuse_at: must be rcpt or connect, not "helo"`) {
+			t.Errorf("error %v", err)
+		}
+	})
 }

@@ -22,6 +22,7 @@ type Engine struct {
 	log     *slog.Logger
 	metrics *metrics.Metrics // nil when metrics are off
 	needs   [StageEOB + 1]bool
+	byKind  bool // a [[policy]] block is chosen by kind of mail
 }
 
 // ruleSet is the rules of one policy: the top-level ones, or those of a
@@ -77,6 +78,7 @@ func NewEngine(cfg *Config, env *Env) (*Engine, error) {
 			return nil, fmt.Errorf("policy %q: rules.%w", p.Name, err)
 		}
 		e.sets = append(e.sets, s)
+		e.byKind = e.byKind || len(p.Kinds) > 0
 	}
 	return e, nil
 }
@@ -200,9 +202,33 @@ func (e *Engine) setOf(m *Message) *ruleSet {
 	return e.sets[0]
 }
 
-// setFor returns the policy of a recipient.
-func (e *Engine) setFor(rcpt string) *ruleSet {
-	return e.sets[e.cfg.policyFor(rcpt)+1]
+// setFor returns the policy of the recipient being decided at RCPT.
+func (e *Engine) setFor(m *Message) *ruleSet {
+	return e.sets[e.cfg.policyFor(m.Rcpt, m.Sender)+1]
+}
+
+// choosePolicyByKind moves a message whose header is known under the
+// first [[policy]] block by kind that matches it, when that block comes
+// before the one its first recipient chose. It runs before the message's
+// streams are opened, so that they are those of the policy that judges
+// it; the rules a block by kind may change decide at end of headers or
+// later.
+func (e *Engine) choosePolicyByKind(ctx context.Context, m *Message) {
+	if !e.byKind || m.state.set == nil {
+		return
+	}
+	pinned := slices.Index(e.sets, m.state.set) - 1
+	kinds := m.Kinds()
+	if len(kinds) == 0 {
+		return
+	}
+	i := e.cfg.kindPolicyFor(pinned, m.Rcpts, m.Sender, kinds)
+	if i == pinned {
+		return
+	}
+	m.state.set = e.sets[i+1]
+	e.log.LogAttrs(ctx, slog.LevelInfo, "policy by kind of mail",
+		append(e.msgAttrs(StageEOH, m), slog.String("kinds", strings.Join(kinds, ",")))...)
 }
 
 // Policy returns the name of the policy the message is judged under.
@@ -241,6 +267,9 @@ func (e *Engine) Run(ctx context.Context, stage Stage, m *Message) Verdict {
 		if e.exemptRecipient(ctx, m) {
 			return Verdict{Stage: stage}
 		}
+		if v, ok := e.laterVerdict(ctx, m); ok {
+			return v
+		}
 		var v Verdict
 		if set, v = e.rcptPolicy(ctx, m); v.Action != Continue {
 			return v
@@ -254,6 +283,14 @@ func (e *Engine) Run(ctx context.Context, stage Stage, m *Message) Verdict {
 		}
 		v, whole, ok := e.evaluate(ctx, r, stage, m)
 		if !ok {
+			continue
+		}
+		if v.later > stage {
+			// Decided now, answered later: to every recipient of the
+			// connection (a DNSBL refusal at RCPT reaches the sender).
+			e.log.LogAttrs(ctx, slog.LevelInfo, "decided, answered at "+v.later.String(),
+				append(e.msgAttrs(stage, m), slog.String("rule", v.Rule), slog.String("action", v.Action.String()), slog.String("reason", v.Reason))...)
+			m.Client.later = &v
 			continue
 		}
 		e.logVerdict(ctx, v, m)
@@ -292,6 +329,26 @@ func (e *Engine) Run(ctx context.Context, stage Stage, m *Message) Verdict {
 	return Verdict{Stage: stage}
 }
 
+// laterVerdict returns the verdict decided for the connection before RCPT
+// and given at RCPT, to each recipient of each transaction; ok is false
+// when there is none, or when it is a dry run, which is recorded once per
+// message and lets the rules run.
+func (e *Engine) laterVerdict(ctx context.Context, m *Message) (Verdict, bool) {
+	l := m.Client.later
+	if l == nil || l.later != StageRcpt {
+		return Verdict{}, false
+	}
+	v := *l
+	v.Stage, v.later = StageRcpt, 0
+	e.logVerdict(ctx, v, m)
+	e.metrics.Decision(v.Rule, v.Action.String(), StageRcpt.String(), v.DryRun)
+	if v.DryRun || !v.Action.Final() {
+		m.annotate(v)
+		return Verdict{}, false
+	}
+	return v, true
+}
+
 // rcptPolicy returns the policy of the recipient being decided at RCPT,
 // and a tempfail verdict when it is not the transaction's: one message is
 // judged under one policy, and the MTA sends that recipient again in a
@@ -299,7 +356,7 @@ func (e *Engine) Run(ctx context.Context, stage Stage, m *Message) Verdict {
 // the refusal is only logged, and the recipient is judged under the
 // transaction's policy.
 func (e *Engine) rcptPolicy(ctx context.Context, m *Message) (*ruleSet, Verdict) {
-	set := e.setFor(m.Rcpt)
+	set := e.setFor(m)
 	pinned := m.state.set
 	if pinned == nil || pinned == set {
 		return set, Verdict{Stage: StageRcpt}
@@ -364,7 +421,7 @@ func (e *Engine) evaluate(ctx context.Context, r *boundRule, stage Stage, m *Mes
 		m.record(r, stage, Verdict{}, false, nil)
 		return Verdict{}, false, false
 	}
-	v = Verdict{Rule: r.name, Stage: stage, Action: r.action, Reason: e.setOf(m).redact(hit.Reason), DryRun: r.dryRun}
+	v = Verdict{Rule: r.name, Stage: stage, Action: r.action, Reason: e.setOf(m).redact(hit.Reason), DryRun: r.dryRun, later: hit.ReplyAt}
 	reply := r.reply
 	if hit.Action != Continue {
 		v.Action = hit.Action

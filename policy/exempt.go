@@ -57,7 +57,7 @@ func (e *exemptions) message(stage Stage, m *Message) string {
 	if stage < StageMail {
 		return ""
 	}
-	if p, ok := e.senders.Match(m.Sender); ok && m.Sender != "" {
+	if p, ok := e.senders.Match(m.Sender); ok {
 		return "sender matches " + p.String()
 	}
 	if stage > StageRcpt && len(m.Rcpts) > 0 && len(e.recipients) > 0 {

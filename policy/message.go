@@ -14,6 +14,8 @@ type Client struct {
 	Name     string     // reverse DNS name as the MTA saw it
 	Helo     string
 	AuthUser string // SASL login, "" when the client did not authenticate
+
+	later *Verdict // decided at connect, given at a later stage (Hit.ReplyAt)
 }
 
 // Header is one message header field as the MTA passed it on.

@@ -8,13 +8,22 @@ import (
 // Pattern matches mail addresses: a glob in which * stands for any run of
 // characters and ? for one, compared without regard to case. "no-reply@*"
 // matches that local part at any domain, "*@example.co.jp" a whole domain.
+// "<>" matches the null sender (the envelope sender of bounces and
+// receipts) and nothing else; no glob matches the null sender.
 type Pattern struct {
 	raw   string
 	parts []string // the pattern split at '*'
+	null  bool     // "<>"
 }
+
+// NullSender is the pattern of the null envelope sender.
+const NullSender = "<>"
 
 // CompilePattern checks and prepares a pattern.
 func CompilePattern(s string) (Pattern, error) {
+	if strings.TrimSpace(s) == NullSender {
+		return Pattern{raw: s, null: true}, nil
+	}
 	if err := checkPattern(s); err != nil {
 		return Pattern{}, err
 	}
@@ -28,7 +37,7 @@ func checkPattern(s string) error {
 		return fmt.Errorf("empty address pattern")
 	}
 	if strings.ContainsAny(t, " <>\t\r\n") {
-		return fmt.Errorf("address pattern %q: no spaces or angle brackets", s)
+		return fmt.Errorf("address pattern %q: no spaces or angle brackets (\"<>\" alone is the null sender)", s)
 	}
 	return nil
 }
@@ -39,7 +48,11 @@ func (p Pattern) String() string { return p.raw }
 // Match reports whether the address matches. The address is compared in
 // lower case with any angle brackets removed.
 func (p Pattern) Match(addr string) bool {
-	return globMatch(p.parts, NormalizeAddress(addr))
+	a := NormalizeAddress(addr)
+	if p.null || a == "" {
+		return p.null && a == ""
+	}
+	return globMatch(p.parts, a)
 }
 
 // NormalizeAddress lower-cases an address and strips angle brackets and

@@ -55,8 +55,15 @@ func TestPatternMatch(t *testing.T) {
 		{"a*a", "a", false},
 		{"ab*bc", "abc", false},
 		{"ab*bc", "abbc", true},
-		{"**", "", true},
 		{"*", "anything@example.jp", true},
+
+		// The null sender: only "<>" matches it, and it matches nothing else.
+		{"**", "", false},
+		{"*", "<>", false},
+		{"<>", "", true},
+		{"<>", "<>", true},
+		{"<>", " <> ", true},
+		{"<>", "mailer-daemon@example.jp", false},
 	}
 	for _, tt := range tests {
 		p, err := policy.CompilePattern(tt.pattern)

@@ -10,17 +10,27 @@ import (
 )
 
 // PolicyConfig is one [[policy]] block: rule settings of their own for
-// some recipients. Its [policy.rules.NAME] tables are read over the
-// top-level ones: a key the block sets replaces the top-level value, the
-// others are inherited, and a table the top level lacks starts from the
-// rule's defaults. After Parse, Rules holds every rule table in force for
-// the block's recipients.
+// some mail, chosen by recipient, by envelope sender and by kind of mail.
+// Its [policy.rules.NAME] tables are read over the top-level ones: a key
+// the block sets replaces the top-level value, the others are inherited,
+// and a table the top level lacks starts from the rule's defaults. After
+// Parse, Rules holds every rule table in force for the block's mail.
+//
+// A block matches when each of its lists that is set matches: a recipient
+// pattern the recipient (every recipient, for a block with kinds), a
+// sender pattern the envelope sender ("<>" is the null sender), a kind
+// the message. The first block in the file that matches applies. A block
+// by kind is known only at end of headers, so it cannot change the rules
+// that decide before (send_only, recipient_limit, rate_limit, dnsbl).
 type PolicyConfig struct {
 	Name       string      `toml:"name"`       // in logs and in `sekisho scan`; "policyN" when unset
-	Recipients []string    `toml:"recipients"` // patterns; the first block that matches a recipient applies
+	Recipients []string    `toml:"recipients"` // patterns
+	Senders    []string    `toml:"senders"`    // patterns of the envelope sender; "<>" the null sender
+	Kinds      []string    `toml:"kinds"`      // bounce, receipt, auto-reply, list (see MailKinds)
 	Rules      RulesConfig `toml:"rules"`
 
 	recipients Patterns
+	senders    Patterns
 	own        []string // the rules the block sets, by name
 	order      []string // evaluation order of its rules
 }
@@ -31,10 +41,6 @@ const DefaultPolicy = "default"
 
 // Own lists the rules whose settings the block changes.
 func (p *PolicyConfig) Own() []string { return p.own }
-
-// earlyRules decide before any recipient is known, so they cannot differ
-// by recipient.
-var earlyRules = []string{"dnsbl"}
 
 var policyTableRE = regexp.MustCompile(`(?m)^\s*\[\s*policy\s*\.\s*rules\s*\.\s*"?([A-Za-z0-9_-]+)"?\s*\]`)
 
@@ -171,13 +177,22 @@ func (c *Config) validatePolicies() []*ConfigError {
 			bad(".name", "%q is also the name of policy block %d", p.Name, j+1)
 		}
 		seen[p.Name] = i
-		if len(p.Recipients) == 0 {
-			bad(".recipients", "a policy needs recipient patterns, such as [\"*@design.example.co.jp\"]")
+		if len(p.Recipients) == 0 && len(p.Senders) == 0 && len(p.Kinds) == 0 {
+			bad(".recipients", "a policy needs recipients, senders or kinds to match, such as recipients = [\"*@design.example.co.jp\"], senders = [\"<>\"] or kinds = [\"bounce\"]")
 		}
 		p.recipients = compilePatterns(at+".recipients", p.Recipients, &errs)
+		p.senders = compilePatterns(at+".senders", p.Senders, &errs)
+		for _, k := range p.Kinds {
+			if !slices.Contains(MailKinds, k) {
+				bad(".kinds", "unknown kind of mail %q (want %s)", k, strings.Join(MailKinds, ", "))
+			}
+		}
 		for _, name := range p.own {
-			if slices.Contains(earlyRules, name) {
+			switch when := decidesBefore(name); {
+			case when == "connect":
 				bad(".rules."+name, "%s decides when the client connects, before any recipient is known: it cannot differ by policy", name)
+			case when != "" && len(p.Kinds) > 0:
+				bad(".rules."+name, "%s decides at RCPT, before the headers show the kind of mail: it cannot differ by kind; choose such mail by senders in a block of its own", name)
 			}
 		}
 		errs = append(errs, c.validateRules(at+".rules.", &p.Rules, p.order, p.own)...)
@@ -185,13 +200,54 @@ func (c *Config) validatePolicies() []*ConfigError {
 	return errs
 }
 
-// policyFor returns the index in c.Policies of the block whose recipients
-// match rcpt, -1 for the top-level rules.
-func (c *Config) policyFor(rcpt string) int {
+// policyFor returns the index in c.Policies of the first block without
+// kinds that matches a recipient and the envelope sender, -1 for the
+// top-level rules: what is known at RCPT.
+func (c *Config) policyFor(rcpt, sender string) int {
 	for i := range c.Policies {
-		if _, ok := c.Policies[i].recipients.Match(rcpt); ok {
+		p := &c.Policies[i]
+		if len(p.Kinds) == 0 && p.matchesEnvelope([]string{rcpt}, sender) {
 			return i
 		}
 	}
 	return -1
+}
+
+// kindPolicyFor returns the index of the first block with kinds that
+// matches a message of the given kinds, when it comes before the block
+// the message is under (pinned, -1 for the top-level rules), else pinned.
+func (c *Config) kindPolicyFor(pinned int, rcpts []string, sender string, kinds []string) int {
+	for i := range c.Policies {
+		p := &c.Policies[i]
+		if i == pinned {
+			return pinned
+		}
+		if len(p.Kinds) == 0 || !p.matchesEnvelope(rcpts, sender) {
+			continue
+		}
+		for _, k := range kinds {
+			if slices.Contains(p.Kinds, k) {
+				return i
+			}
+		}
+	}
+	return pinned
+}
+
+// matchesEnvelope reports whether every recipient and the sender match
+// the block's patterns, a list that is not set matching all.
+func (p *PolicyConfig) matchesEnvelope(rcpts []string, sender string) bool {
+	if len(p.Senders) > 0 {
+		if _, ok := p.senders.Match(sender); !ok {
+			return false
+		}
+	}
+	if len(p.Recipients) > 0 {
+		for _, r := range rcpts {
+			if _, ok := p.recipients.Match(r); !ok {
+				return false
+			}
+		}
+	}
+	return true
 }

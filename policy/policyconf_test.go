@@ -70,7 +70,7 @@ func TestPolicyMerge(t *testing.T) {
 		t.Error("design does not inherit send_only as it is")
 	}
 	b := overseas.Rules.Blank
-	if b == nil || !b.Enabled || b.Action != policy.Tempfail || b.Reply.String() != "450 4.6.0 Message has an empty subject or body" || b.OnError != "tempfail" {
+	if b == nil || !b.Enabled || b.Action != policy.Tempfail || b.Reply.String() != "450 4.6.0 The {where} has no text" || b.OnError != "tempfail" {
 		t.Errorf("policy2 blank: %+v; want on, tempfail with the 4xx counterpart of its default reply", b)
 	}
 	if c.Rules.Blank != nil {
@@ -226,7 +226,11 @@ func TestPolicyErrors(t *testing.T) {
 	for name, tc := range map[string]struct{ cfg, want string }{
 		"dnsbl": {"[[policy]]\nrecipients = [\"*@a.example\"]\n[policy.rules.dnsbl]\nzones = [{ zone = \"bl.example\" }]\n",
 			"t.toml:3:2: policy[0].rules.dnsbl: dnsbl decides when the client connects, before any recipient is known: it cannot differ by policy"},
-		"no recipients": {"[[policy]]\nname = \"x\"\n", "t.toml:1:3: policy[0].recipients: a policy needs recipient patterns"},
+		"nothing to match": {"[[policy]]\nname = \"x\"\n", `t.toml:1:3: policy[0].recipients: a policy needs recipients, senders or kinds to match, such as recipients = ["*@design.example.co.jp"], senders = ["<>"] or kinds = ["bounce"]`},
+		"unknown kind": {"[[policy]]\nkinds = [\"bounces\"]\n", `t.toml:2:1: policy[0].kinds: unknown kind of mail "bounces" (want bounce, receipt, auto-reply, list)`},
+		"bad sender": {"[[policy]]\nsenders = [\"<MAILER-DAEMON>\"]\n", `t.toml:2:1: policy[0].senders: address pattern "<MAILER-DAEMON>": no spaces or angle brackets ("<>" alone is the null sender)`},
+		"rcpt rule by kind": {"[[policy]]\nkinds = [\"list\"]\n[policy.rules.rate_limit]\nenabled = false\n",
+			"t.toml:3:2: policy[0].rules.rate_limit: rate_limit decides at RCPT, before the headers show the kind of mail: it cannot differ by kind; choose such mail by senders in a block of its own"},
 		"default":       {"[[policy]]\nname = \"default\"\nrecipients = [\"*@a.example\"]\n", "t.toml:2:1: policy[0].name: \"default\" names the top-level rules"},
 		"twice": {"[[policy]]\nname = \"a\"\nrecipients = [\"*@a.example\"]\n[[policy]]\nname = \"a\"\nrecipients = [\"*@b.example\"]\n",
 			"t.toml:5:1: policy[1].name: \"a\" is also the name of policy block 1"},

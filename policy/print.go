@@ -29,7 +29,13 @@ func (c *Config) Marshal() ([]byte, error) {
 	}
 	for i := range c.Policies {
 		p := &c.Policies[i]
-		out, err := toml.Marshal(map[string]any{"policy": []map[string]any{{"name": p.Name, "recipients": p.Recipients}}})
+		block := map[string]any{"name": p.Name}
+		for key, list := range map[string][]string{"recipients": p.Recipients, "senders": p.Senders, "kinds": p.Kinds} {
+			if len(list) > 0 {
+				block[key] = list
+			}
+		}
+		out, err := toml.Marshal(map[string]any{"policy": []map[string]any{block}})
 		if err != nil {
 			return nil, fmt.Errorf("marshal policy %q: %w", p.Name, err)
 		}

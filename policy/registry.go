@@ -13,15 +13,18 @@ import (
 // builds the rule. The order of the fields is the order in which the rules
 // of one stage are evaluated when the file does not decide (see Order).
 // Adding a rule is adding its file, with its configuration type, and one
-// field here.
+// field here. A rule that decides before the headers are known says so
+// in its field's decides tag ("connect" or "rcpt"): a [[policy]] block
+// chosen later, by sender at RCPT or by kind of mail at end of headers,
+// cannot change it.
 //
 // A table that is present turns its rule on (enabled = false turns it off
 // again); an absent table leaves the rule off.
 type RulesConfig struct {
-	DNSBL                 *DNSBLConfig                 `toml:"dnsbl"`
-	SendOnly              *SendOnlyConfig              `toml:"send_only"`
-	RecipientLimit        *RecipientLimitConfig        `toml:"recipient_limit"`
-	RateLimit             *RateLimitConfig             `toml:"rate_limit"`
+	DNSBL                 *DNSBLConfig                 `toml:"dnsbl" decides:"connect"`
+	SendOnly              *SendOnlyConfig              `toml:"send_only" decides:"rcpt"`
+	RecipientLimit        *RecipientLimitConfig        `toml:"recipient_limit" decides:"rcpt"`
+	RateLimit             *RateLimitConfig             `toml:"rate_limit" decides:"rcpt"`
 	AsciiOnly             *AsciiOnlyConfig             `toml:"ascii_only"`
 	Blank                 *BlankConfig                 `toml:"blank"`
 	AttachmentSize        *AttachmentSizeConfig        `toml:"attachment_size"`
@@ -65,9 +68,10 @@ type deriver interface {
 
 // registryEntry is one field of RulesConfig.
 type registryEntry struct {
-	name  string // the rule's name
-	key   string // the table's name: the rule's name, or a former one
-	field int
+	name    string // the rule's name
+	key     string // the table's name: the rule's name, or a former one
+	field   int
+	decides string // "connect" or "rcpt" for a rule that decides before the headers, else ""
 }
 
 // registry lists the fields of RulesConfig, in their order.
@@ -85,7 +89,7 @@ var registry = func() []registryEntry {
 		if n := f.Tag.Get("formerly"); n != "" {
 			name = n
 		}
-		out = append(out, registryEntry{name: name, key: key, field: i})
+		out = append(out, registryEntry{name: name, key: key, field: i, decides: f.Tag.Get("decides")})
 	}
 	return out
 }()
@@ -101,6 +105,18 @@ var RuleNames = func() []string {
 	}
 	return out
 }()
+
+// decidesBefore returns the stage before end of headers at which a rule
+// decides ("connect", "rcpt"), "" for a rule that decides at end of
+// headers or later.
+func decidesBefore(name string) string {
+	for _, e := range registry {
+		if e.name == name {
+			return e.decides
+		}
+	}
+	return ""
+}
 
 // get returns the table of entry e, nil when absent.
 func (r *RulesConfig) get(e registryEntry) ruleConfig {

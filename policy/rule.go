@@ -30,6 +30,11 @@ type Hit struct {
 	// this hit (an encrypted archive has an outcome of its own).
 	Action Action
 	Reply  Reply
+	// ReplyAt, when after the stage the rule decided at, is when the
+	// verdict is given: a DNSBL listing found at connect is answered at
+	// each RCPT of the connection, where the sending MTA bounces with the
+	// reply's text instead of retrying for days.
+	ReplyAt Stage
 }
 
 // Streamer is a rule that reads the raw message as the MTA passes it on

@@ -14,13 +14,16 @@ type stream struct {
 
 // OpenStreams starts the inspection of the message, when a rule judges it,
 // and the scans of the rules that read the raw message, so that both go on
-// while the MTA passes the message on. It is called before the first
-// header; an exempt message or a message already decided opens none.
+// while the MTA passes the rest of the message on. It is called once the
+// header fields are in m.Headers, before the first raw byte is fed; it
+// first chooses the policy by kind of mail, which the header tells. An
+// exempt message or a message already decided opens none.
 func (e *Engine) OpenStreams(ctx context.Context, m *Message) {
 	if m.state.exempt != "" || m.state.sticky != nil || m.state.opened {
 		return
 	}
 	m.state.opened = true
+	e.choosePolicyByKind(ctx, m)
 	set := e.setOf(m)
 	m.state.streams = make([]*stream, set.streams)
 	var scanners []mime.Scanner

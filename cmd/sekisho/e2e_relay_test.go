@@ -29,35 +29,42 @@ import (
 const relayWait = 3 * time.Minute
 
 // startRelay starts a Postfix instance without milter that relays every
-// message it accepts to the Postfix at to, and stops it at cleanup.
-func startRelay(t testing.TB, to *postfix) *postfix {
+// message it accepts to the Postfix at to, and stops it at cleanup. Each
+// map of more is applied over its main.cf settings.
+func startRelay(t testing.TB, to *postfix, more ...map[string]string) *postfix {
 	t.Helper()
 	requireProgram(t, postqueueCmd)
 	host, port, err := net.SplitHostPort(to.Addr)
 	if err != nil {
 		t.Fatal(err)
 	}
+	main := map[string]string{
+		// A name of its own: Postfix's SMTP client refuses a server that
+		// greets with the client's own name (mail loops back to myself).
+		"myhostname":              "relay.example.org",
+		"mydestination":           "",
+		"relayhost":               "[" + host + "]:" + port,
+		"default_transport":       "smtp",
+		"relay_transport":         "smtp",
+		"local_transport":         "smtp",
+		"smtp_tls_security_level": "none",
+		// Deferred mail is retried within seconds instead of minutes:
+		// the queue is scanned every second and a message waits 2s
+		// after its first failure, doubling up to 5s. Not 1s: a
+		// message due again at once can be found while the delivery
+		// agent still holds its queue file, and Postfix then puts it
+		// off for a minute ("skipped, still being delivered").
+		"queue_run_delay":      "1s",
+		"minimal_backoff_time": "2s",
+		"maximal_backoff_time": "5s",
+	}
+	for _, m := range more {
+		for k, v := range m {
+			main[k] = v
+		}
+	}
 	return startPostfix(t, "", postfixOptions{
-		Main: map[string]string{
-			// A name of its own: Postfix's SMTP client refuses a server that
-			// greets with the client's own name (mail loops back to myself).
-			"myhostname":              "relay.example.org",
-			"mydestination":           "",
-			"relayhost":               "[" + host + "]:" + port,
-			"default_transport":       "smtp",
-			"relay_transport":         "smtp",
-			"local_transport":         "smtp",
-			"smtp_tls_security_level": "none",
-			// Deferred mail is retried within seconds instead of minutes:
-			// the queue is scanned every second and a message waits 2s
-			// after its first failure, doubling up to 5s. Not 1s: a
-			// message due again at once can be found while the delivery
-			// agent still holds its queue file, and Postfix then puts it
-			// off for a minute ("skipped, still being delivered").
-			"queue_run_delay":      "1s",
-			"minimal_backoff_time": "2s",
-			"maximal_backoff_time": "5s",
-		},
+		Main:   main,
 		Master: []string{"smtp      unix  - - n -    - smtp"},
 	})
 }

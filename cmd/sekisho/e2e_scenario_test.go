@@ -378,36 +378,60 @@ func TestE2EHiddenParts(t *testing.T) {
 func TestE2EDNSBL(t *testing.T) {
 	t.Parallel()
 	dnsbl := sharedRbldnsd(t)
-	s, pf := setup(t, sekishoConfig("enforce", ruleDNSBL(dnsbl.Addr)))
 	const reply = "554 5.7.1 Service unavailable; client [127.0.0.2] blocked using bl.test"
 
+	// By default the listing found at connect is answered at RCPT, with
+	// the milter's text, which a sending MTA puts in its bounce.
 	// Postfix 3.7 replays the milter connect event with the XCLIENT
-	// address. A milter reject at connect reaches the client as
-	// "554 <myhostname> ESMTP not accepting connections" (the milter's
-	// text only goes to the maillog); a reject at a later command carries
-	// the milter's text.
-	for name, args := range map[string][]string{
-		"xclient":    {"--xclient", "ADDR=127.0.0.2"},
-		"connection": {"--local-interface", "127.0.0.2"},
-	} {
+	// address.
+	t.Run("rcpt", func(t *testing.T) {
+		t.Parallel()
+		s, pf := setup(t, sekishoConfig("enforce", ruleDNSBL(dnsbl.Addr)))
+		for name, args := range map[string][]string{
+			"xclient":    {"--xclient", "ADDR=127.0.0.2"},
+			"connection": {"--local-interface", "127.0.0.2"},
+		} {
+			tok := token(t)
+			code, out := pf.swaks(t, append(args, "--from", "sender@example.org", "--to", "user@example.co.jp",
+				"--header", "X-E2E-Token: "+tok)...)
+			if code != 24 {
+				t.Fatalf("%s: swaks exit %d, want 24 (no recipient accepted):\n%s", name, code, out)
+			}
+			mustRefuse(t, out, regexp.QuoteMeta(reply))
+			pf.notDelivered(t, tok)
+		}
+		// postmaster is exempt: a listed sender can still reach it.
 		tok := token(t)
-		code, out := pf.swaks(t, append(args, "--from", "sender@example.org", "--to", "user@example.co.jp",
-			"--header", "X-E2E-Token: "+tok)...)
-		if code == 0 {
-			t.Fatalf("%s: listed client accepted:\n%s", name, out)
+		pf.mustSwaks(t, 0, "--xclient", "ADDR=127.0.0.2", "--from", "sender@example.org", "--to", "postmaster@example.co.jp",
+			"--header", "X-E2E-Token: "+tok)
+		pf.waitDelivered(t, tok, 1)
+		s.waitLog(t, "msg=decision", "rule=dnsbl", "stage=rcpt")
+
+		// 127.0.0.9 is not in bl.test; refuse.test's 127.255.255.254 answer
+		// for it is an error, not a listing.
+		tok = token(t)
+		pf.mustSwaks(t, 0, "--xclient", "ADDR=127.0.0.9", "--from", "sender@example.org", "--to", "user@example.co.jp",
+			"--header", "X-E2E-Token: "+tok)
+		pf.waitDelivered(t, tok, 1)
+	})
+
+	// refuse_at = "connect": a milter reject at connect reaches the client
+	// as "554 <myhostname> ESMTP not accepting connections" (the milter's
+	// text only goes to the maillog).
+	t.Run("connect", func(t *testing.T) {
+		t.Parallel()
+		s, pf := setup(t, sekishoConfig("enforce", ruleDNSBL(dnsbl.Addr)+"refuse_at = \"connect\"\n"))
+		tok := token(t)
+		code, out := pf.swaks(t, "--xclient", "ADDR=127.0.0.2", "--from", "sender@example.org", "--to", "user@example.co.jp",
+			"--header", "X-E2E-Token: "+tok)
+		if code == 0 || strings.Contains(out, reply) {
+			t.Fatalf("listed client: swaks exit %d, want refused without the milter's text:\n%s", code, out)
 		}
 		mustRefuse(t, out, "554 ")
 		pf.notDelivered(t, tok)
 		pf.waitMaillog(t, "milter-reject", reply)
-	}
-	s.waitLog(t, "msg=decision", "rule=dnsbl")
-
-	// 127.0.0.9 is not in bl.test; refuse.test's 127.255.255.254 answer
-	// for it is an error, not a listing.
-	tok := token(t)
-	pf.mustSwaks(t, 0, "--xclient", "ADDR=127.0.0.9", "--from", "sender@example.org", "--to", "user@example.co.jp",
-		"--header", "X-E2E-Token: "+tok)
-	pf.waitDelivered(t, tok, 1)
+		s.waitLog(t, "msg=decision", "rule=dnsbl", "stage=connect")
+	})
 }
 
 func TestE2EVirus(t *testing.T) {

@@ -238,10 +238,11 @@ func (s *Scanner) dialogue(ctx context.Context, m *policy.Message, env Envelope,
 	if len(m.Rcpts) == 0 {
 		return last, true
 	}
-	// The MTA passes the headers on, then the body, as the milter does.
+	// The MTA passes the headers on, then the body, as the milter does:
+	// the streams open once the header is known.
+	m.Headers = append(m.Headers, headers...)
 	e.OpenStreams(ctx, m)
 	for _, h := range headers {
-		m.Headers = append(m.Headers, h)
 		e.Feed(m, []byte(h.Name+": "+h.Value+"\r\n"))
 	}
 	e.Feed(m, []byte("\r\n"))

@@ -1,0 +1,191 @@
+package scan_test
+
+import (
+	"context"
+	"log/slog"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/sekisho/sekisho/policy"
+	"github.com/sekisho/sekisho/policy/scan"
+)
+
+const notifications = "../../testdata/notifications"
+
+// defaultScanner judges as the daemon does on its built-in configuration
+// (cfg) when no -config is given.
+func defaultScanner(t *testing.T, cfg []byte) *scan.Scanner {
+	t.Helper()
+	c, err := policy.Parse("(default)", cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &scan.Scanner{Clock: &scan.Clock{}}
+	s.NotRun = c.Offline()
+	e, err := policy.NewEngine(c, &policy.Env{Logger: slog.New(slog.DiscardHandler), Now: s.Clock.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Engine = e
+	return s
+}
+
+func scanFile(t *testing.T, s *scan.Scanner, name string) scan.Report {
+	t.Helper()
+	var out []scan.Report
+	if err := scan.Walk([]string{filepath.Join(notifications, name)}, func(it scan.Item) error {
+		out = append(out, s.Scan(context.Background(), it))
+		return nil
+	}); err != nil || len(out) != 1 {
+		t.Fatalf("%s: %v (%d reports)", name, err, len(out))
+	}
+	return out[0]
+}
+
+// TestNotificationsByDefault: bounces (Postfix, Exchange, qmail, one
+// without a subject), read receipts and automatic replies are English
+// and some are blank; the built-in configuration accepts them under its
+// "notifications" policy, judged by kind of mail, while a bounce carrying
+// an executable is refused as any mail is. Without that block the same
+// mail is refused by ascii_only or blank: the test can tell.
+func TestNotificationsByDefault(t *testing.T) {
+	withBlock := defaultScanner(t, policy.DefaultConfig)
+	top, _, ok := strings.Cut(string(policy.DefaultConfig), "[[policy]]")
+	if !ok {
+		t.Fatal("the built-in configuration has no [[policy]] block")
+	}
+	without := defaultScanner(t, []byte(top))
+	for _, tc := range []struct {
+		file, kinds string
+		refusedBy   string // without the block
+	}{
+		{"postfix-dsn.eml", "bounce,auto-reply", "ascii_only"},
+		{"exchange-ndr.eml", "bounce,auto-reply", "ascii_only"},
+		{"qmail-bounce.eml", "bounce", "ascii_only"},
+		{"no-subject-dsn.eml", "bounce", "blank"},
+		{"thunderbird-mdn.eml", "receipt", "ascii_only"},
+		{"exchange-oof.eml", "auto-reply", "ascii_only"},
+		{"gmail-vacation.eml", "auto-reply", "ascii_only"},
+	} {
+		t.Run(tc.file, func(t *testing.T) {
+			r := scanFile(t, withBlock, tc.file)
+			if r.Outcome.Refused() || r.Policy != "notifications" {
+				t.Errorf("built-in configuration: %s by %s (%s) under policy %s, want accepted under notifications",
+					r.Outcome.Action, r.Outcome.Rule, r.Outcome.Reason, r.Policy)
+			}
+			r = scanFile(t, without, tc.file)
+			if r.Outcome.Rule != tc.refusedBy || !r.Outcome.Refused() {
+				t.Errorf("without the block: %s by %s (%s), want refused by %s", r.Outcome.Action, r.Outcome.Rule, r.Outcome.Reason, tc.refusedBy)
+			}
+			if got := strings.Join(messageKinds(t, tc.file), ","); got != tc.kinds {
+				t.Errorf("kinds %q, want %q", got, tc.kinds)
+			}
+		})
+	}
+	r := scanFile(t, withBlock, "dsn-with-exe.eml")
+	if r.Outcome.Action != "reject" || r.Outcome.Rule != "attachment_extension" || !strings.Contains(r.Outcome.Reason, "invoice.exe") {
+		t.Errorf("bounce with an exe: %s by %s (%s), want rejected by attachment_extension", r.Outcome.Action, r.Outcome.Rule, r.Outcome.Reason)
+	}
+}
+
+// messageKinds returns the kinds of mail of a file, read from its header
+// with the null sender its Return-Path gives.
+func messageKinds(t *testing.T, name string) []string {
+	t.Helper()
+	var kinds []string
+	err := scan.Walk([]string{filepath.Join(notifications, name)}, func(it scan.Item) error {
+		m := &policy.Message{}
+		head, _, _ := strings.Cut(strings.ReplaceAll(string(it.Raw), "\r\n", "\n"), "\n\n")
+		var last *policy.Header
+		for _, line := range strings.Split(head, "\n") {
+			if (strings.HasPrefix(line, " ") || strings.HasPrefix(line, "\t")) && last != nil {
+				last.Value += "\n" + line
+				continue
+			}
+			name, value, _ := strings.Cut(line, ":")
+			m.Headers = append(m.Headers, policy.Header{Name: name, Value: strings.TrimSpace(value)})
+			last = &m.Headers[len(m.Headers)-1]
+			if strings.EqualFold(name, "Return-Path") {
+				m.Sender = policy.NormalizeAddress(value)
+			}
+		}
+		kinds = m.Kinds()
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return kinds
+}
+
+// TestPolicyBySender: a block chosen by envelope sender is decided at
+// RCPT, so it can change the rate limit: posts of a mailing list in a
+// burst pass, while the same burst from another sender is tempfailed.
+// A block by kind changes what is judged from the header on.
+func TestPolicyBySender(t *testing.T) {
+	cfg := `[rules.rate_limit]
+limit = 2
+
+[rules.ascii_only]
+
+[[policy]]
+name = "lists"
+senders = ["*-bounces@lists.example.org"]
+[policy.rules.rate_limit]
+enabled = false
+
+[[policy]]
+name = "english lists"
+kinds = ["list"]
+recipients = ["*@dev.example.co.jp"]
+[policy.rules.ascii_only]
+enabled = false
+`
+	c, err := policy.Parse("t.toml", []byte(cfg))
+	if err != nil {
+		t.Fatal(err)
+	}
+	clock := &scan.Clock{}
+	e, err := policy.NewEngine(c, &policy.Env{Logger: slog.New(slog.DiscardHandler), Now: clock.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	post := func(sender, rcpt string, english bool) scan.Report {
+		s := &scan.Scanner{Engine: e, Clock: clock, Count: true,
+			Envelope: scan.Envelope{Sender: sender, SenderOK: true, Rcpts: []string{rcpt}}}
+		subject, body := "=?UTF-8?B?5Lya6K2w?=", "5piO5pel44Gu5Lya6K2w44Gn44GZ44CC"
+		if english {
+			subject, body = "Release notes", "VGhlIHJlbGVhc2UgaXMgb3V0Lg=="
+		}
+		raw := "From: dev@lists.example.org\nTo: " + rcpt + "\nList-Id: <dev.lists.example.org>\nSubject: " + subject +
+			"\nMIME-Version: 1.0\nContent-Type: text/plain; charset=UTF-8\nContent-Transfer-Encoding: base64\n\n" + body + "\n"
+		return s.Scan(context.Background(), scan.Item{Source: "post", Raw: []byte(raw)})
+	}
+	var got []string
+	for range 4 {
+		r := post("dev-bounces@lists.example.org", "tanaka@example.co.jp", false)
+		got = append(got, r.Outcome.Action+" "+r.Policy)
+	}
+	if want := slices.Repeat([]string{"accept lists"}, 4); !slices.Equal(got, want) {
+		t.Errorf("list posts: %q, want %q", got, want)
+	}
+	got = nil
+	for range 3 {
+		r := post("someone@example.net", "tanaka@example.co.jp", false)
+		got = append(got, r.Outcome.Action+" "+r.Outcome.Rule)
+	}
+	if want := []string{"accept ", "accept ", "tempfail rate_limit"}; !slices.Equal(got, want) {
+		t.Errorf("posts from one sender: %q, want %q", got, want)
+	}
+
+	// By kind: an English post of a list to dev@ passes; to another
+	// recipient, or without List-Id, ascii_only still judges.
+	if r := post("x@example.net", "dev@dev.example.co.jp", true); r.Outcome.Refused() || r.Policy != "english lists" {
+		t.Errorf("English list post to dev: %s by %s under %s", r.Outcome.Action, r.Outcome.Rule, r.Policy)
+	}
+	if r := post("y@example.net", "sato@example.co.jp", true); r.Outcome.Rule != "ascii_only" {
+		t.Errorf("English list post to sato: %s by %s under %s, want refused by ascii_only", r.Outcome.Action, r.Outcome.Rule, r.Policy)
+	}
+}
