@@ -16,7 +16,7 @@ type AsciiOnlyConfig struct {
 }
 
 func (c *AsciiOnlyConfig) setDefaults() {
-	c.outcome(Reject, Reply{Code: 550, Enhanced: "5.7.1", Text: "Message content rejected"})
+	c.outcome(Reject, Reply{Code: 550, Enhanced: "5.7.1", Text: "The {where} has no Japanese (non-ASCII) text"})
 	c.TextSwitch.setDefaults()
 }
 

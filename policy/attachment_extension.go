@@ -31,11 +31,11 @@ type AttachmentExtensionConfig struct {
 }
 
 func (c *AttachmentExtensionConfig) setDefaults() {
-	c.outcome(Reject, Reply{Code: 550, Enhanced: "5.7.1", Text: "Attachment type not allowed"})
+	c.outcome(Reject, Reply{Code: 550, Enhanced: "5.7.1", Text: "Attachment type not allowed: {filename}"})
 	c.Deny = slices.Clone(DefaultDeniedExtensions)
 	c.Executables, c.Archives = true, true
 	c.Encrypted = "accept"
-	c.EncryptedReply = Reply{Code: 550, Enhanced: "5.7.1", Text: "Encrypted archives are not accepted"}
+	c.EncryptedReply = Reply{Code: 550, Enhanced: "5.7.1", Text: "Encrypted archives are not accepted: {filename}"}
 }
 
 // derive: an encrypted archive set to tempfail without a reply of its own

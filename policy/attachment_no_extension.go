@@ -12,7 +12,7 @@ type AttachmentNoExtensionConfig struct {
 }
 
 func (c *AttachmentNoExtensionConfig) setDefaults() {
-	c.outcome(Reject, Reply{Code: 550, Enhanced: "5.7.1", Text: "Attachments must have a file extension"})
+	c.outcome(Reject, Reply{Code: 550, Enhanced: "5.7.1", Text: "Attachment without a file extension: {filename}"})
 }
 
 func (c *AttachmentNoExtensionConfig) validate() []*ConfigError { return nil }

@@ -25,7 +25,7 @@ type SizeOverride struct {
 }
 
 func (c *AttachmentSizeConfig) setDefaults() {
-	c.outcome(Reject, Reply{Code: 552, Enhanced: "5.3.4", Text: "Message size exceeds fixed maximum message size"})
+	c.outcome(Reject, Reply{Code: 552, Enhanced: "5.3.4", Text: "Attachment too large: {filename} ({size}, limit {limit})"})
 	c.Max = 3 << 20
 	c.Overrides = []SizeOverride{}
 }

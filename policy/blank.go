@@ -14,7 +14,7 @@ type BlankConfig struct {
 }
 
 func (c *BlankConfig) setDefaults() {
-	c.outcome(Reject, Reply{Code: 550, Enhanced: "5.6.0", Text: "Message has an empty subject or body"})
+	c.outcome(Reject, Reply{Code: 550, Enhanced: "5.6.0", Text: "The {where} has no text"})
 	c.TextSwitch.setDefaults()
 }
 

@@ -26,14 +26,16 @@ const rtContentConfig = `
 [rules.ascii_only]
 `
 
-// The default replies of the content rules.
+// The default replies of the content rules; those ending in ": " go on
+// with the file's name (see TestReplyPlaceholders).
 const (
-	rtExtReply   = "550 5.7.1 Attachment type not allowed"
-	rtNoExtReply = "550 5.7.1 Attachments must have a file extension"
-	rtSizeReply  = "552 5.3.4 Message size exceeds fixed maximum message size"
-	rtMimeReply  = "554 5.6.0 Message content could not be checked"
-	rtBlankReply = "550 5.6.0 Message has an empty subject or body"
-	rtASCIIReply = "550 5.7.1 Message content rejected"
+	rtExtReply     = "550 5.7.1 Attachment type not allowed: "
+	rtNoExtReply   = "550 5.7.1 Attachment without a file extension: "
+	rtMimeReply    = "554 5.6.0 Message content could not be checked"
+	rtBlankSubject = "550 5.6.0 The subject has no text"
+	rtBlankBody    = "550 5.6.0 The body has no text"
+	rtASCIISubject = "550 5.7.1 The subject has no Japanese (non-ASCII) text"
+	rtASCIIBody    = "550 5.7.1 The body has no Japanese (non-ASCII) text"
 )
 
 func TestContentRulesOnCraftedMessages(t *testing.T) {
@@ -123,8 +125,8 @@ func TestContentRulesOnCraftedMessages(t *testing.T) {
 		"attachment_extension":    rtExtReply,
 		"attachment_no_extension": rtNoExtReply,
 		"uninspectable":           rtMimeReply,
-		"blank":                   rtBlankReply,
-		"ascii_only":              rtASCIIReply,
+		"blank":                   rtBlankBody,
+		"ascii_only":              rtASCIIBody,
 	}
 	e := rtEngine(t, rtContentConfig, nil)
 	for _, tt := range tests {
@@ -138,7 +140,7 @@ func TestContentRulesOnCraftedMessages(t *testing.T) {
 			if tt.subject {
 				rtExpectContinue(t, v)
 			} else {
-				rtExpect(t, v, "ascii_only", policy.Reject, rtASCIIReply, "has only ASCII characters")
+				rtExpect(t, v, "ascii_only", policy.Reject, rtASCIISubject, "has only ASCII characters")
 			}
 			if m.Inspection != nil {
 				t.Error("the body was inspected at end of headers")
@@ -150,7 +152,11 @@ func TestContentRulesOnCraftedMessages(t *testing.T) {
 			if tt.rule == "" {
 				rtExpectContinue(t, v)
 			} else {
-				rtExpect(t, v, tt.rule, policy.Reject, replies[tt.rule], tt.reason)
+				want := replies[tt.rule]
+				if got := v.Reply.String(); strings.HasSuffix(want, ": ") && strings.HasPrefix(got, want) {
+					want = got // and the file's name
+				}
+				rtExpect(t, v, tt.rule, policy.Reject, want, tt.reason)
 			}
 			if v.Stage != policy.StageEOB {
 				t.Errorf("verdict stage = %s, want eob", v.Stage)
@@ -278,13 +284,13 @@ func TestEncryptedArchive(t *testing.T) {
 	}{
 		{"accepted by default", "", policy.Continue, ""},
 		{"accept", `encrypted = "accept"`, policy.Continue, ""},
-		{"reject", `encrypted = "reject"`, policy.Reject, "550 5.7.1 Encrypted archives are not accepted"},
-		{"tempfail", `encrypted = "tempfail"`, policy.Tempfail, "450 4.7.1 Encrypted archives are not accepted"},
+		{"reject", `encrypted = "reject"`, policy.Reject, "550 5.7.1 Encrypted archives are not accepted: ??.zip"},
+		{"tempfail", `encrypted = "tempfail"`, policy.Tempfail, "450 4.7.1 Encrypted archives are not accepted: ??.zip"},
 		{"reply of its own", "encrypted = \"reject\"\nencrypted_reply = \"554 5.7.1 No password-protected zip: {filename}\"",
 			policy.Reject, "554 5.7.1 No password-protected zip: ??.zip"},
 		// The rule's own reply is not the one an encrypted archive gets.
 		{"rule reply kept apart", "encrypted = \"reject\"\nreply = \"550 5.7.1 Executables are not allowed\"",
-			policy.Reject, "550 5.7.1 Encrypted archives are not accepted"},
+			policy.Reject, "550 5.7.1 Encrypted archives are not accepted: ??.zip"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -306,6 +312,7 @@ max = "3MiB"
 max_total = "5MiB"
 overrides = [{ recipients = ["big@example.co.jp"], max = "10MiB" }]
 `
+	const bigReply = "552 5.3.4 Attachment too large: ??.pdf (4MiB, limit 3MiB)"
 	drawing := make([]byte, 4<<20)
 	copy(drawing, rtPDF)
 	big := rtMail(rtJIS(t, "図面送付"), rtJapaneseText, rtPart{"application/pdf", "図面.pdf", drawing})
@@ -322,15 +329,17 @@ overrides = [{ recipients = ["big@example.co.jp"], max = "10MiB" }]
 		raw    []byte
 		rcpts  []string
 		reason string // "" when accepted
+		reply  string
 	}{
-		{"over max", big, []string{"tanaka@example.co.jp"}, `attachment "図面.pdf" (part 2) is 4194304 bytes, over the limit of 3MiB`},
-		{"override", big, []string{"big@example.co.jp"}, ""},
-		{"override matches without case", big, []string{"<BIG@Example.CO.JP>"}, ""},
+		{"over max", big, []string{"tanaka@example.co.jp"}, `attachment "図面.pdf" (part 2) is 4194304 bytes, over the limit of 3MiB`, bigReply},
+		{"override", big, []string{"big@example.co.jp"}, "", ""},
+		{"override matches without case", big, []string{"<BIG@Example.CO.JP>"}, "", ""},
 		// One message cannot be split: the smallest limit holds.
-		{"override and another recipient", big, []string{"big@example.co.jp", "tanaka@example.co.jp"}, "over the limit of 3MiB"},
-		{"another recipient first", big, []string{"tanaka@example.co.jp", "big@example.co.jp"}, "over the limit of 3MiB"},
-		{"exactly max, total over", over, []string{"tanaka@example.co.jp"}, "attachments total 5242881 bytes, over the limit of 5MiB"},
-		{"exactly max, total exactly max_total", fits, []string{"tanaka@example.co.jp"}, ""},
+		{"override and another recipient", big, []string{"big@example.co.jp", "tanaka@example.co.jp"}, "over the limit of 3MiB", bigReply},
+		{"another recipient first", big, []string{"tanaka@example.co.jp", "big@example.co.jp"}, "over the limit of 3MiB", bigReply},
+		{"exactly max, total over", over, []string{"tanaka@example.co.jp"}, "attachments total 5242881 bytes, over the limit of 5MiB",
+			"552 5.3.4 Attachment too large: all attachments together (5.1MiB, limit 5MiB)"},
+		{"exactly max, total exactly max_total", fits, []string{"tanaka@example.co.jp"}, "", ""},
 	}
 	e := rtEngine(t, cfg, nil)
 	for _, tt := range tests {
@@ -340,7 +349,7 @@ overrides = [{ recipients = ["big@example.co.jp"], max = "10MiB" }]
 				rtExpectContinue(t, v)
 				return
 			}
-			rtExpect(t, v, "attachment_size", policy.Reject, rtSizeReply, tt.reason)
+			rtExpect(t, v, "attachment_size", policy.Reject, tt.reply, tt.reason)
 		})
 	}
 }
@@ -349,7 +358,7 @@ func TestAttachmentSizeDefaultMax(t *testing.T) {
 	e := rtEngine(t, "[rules.attachment_size]\n", nil)
 	over := rtMail(rtJIS(t, "図面"), rtJapaneseText, rtPart{"application/pdf", "a.pdf", make([]byte, 3<<20+1)})
 	rtExpect(t, e.Run(context.Background(), policy.StageEOB, rtBytesMessage(t, over)),
-		"attachment_size", policy.Reject, rtSizeReply, "is 3145729 bytes, over the limit of 3MiB")
+		"attachment_size", policy.Reject, "552 5.3.4 Attachment too large: a.pdf (3.1MiB, limit 3MiB)", "is 3145729 bytes, over the limit of 3MiB")
 	at := rtMail(rtJIS(t, "図面"), rtJapaneseText, rtPart{"application/pdf", "a.pdf", make([]byte, 3<<20)})
 	rtExpectContinue(t, e.Run(context.Background(), policy.StageEOB, rtBytesMessage(t, at)))
 }
@@ -375,14 +384,14 @@ func TestSubjectAtEndOfHeaders(t *testing.T) {
 		reason  string
 	}{
 		{"ascii subject", []policy.Header{{Name: "Subject", Value: "Cheap watches, best prices"}},
-			"ascii_only", rtASCIIReply, `subject "Cheap watches, best prices" has only ASCII characters`},
+			"ascii_only", rtASCIISubject, `subject "Cheap watches, best prices" has only ASCII characters`},
 		{"ascii encoded word", []policy.Header{{Name: "Subject", Value: "=?UTF-8?B?" + base64.StdEncoding.EncodeToString([]byte("Your invoice")) + "?="}},
-			"ascii_only", rtASCIIReply, `subject "Your invoice"`},
+			"ascii_only", rtASCIISubject, `subject "Your invoice"`},
 		{"japanese subject", []policy.Header{{Name: "Subject", Value: "" /* set below */}}, "", "", ""},
-		{"no subject", nil, "blank", rtBlankReply, "no Subject header"},
-		{"empty subject", []policy.Header{{Name: "Subject", Value: ""}}, "blank", rtBlankReply, "blank subject"},
-		{"ideographic spaces", []policy.Header{{Name: "Subject", Value: ideographic}}, "blank", rtBlankReply, "blank subject"},
-		{"ideographic spaces in ISO-2022-JP", []policy.Header{{Name: "Subject", Value: "" /* set below */}}, "blank", rtBlankReply, "blank subject"},
+		{"no subject", nil, "blank", rtBlankSubject, "no Subject header"},
+		{"empty subject", []policy.Header{{Name: "Subject", Value: ""}}, "blank", rtBlankSubject, "blank subject"},
+		{"ideographic spaces", []policy.Header{{Name: "Subject", Value: ideographic}}, "blank", rtBlankSubject, "blank subject"},
+		{"ideographic spaces in ISO-2022-JP", []policy.Header{{Name: "Subject", Value: "" /* set below */}}, "blank", rtBlankSubject, "blank subject"},
 	}
 	tests[2].headers[0].Value = rtJIS(t, "見積書の送付について（ご確認）")
 	tests[6].headers[0].Value = rtJIS(t, "\u3000\u3000")
@@ -415,7 +424,7 @@ func TestBlankBody(t *testing.T) {
 	} {
 		t.Run(name, func(t *testing.T) {
 			rtExpect(t, e.Run(context.Background(), policy.StageEOB, rtBytesMessage(t, []byte(raw))),
-				"blank", policy.Reject, rtBlankReply, "blank body")
+				"blank", policy.Reject, rtBlankBody, "blank body")
 		})
 	}
 }
@@ -450,9 +459,9 @@ func TestSubjectPartOff(t *testing.T) {
 	}
 	// The body parts are still on.
 	rtExpect(t, e.Run(context.Background(), policy.StageEOB, rtFileMessage(t, "plain-ascii.eml")),
-		"ascii_only", policy.Reject, rtASCIIReply)
+		"ascii_only", policy.Reject, rtASCIIBody)
 	rtExpect(t, e.Run(context.Background(), policy.StageEOB, rtFileMessage(t, "attachment-only.eml")),
-		"blank", policy.Reject, rtBlankReply)
+		"blank", policy.Reject, rtBlankBody)
 }
 
 func TestBodyPartOff(t *testing.T) {
@@ -462,7 +471,7 @@ func TestBodyPartOff(t *testing.T) {
 	}
 	rtExpectContinue(t, e.Run(context.Background(), policy.StageEOB, rtFileMessage(t, "plain-ascii.eml")))
 	rtExpect(t, e.Run(context.Background(), policy.StageEOH, rtHeaderMessage(policy.Header{Name: "Subject", Value: "Hello"})),
-		"ascii_only", policy.Reject, rtASCIIReply)
+		"ascii_only", policy.Reject, rtASCIISubject)
 }
 
 func TestContentRuleOrderIsTableOrder(t *testing.T) {
@@ -501,7 +510,7 @@ func TestContentRuleDryRun(t *testing.T) {
 	if !a[0].DryRun || a[0].Action != policy.Reject || a[0].Rule != "attachment_extension" {
 		t.Errorf("annotation = %+v, want a dry-run reject by attachment_extension", a[0])
 	}
-	want := `would-reject rule=attachment_extension reply="550 5.7.1 Attachment type not allowed" reason=`
+	want := `would-reject rule=attachment_extension reply="550 5.7.1 Attachment type not allowed: invoice.pdf.exe" reason=`
 	if h := a[0].Header(); !strings.HasPrefix(h, want) || !strings.Contains(h, "invoice.pdf.exe") {
 		t.Errorf("header = %q, want it to start with %q and name the file", h, want)
 	}

@@ -151,7 +151,7 @@ func TestEncryptedArchivePairing(t *testing.T) {
 		// The retry is decrypted: the executable inside is refused.
 		p.now = p.now.Add(5 * time.Minute)
 		o = p.send(exe, from, to)
-		rtExpect(t, o.Verdict, "attachment_extension", policy.Reject, "550 5.7.1 Attachment type not allowed",
+		rtExpect(t, o.Verdict, "attachment_extension", policy.Reject, "550 5.7.1 Attachment type not allowed: mitsumori.zip > ???.pdf",
 			`"mitsumori.zip" (part 2) > "見積書.pdf" is an executable (pe)`)
 		if strings.Contains(p.log.String(), pw) {
 			t.Errorf("the password is in the log:\n%s", p.log.String())
@@ -203,7 +203,7 @@ func TestEncryptedArchivePairing(t *testing.T) {
 		p.send(passwordMail(t, pw), from, to)
 		m := rtBytesMessage(t, exe, to)
 		m.Sender = from
-		rtExpect(t, p.e.Finish(context.Background(), m).Verdict, "attachment_extension", policy.Reject, "550 5.7.1 Attachment type not allowed")
+		rtExpect(t, p.e.Finish(context.Background(), m).Verdict, "attachment_extension", policy.Reject, "550 5.7.1 Attachment type not allowed: mitsumori.zip > ???.pdf")
 	})
 }
 

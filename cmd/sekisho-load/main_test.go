@@ -126,7 +126,7 @@ func TestLoadOutcomes(t *testing.T) {
 		{
 			name:    "ascii body refused at end of message",
 			args:    []string{"-body", "small"},
-			want:    map[string]int{"reject eom 550 5.7.1 Message content rejected": 40},
+			want:    map[string]int{"reject eom 550 5.7.1 The body has no Japanese (non-ASCII) text": 40},
 			wantEOM: 40,
 		},
 		{

@@ -31,7 +31,7 @@ func TestScanExitStatus(t *testing.T) {
 		out  string
 	}{
 		{[]string{"-config", cfg, "-rcpt", "tanaka@example.co.jp", ok}, 0, "verdict     accept"},
-		{[]string{"-config", cfg, "-rcpt", "tanaka@example.co.jp", ok, exe}, 1, "reject 550 5.7.1 Attachment type not allowed (attachment_extension at eob"},
+		{[]string{"-config", cfg, "-rcpt", "tanaka@example.co.jp", ok, exe}, 1, "reject 550 5.7.1 Attachment type not allowed: setup.exe (attachment_extension at eob"},
 		{[]string{"-config", cfg, "-rcpt", "tanaka@example.co.jp", ok, filepath.Join(dir, "missing.eml")}, 2, "no such file"},
 		{[]string{"-config", "../../testdata/config/invalid-three-kinds.toml", ok}, 2, ""},
 		{[]string{ok, "-client-ip", "bad"}, 2, ""}, // flags after PATH are paths
@@ -101,7 +101,7 @@ func TestScanCompare(t *testing.T) {
 	}
 	for _, want := range []string{
 		"== 1 of 3 messages differ",
-		"sample.mbox:2\n    accept\n    reject 550 5.7.1 Message content rejected (ascii_only at eoh",
+		"sample.mbox:2\n    accept\n    reject 550 5.7.1 The subject has no Japanese (non-ASCII) text (ascii_only at eoh",
 		"under " + strict + ":\n== summary: 3 messages, 2 accept, 1 reject",
 	} {
 		if !strings.Contains(out, want) {
