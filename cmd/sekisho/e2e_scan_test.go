@@ -33,7 +33,7 @@ func TestE2EScanNetwork(t *testing.T) {
 	}
 
 	code, out = runSekisho(t, "scan", "-network", "-config", cfg, "-rcpt", "user@example.co.jp", "-client-ip", "127.0.0.2", msg)
-	if code != 1 || !strings.Contains(out, "verdict     reject 554 5.7.1 Service unavailable; client [127.0.0.2] blocked using bl.test (dnsbl at connect") ||
+	if code != 1 || !strings.Contains(out, "verdict     reject 554 5.7.1 Service unavailable; client [127.0.0.2] blocked using bl.test (dnsbl at rcpt") ||
 		!regexp.MustCompile(`eob\s+virus\s+gives reject 554 5.7.1 Virus found: .*\(not reached: decided earlier\)`).MatchString(out) {
 		t.Errorf("-network, listed client: exit %d:\n%s", code, out)
 	}
