@@ -13,10 +13,6 @@
 package metrics
 
 import (
-	"context"
-	"errors"
-	"log/slog"
-	"net"
 	"net/http"
 	"runtime"
 	"sync"
@@ -201,39 +197,6 @@ func (m *Metrics) Handler() http.Handler {
 		return http.NotFoundHandler()
 	}
 	return m.handler
-}
-
-// Serve listens on addr (HOST:PORT) now, so that an address that cannot be
-// had is an error at startup, and serves /metrics in the background until
-// stop is called. On a nil *Metrics it listens on nothing.
-func (m *Metrics) Serve(addr string, log *slog.Logger) (stop func(context.Context) error, err error) {
-	if m == nil {
-		return func(context.Context) error { return nil }, nil
-	}
-	if log == nil {
-		log = slog.Default()
-	}
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return nil, err
-	}
-	mux := http.NewServeMux()
-	mux.Handle("GET /metrics", m.handler)
-	srv := &http.Server{
-		Handler: mux,
-		// A scraper that stalls must not hold a connection for ever.
-		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       30 * time.Second,
-		WriteTimeout:      30 * time.Second,
-		IdleTimeout:       2 * time.Minute,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
-	}
-	go func() {
-		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			log.Error("metrics endpoint stopped", "listen", addr, "error", err)
-		}
-	}()
-	return srv.Shutdown, nil
 }
 
 // The methods below check for a nil *Metrics and call the work out of

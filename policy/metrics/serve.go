@@ -1,0 +1,91 @@
+package metrics
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/netip"
+	"time"
+
+	"golang.org/x/net/netutil"
+)
+
+// Limits of the /metrics endpoint. A scrape is one small GET: a request
+// header larger than maxHeaderBytes is refused with 431, and at most
+// maxConns connections are served at once (the others wait in the
+// kernel's backlog), so that clients sending large headers or holding
+// connections open cannot grow the daemon's memory (net/http's own limit
+// is 1 MiB of header per connection, with no cap on connections).
+const (
+	maxHeaderBytes    = 8 << 10
+	maxConns          = 16
+	readHeaderTimeout = 5 * time.Second
+	readTimeout       = 10 * time.Second
+	writeTimeout      = 30 * time.Second
+	idleTimeout       = time.Minute
+)
+
+// Serve listens on addr (HOST:PORT) now, so that an address that cannot be
+// had is an error at startup, and serves /metrics in the background until
+// stop is called. On a nil *Metrics it listens on nothing. An address
+// other than loopback is served with a warning: the endpoint has no
+// authentication (see ExposedWarning).
+func (m *Metrics) Serve(addr string, log *slog.Logger) (stop func(context.Context) error, err error) {
+	if m == nil {
+		return func(context.Context) error { return nil }, nil
+	}
+	if log == nil {
+		log = slog.Default()
+	}
+	if w := ExposedWarning(addr); w != "" {
+		log.Warn(w, "metrics_listen", addr)
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	return m.serve(ln, log), nil
+}
+
+// serve serves /metrics on ln, under the limits above.
+func (m *Metrics) serve(ln net.Listener, log *slog.Logger) (stop func(context.Context) error) {
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", m.handler)
+	srv := &http.Server{
+		Handler:        mux,
+		MaxHeaderBytes: maxHeaderBytes,
+		// A scraper that stalls must not hold a connection for ever.
+		ReadHeaderTimeout: readHeaderTimeout,
+		ReadTimeout:       readTimeout,
+		WriteTimeout:      writeTimeout,
+		IdleTimeout:       idleTimeout,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	go func() {
+		if err := srv.Serve(netutil.LimitListener(ln, maxConns)); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Error("metrics endpoint stopped", "listen", ln.Addr().String(), "error", err)
+		}
+	}()
+	return srv.Shutdown
+}
+
+// ExposedWarning returns a warning when addr ([metrics] listen) is not a
+// loopback address, "" otherwise. The endpoint has neither TLS nor
+// authentication: on another address, anyone who can reach it reads the
+// counts of mail by outcome and rule, and can keep its few connections
+// busy. A host name is judged by its name only ("localhost" is loopback).
+func ExposedWarning(addr string) string {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return ""
+	}
+	if host == "localhost" {
+		return ""
+	}
+	if ip, err := netip.ParseAddr(host); err == nil && ip.IsLoopback() {
+		return ""
+	}
+	return "metrics endpoint listens beyond loopback, without TLS or authentication: restrict who can reach it with a firewall, or listen on 127.0.0.1 behind a proxy"
+}
