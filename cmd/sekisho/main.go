@@ -42,6 +42,38 @@ func buildVersion() string {
 	return "(devel)"
 }
 
+// versionLine is what -version prints: the version, the VCS revision and
+// time the toolchain recorded (with "modified" for a build from a tree with
+// uncommitted changes) and the Go version.
+func versionLine() string {
+	line := "sekisho " + buildVersion()
+	bi, ok := debug.ReadBuildInfo()
+	if !ok {
+		return line
+	}
+	var rev, at, modified string
+	for _, s := range bi.Settings {
+		switch s.Key {
+		case "vcs.revision":
+			rev = s.Value
+		case "vcs.time":
+			at = s.Value
+		case "vcs.modified":
+			modified = s.Value
+		}
+	}
+	if rev != "" {
+		line += " revision " + rev
+		if modified == "true" {
+			line += " (modified)"
+		}
+	}
+	if at != "" {
+		line += " time " + at
+	}
+	return line + " " + bi.GoVersion
+}
+
 func main() {
 	if os.Getenv("GOGC") == "" {
 		tuneGC()
@@ -49,19 +81,55 @@ func main() {
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
 
+// usageLine is the synopsis -h and every usage error print.
+const usageLine = `usage: sekisho [-config FILE] [-listen ADDR] [-cpuprofile FILE]
+       sekisho -check [-config FILE] [-listen ADDR]
+       sekisho -print-config [-config FILE]
+       sekisho -version
+       sekisho scan [flags] PATH...   (sekisho scan -h for its flags)`
+
 func run(args []string, stdout, stderr io.Writer) int {
-	if len(args) > 0 && args[0] == "scan" {
-		return runScan(args[1:], stdout, stderr)
+	if len(args) > 0 {
+		switch args[0] {
+		case "scan":
+			return runScan(args[1:], stdout, stderr)
+		case "help":
+			fmt.Fprintln(stdout, usageLine)
+			return 0
+		}
 	}
 	fs := flag.NewFlagSet("sekisho", flag.ContinueOnError)
 	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprintln(fs.Output(), usageLine)
+		fs.PrintDefaults()
+	}
 	configPath := fs.String("config", "", "configuration `file` (TOML); the built-in default when empty")
 	check := fs.Bool("check", false, "validate the configuration, print every error and exit")
 	printConfig := fs.Bool("print-config", false, "print the configuration in force (-config, or the built-in one) with every default filled in, and exit")
 	listen := fs.String("listen", "", "listen `address` (inet:HOST:PORT or unix:/PATH), overriding the configuration")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile to `file` until the daemon stops (go tool pprof reads it)")
+	showVersion := fs.Bool("version", false, "print the version and the source revision it was built from, and exit")
 	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
 		return 2
+	}
+	// A word the daemon does not take ("sekisho version", "sekisho foo")
+	// must not start a daemon as if it were not there.
+	if fs.NArg() > 0 {
+		if fs.NArg() == len(args) {
+			fmt.Fprintf(stderr, "sekisho: unknown command %q\n", fs.Arg(0))
+		} else {
+			fmt.Fprintf(stderr, "sekisho: unexpected argument %q (flags come before arguments; the daemon takes none)\n", fs.Arg(0))
+		}
+		fmt.Fprintln(stderr, usageLine)
+		return 2
+	}
+	if *showVersion {
+		fmt.Fprintln(stdout, versionLine())
+		return 0
 	}
 	cfg, err := policy.Load(*configPath)
 	if err != nil {
