@@ -1,18 +1,26 @@
 package milter_test
 
 import (
-	"io"
+	"strings"
 	"sync"
 )
 
-// lockedWriter serializes writes from concurrent connections to one log.
-type lockedWriter struct {
+// lockedLog is the log of a test server: written by the connections'
+// goroutines, read by the test, each under its lock.
+type lockedLog struct {
 	mu sync.Mutex
-	w  io.Writer
+	b  strings.Builder
 }
 
-func (l *lockedWriter) Write(p []byte) (int, error) {
+func (l *lockedLog) Write(p []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return l.w.Write(p)
+	return l.b.Write(p)
+}
+
+// String returns what was logged so far.
+func (l *lockedLog) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }

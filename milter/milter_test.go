@@ -29,14 +29,14 @@ count_headers = true
 `
 
 // startServer serves a configuration on a free loopback port.
-func startServer(t *testing.T, config string) (string, *strings.Builder) {
+func startServer(t *testing.T, config string) (string, *lockedLog) {
 	t.Helper()
 	cfg, err := policy.Parse("test.toml", []byte(config))
 	if err != nil {
 		t.Fatal(err)
 	}
-	logs := &strings.Builder{}
-	log := slog.New(slog.NewTextHandler(&lockedWriter{w: logs}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	logs := &lockedLog{}
+	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	e, err := policy.NewEngine(cfg, &policy.Env{Logger: log})
 	if err != nil {
 		t.Fatal(err)
