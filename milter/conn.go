@@ -52,6 +52,8 @@ type trackedConn struct {
 	log          *slog.Logger
 	once         sync.Once
 	onClose      func()
+	draining     func() bool // the server is shutting down: refuse new transactions
+	refused      func()      // a transaction was refused for the shutdown
 }
 
 func newTrackedConn(c net.Conn, readTimeout, writeTimeout time.Duration, log *slog.Logger) *trackedConn {
@@ -63,9 +65,10 @@ func newTrackedConn(c net.Conn, readTimeout, writeTimeout time.Duration, log *sl
 // deadline is set: its 4-byte length and all its data, and the wait for it,
 // must arrive within the read timeout, so that a client sending a byte now
 // and then cannot keep the session. A length or a command go-milter cannot
-// handle ends the connection.
+// handle ends the connection. Once the server drains, a MAIL command is
+// answered here (see refuseMail) and never reaches go-milter.
 func (c *trackedConn) Read(p []byte) (int, error) {
-	if c.left == 0 {
+	for c.left == 0 {
 		if c.readTimeout > 0 {
 			c.Conn.SetReadDeadline(time.Now().Add(c.readTimeout))
 		}
@@ -82,6 +85,11 @@ func (c *trackedConn) Read(p []byte) (int, error) {
 			return 0, c.fail("reading a packet", fmt.Errorf("packet length %d outside 1..%d", n, maxPacket))
 		case !containsByte(commands, hdr[4]):
 			return 0, c.fail("reading a packet", fmt.Errorf("unknown command %q", hdr[4]))
+		case hdr[4] == cmdMail && c.draining != nil && c.draining():
+			if err := c.refuseMail(4 + int(n)); err != nil {
+				return 0, err
+			}
+			continue
 		}
 		c.left = 4 + int(n)
 	}
@@ -91,6 +99,37 @@ func (c *trackedConn) Read(p []byte) (int, error) {
 		return n, c.fail("reading a packet", err)
 	}
 	return n, nil
+}
+
+// cmdMail is the milter command that starts a transaction (SMFIC_MAIL).
+const cmdMail = 'M'
+
+// drainReply is the answer to MAIL while the server drains: 421 makes
+// Postfix and Sendmail tell the SMTP client to come back later and end
+// its session, which closes the milter connection.
+const drainReply = "421 4.3.2 Service shutting down, try again later"
+
+// refuseMail skips a MAIL packet of size bytes and answers it with
+// drainReply itself (SMFIR_REPLYCODE), so that no new transaction starts
+// on a draining server: the drain ends when the messages under way end.
+// go-milter is between packets and writes nothing meanwhile.
+func (c *trackedConn) refuseMail(size int) error {
+	if _, err := c.br.Discard(size); err != nil {
+		return c.fail("reading a packet", err)
+	}
+	pkt := make([]byte, 0, 5+len(drainReply)+1)
+	pkt = binary.BigEndian.AppendUint32(pkt, uint32(1+len(drainReply)+1))
+	pkt = append(pkt, 'y')
+	pkt = append(pkt, drainReply...)
+	pkt = append(pkt, 0)
+	if _, err := c.Write(pkt); err != nil {
+		return err
+	}
+	c.log.Info("new transaction refused: shutting down", "mta", c.RemoteAddr().String(), "client_ip", c.client(), "reply", drainReply)
+	if c.refused != nil {
+		c.refused()
+	}
+	return nil
 }
 
 func (c *trackedConn) Write(p []byte) (int, error) {

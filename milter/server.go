@@ -35,6 +35,8 @@ type Server struct {
 	conns  map[*trackedConn]struct{}
 	wg     sync.WaitGroup
 	closed bool
+
+	draining atomic.Bool // set by Shutdown: new transactions are refused
 }
 
 // NewServer returns a server that judges mail with e.
@@ -127,6 +129,8 @@ func (s *Server) track(c net.Conn) bool {
 
 	st := newConnState(s, e)
 	tc.client = st.clientIP
+	tc.draining = s.draining.Load
+	tc.refused = func() { s.metrics.Message("tempfail") }
 	tc.onClose = func() {
 		st.endMessage()
 		s.metrics.SessionEnd()
@@ -181,8 +185,12 @@ func protocolMask(e *policy.Engine) gomilter.OptProtocol {
 }
 
 // Shutdown stops accepting connections and waits for the open ones to end
-// until ctx is done; then it closes them.
+// until ctx is done; then it closes them. Meanwhile a new transaction on
+// an open connection is refused at MAIL with a 421 (see refuseMail), so
+// that under steady traffic the wait ends as soon as the messages under
+// way end: an MTA's connection can carry transactions for ever.
 func (s *Server) Shutdown(ctx context.Context) error {
+	s.draining.Store(true)
 	s.mu.Lock()
 	s.closed = true
 	for ln := range s.lns {
