@@ -119,9 +119,13 @@ type Reply struct {
 // separated by "\n" (or CRLF), for a multi-line reply (RFC 5321 §4.2.1):
 // each line is sent with the code and the enhanced code; white space around
 // a line is dropped, and no line may be empty or longer than an SMTP reply
-// line may be.
+// line may be. A reply written in its SMTP form, each line with its code
+// ("550-5.7.1 a\n550 5.7.1 b"), is read as the same reply.
 func ParseReply(s string) (Reply, error) {
 	s = strings.TrimSpace(s)
+	if len(s) > 4 && s[3] == '-' && strings.Contains(s, "\n") {
+		s = s[:3] + " " + s[4:] // the first line of the SMTP form
+	}
 	code, rest, _ := strings.Cut(s, " ")
 	if len(code) != 3 || (code[0] != '4' && code[0] != '5') || code[1] < '0' || code[1] > '5' || code[2] < '0' || code[2] > '9' {
 		return Reply{}, fmt.Errorf("reply %q: must start with a 4xx or 5xx code", s)
@@ -141,6 +145,9 @@ func ParseReply(s string) (Reply, error) {
 	lines := strings.Split(strings.ReplaceAll(rest, "\r\n", "\n"), "\n")
 	for i, l := range lines {
 		l = strings.TrimSpace(l)
+		if i > 0 {
+			l = r.dropCodes(l)
+		}
 		switch {
 		case l == "":
 			return Reply{}, fmt.Errorf("reply %q: line %d of the text is empty", s, i+1)
@@ -154,6 +161,19 @@ func ParseReply(s string) (Reply, error) {
 	}
 	r.Text = strings.Join(lines, "\n")
 	return r, nil
+}
+
+// dropCodes returns a line of text without the codes that a line of the
+// SMTP form of the reply starts with ("550-5.7.1 ", "550 5.7.1 ", "550 ").
+func (r Reply) dropCodes(line string) string {
+	code := strconv.Itoa(r.Code)
+	for len(line) > 3 && strings.HasPrefix(line, code) && (line[3] == ' ' || line[3] == '-') {
+		line = strings.TrimSpace(line[4:])
+		if first, rest, _ := strings.Cut(line, " "); r.Enhanced != "" && first == r.Enhanced {
+			line = strings.TrimSpace(rest)
+		}
+	}
+	return line
 }
 
 // isControl reports a character that has no place in reply text; a tab

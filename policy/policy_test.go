@@ -73,6 +73,10 @@ func TestParseReply(t *testing.T) {
 		{"550 line one\nline two", policy.Reply{Code: 550, Text: "line one\nline two"}, ""},
 		{"550 5.1.1 tab\tin text", policy.Reply{Code: 550, Enhanced: "5.1.1", Text: "tab\tin text"}, ""},
 		{"550 5.1.1 line one\n\nline three", policy.Reply{}, "line 2 of the text is empty"},
+		// The SMTP form, each line with its codes, is the same reply.
+		{"550-5.1.1 line one\r\n550-5.1.1 line two\r\n550 5.1.1 line three", policy.Reply{Code: 550, Enhanced: "5.1.1", Text: "line one\nline two\nline three"}, ""},
+		{"550 line one\n550 line two", policy.Reply{Code: 550, Text: "line one\nline two"}, ""},
+		{"550 5.1.1 line one\n550 5.1.1", policy.Reply{}, "line 2 of the text is empty"},
 		{"550 5.1.1 nul\x00byte", policy.Reply{}, "the text holds a control character"},
 		{"550 5.1.1 bare\rCR", policy.Reply{}, "the text holds a control character"},
 		{"550 5.1.1 " + strings.Repeat("x", 501), policy.Reply{}, "line 1 is 511 bytes with its codes, over the 510 an SMTP reply line may have"},
