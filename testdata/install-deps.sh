@@ -60,6 +60,10 @@ needs=(
 	"/usr/bin/lhasa lhasa"
 	"/usr/bin/jlha jlha-utils"
 	"/usr/lib/jvm/java-17-openjdk-amd64/bin/java openjdk-17-jre-headless"
+	"/usr/sbin/useradd passwd"
+	"/usr/sbin/userdel passwd"
+	"/usr/sbin/usermod passwd"
+	"/usr/bin/setpriv util-linux"
 )
 # sendmail_libs are the libraries the unpacked sendmail needs beyond what
 # Postfix brings; sendmail_ok checks them with ldd.

@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 )
 
 // Item is one message read from a path: an .eml file, a message of an
@@ -34,6 +35,13 @@ const MaxMessage = 256 << 20
 // any other directory is walked in name order, its hidden entries left
 // out. A path that cannot be read is passed to fn as an Item with Err.
 // Walk stops at the first error fn returns.
+//
+// Only regular files are read: a named pipe, a socket or a device is
+// reported as an Item with Err (reading a pipe would wait for a writer for
+// ever; opening a device can act on it). A path given is followed if it
+// is a symbolic link, but a link met inside a directory is not (as grep -r
+// does): it is reported as an Item with Err, so that a link planted in a
+// mail tree cannot make a scan run as root print a file from elsewhere.
 func Walk(paths []string, fn func(Item) error) error {
 	for _, p := range paths {
 		if err := walk(p, fn); err != nil {
@@ -43,10 +51,15 @@ func Walk(paths []string, fn func(Item) error) error {
 	return nil
 }
 
+// walk reads path, a path given (followed if a link) or a subdirectory
+// met in a walk (never a link: readDir checks).
 func walk(path string, fn func(Item) error) error {
 	fi, err := os.Stat(path)
 	if err != nil {
 		return fn(Item{Source: path, Err: err})
+	}
+	if why := notRegular(fi.Mode()); why != "" {
+		return fn(Item{Source: path, Err: errors.New(why)})
 	}
 	if !fi.IsDir() {
 		return readFile(path, true, fn)
@@ -62,22 +75,52 @@ func walk(path string, fn func(Item) error) error {
 	return readDir(path, true, fn)
 }
 
+// isMaildir reports a directory with a cur/ or new/ subdirectory (not a
+// link to one).
 func isMaildir(dir string) bool {
 	for _, sub := range []string{"cur", "new"} {
-		if fi, err := os.Stat(filepath.Join(dir, sub)); err == nil && fi.IsDir() {
+		if fi, err := os.Lstat(filepath.Join(dir, sub)); err == nil && fi.IsDir() {
 			return true
 		}
 	}
 	return false
 }
 
-// readDir reads the entries of dir in name order; recurse walks its
-// subdirectories too.
-func readDir(dir string, recurse bool, fn func(Item) error) error {
-	entries, err := os.ReadDir(dir)
-	if errors.Is(err, fs.ErrNotExist) && !recurse {
-		return nil // a Maildir without new/ or cur/
+// notRegular says why an entry of the given type is not read, "" for a
+// regular file or a directory.
+func notRegular(m fs.FileMode) string {
+	switch {
+	case m&fs.ModeSymlink != 0:
+		return "symbolic link inside a directory: not followed"
+	case m&fs.ModeNamedPipe != 0:
+		return "named pipe: not read"
+	case m&fs.ModeSocket != 0:
+		return "socket: not read"
+	case m&fs.ModeDevice != 0:
+		return "device: not read"
+	case m&fs.ModeIrregular != 0:
+		return "not a regular file: not read"
 	}
+	return ""
+}
+
+// readDir reads the entries of dir in name order; recurse walks its
+// subdirectories too. Entries that are neither regular files nor
+// directories, links included, are reported, not read.
+func readDir(dir string, recurse bool, fn func(Item) error) error {
+	if !recurse { // a Maildir's cur/ or new/
+		fi, err := os.Lstat(dir)
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil // a Maildir without new/ or cur/
+		}
+		if err == nil && !fi.IsDir() {
+			if why := notRegular(fi.Mode()); why != "" {
+				return fn(Item{Source: dir, Err: errors.New(why)})
+			}
+			return nil
+		}
+	}
+	entries, err := os.ReadDir(dir)
 	if err != nil {
 		return fn(Item{Source: dir, Err: err})
 	}
@@ -88,7 +131,9 @@ func readDir(dir string, recurse bool, fn func(Item) error) error {
 		}
 		p := filepath.Join(dir, e.Name())
 		var err error
-		switch {
+		switch why := notRegular(e.Type()); {
+		case why != "":
+			err = fn(Item{Source: p, Err: errors.New(why)})
 		case e.IsDir() && recurse:
 			err = walk(p, fn)
 		case e.IsDir():
@@ -105,12 +150,34 @@ func readDir(dir string, recurse bool, fn func(Item) error) error {
 // readFile reads one message, or each message of an mbox. A file found in
 // a directory (not named) is left out unless it looks like mail: an mbox,
 // or a file whose first line is a header field.
+//
+// The file is opened without waiting (O_NONBLOCK) and, when found in a
+// directory, without following a link (O_NOFOLLOW), and read only if it
+// is then a regular file: an entry replaced by a pipe or a link after the
+// directory was listed is reported, not waited on or followed.
 func readFile(path string, named bool, fn func(Item) error) error {
-	f, err := os.Open(path)
+	flags := os.O_RDONLY | syscall.O_NONBLOCK
+	if !named {
+		flags |= syscall.O_NOFOLLOW
+	}
+	f, err := os.OpenFile(path, flags, 0)
+	if errors.Is(err, syscall.ELOOP) && !named {
+		return fn(Item{Source: path, Err: errors.New(notRegular(fs.ModeSymlink))})
+	}
 	if err != nil {
 		return fn(Item{Source: path, Err: err})
 	}
 	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return fn(Item{Source: path, Err: err})
+	}
+	if why := notRegular(fi.Mode()); why != "" || !fi.Mode().IsRegular() {
+		if why == "" {
+			why = "not a regular file: not read"
+		}
+		return fn(Item{Source: path, Err: errors.New(why)})
+	}
 	br := bufio.NewReaderSize(f, 64<<10)
 	head, _ := br.Peek(5)
 	if string(head) == "From " {
