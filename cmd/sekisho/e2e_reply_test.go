@@ -9,8 +9,9 @@ import (
 
 // replyConfig refuses a send-only address with a reply of two lines of
 // its own, and an executable attachment with the rule's default reply,
-// which names the file; policy_url adds a line to both.
-const replyConfig = `policy_url = "https://www.example.co.jp/mail-policy"
+// which names the file; policy_url adds a line to both. Its %-escapes
+// (the page is メール) are doubled by the milter and undone by both MTAs.
+const replyConfig = `policy_url = "` + replyURL + `"
 
 [rules.send_only]
 addresses = ["noreply@example.co.jp"]
@@ -19,6 +20,8 @@ Write to info@example.co.jp instead"""
 
 [rules.attachment_extension]
 `
+
+const replyURL = "https://www.example.co.jp/%E3%83%A1%E3%83%BC%E3%83%AB"
 
 // replyMessage is a Japanese mail with an attachment named 請求書.exe
 // (RFC 2231, UTF-8).
@@ -59,7 +62,7 @@ func TestE2EReply(t *testing.T) {
 			want := []string{
 				"550-5.1.1 <noreply@example.co.jp> receives no mail",
 				"550-5.1.1 Write to info@example.co.jp instead",
-				"550 5.1.1 See https://www.example.co.jp/mail-policy",
+				"550 5.1.1 See " + replyURL,
 			}
 			if _, ok := m.(*sendmail); ok {
 				// Sendmail puts the address before the milter's text.
@@ -75,7 +78,7 @@ func TestE2EReply(t *testing.T) {
 				"--data", writeMessage(t, replyMessage(tok)))
 			want := []string{
 				"550-5.7.1 Attachment type not allowed: ???.exe",
-				"550 5.7.1 See https://www.example.co.jp/mail-policy",
+				"550 5.7.1 See " + replyURL,
 			}
 			if got := refusalLines(out); strings.Join(got, "\n") != strings.Join(want, "\n") {
 				t.Errorf("reply\n%s\nwant\n%s\nswaks:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"), out)
