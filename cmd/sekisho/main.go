@@ -145,17 +145,6 @@ func run(args []string, stdout, stderr io.Writer) int {
 		stdout.Write(out)
 		return 0
 	}
-	if *check {
-		// The whole startup but the socket: the engine is built too.
-		env := &policy.Env{Logger: slog.New(slog.DiscardHandler)}
-		defer env.Close()
-		if _, err := policy.NewEngine(cfg, env); err != nil {
-			fmt.Fprintf(stderr, "%s: %v\n", name(cfg), err)
-			return 1
-		}
-		fmt.Fprintf(stdout, "%s: OK\n", name(cfg))
-		return 0
-	}
 	fileSocket := socketOf(cfg)
 	if *listen != "" {
 		cfg.Listen = *listen
@@ -163,6 +152,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 			fmt.Fprintln(stderr, "-listen:", err)
 			return 2
 		}
+	}
+	if *check {
+		return runCheck(cfg, stdout, stderr)
 	}
 	logs := newLogHandler(stderr, cfg.Log)
 	log := slog.New(logs)
@@ -215,6 +207,16 @@ func run(args []string, stdout, stderr io.Writer) int {
 	srv := milter.NewServer(engine, log)
 	srv.SetMetrics(m)
 	log.Info("listening", "listen", cfg.Listen, "config", name(cfg), "rules", engine.Rules(), "mode", cfg.Mode, "version", buildVersion())
+	for _, w := range fileWarnings(cfg) {
+		log.Warn("unsafe configuration file", "config", name(cfg), "problem", w)
+	}
+	// Mail is served meanwhile: a service that does not answer costs a
+	// WARN, and each message that needs it gets its rule's on_error.
+	go func() {
+		for _, e := range probeServices(cfg) {
+			log.Warn("service not answering", "service", e.kind, "address", e.addr, "key", e.key, "error", e.err)
+		}
+	}()
 
 	sigs := make(chan os.Signal, 1)
 	signal.Notify(sigs, syscall.SIGHUP, syscall.SIGTERM, syscall.SIGINT)
@@ -244,6 +246,34 @@ func run(args []string, stdout, stderr io.Writer) int {
 			return 0
 		}
 	}
+}
+
+// runCheck is -check: the whole startup but the socket, whose directory
+// and group are tried on a file of its own. Errors (exit 1) are what
+// would stop the daemon; warnings (exit 0) what would let it start and
+// fail mail, or put the policy at risk.
+func runCheck(cfg *policy.Config, stdout, stderr io.Writer) int {
+	var errs []error
+	env := &policy.Env{Logger: slog.New(slog.DiscardHandler)}
+	defer env.Close()
+	if _, err := policy.NewEngine(cfg, env); err != nil {
+		errs = append(errs, err)
+	}
+	errs = append(errs, localErrors(cfg)...)
+	for _, w := range fileWarnings(cfg) {
+		fmt.Fprintf(stderr, "%s: warning: %s\n", name(cfg), w)
+	}
+	for _, e := range probeServices(cfg) {
+		fmt.Fprintf(stderr, "%s: warning: %v\n", name(cfg), e)
+	}
+	for _, err := range errs {
+		fmt.Fprintf(stderr, "%s: %v\n", name(cfg), err)
+	}
+	if len(errs) > 0 {
+		return 1
+	}
+	fmt.Fprintf(stdout, "%s: OK\n", name(cfg))
+	return 0
 }
 
 // socket is what of a configuration is fixed when the socket is opened.
