@@ -16,14 +16,17 @@ import (
 )
 
 // EncryptedArchiveConfig is [rules.encrypted_archive]: attachments that are
-// encrypted archives, whose content no rule and no scanner can see. In
+// encrypted archives or encrypted documents (Office files and PDFs
+// protected by a password), whose content no rule and no scanner can
+// see. In
 // mode "judge" the rule's action applies at once. In mode "pair" (PPAP:
 // the archive in one mail, its password in the next) the archive mail is
 // tempfailed while Sekisho reads the sender's next mails to the same
 // recipient for its password; when the sending MTA retries, the archive
 // is decrypted and its content judged by the other rules and clamd. The
 // rule's action applies to an archive no password opened within
-// pair_timeout.
+// pair_timeout, and at once to a document Sekisho cannot decrypt (legacy
+// Office RC4, PDF): no password would open it.
 type EncryptedArchiveConfig struct {
 	RuleCommon
 	Mode        string      `toml:"mode"`         // "judge" or "pair"
@@ -39,11 +42,11 @@ type EncryptedArchiveConfig struct {
 
 func (c *EncryptedArchiveConfig) setDefaults() {
 	c.outcome(Reject, Reply{Code: 550, Enhanced: "5.7.1",
-		Text: "Encrypted archives are not accepted: their content cannot be checked. Please share the file another way"})
+		Text: "Encrypted archives and documents are not accepted: their content cannot be checked. Please share the file another way"})
 	c.Mode = "judge"
 	c.PairTimeout = Duration(time.Hour)
 	c.PairReply = Reply{Code: 451, Enhanced: "4.7.0",
-		Text: "Encrypted archive: it will be accepted once its password has been sent in a separate mail"}
+		Text: "Encrypted archive or document: it will be accepted once its password has been sent in a separate mail"}
 	c.Patterns = slices.Clone(pairing.DefaultPatterns)
 	c.MaxPairs = 100000
 	c.Store = StoreConfig{text: "memory"}
@@ -142,6 +145,16 @@ func (r *encryptedArchive) redact(reason string) string {
 type lockedArchive struct {
 	name string // as log lines name the attachment
 	id   string // the same for the same file sent again
+	lock lock
+}
+
+// what names what is locked in reasons: "an encrypted archive", "an
+// encrypted document".
+func (l lockedArchive) what() string {
+	if l.lock.document {
+		return "an encrypted document"
+	}
+	return "an encrypted archive"
 }
 
 // archiveID names an archive attachment so that the MTA's retry of the
@@ -160,36 +173,59 @@ func scanArchives(res *mime.Result) (locked []lockedArchive, decrypted []string)
 		if a.Archive == nil {
 			continue
 		}
-		l, d := archiveLocks(a.Archive)
+		l := archiveLock(a.Archive)
 		switch {
-		case l:
-			locked = append(locked, lockedArchive{name: attachmentName(a), id: archiveID(a)})
-		case d:
+		case l.locked:
+			locked = append(locked, lockedArchive{name: attachmentName(a), id: archiveID(a), lock: l})
+		case l.decrypted:
 			decrypted = append(decrypted, archiveID(a))
 		}
 	}
 	return locked, decrypted
 }
 
+// lock is what archiveLock finds in an archive and those nested in it.
+type lock struct {
+	locked    bool // something stays encrypted
+	decrypted bool // an entry was decrypted
+	document  bool // what stays encrypted is a document (an Office file, a PDF)
+	sealed    bool // what stays encrypted is encrypted in a way no password opens here
+}
+
+// documentFormats are the formats of encrypted documents (see mime's
+// compound files and PDFs).
+var documentFormats = []string{mime.FormatOOXMLEncrypt, mime.FormatDocEncrypt, mime.FormatXLSEncrypt,
+	mime.FormatPPTEncrypt, mime.FormatPDFEncrypt}
+
 // archiveLocks reports whether an archive or one nested in it stays
 // encrypted, and whether any of its entries was decrypted.
 func archiveLocks(ar *mime.Archive) (locked, decrypted bool) {
+	l := archiveLock(ar)
+	return l.locked, l.decrypted
+}
+
+// archiveLock tells what stays encrypted in an archive and those nested
+// in it.
+func archiveLock(ar *mime.Archive) lock {
+	doc := slices.Contains(documentFormats, ar.Format)
 	if ar.Encrypted && (len(ar.Entries) == 0 || ar.Skipped != "") {
 		// The entry list itself is encrypted, or its reading stopped at
 		// an encrypted part.
-		return true, false
+		return lock{locked: true, document: doc, sealed: ar.Undecryptable}
 	}
+	var l lock
 	for _, e := range ar.Entries {
 		if e.Encrypted && !e.Decrypted {
-			locked = true
+			l.locked, l.document = true, l.document || doc
 		}
-		decrypted = decrypted || e.Decrypted
+		l.decrypted = l.decrypted || e.Decrypted
 		if e.Archive != nil {
-			l, d := archiveLocks(e.Archive)
-			locked, decrypted = locked || l, decrypted || d
+			n := archiveLock(e.Archive)
+			l.locked, l.decrypted = l.locked || n.locked, l.decrypted || n.decrypted
+			l.document, l.sealed = l.document || n.document, l.sealed || n.sealed
 		}
 	}
-	return locked, decrypted
+	return l
 }
 
 func (r *encryptedArchive) Check(ctx context.Context, _ Stage, m *Message) (Hit, error) {
@@ -201,7 +237,7 @@ func (r *encryptedArchive) Check(ctx context.Context, _ Stage, m *Message) (Hit,
 		if len(locked) == 0 {
 			return Hit{}, nil
 		}
-		return Hit{Matched: true, Reason: locked[0].name + " is an encrypted archive"}, nil
+		return Hit{Matched: true, Reason: locked[0].name + " is " + locked[0].what()}, nil
 	}
 	now := r.now()
 	sender := strings.ToLower(m.Sender)
@@ -215,12 +251,19 @@ func (r *encryptedArchive) Check(ctx context.Context, _ Stage, m *Message) (Hit,
 		// The other rules and clamd judge the content; Commit forgets
 		// the archive once the mail is accepted.
 		return Hit{Matched: true, Action: Tag,
-			Reason: "encrypted archive decrypted with the password sent after it, and checked"}, nil
+			Reason: "encrypted attachment decrypted with the password sent after it, and checked"}, nil
 	}
-	name := locked[0].name
+	name, what := locked[0].name, locked[0].what()
 	if sender == "" || len(m.Rcpts) == 0 {
 		// A bounce has no one to send a password.
-		return Hit{Matched: true, Reason: name + " is an encrypted archive, from the null sender"}, nil
+		return Hit{Matched: true, Reason: name + " is " + what + ", from the null sender"}, nil
+	}
+	for _, l := range locked {
+		if l.lock.sealed {
+			// No password would open it here: waiting for one only
+			// delays the same verdict.
+			return Hit{Matched: true, Reason: l.name + " is " + l.what() + " that Sekisho cannot decrypt with a password"}, nil
+		}
 	}
 	first := now
 	for _, rcpt := range m.Rcpts {
@@ -244,8 +287,8 @@ func (r *encryptedArchive) Check(ctx context.Context, _ Stage, m *Message) (Hit,
 	}
 	if waited := now.Sub(first); waited < r.timeout {
 		return Hit{Matched: true, Action: Tempfail, Reply: r.pairReply,
-			Reason: fmt.Sprintf("%s is an encrypted archive: waiting for its password, %s of %s waited",
-				name, waited.Round(time.Second), r.timeout)}, nil
+			Reason: fmt.Sprintf("%s is %s: waiting for its password, %s of %s waited",
+				name, what, waited.Round(time.Second), r.timeout)}, nil
 	}
 	for _, rcpt := range m.Rcpts {
 		for _, l := range locked {
@@ -254,7 +297,7 @@ func (r *encryptedArchive) Check(ctx context.Context, _ Stage, m *Message) (Hit,
 			}
 		}
 	}
-	return Hit{Matched: true, Reason: fmt.Sprintf("%s is an encrypted archive: no password that opens it came within pair_timeout %s", name, r.timeout)}, nil
+	return Hit{Matched: true, Reason: fmt.Sprintf("%s is %s: no password that opens it came within pair_timeout %s", name, what, r.timeout)}, nil
 }
 
 // Commit forgets the archives of an accepted mail that a password opened,

@@ -112,12 +112,12 @@ func TestEncryptedArchiveJudge(t *testing.T) {
 	e := rtEngine(t, "[rules.encrypted_archive]\n", nil)
 	v := e.Run(context.Background(), policy.StageEOB, rtBytesMessage(t, archiveMail(zip)))
 	rtExpect(t, v, "encrypted_archive", policy.Reject,
-		"550 5.7.1 Encrypted archives are not accepted: their content cannot be checked. Please share the file another way",
+		"550 5.7.1 Encrypted archives and documents are not accepted: their content cannot be checked. Please share the file another way",
 		`attachment "mitsumori.zip" (part 2) is an encrypted archive`)
 	e = rtEngine(t, "[rules.encrypted_archive]\naction = \"tempfail\"\n", nil)
 	v = e.Run(context.Background(), policy.StageEOB, rtBytesMessage(t, archiveMail(zip)))
 	rtExpect(t, v, "encrypted_archive", policy.Tempfail,
-		"450 4.7.1 Encrypted archives are not accepted: their content cannot be checked. Please share the file another way")
+		"450 4.7.1 Encrypted archives and documents are not accepted: their content cannot be checked. Please share the file another way")
 	// A plain zip is no business of this rule.
 	plain := rtFileMessage(t, "zip-with-exe.eml")
 	rtExpectContinue(t, rtEngine(t, "[rules.encrypted_archive]\n", nil).Run(context.Background(), policy.StageEOB, plain))
@@ -138,7 +138,7 @@ func TestEncryptedArchivePairing(t *testing.T) {
 		p := newPairing(t, "")
 		o := p.send(exe, from, to)
 		rtExpect(t, o.Verdict, "encrypted_archive", policy.Tempfail,
-			"451 4.7.0 Encrypted archive: it will be accepted once its password has been sent in a separate mail", "waiting for its password")
+			"451 4.7.0 Encrypted archive or document: it will be accepted once its password has been sent in a separate mail", "waiting for its password")
 		// The MTA retries before the password came: still waiting.
 		p.now = p.now.Add(10 * time.Minute)
 		o = p.send(exe, from, to)
@@ -163,11 +163,11 @@ func TestEncryptedArchivePairing(t *testing.T) {
 
 	t.Run("clean inside", func(t *testing.T) {
 		p := newPairing(t, "")
-		rtExpect(t, p.send(pdf, from, to).Verdict, "encrypted_archive", policy.Tempfail, "451 4.7.0 Encrypted archive: it will be accepted once its password has been sent in a separate mail")
+		rtExpect(t, p.send(pdf, from, to).Verdict, "encrypted_archive", policy.Tempfail, "451 4.7.0 Encrypted archive or document: it will be accepted once its password has been sent in a separate mail")
 		// Another sender's password, or one to another recipient, opens nothing.
 		p.send(passwordMail(t, pw), "other@partner.example.jp", to)
 		p.send(passwordMail(t, pw), from, "suzuki@example.co.jp")
-		rtExpect(t, p.send(pdf, from, to).Verdict, "encrypted_archive", policy.Tempfail, "451 4.7.0 Encrypted archive: it will be accepted once its password has been sent in a separate mail")
+		rtExpect(t, p.send(pdf, from, to).Verdict, "encrypted_archive", policy.Tempfail, "451 4.7.0 Encrypted archive or document: it will be accepted once its password has been sent in a separate mail")
 		p.send(passwordMail(t, "wrong-one"), from, to)
 		p.send(passwordMail(t, pw), from, to)
 		o := p.send(pdf, from, to)
@@ -179,20 +179,20 @@ func TestEncryptedArchivePairing(t *testing.T) {
 		}
 		// Once accepted, the archive and its candidates are forgotten: the
 		// same file sent again waits anew.
-		rtExpect(t, p.send(pdf, from, to).Verdict, "encrypted_archive", policy.Tempfail, "451 4.7.0 Encrypted archive: it will be accepted once its password has been sent in a separate mail", "0s of 1h0m0s waited")
+		rtExpect(t, p.send(pdf, from, to).Verdict, "encrypted_archive", policy.Tempfail, "451 4.7.0 Encrypted archive or document: it will be accepted once its password has been sent in a separate mail", "0s of 1h0m0s waited")
 	})
 
 	t.Run("password never comes", func(t *testing.T) {
 		p := newPairing(t, "action = \"reject\"\nreply = \"550 5.7.1 Send the file by the file server, not as an encrypted zip\"\n")
 		p.send(pdf, from, to)
 		p.now = p.now.Add(59 * time.Minute)
-		rtExpect(t, p.send(pdf, from, to).Verdict, "encrypted_archive", policy.Tempfail, "451 4.7.0 Encrypted archive: it will be accepted once its password has been sent in a separate mail")
+		rtExpect(t, p.send(pdf, from, to).Verdict, "encrypted_archive", policy.Tempfail, "451 4.7.0 Encrypted archive or document: it will be accepted once its password has been sent in a separate mail")
 		p.now = p.now.Add(time.Minute)
 		rtExpect(t, p.send(pdf, from, to).Verdict, "encrypted_archive", policy.Reject,
 			"550 5.7.1 Send the file by the file server, not as an encrypted zip", "no password that opens it came within pair_timeout 1h0m0s")
 		// The null sender cannot send a password: the action applies at once.
 		rtExpect(t, newPairing(t, "").send(pdf, "", to).Verdict, "encrypted_archive", policy.Reject,
-			"550 5.7.1 Encrypted archives are not accepted: their content cannot be checked. Please share the file another way", "null sender")
+			"550 5.7.1 Encrypted archives and documents are not accepted: their content cannot be checked. Please share the file another way", "null sender")
 	})
 
 	t.Run("not streamed", func(t *testing.T) {
@@ -250,4 +250,55 @@ func TestEncryptedArchiveOneOutcome(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "rules.attachment_extension.encrypted: encrypted archives are judged by rules.encrypted_archive") {
 		t.Errorf("error = %v", err)
 	}
+}
+
+// documentMail is a mail with an Office document attached, from the
+// encrypted documents of policy/mime's tests (password "Pw-2026").
+func documentMail(t *testing.T, fixture, name string) []byte {
+	t.Helper()
+	doc, err := os.ReadFile(filepath.Join("mime", "testdata", "documents", fixture))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return []byte("Subject: =?UTF-8?B?" + base64.StdEncoding.EncodeToString([]byte("見積書の送付")) + "?=\r\n" +
+		"MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n" +
+		"--b\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n見積書を添付します。\r\n" +
+		"--b\r\nContent-Type: application/vnd.openxmlformats-officedocument.spreadsheetml.sheet; name=" + name + "\r\nContent-Transfer-Encoding: base64\r\n\r\n" +
+		base64.StdEncoding.EncodeToString(doc) + "\r\n--b--\r\n")
+}
+
+// TestEncryptedDocumentJudge: an Office file protected by a password is
+// judged like an encrypted archive, and only by this rule.
+func TestEncryptedDocumentJudge(t *testing.T) {
+	raw := documentMail(t, "harmless.xlsx", "mitsumori.xlsx")
+	v := rtEngine(t, "[rules.encrypted_archive]\n", nil).Run(context.Background(), policy.StageEOB, rtBytesMessage(t, raw))
+	rtExpect(t, v, "encrypted_archive", policy.Reject,
+		"550 5.7.1 Encrypted archives and documents are not accepted: their content cannot be checked. Please share the file another way",
+		`attachment "mitsumori.xlsx" (part 2) is an encrypted document`)
+	// Without the rule it is accepted: uninspectable leaves encrypted
+	// attachments to it.
+	rtExpectContinue(t, rtEngine(t, "[rules.attachment_extension]\n\n[rules.uninspectable]\n", nil).Run(context.Background(), policy.StageEOB, rtBytesMessage(t, raw)))
+}
+
+// TestEncryptedDocumentPairing: an encrypted .xlsx waits for its
+// password, and the retry is decrypted and judged on its package.
+func TestEncryptedDocumentPairing(t *testing.T) {
+	const from, to = "yamada@partner.example.jp", "tanaka@example.co.jp"
+	harmless := documentMail(t, "harmless.xlsx", "mitsumori.xlsx")
+	exe := documentMail(t, "exe.docx", "mitsumori.docx")
+	p := newPairing(t, "")
+	rtExpect(t, p.send(harmless, from, to).Verdict, "encrypted_archive", policy.Tempfail,
+		"451 4.7.0 Encrypted archive or document: it will be accepted once its password has been sent in a separate mail", "is an encrypted document: waiting for its password")
+	rtExpect(t, p.send(exe, from, to).Verdict, "encrypted_archive", policy.Tempfail, "451 4.7.0 Encrypted archive or document: it will be accepted once its password has been sent in a separate mail")
+	p.now = p.now.Add(time.Minute)
+	if o := p.send(passwordMail(t, "Pw-2026"), from, to); !o.Accepted() {
+		t.Fatalf("password mail: %+v", o.Verdict)
+	}
+	o := p.send(harmless, from, to)
+	if !o.Accepted() || len(o.Headers) != 1 || !strings.Contains(o.Headers[0].Value, "decrypted with the password sent after it, and checked") {
+		t.Fatalf("decrypted harmless document: %+v %+v", o.Verdict, o.Headers)
+	}
+	rtExpect(t, p.send(exe, from, to).Verdict, "attachment_extension", policy.Reject,
+		"550 5.7.1 Attachment type not allowed: mitsumori.docx > EncryptedPackage > word/embeddings/invoice.exe",
+		`"EncryptedPackage" > "word/embeddings/invoice.exe" denied extension exe`)
 }

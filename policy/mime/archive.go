@@ -52,8 +52,12 @@ type container struct {
 	// claims the format, since extracting every entry that starts with
 	// zeros would spend the budget of nested archives on data files.
 	weakSniff bool
-	exts      []string // file extensions that claim the format
-	types     []string // media types that claim it
+	// document: the format is a document that may be encrypted or embed
+	// files, not an archive: content too big to spool is left as it was
+	// before it was looked into, a plain file, with no gap.
+	document bool
+	exts     []string // file extensions that claim the format
+	types    []string // media types that claim it
 	// open returns a walker of the entries of the archive in ra (size
 	// bytes), named fileName; errNotContainer when the content is not of
 	// the format after all (a sniff that needs more than the head). A
@@ -86,11 +90,21 @@ func registerContainer(c *container) {
 // entryFormat is sniffArchive for an archive entry whose name claims the
 // format claims: a weak sniff counts only when the name says the same.
 func entryFormat(head []byte, claims string) string {
-	f := sniffArchive(head)
+	f := claimFirst(sniffArchive(head), claims)
 	if c := containers[f]; c != nil && c.weakSniff && claims != f {
 		return ""
 	}
 	return f
+}
+
+// claimFirst is the format sniffed, unless it is a document's and the
+// name or media type claims an archive format: the file is then read as
+// that archive, as the desktop opens it.
+func claimFirst(sniffed, claims string) string {
+	if c := containers[sniffed]; c != nil && c.document && claims != "" && claims != sniffed && opens(claims) {
+		return ""
+	}
+	return sniffed
 }
 
 // errNotContainer: content sniffed as a container format turned out not
@@ -142,6 +156,9 @@ type arcEntry struct {
 	// when the entry cannot be decrypted; noDecrypt then says why.
 	decrypt   func(password []byte) (io.ReadCloser, error)
 	noDecrypt string
+	// locked says what is encrypted, for gap reasons ("encrypted Office
+	// document (…)"); "" for an archive entry.
+	locked string
 }
 
 // arcWalker gives the entries of an archive one by one.
@@ -157,6 +174,9 @@ type arcStop struct {
 	class     GapClass
 	why       string
 	encrypted bool
+	// sealed: encrypted in a way no password candidate is tried on
+	// (Archive.Undecryptable).
+	sealed bool
 }
 
 func (s *arcStop) Error() string { return s.why }
@@ -166,7 +186,7 @@ func (s *arcStop) Error() string { return s.why }
 // is the attachment's file name; name and part say where the content is,
 // for the gaps.
 func (in *inspector) archive(k *sink, fileName, name, part string) *Archive {
-	format := sniffArchive(k.head)
+	format := claimFirst(sniffArchive(k.head), k.claims)
 	if sp := k.spool; sp != nil {
 		defer sp.release()
 		claimed := format == "" && opens(k.claims)
@@ -175,6 +195,9 @@ func (in *inspector) archive(k *sink, fileName, name, part string) *Archive {
 				format = k.claims
 			}
 			var a *Archive
+			if c := containers[format]; c != nil && c.document && (sp.tooBig || sp.err != nil) {
+				return nil
+			}
 			switch {
 			case sp.tooBig:
 				a = &Archive{Format: format, Skipped: fmt.Sprintf("too big: %d bytes, %d allowed", sp.size(), sp.max)}
@@ -254,11 +277,14 @@ func (in *inspector) inspectArchive(format string, ra io.ReaderAt, size int64, d
 	if errors.Is(err, errNotContainer) && !claimed {
 		return nil
 	}
+	if f, ok := w.(interface{ actualFormat() string }); ok {
+		// A compound file is reported as what it turned out to be.
+		a.Format = f.actualFormat()
+	}
 	var stop *arcStop
 	switch {
 	case errors.As(err, &stop):
-		a.Encrypted = a.Encrypted || stop.encrypted
-		in.skip(a, stop.class, name, part, stop.why)
+		in.stopAt(a, stop, name, part)
 	case err != nil && claimed:
 		in.skip(a, GapArchive, name, part, fmt.Sprintf("named or typed as a %s archive, but its content is no archive format known", format))
 	case err != nil:
@@ -278,6 +304,13 @@ func (in *inspector) inspectArchive(format string, ra io.ReaderAt, size int64, d
 	return a
 }
 
+// stopAt records the stop that ended the reading of archive a.
+func (in *inspector) stopAt(a *Archive, stop *arcStop, name, part string) {
+	a.Encrypted = a.Encrypted || stop.encrypted
+	a.Undecryptable = a.Undecryptable || stop.sealed
+	in.skip(a, stop.class, name, part, stop.why)
+}
+
 // skip records why archive a was not (fully) looked into.
 func (in *inspector) skip(a *Archive, c GapClass, name, part, why string) {
 	a.Skipped = why
@@ -294,8 +327,7 @@ func (in *inspector) walk(a *Archive, w arcWalker, depth int, name, part string)
 		case err == io.EOF:
 			return
 		case errors.As(err, &stop):
-			a.Encrypted = a.Encrypted || stop.encrypted
-			in.skip(a, stop.class, name, part, stop.why)
+			in.stopAt(a, stop, name, part)
 			return
 		case err != nil:
 			in.skip(a, GapArchive, name, part, "corrupt: "+err.Error())
@@ -397,6 +429,11 @@ func readHead(r io.Reader) ([]byte, error) {
 // cannot cost gigabytes.
 func (in *inspector) nested(head []byte, r io.Reader, f *arcEntry, format string, depth int, entry, part string, claimed bool) *Archive {
 	skip := func(why string) *Archive {
+		if c := containers[format]; c != nil && c.document {
+			// A document that cannot be looked into stays the plain
+			// file it was.
+			return nil
+		}
 		in.gap(GapArchive, part, entry+": "+why)
 		return &Archive{Format: format, Skipped: why}
 	}
@@ -437,12 +474,16 @@ var errTooBigToCheck = errors.New("too big to decrypt and check")
 // authentication code) right; the entry is then looked into like a plain
 // one. Otherwise it stays an encrypted gap.
 func (in *inspector) decryptEntry(e *Entry, f *arcEntry, depth int, entry, part string) {
+	what := entry + ": encrypted"
+	if f.locked != "" {
+		what = entry + ": " + f.locked
+	}
 	if len(in.passwords) == 0 {
-		in.gap(GapEncrypted, part, entry+": encrypted")
+		in.gap(GapEncrypted, part, what)
 		return
 	}
 	if f.decrypt == nil {
-		in.gap(GapEncrypted, part, entry+": encrypted: not decrypted: "+f.noDecrypt)
+		in.gap(GapEncrypted, part, what+": not decrypted: "+f.noDecrypt)
 		return
 	}
 	for i := range in.passwords {
@@ -450,7 +491,7 @@ func (in *inspector) decryptEntry(e *Entry, f *arcEntry, depth int, entry, part 
 		// password, most often.
 		pw := in.passwords[(in.fits+i)%len(in.passwords)]
 		if why := in.decryptBudget(); why != "" {
-			in.gap(GapEncrypted, part, entry+": encrypted: not decrypted: "+why)
+			in.gap(GapEncrypted, part, what+": not decrypted: "+why)
 			return
 		}
 		start := time.Now()
@@ -459,7 +500,7 @@ func (in *inspector) decryptEntry(e *Entry, f *arcEntry, depth int, entry, part 
 		if errors.Is(err, errTooBigToCheck) || errors.Is(err, zipcrypt.ErrAlgorithm) || errors.Is(err, zipcrypt.ErrFormat) {
 			// No candidate can do better: the others are not tried, and
 			// the tries of the message's other entries are kept.
-			in.gap(GapEncrypted, part, fmt.Sprintf("%s: encrypted: not decrypted: %v", entry, err))
+			in.gap(GapEncrypted, part, fmt.Sprintf("%s: not decrypted: %v", what, err))
 			return
 		}
 		if err != nil {
@@ -472,7 +513,7 @@ func (in *inspector) decryptEntry(e *Entry, f *arcEntry, depth int, entry, part 
 		sp.release()
 		return
 	}
-	in.gap(GapEncrypted, part, entry+": encrypted: no password candidate fits")
+	in.gap(GapEncrypted, part, what+": no password candidate fits")
 }
 
 // decryptBudget says why no more candidates are tried in this message, ""

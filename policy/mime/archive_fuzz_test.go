@@ -53,3 +53,19 @@ func FuzzGzip(f *testing.F) {
 	f.Add(gzipOf(f, "x.zip", storeZip(f, "d.exe", peBytes)))
 	f.Fuzz(func(t *testing.T, data []byte) { fuzzArchive(t, FormatGzip, data) })
 }
+
+func FuzzCFB(f *testing.F) {
+	f.Add(cfbOf(f, map[string][]byte{"WordDocument": []byte("\xec\xa5\xc1\x00\x00\x00\x00\x00\x00\x00\x00\x01"), "ObjectPool/_1/\x01Ole10Native": olePackageOf("a.exe", peBytes)}, nil))
+	f.Add(agileEncrypt(f, storeZip(f, "d.exe", peBytes), "pw", 10))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		lim := DefaultLimits()
+		lim.MaxArchiveBytes = 4 << 20
+		lim.MaxArchiveEntries = 200
+		lim.TempDir = t.TempDir()
+		in := newInspector(bytes.NewReader(nil), lim, nil, [][]byte{[]byte("pw")})
+		in.inspectArchive(FormatCFB, bytes.NewReader(data), int64(len(data)), 1, "f.doc", "attachment", "1", false)
+		if _, err := json.Marshal(in.res); err != nil {
+			t.Fatal(err)
+		}
+	})
+}

@@ -201,6 +201,9 @@ type Archive struct {
 	Encrypted bool    `json:"encrypted"`         // any entry encrypted, or the entry list itself
 	Entries   []Entry `json:"entries,omitempty"` // files in the archive, directories left out; a gzip archive has one
 	Skipped   string  `json:"skipped,omitempty"` // why the archive was not (fully) inspected: too big, too deep, corrupt, too many entries, encrypted entry list
+	// Undecryptable: encrypted in a way Sekisho decrypts with no password
+	// (a legacy Office document, a PDF): pairing cannot open it.
+	Undecryptable bool `json:"undecryptable,omitempty"`
 }
 
 // Entry describes one file in an archive.
