@@ -90,7 +90,7 @@ func TestE2EPPAP(t *testing.T) {
 			archive := writeMessage(t, japaneseMessage(tok, fileAttachment("請求書.zip", "application/zip",
 				ppapZip(t, pw, map[string][]byte{"請求書.txt": []byte(eicar)}))))
 			out := pf.mustSwaks(t, 26, "--from", from, "--to", to, "--data", archive)
-			mustRefuse(t, out, regexp.QuoteMeta("451 4.7.0 Encrypted archive: it will be accepted once its password has been sent in a separate mail"))
+			mustRefuse(t, out, regexp.QuoteMeta("451 4.7.0 Encrypted archive or document: it will be accepted once its password has been sent in a separate mail"))
 			pf.notDelivered(t, tok)
 
 			pwTok := token(t)
