@@ -21,6 +21,9 @@ type RateLimitConfig struct {
 	Window  Duration    `toml:"window"`  // sliding window
 	Store   StoreConfig `toml:"store"`   // "memory", a Redis URL, or a table of Redis servers
 	Timeout Duration    `toml:"timeout"` // per Redis call
+	// KeySecret keys the digests the counts are stored under (see
+	// ratelimit.Digest); the same on every host sharing a store.
+	KeySecret string `toml:"key_secret"`
 }
 
 func (c *RateLimitConfig) setDefaults() {
@@ -66,7 +69,11 @@ func (c *RateLimitConfig) validate() []*ConfigError {
 }
 
 func (c *RateLimitConfig) build(env *Env) (Rule, error) {
-	r := &rateLimit{kind: c.Key, limit: c.Limit, window: c.Window.D(), metrics: env.Metrics}
+	r := &rateLimit{kind: c.Key, limit: c.Limit, window: c.Window.D(), secret: []byte(c.KeySecret), metrics: env.Metrics}
+	if c.KeySecret == "" && !c.Store.memory() {
+		env.logger().Warn("rate_limit: key_secret is not set: the counts are stored under digests of the addresses that anyone who guesses an address can compute",
+			"store", c.Store.String())
+	}
 	var err error
 	r.store, err = env.rateStore(c.Store.url, c.Timeout.D())
 	return r, err
@@ -242,6 +249,7 @@ type rateLimit struct {
 	limit   int
 	window  time.Duration
 	store   ratelimit.Store
+	secret  []byte           // keys the store's digests
 	metrics *metrics.Metrics // counts the store's failures
 }
 
@@ -257,7 +265,7 @@ func (r *rateLimit) Check(ctx context.Context, _ Stage, m *Message) (Hit, error)
 	if err != nil {
 		return Hit{}, err
 	}
-	n, err := r.store.Count(ctx, k, r.window)
+	n, err := r.store.Count(ctx, ratelimit.Digest(r.secret, k), r.window)
 	if err != nil {
 		r.metrics.StoreError("count")
 		return Hit{}, fmt.Errorf("rate limit store: %w", err)
@@ -279,7 +287,7 @@ func (r *rateLimit) Commit(ctx context.Context, m *Message) error {
 			continue
 		}
 		seen[k] = true
-		if err := r.store.Add(ctx, k, r.window, 1); err != nil {
+		if err := r.store.Add(ctx, ratelimit.Digest(r.secret, k), r.window, 1); err != nil {
 			r.metrics.StoreError("add")
 			return fmt.Errorf("rate limit store: %w", err)
 		}

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sekisho/sekisho/policy/ratelimit"
 	"github.com/sekisho/sekisho/policy/ratelimit/redistest"
 )
 
@@ -77,7 +78,7 @@ func TestE2ERedisCluster(t *testing.T) {
 	// slot of their key.
 	cl := c.Client()
 	defer cl.Close()
-	key := "sekisho:rl:sender+recipient:" + strings.ToLower(sender) + "|bob@example.co.jp"
+	key := "sekisho:rl:" + ratelimit.Digest(nil, "sender+recipient:"+strings.ToLower(sender)+"|bob@example.co.jp")
 	if n, err := cl.ZCard(t.Context(), key).Result(); n != 3 || err != nil {
 		t.Errorf("ZCARD %s = %d, %v; want the 3 accepted messages", key, n, err)
 	}

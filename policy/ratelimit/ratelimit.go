@@ -14,6 +14,9 @@ package ratelimit
 
 import (
 	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"net/netip"
@@ -154,6 +157,21 @@ func join(kind string, parts ...string) string {
 		}
 	}
 	return b.String()
+}
+
+// Digest returns the store key for key, as Key builds it: the kind in
+// clear, then the first 128 bits of an HMAC-SHA-256 of the whole key under
+// secret, in hex ("sender+recipient:3f5c…"). Whoever reads the store sees
+// how many events each digest had, not the addresses or who mailed whom;
+// without the secret, an address cannot be tested against the digests
+// either. Hosts sharing a store must share the secret, or they count
+// apart. An empty secret still hides the addresses from a glance, but
+// anyone who guesses an address can compute its digest.
+func Digest(secret []byte, key string) string {
+	kind, _, _ := strings.Cut(key, ":")
+	mac := hmac.New(sha256.New, secret)
+	mac.Write([]byte(key))
+	return kind + ":" + hex.EncodeToString(mac.Sum(nil)[:16])
 }
 
 // checkArgs validates the arguments every store shares.
