@@ -30,6 +30,8 @@ type Env struct {
 	memory *ratelimit.Memory
 	redis  map[string]*ratelimit.Redis // by redisKey
 	pairs  *pairing.Memory             // PPAP pairing, made by the first rule that pairs
+
+	verdicts *verdictCache // the virus rule's, made by the first rule that caches
 }
 
 // redisKey names the Redis client of a store URL and timeout: the timeout

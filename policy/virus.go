@@ -22,6 +22,12 @@ type VirusConfig struct {
 	Scan        string   `toml:"scan"`          // "parts": the decoded parts (one clamd session a message); "message": the raw message
 	ScanText    bool     `toml:"scan_text"`     // parts: the body text too (off by default)
 	ScanImages  bool     `toml:"scan_images"`   // parts: images too
+	// The verdict cache (parts mode): clamd's verdicts kept by the
+	// SHA-256 of the bytes scanned and clamd's signature version.
+	Cache         string   `toml:"cache"`           // "memory" or "off"
+	CacheEntries  int      `toml:"cache_entries"`   // verdicts kept at most
+	CacheTTL      Duration `toml:"cache_ttl"`       // how long one is kept
+	CachePartSize Size     `toml:"cache_part_size"` // larger parts are streamed to clamd, not cached
 
 	client *clamd.Client
 }
@@ -32,6 +38,10 @@ func (c *VirusConfig) setDefaults() {
 	c.MaxScanSize = 25 << 20
 	c.Oversize = "skip"
 	c.Scan = "parts"
+	c.Cache = "memory"
+	c.CacheEntries = 100000
+	c.CacheTTL = Duration(time.Hour)
+	c.CachePartSize = 4 << 20
 }
 
 func (c *VirusConfig) validate() []*ConfigError {
@@ -53,6 +63,18 @@ func (c *VirusConfig) validate() []*ConfigError {
 	if c.Scan != "parts" && c.Scan != "message" {
 		errs = append(errs, &ConfigError{Key: "scan", Msg: fmt.Sprintf("must be parts or message, not %q", c.Scan)})
 	}
+	if c.Cache != "memory" && c.Cache != "off" {
+		errs = append(errs, &ConfigError{Key: "cache", Msg: fmt.Sprintf("must be memory or off, not %q", c.Cache)})
+	}
+	if c.CacheEntries < 1 {
+		errs = append(errs, &ConfigError{Key: "cache_entries", Msg: fmt.Sprintf("must be at least 1, not %d", c.CacheEntries)})
+	}
+	if c.CacheTTL <= 0 {
+		errs = append(errs, &ConfigError{Key: "cache_ttl", Msg: "must be above zero"})
+	}
+	if c.CachePartSize <= 0 {
+		errs = append(errs, &ConfigError{Key: "cache_part_size", Msg: "must be above zero"})
+	}
 	if c.Action == Tempfail {
 		errs = append(errs, &ConfigError{Key: "action", Msg: "a virus is not a temporary condition: use reject, discard or quarantine"})
 	}
@@ -63,8 +85,13 @@ func (c *VirusConfig) build(env *Env) (Rule, error) {
 	cl := *c.client
 	cl.Timeout = c.Timeout.D()
 	cl.Metrics = env.Metrics
-	return &virus{client: &cl, max: int64(c.MaxScanSize), tempfailOversize: c.Oversize == "tempfail",
-		parts: c.Scan == "parts", text: c.ScanText, images: c.ScanImages, metrics: env.Metrics}, nil
+	r := &virus{client: &cl, max: int64(c.MaxScanSize), tempfailOversize: c.Oversize == "tempfail",
+		parts: c.Scan == "parts", text: c.ScanText, images: c.ScanImages, metrics: env.Metrics,
+		cachePart: int64(c.CachePartSize)}
+	if c.Cache == "memory" {
+		r.cache = env.verdictCache(c.CacheEntries, c.CacheTTL.D())
+	}
+	return r, nil
 }
 
 // virus streams each message to clamd as the MTA passes it on and reads
@@ -78,6 +105,8 @@ type virus struct {
 	parts            bool // scan the decoded parts, not the raw message
 	text, images     bool // in parts mode, scan those parts too
 	metrics          *metrics.Metrics
+	cache            *verdictCache // nil when off
+	cachePart        int64         // parts up to this size are held, hashed and looked up
 }
 
 // clamdError reports a scan that clamd did not answer, counted by kind

@@ -2,8 +2,10 @@ package policy
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
+	"hash"
 	"io"
 	"strings"
 	"sync"
@@ -36,9 +38,22 @@ type partsScan struct {
 	session  *clamd.Session
 	aborted  bool
 	err      error
-	names    []string // what each scan of the session was, for the log
-	files    []string // the file name of each, "" for a part without one
-	oversize []string // parts larger than max_scan_size, scanned in part
+	scans    int         // scans sent in the session
+	parts    []partEntry // the parts judged, in order
+	oversize []string    // parts larger than max_scan_size, scanned in part
+	version  string      // clamd's signature version, "" when the cache is not used
+	asked    bool        // version was asked for this message
+}
+
+// partEntry is one part judged: sent to clamd as the scan-th of the
+// session, or answered from the verdict cache.
+type partEntry struct {
+	name      string // for the log
+	file      string // the file name, "" for a part without one
+	scan      int    // index of its scan in the session; -1 when cached
+	cached    clamd.Result
+	sum       [sha256.Size]byte // of the bytes sent, when cacheable
+	cacheable bool
 }
 
 var _ mime.Scanner = (*partsScan)(nil)
@@ -52,7 +67,7 @@ func (p *partsScan) needsParts() bool { return true }
 func (p *partsScan) used() bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return p.session != nil || p.err != nil
+	return len(p.parts) > 0 || p.err != nil
 }
 
 // Abort ends the session without a verdict.
@@ -75,6 +90,32 @@ func (p *partsScan) Part(info mime.PartInfo) io.WriteCloser {
 	if p.err != nil || p.aborted {
 		return nil
 	}
+	name := "part " + info.Path
+	if info.Filename != "" {
+		name = fmt.Sprintf("%q (part %s)", info.Filename, info.Path)
+	}
+	e := partEntry{name: name, file: info.Filename, scan: -1}
+	if p.r.cache != nil && !p.asked {
+		p.asked = true
+		p.version = p.r.cache.signatures(p.ctx, p.r.client)
+	}
+	w := &partWriter{p: p, left: p.r.max, entry: e}
+	if p.version != "" {
+		// Held and hashed until its end, then looked up; a part that
+		// outgrows cache_part_size is streamed from there on.
+		w.hash, w.hold = sha256.New(), true
+		return w
+	}
+	if w.w = p.startScan(&w.entry); w.w == nil {
+		return nil
+	}
+	return w
+}
+
+// startScan starts the next scan of the session, opening the session for
+// the first; nil when clamd cannot be reached (p.err says why). Called
+// with p.mu held.
+func (p *partsScan) startScan(e *partEntry) io.WriteCloser {
 	if p.session == nil {
 		if p.session, p.err = p.r.client.NewSession(p.ctx); p.err != nil {
 			return nil
@@ -85,13 +126,9 @@ func (p *partsScan) Part(info mime.PartInfo) io.WriteCloser {
 		p.err = err
 		return nil
 	}
-	name := "part " + info.Path
-	if info.Filename != "" {
-		name = fmt.Sprintf("%q (part %s)", info.Filename, info.Path)
-	}
-	p.names = append(p.names, name)
-	p.files = append(p.files, info.Filename)
-	return &partWriter{p: p, w: w, left: p.r.max, name: name}
+	e.scan = p.scans
+	p.scans++
+	return w
 }
 
 // scans reports whether a part is one the rule sends to clamd.
@@ -105,13 +142,20 @@ func (r *virus) scans(info mime.PartInfo) bool {
 	return true
 }
 
-// partWriter is one part on its way to clamd, cut at max_scan_size.
+// partWriter is one part on its way to clamd, cut at max_scan_size. With
+// the verdict cache on, the part is held and hashed while it is decoded,
+// and sent only if no verdict on the same bytes is kept.
 type partWriter struct {
-	p    *partsScan
-	w    io.WriteCloser
-	left int64
-	name string
-	err  error
+	p     *partsScan
+	w     io.WriteCloser // the scan, once started
+	left  int64
+	entry partEntry
+	err   error
+
+	hash hash.Hash // of what is sent, with the cache on
+	hold bool      // held: not sent yet
+	held []byte
+	cut  bool // cut at max_scan_size: not cached
 }
 
 func (w *partWriter) Write(b []byte) (int, error) {
@@ -121,24 +165,89 @@ func (w *partWriter) Write(b []byte) (int, error) {
 	}
 	if int64(len(b)) > w.left {
 		b = b[:w.left]
+		w.cut = true
 		w.p.mu.Lock()
-		w.p.oversize = append(w.p.oversize, w.name)
+		w.p.oversize = append(w.p.oversize, w.entry.name)
 		w.p.mu.Unlock()
 	}
 	w.left -= int64(len(b))
-	if _, err := w.w.Write(b); err != nil {
-		w.fail(err)
+	if w.hold {
+		w.hash.Write(b)
+		if int64(len(w.held)+len(b)) <= w.p.r.cachePart {
+			w.held = append(w.held, b...)
+			return n, nil
+		}
+		// Too big to hold: streamed, and not cached.
+		w.hold, w.hash = false, nil
+		if !w.start() {
+			return n, nil
+		}
+		w.send(w.held)
+		w.held = nil
 	}
+	w.send(b)
 	return n, nil
 }
 
+// start starts the part's scan; false when it cannot be.
+func (w *partWriter) start() bool {
+	w.p.mu.Lock()
+	defer w.p.mu.Unlock()
+	if w.p.err != nil || w.p.aborted {
+		w.err = errors.New("clamd: no session")
+		return false
+	}
+	if w.w = w.p.startScan(&w.entry); w.w == nil {
+		w.err = w.p.err
+		return false
+	}
+	return true
+}
+
+func (w *partWriter) send(b []byte) {
+	if w.err != nil || len(b) == 0 {
+		return
+	}
+	if _, err := w.w.Write(b); err != nil {
+		w.fail(err)
+	}
+}
+
 func (w *partWriter) Close() error {
-	if w.err == nil {
+	if w.hold {
+		w.hold = false
+		var sum [sha256.Size]byte
+		w.hash.Sum(sum[:0])
+		if res, ok := w.p.r.cache.get(w.p.version, sum); ok && !w.cut {
+			w.p.r.metrics.ClamdCache(true)
+			w.entry.cached = res
+			w.record()
+			return nil
+		}
+		w.p.r.metrics.ClamdCache(false)
+		w.entry.sum, w.entry.cacheable = sum, !w.cut
+		if !w.start() {
+			return nil
+		}
+		w.send(w.held)
+		w.held = nil
+	}
+	if w.err == nil && w.w != nil {
 		if err := w.w.Close(); err != nil {
 			w.fail(err)
 		}
 	}
+	if w.err == nil {
+		w.record()
+	}
 	return nil
+}
+
+// record adds the part to the message's parts judged.
+func (w *partWriter) record() {
+	w.p.mu.Lock()
+	w.p.parts = append(w.p.parts, w.entry)
+	w.p.mu.Unlock()
 }
 
 func (w *partWriter) fail(err error) {
@@ -169,22 +278,40 @@ func (p *partsScan) verdict(m *Message) (Hit, error) {
 	if p.err != nil {
 		return Hit{}, p.r.clamdError(p.err)
 	}
+	var res []clamd.Result
 	if p.session != nil {
-		res, err := p.session.End()
-		if err != nil {
+		var err error
+		if res, err = p.session.End(); err != nil {
 			p.r.metrics.ClamdError(clamd.Kind(err))
 			return Hit{}, err
 		}
-		for i, rs := range res {
-			if rs.Infected {
-				h := p.r.result(rs)
-				h.Reason = fmt.Sprintf("clamd found %s in %s", rs.Virus, p.names[i])
-				if p.files[i] != "" {
-					h.Vars["filename"] = replyName(p.files[i])
-				}
-				return h, nil
+		if len(res) != p.scans {
+			return Hit{}, p.r.clamdError(fmt.Errorf("%w: %d answers to %d scans", clamd.ErrProtocol, len(res), p.scans))
+		}
+	}
+	var hit *Hit
+	for _, e := range p.parts {
+		rs, cached := e.cached, e.scan < 0
+		if !cached {
+			rs = res[e.scan]
+			if e.cacheable {
+				p.r.cache.add(p.version, e.sum, rs)
 			}
 		}
+		if rs.Infected && hit == nil {
+			h := p.r.result(rs)
+			h.Reason = fmt.Sprintf("clamd found %s in %s", rs.Virus, e.name)
+			if cached {
+				h.Reason += fmt.Sprintf(" (verdict kept from an earlier scan of the same bytes, signatures %s)", p.version)
+			}
+			if e.file != "" {
+				h.Vars["filename"] = replyName(e.file)
+			}
+			hit = &h
+		}
+	}
+	if hit != nil {
+		return *hit, nil
 	}
 	if len(p.oversize) > 0 {
 		return p.r.oversizeParts(p.oversize)

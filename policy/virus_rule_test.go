@@ -26,11 +26,32 @@ type rtClamd struct {
 	addr  string
 	reply string // fixed reply without its NUL, "" for a real verdict
 
-	mu      sync.Mutex
-	conns   int // connections accepted
-	scans   int // streams received to their end
-	data    int // stream bytes received
-	command string
+	mu       sync.Mutex
+	conns    int // connections accepted, but those that asked the version
+	scans    int // streams received to their end
+	data     int // stream bytes received
+	command  string
+	version  string // the VERSION reply; rtClamdVersion when unset
+	versions int    // VERSION requests
+}
+
+// rtClamdVersion is the fake's answer to VERSION: engine 1.4.6,
+// signatures 27480.
+const rtClamdVersion = "ClamAV 1.4.6/27480/Mon Dec  7 08:00:00 2026"
+
+// setReply makes the fake answer every scan with reply ("" for a real
+// verdict).
+func (c *rtClamd) setReply(reply string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.reply = reply
+}
+
+// setVersion changes the fake's signature version, as an update does.
+func (c *rtClamd) setVersion(v string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.version = v
 }
 
 func rtStartClamd(t *testing.T, reply string) *rtClamd {
@@ -65,10 +86,20 @@ func rtStartClamd(t *testing.T, reply string) *rtClamd {
 }
 
 func (c *rtClamd) serve(conn net.Conn) {
+	cmd, ok := rtReadCommand(conn)
 	c.mu.Lock()
+	if ok && cmd == "zVERSION" {
+		c.versions++
+		v := c.version
+		if v == "" {
+			v = rtClamdVersion
+		}
+		c.mu.Unlock()
+		conn.Write([]byte(v + "\x00"))
+		return
+	}
 	c.conns++
 	c.mu.Unlock()
-	cmd, ok := rtReadCommand(conn)
 	if !ok {
 		return
 	}
@@ -136,10 +167,11 @@ func (c *rtClamd) stream(conn net.Conn) (string, bool) {
 	}
 	c.mu.Lock()
 	c.scans++
+	reply := c.reply
 	c.mu.Unlock()
 	switch {
-	case c.reply != "":
-		return c.reply, true
+	case reply != "":
+		return reply, true
 	case bytes.Contains(data, []byte(rtEICAR)):
 		return "stream: Eicar-Test-Signature FOUND", true
 	}

@@ -146,7 +146,7 @@ func TestE2EMetrics(t *testing.T) {
 	clamd := sharedClamd(t)
 	port := freePort(t)
 	url := fmt.Sprintf("http://127.0.0.1:%d/metrics", port)
-	config := sekishoConfig("enforce", ruleSendOnly, ruleDNSBL(dnsbl.Addr)+dnsblAtConnect, ruleVirus(clamd.Addr)+"scan_text = true\n", metricsTable(port))
+	config := sekishoConfig("enforce", ruleSendOnly, ruleDNSBL(dnsbl.Addr)+dnsblAtConnect, ruleVirus(clamd.Addr)+"scan_text = true\ncache = \"off\"\n", metricsTable(port))
 	s, pf := setup(t, config)
 
 	// The first scrape, before any mail: what exists from the start.
@@ -312,7 +312,7 @@ func TestE2EMetrics(t *testing.T) {
 	// Another metrics address: it needs a restart, and the endpoint stays
 	// where it is; the reload itself succeeds.
 	other := freePort(t)
-	write(sekishoConfig("enforce", ruleSendOnly, ruleDNSBL(dnsbl.Addr)+dnsblAtConnect, ruleVirus(clamd.Addr)+"scan_text = true\n", metricsTable(other)))
+	write(sekishoConfig("enforce", ruleSendOnly, ruleDNSBL(dnsbl.Addr)+dnsblAtConnect, ruleVirus(clamd.Addr)+"scan_text = true\ncache = \"off\"\n", metricsTable(other)))
 	s.Signal(t, syscall.SIGHUP)
 	s.waitLog(t, "metrics settings changed; they take effect only on restart", fmt.Sprintf("metrics_listen=127.0.0.1:%d", other))
 	after = scrape(t, url)

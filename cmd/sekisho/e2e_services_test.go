@@ -171,6 +171,13 @@ func newClamd() (*service, error) {
 	if err := os.WriteFile(filepath.Join(dbDir, "sekisho-test.ndb"), []byte(ndb), 0o644); err != nil {
 		return nil, err
 	}
+	// A database with a version, as the daily.cvd freshclam keeps: clamd
+	// then answers VERSION with it, and the virus rule's verdict cache is
+	// keyed by it. sigtool builds it unsigned (a .cud, which clamd loads)
+	// around one harmless signature.
+	if err := buildDaily(dir, dbDir, 27480); err != nil {
+		return nil, err
+	}
 	port, err := freeTCP()
 	if err != nil {
 		return nil, err
@@ -200,6 +207,31 @@ SelfCheck 3600
 		return nil, fmt.Errorf("clamd: %w\n%s", err, out)
 	}
 	return s, nil
+}
+
+// buildDaily writes dbDir/daily.cud, of the given version, built in a
+// directory of its own under dir.
+func buildDaily(dir, dbDir string, version int) error {
+	build := filepath.Join(dir, "daily")
+	if err := os.Mkdir(build, 0o755); err != nil {
+		return err
+	}
+	data := []byte("sekisho test database: no file is this one\n")
+	sum := md5.Sum(data)
+	hdb := fmt.Sprintf("%s:%d:Sekisho.Test.Version\n", hex.EncodeToString(sum[:]), len(data))
+	for name, content := range map[string]string{"daily.hdb": hdb, "COPYING": "test database\n"} {
+		if err := os.WriteFile(filepath.Join(build, name), []byte(content), 0o644); err != nil {
+			return err
+		}
+	}
+	cmd := exec.Command(sigtoolCmd, "--unsigned", "--build=daily.cud", fmt.Sprintf("--cvd-version=%d", version),
+		"--no-cdiff", "--datadir="+build)
+	cmd.Dir = build
+	cmd.Stdin = strings.NewReader("sekisho-tests\n") // the builder's name
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("sigtool --build daily.cud: %w\n%s", err, out)
+	}
+	return os.Rename(filepath.Join(build, "daily.cud"), filepath.Join(dbDir, "daily.cud"))
 }
 
 func waitClamd(addr string, timeout time.Duration, exited <-chan struct{}) error {

@@ -175,6 +175,48 @@ func (c *Client) Ping(ctx context.Context) error {
 	return nil
 }
 
+// Version asks clamd for its version (zVERSION): "ClamAV 1.4.6/27480/Mon
+// Dec  7 08:23:47 2026", the engine, the signature database's version and
+// its date. The database version changes with every signature update.
+func (c *Client) Version(ctx context.Context) (string, error) {
+	conn, err := c.dial(ctx)
+	if err != nil {
+		return "", err
+	}
+	defer conn.Close()
+	stop := context.AfterFunc(ctx, func() { conn.SetDeadline(time.Unix(1, 0)) })
+	defer stop()
+	if err := conn.SetDeadline(c.deadline(ctx)); err != nil {
+		return "", fmt.Errorf("clamd: version: %w", err)
+	}
+	if _, err := conn.Write([]byte("zVERSION\x00")); err != nil {
+		return "", fmt.Errorf("clamd: version: %w", withCtx(ctx, err))
+	}
+	raw, err := readReply(conn)
+	if err != nil {
+		return "", fmt.Errorf("clamd: version: %w", withCtx(ctx, err))
+	}
+	if _, ok := SignatureVersion(raw); !ok {
+		return "", fmt.Errorf("%w: version reply %q", ErrProtocol, raw)
+	}
+	return raw, nil
+}
+
+// SignatureVersion returns the engine and database versions of a VERSION
+// reply ("1.4.6/27480"); ok is false for a reply without a database
+// version (clamd answers "ClamAV 1.4.6" alone while it has none loaded).
+func SignatureVersion(reply string) (string, bool) {
+	rest, ok := strings.CutPrefix(reply, "ClamAV ")
+	if !ok {
+		return "", false
+	}
+	parts := strings.SplitN(rest, "/", 3)
+	if len(parts) < 3 || parts[0] == "" || parts[1] == "" || strings.Trim(parts[1], "0123456789") != "" {
+		return "", false
+	}
+	return parts[0] + "/" + parts[1], true
+}
+
 // Scan streams r to clamd and returns its verdict.
 func (c *Client) Scan(ctx context.Context, r io.Reader) (Result, error) {
 	s, err := c.NewStream(ctx)

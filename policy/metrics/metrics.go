@@ -61,6 +61,7 @@ type Metrics struct {
 	clamdScan   prometheus.Histogram
 	clamdErrors children[string, prometheus.Counter]
 	clamdConns  [2]prometheus.Counter // sessions on a new connection, on a kept one
+	clamdCache  [2]prometheus.Counter // parts answered from the verdict cache, parts sent to clamd
 	storeErrors children[string, prometheus.Counter]
 	storeUp     *prometheus.GaugeVec
 	sessions    prometheus.Gauge
@@ -139,6 +140,11 @@ func New(version string) *Metrics {
 		Help: "clamd sessions (the parts of one message), by connection: new (dialled for it) or reused (kept from an earlier message).",
 	}, []string{"connection"})
 	m.clamdConns = [2]prometheus.Counter{clamdConns.WithLabelValues("new"), clamdConns.WithLabelValues("reused")}
+	clamdCache := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "sekisho_clamd_cache_total",
+		Help: "Parts looked up in the virus rule's verdict cache: hit (clamd's verdict on the same bytes under the same signatures was kept) or miss (sent to clamd).",
+	}, []string{"result"})
+	m.clamdCache = [2]prometheus.Counter{clamdCache.WithLabelValues("hit"), clamdCache.WithLabelValues("miss")}
 	storeErrors := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "sekisho_ratelimit_store_errors_total",
 		Help: "Failed calls to the rate-limit store, by operation: count (at RCPT) or add (for accepted mail).",
@@ -172,7 +178,7 @@ func New(version string) *Metrics {
 	build.WithLabelValues(version, runtime.Version()).Set(1)
 
 	reg.MustRegister(m.messages, decisions, dryRuns, ruleErrors, uninspected, stage, dnsbl, dnsblCache,
-		m.clamdScan, clamdErrors, clamdConns, storeErrors, m.storeUp, m.sessions, m.reloadOK, m.reloadTime, build,
+		m.clamdScan, clamdErrors, clamdConns, clamdCache, storeErrors, m.storeUp, m.sessions, m.reloadOK, m.reloadTime, build,
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	// Made once: the handler's own metrics (promhttp_metric_handler_*) are
@@ -304,6 +310,17 @@ func (m *Metrics) ClamdSession(reused bool) {
 			i = 1
 		}
 		m.clamdConns[i].Inc()
+	}
+}
+
+// ClamdCache counts a part looked up in the verdict cache.
+func (m *Metrics) ClamdCache(hit bool) {
+	if m != nil {
+		i := 1
+		if hit {
+			i = 0
+		}
+		m.clamdCache[i].Inc()
 	}
 }
 
