@@ -189,3 +189,28 @@ enabled = false
 		t.Errorf("English list post to sato: %s by %s under %s, want refused by ascii_only", r.Outcome.Action, r.Outcome.Rule, r.Policy)
 	}
 }
+
+// TestScanMultiLineReply: a reply of several lines (policy_url adds one)
+// is shown on one report line, as the client receives its lines.
+func TestScanMultiLineReply(t *testing.T) {
+	c, err := policy.Parse("t.toml", []byte("policy_url = \"https://www.example.co.jp/mail-policy\"\n[rules.ascii_only]\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err := policy.NewEngine(c, &policy.Env{Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &scan.Scanner{Engine: e, Clock: &scan.Clock{},
+		Envelope: scan.Envelope{Sender: "a@example.net", SenderOK: true, Rcpts: []string{"b@example.co.jp"}}}
+	r := s.Scan(context.Background(), scan.Item{Source: "m", Raw: []byte("Subject: Hello\n\nHello.\n")})
+	want := "550-5.7.1 The subject has no Japanese (non-ASCII) text / 550 5.7.1 See https://www.example.co.jp/mail-policy"
+	if r.Outcome.Reply != want {
+		t.Errorf("reply %q, want %q", r.Outcome.Reply, want)
+	}
+	var b strings.Builder
+	scan.WriteText(&b, r)
+	if !strings.Contains(b.String(), want) {
+		t.Errorf("report:\n%s", b.String())
+	}
+}

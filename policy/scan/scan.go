@@ -182,7 +182,7 @@ func (s *Scanner) Scan(ctx context.Context, it Item) Report {
 		if f.Matched || f.Error != "" {
 			rr.Action, rr.Reason, rr.DryRun = f.Verdict.Action.String(), f.Verdict.Reason, f.Verdict.DryRun
 			if f.Verdict.Action == policy.Reject || f.Verdict.Action == policy.Tempfail {
-				rr.Reply = f.Verdict.Reply.String()
+				rr.Reply = shownReply(f.Verdict.Reply)
 			}
 		}
 		if f.Matched && f.Reached && !f.Verdict.DryRun {
@@ -223,7 +223,7 @@ func (s *Scanner) dialogue(ctx context.Context, m *policy.Message, env Envelope,
 		v := e.Run(ctx, policy.StageRcpt, m)
 		res := RcptResult{Rcpt: m.Rcpt, Action: v.Action.String(), Rule: v.Rule}
 		if v.Action == policy.Reject || v.Action == policy.Tempfail {
-			res.Reply = v.Reply.String()
+			res.Reply = shownReply(v.Reply)
 		}
 		r.Recipients = append(r.Recipients, res)
 		if v.Action.Final() {
@@ -270,7 +270,7 @@ func outcomeOf(v policy.Verdict, stage policy.Stage) Outcome {
 	case policy.Continue, policy.Tag, policy.Log:
 		o.Action = "accept"
 	case policy.Reject, policy.Tempfail:
-		o.Reply = v.Reply.String()
+		o.Reply = shownReply(v.Reply)
 	}
 	if o.Action == "accept" {
 		o.Rule, o.Reason = "", ""
@@ -339,6 +339,11 @@ func header(headers []policy.Header, name string) (string, bool) {
 	}
 	return "", false
 }
+
+// shownReply is a reply as the SMTP client receives it, its lines joined
+// by " / " so that a report line stays one line: "550-5.7.1 Attachment
+// type not allowed: a.exe / 550 5.7.1 See https://…".
+func shownReply(r policy.Reply) string { return strings.Join(r.Lines(), " / ") }
 
 func unfold(v string) string { return strings.NewReplacer("\r\n", "", "\n", "").Replace(v) }
 
