@@ -69,6 +69,11 @@ needs=(
 	"/usr/sbin/userdel passwd"
 	"/usr/sbin/usermod passwd"
 	"/usr/bin/setpriv util-linux"
+	"/sbin/runuser util-linux"
+	"/usr/bin/gpasswd passwd"
+	"/usr/bin/dpkg dpkg"
+	"/usr/bin/dpkg-query dpkg"
+	"/usr/bin/systemd-analyze systemd"
 )
 # sendmail_libs are the libraries the unpacked sendmail needs beyond what
 # Postfix brings; sendmail_ok checks them with ldd.

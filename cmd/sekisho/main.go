@@ -254,6 +254,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 // fail mail, or put the policy at risk.
 func runCheck(cfg *policy.Config, stdout, stderr io.Writer) int {
 	var errs []error
+	// The Redis library's own complaints would repeat the warnings.
+	ratelimit.SetLogger(slog.New(slog.DiscardHandler))
 	env := &policy.Env{Logger: slog.New(slog.DiscardHandler)}
 	defer env.Close()
 	if _, err := policy.NewEngine(cfg, env); err != nil {
