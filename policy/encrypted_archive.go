@@ -144,8 +144,16 @@ func (r *encryptedArchive) redact(reason string) string {
 // lockedArchive is an encrypted archive attachment no password opened.
 type lockedArchive struct {
 	name string // as log lines name the attachment
+	file string // its file name, for {filename}
 	id   string // the same for the same file sent again
 	lock lock
+}
+
+// vars are the placeholders of a reply about l: {filename}, and
+// {reason} (the file and what it is).
+func (l lockedArchive) vars() map[string]string {
+	f := replyName(l.file)
+	return map[string]string{"filename": f, "reason": f + " is " + l.what()}
 }
 
 // what names what is locked in reasons: "an encrypted archive", "an
@@ -176,7 +184,7 @@ func scanArchives(res *mime.Result) (locked []lockedArchive, decrypted []string)
 		l := archiveLock(a.Archive)
 		switch {
 		case l.locked:
-			locked = append(locked, lockedArchive{name: attachmentName(a), id: archiveID(a), lock: l})
+			locked = append(locked, lockedArchive{name: attachmentName(a), file: a.Filename, id: archiveID(a), lock: l})
 		case l.decrypted:
 			decrypted = append(decrypted, archiveID(a))
 		}
@@ -237,7 +245,7 @@ func (r *encryptedArchive) Check(ctx context.Context, _ Stage, m *Message) (Hit,
 		if len(locked) == 0 {
 			return Hit{}, nil
 		}
-		return Hit{Matched: true, Reason: locked[0].name + " is " + locked[0].what()}, nil
+		return Hit{Matched: true, Reason: locked[0].name + " is " + locked[0].what(), Vars: locked[0].vars()}, nil
 	}
 	now := r.now()
 	sender := strings.ToLower(m.Sender)
@@ -256,13 +264,13 @@ func (r *encryptedArchive) Check(ctx context.Context, _ Stage, m *Message) (Hit,
 	name, what := locked[0].name, locked[0].what()
 	if sender == "" || len(m.Rcpts) == 0 {
 		// A bounce has no one to send a password.
-		return Hit{Matched: true, Reason: name + " is " + what + ", from the null sender"}, nil
+		return Hit{Matched: true, Reason: name + " is " + what + ", from the null sender", Vars: locked[0].vars()}, nil
 	}
 	for _, l := range locked {
 		if l.lock.sealed {
 			// No password would open it here: waiting for one only
 			// delays the same verdict.
-			return Hit{Matched: true, Reason: l.name + " is " + l.what() + " that Sekisho cannot decrypt with a password"}, nil
+			return Hit{Matched: true, Reason: l.name + " is " + l.what() + " that Sekisho cannot decrypt with a password", Vars: l.vars()}, nil
 		}
 	}
 	first := now
@@ -286,7 +294,7 @@ func (r *encryptedArchive) Check(ctx context.Context, _ Stage, m *Message) (Hit,
 		return Hit{}, err
 	}
 	if waited := now.Sub(first); waited < r.timeout {
-		return Hit{Matched: true, Action: Tempfail, Reply: r.pairReply,
+		return Hit{Matched: true, Action: Tempfail, Reply: r.pairReply, Vars: locked[0].vars(),
 			Reason: fmt.Sprintf("%s is %s: waiting for its password, %s of %s waited",
 				name, what, waited.Round(time.Second), r.timeout)}, nil
 	}
@@ -297,7 +305,8 @@ func (r *encryptedArchive) Check(ctx context.Context, _ Stage, m *Message) (Hit,
 			}
 		}
 	}
-	return Hit{Matched: true, Reason: fmt.Sprintf("%s is %s: no password that opens it came within pair_timeout %s", name, what, r.timeout)}, nil
+	return Hit{Matched: true, Reason: fmt.Sprintf("%s is %s: no password that opens it came within pair_timeout %s", name, what, r.timeout),
+		Vars: locked[0].vars()}, nil
 }
 
 // Commit forgets the archives of an accepted mail that a password opened,

@@ -118,6 +118,10 @@ func TestEncryptedArchiveJudge(t *testing.T) {
 	v = e.Run(context.Background(), policy.StageEOB, rtBytesMessage(t, archiveMail(zip)))
 	rtExpect(t, v, "encrypted_archive", policy.Tempfail,
 		"450 4.7.1 Encrypted archives and documents are not accepted: their content cannot be checked. Please share the file another way")
+	// {filename} and {reason} name the file.
+	e = rtEngine(t, "[rules.encrypted_archive]\nreply = \"550 5.7.1 {filename}: encrypted ({reason})\"\n", nil)
+	v = e.Run(context.Background(), policy.StageEOB, rtBytesMessage(t, archiveMail(zip)))
+	rtExpect(t, v, "encrypted_archive", policy.Reject, "550 5.7.1 mitsumori.zip: encrypted (mitsumori.zip is an encrypted archive)")
 	// A plain zip is no business of this rule.
 	plain := rtFileMessage(t, "zip-with-exe.eml")
 	rtExpectContinue(t, rtEngine(t, "[rules.encrypted_archive]\n", nil).Run(context.Background(), policy.StageEOB, plain))

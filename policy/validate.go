@@ -165,7 +165,7 @@ var rulePlaceholders = map[string][]string{
 	"attachment_size":         {"filename", "size", "limit"},
 	"attachment_extension":    {"filename"},
 	"attachment_no_extension": {"filename"},
-	"encrypted_archive":       nil,
+	"encrypted_archive":       {"filename"},
 	"uninspectable":           nil,
 	"virus":                   {"virus", "filename"},
 }
