@@ -74,6 +74,8 @@ needs=(
 	"/usr/bin/dpkg dpkg"
 	"/usr/bin/dpkg-query dpkg"
 	"/usr/bin/systemd-analyze systemd"
+	"/usr/sbin/postsuper postfix"
+	"/usr/sbin/postcat postfix"
 )
 # sendmail_libs are the libraries the unpacked sendmail needs beyond what
 # Postfix brings; sendmail_ok checks them with ldd.
