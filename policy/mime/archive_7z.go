@@ -2,14 +2,20 @@ package mime
 
 import (
 	"bytes"
+	"crypto/aes"
+	"crypto/cipher"
+	"crypto/sha256"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"hash"
 	"hash/crc32"
 	"io"
+	"slices"
 	"strings"
 	"sync"
+	"time"
+	"unicode/utf16"
 
 	"github.com/bodgit/sevenzip"
 	"github.com/klauspost/compress/zstd"
@@ -159,6 +165,9 @@ type sevenZipFiles struct {
 	// readers opened with a password candidate, and the last entry each
 	// read to its end (-1 for none).
 	withPassword map[string]*szPasswordReader
+	// headerPassword is the candidate that decrypted an encrypted entry
+	// list (7z -mhe): sevenzip reads the entries with the same password.
+	headerPassword []byte
 }
 
 // szBlock is what the walk knows of the entries of one folder (a solid
@@ -180,15 +189,20 @@ type szPasswordReader struct {
 // and returns a walker of its entries.
 func (in *inspector) sevenZipWalker(a *Archive, ra io.ReaderAt, size int64) (arcWalker, error) {
 	registerDecompressors()
-	folders, err := check7z(ra, size, in)
+	folders, headerPassword, err := check7z(ra, size, in)
 	if err != nil {
 		return nil, err
 	}
-	zr, err := sevenzip.NewReader(ra, size)
+	var zr *sevenzip.Reader
+	if headerPassword != nil {
+		zr, err = sevenzip.NewReaderWithPassword(ra, size, string(headerPassword))
+	} else {
+		zr, err = sevenzip.NewReader(ra, size)
+	}
 	if err != nil {
 		return nil, err
 	}
-	w := &sevenZipFiles{in: in, ra: ra, size: size, files: zr.File, folders: folders, blocks: map[int]*szBlock{}}
+	w := &sevenZipFiles{in: in, ra: ra, size: size, files: zr.File, folders: folders, blocks: map[int]*szBlock{}, headerPassword: headerPassword}
 	for i, f := range zr.File {
 		if f.UncompressedSize == 0 {
 			continue
@@ -269,6 +283,9 @@ func (w *sevenZipFiles) next() (*arcEntry, error) {
 func (w *sevenZipFiles) decrypt(idx int, pw []byte) (io.ReadCloser, error) {
 	if w.withPassword == nil {
 		w.withPassword = map[string]*szPasswordReader{}
+	}
+	if w.headerPassword != nil && !bytes.Equal(pw, w.headerPassword) {
+		return nil, errors.New("not the password of the entry list")
 	}
 	pr := w.withPassword[string(pw)]
 	if pr == nil {
@@ -377,54 +394,57 @@ var errSzHeader = errors.New("bad 7z header")
 // whatever bytes back them. Every count is bounded here, the file count by
 // the entries left to list. An encoded header is decompressed here too (as
 // sevenzip will, with the same bounded decompressors); one that is
-// encrypted cannot be read, and is reported so. It returns the main
-// folders, to tell which entries are encrypted.
-func check7z(ra io.ReaderAt, size int64, in *inspector) ([]szFolder, error) {
+// encrypted (7z -mhe) is decrypted with the password candidate that fits,
+// if any, and reported as encrypted otherwise. It returns the main
+// folders, to tell which entries are encrypted, and the candidate that
+// decrypted the header (nil when it was not encrypted).
+func check7z(ra io.ReaderAt, size int64, in *inspector) ([]szFolder, []byte, error) {
 	var sh [32]byte
 	if _, err := ra.ReadAt(sh[:], 0); err != nil {
-		return nil, errors.New("too short for a 7z archive")
+		return nil, nil, errors.New("too short for a 7z archive")
 	}
 	if string(sh[:6]) != "7z\xbc\xaf\x27\x1c" {
-		return nil, errors.New("no 7z signature at the start")
+		return nil, nil, errors.New("no 7z signature at the start")
 	}
 	if crc32.ChecksumIEEE(sh[12:32]) != binary.LittleEndian.Uint32(sh[8:]) {
-		return nil, errors.New("bad 7z start header checksum")
+		return nil, nil, errors.New("bad 7z start header checksum")
 	}
 	off, n := binary.LittleEndian.Uint64(sh[12:]), binary.LittleEndian.Uint64(sh[20:])
 	if off > uint64(size) || n > uint64(size)-32 || off > uint64(size)-32-n {
-		return nil, errors.New("7z header out of bounds")
+		return nil, nil, errors.New("7z header out of bounds")
 	}
 	if n > maxSevenZipHeader {
-		return nil, fmt.Errorf("7z header of %d bytes, more than %d", n, maxSevenZipHeader)
+		return nil, nil, fmt.Errorf("7z header of %d bytes, more than %d", n, maxSevenZipHeader)
 	}
 	hdr := make([]byte, n)
 	if _, err := ra.ReadAt(hdr, int64(32+off)); err != nil && err != io.EOF {
-		return nil, err
+		return nil, nil, err
 	}
 	if crc32.ChecksumIEEE(hdr) != binary.LittleEndian.Uint32(sh[28:]) {
-		return nil, errors.New("bad 7z header checksum")
+		return nil, nil, errors.New("bad 7z header checksum")
 	}
+	var headerPassword []byte
 	if len(hdr) > 0 && hdr[0] == szEncodedHeader {
 		p := &szParser{b: hdr[1:], files: uint64(in.entryBudget)}
 		si := p.streamsInfo()
 		if p.err != nil {
-			return nil, p.err
+			return nil, nil, p.err
 		}
-		dec, err := decode7zHeader(ra, size, si)
+		dec, pw, err := decode7zHeader(ra, size, si, in)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
-		hdr = dec
+		hdr, headerPassword = dec, pw
 	}
 	p := &szParser{b: hdr, files: uint64(in.entryBudget)}
 	folders := p.header()
 	if p.tooMany > 0 {
-		return nil, &arcStop{class: GapLimit, why: fmt.Sprintf("too many entries: %d, %d left of %d", p.tooMany, in.entryBudget, in.lim.MaxArchiveEntries)}
+		return nil, nil, &arcStop{class: GapLimit, why: fmt.Sprintf("too many entries: %d, %d left of %d", p.tooMany, in.entryBudget, in.lim.MaxArchiveEntries)}
 	}
 	if p.err != nil {
-		return nil, p.err
+		return nil, nil, p.err
 	}
-	return folders, nil
+	return folders, headerPassword, nil
 }
 
 // szStreams is what the parser keeps of a StreamsInfo.
@@ -446,33 +466,80 @@ type szCoder struct {
 }
 
 // decode7zHeader decompresses an encoded header: one folder of one coder
-// (Copy, LZMA or LZMA2), as 7-Zip writes it. A header behind AES is the
-// entry list of an archive encrypted with -mhe.
-func decode7zHeader(ra io.ReaderAt, size int64, si szStreams) ([]byte, error) {
+// (Copy, LZMA or LZMA2), as 7-Zip writes it, or of AES alone or that coder
+// behind AES for the entry list of an archive encrypted with -mhe (7-Zip
+// leaves a small entry list uncompressed). An encrypted
+// header is decrypted with each password candidate in turn, under the
+// message's budget of tries; the candidate whose header decompresses with
+// the right checksum is returned with it.
+func decode7zHeader(ra io.ReaderAt, size int64, si szStreams, in *inspector) ([]byte, []byte, error) {
 	if len(si.folders) != 1 || len(si.packSizes) < 1 {
-		return nil, errors.New("7z encoded header: not one folder")
+		return nil, nil, errors.New("7z encoded header: not one folder")
 	}
 	fo := si.folders[0]
-	for _, c := range fo.coders {
-		if bytes.Equal(c.id, szAES) {
-			return nil, &arcStop{class: GapEncrypted, why: "encrypted: the entry list cannot be read", encrypted: true}
+	start := 32 + si.packPos
+	if si.packPos > uint64(size) || si.packSizes[0] > uint64(size)-start {
+		return nil, nil, errors.New("7z encoded header out of bounds")
+	}
+	packed := io.NewSectionReader(ra, int64(start), int64(si.packSizes[0]))
+	aes := slices.IndexFunc(fo.coders, func(c szCoder) bool { return bytes.Equal(c.id, szAES) })
+	if aes < 0 {
+		if len(fo.coders) != 1 || len(fo.unpack) != 1 {
+			return nil, nil, errors.New("7z encoded header: coders not supported")
 		}
+		hdr, err := unpack7zHeader(fo.coders[0], fo.unpack[0], io.NopCloser(packed), fo)
+		return hdr, nil, err
 	}
-	if len(fo.coders) != 1 || len(fo.unpack) != 1 {
-		return nil, errors.New("7z encoded header: coders not supported")
+	locked := &arcStop{class: GapEncrypted, why: "encrypted: the entry list cannot be read", encrypted: true}
+	if len(fo.coders) > 2 || len(fo.unpack) != len(fo.coders) || !fo.crcDefined {
+		// Not as 7-Zip writes it; without a checksum a wrong password
+		// cannot be told.
+		return nil, nil, locked
 	}
-	unpack := fo.unpack[0]
+	if len(in.passwords) == 0 {
+		return nil, nil, locked
+	}
+	if si.packSizes[0] > maxSevenZipHeader || si.packSizes[0]%16 != 0 || fo.unpack[aes] > si.packSizes[0] {
+		return nil, nil, errors.New("7z encrypted header: bad size")
+	}
+	sealed := make([]byte, si.packSizes[0])
+	if _, err := packed.ReadAt(sealed, 0); err != nil {
+		return nil, nil, fmt.Errorf("7z encrypted header: %w", err)
+	}
+	// AES alone: what it decrypts is the header (read through Copy).
+	inner, hdrSize := szCoder{id: []byte{0}}, fo.unpack[aes]
+	if len(fo.coders) == 2 {
+		inner, hdrSize = fo.coders[1-aes], fo.unpack[1-aes]
+	}
+	for _, pw := range in.passwords {
+		if in.decryptBudget() != "" {
+			break
+		}
+		begin := time.Now()
+		plain, err := decrypt7zAES(fo.coders[aes].props, pw, sealed)
+		var hdr []byte
+		if err == nil {
+			hdr, err = unpack7zHeader(inner, hdrSize, io.NopCloser(bytes.NewReader(plain[:fo.unpack[aes]])), fo)
+		}
+		in.decryptTime += time.Since(begin)
+		if err == nil {
+			return hdr, pw, nil
+		}
+		in.misses++
+	}
+	locked.why = "encrypted: no password candidate opens the entry list"
+	return nil, nil, locked
+}
+
+// unpack7zHeader decompresses a header of unpack bytes with coder c (Copy,
+// LZMA or LZMA2) and checks it against the folder's checksum.
+func unpack7zHeader(c szCoder, unpack uint64, packed io.ReadCloser, fo szCoders) ([]byte, error) {
 	if unpack > maxSevenZipHeader {
 		return nil, fmt.Errorf("7z header of %d bytes, more than %d", unpack, maxSevenZipHeader)
 	}
-	start := 32 + si.packPos
-	if si.packPos > uint64(size) || si.packSizes[0] > uint64(size)-start {
-		return nil, errors.New("7z encoded header out of bounds")
-	}
-	packed := io.NopCloser(io.NewSectionReader(ra, int64(start), int64(si.packSizes[0])))
 	var r io.ReadCloser
 	var err error
-	switch c := fo.coders[0]; {
+	switch {
 	case bytes.Equal(c.id, []byte{0}):
 		r = packed
 	case bytes.Equal(c.id, szLZMA):
@@ -494,6 +561,58 @@ func decode7zHeader(ra io.ReaderAt, size int64, si szStreams) ([]byte, error) {
 		return nil, errors.New("7z encoded header: bad checksum")
 	}
 	return hdr, nil
+}
+
+// maxSzKeyCycles bounds the key derivation an archive may ask for: 7-Zip
+// writes 19 (2^19 rounds of SHA-256, some 10 ms); 24 is sevenzip's own cap.
+const maxSzKeyCycles = 24
+
+// decrypt7zAES decrypts data sealed by 7-Zip's AES-256-CBC coder with the
+// given properties (7-Zip's 7zAes.cpp): the key is SHA-256 over 2^cycles
+// rounds of the salt, the password in UTF-16LE and a 64-bit round number.
+func decrypt7zAES(props, pw, data []byte) ([]byte, error) {
+	if len(props) < 2 || props[0]&0xc0 == 0 {
+		return nil, errors.New("7z AES: properties not supported")
+	}
+	saltLen := int(props[0]>>7&1 + props[1]>>4)
+	ivLen := int(props[0]>>6&1 + props[1]&0x0f)
+	if len(props) != 2+saltLen+ivLen {
+		return nil, errors.New("7z AES: bad properties")
+	}
+	salt := props[2 : 2+saltLen]
+	iv := make([]byte, aes.BlockSize)
+	copy(iv, props[2+saltLen:])
+	cycles := int(props[0] & 0x3f)
+	material := append([]byte(nil), salt...)
+	for _, u := range utf16.Encode([]rune(string(pw))) {
+		material = binary.LittleEndian.AppendUint16(material, u)
+	}
+	key := make([]byte, sha256.Size)
+	switch {
+	case cycles == 0x3f:
+		copy(key, material)
+	case cycles > maxSzKeyCycles:
+		return nil, fmt.Errorf("7z AES: key derivation of 2^%d rounds", cycles)
+	default:
+		h := sha256.New()
+		buf := make([]byte, len(material)+8)
+		copy(buf, material)
+		for i := uint64(0); i < 1<<cycles; i++ {
+			binary.LittleEndian.PutUint64(buf[len(material):], i)
+			h.Write(buf)
+		}
+		key = h.Sum(key[:0])
+	}
+	block, err := aes.NewCipher(key)
+	if err != nil {
+		return nil, err
+	}
+	if len(data)%aes.BlockSize != 0 {
+		return nil, errors.New("7z AES: data not a multiple of the block size")
+	}
+	out := make([]byte, len(data))
+	cipher.NewCBCDecrypter(block, iv).CryptBlocks(out, data)
+	return out, nil
 }
 
 // szParser reads 7z header structures, bounding every count. It keeps the

@@ -178,11 +178,15 @@ func TestSevenZip(t *testing.T) {
 	})
 	t.Run("encrypted entry list", func(t *testing.T) {
 		a := sevenZip(t, fs, "-psecret", "-mhe=on")
-		for _, pws := range [][]string{nil, {"secret"}} {
-			res := inspect(t, a, "a.7z", DefaultLimits(), pws...)
-			check(t, res, "[7z encrypted skipped: encrypted: the entry list cannot be read]\n",
-				`encrypted: part 1: attachment "a.7z": encrypted: the entry list cannot be read`)
-		}
+		res := inspect(t, a, "a.7z", DefaultLimits())
+		check(t, res, "[7z encrypted skipped: encrypted: the entry list cannot be read]\n",
+			`encrypted: part 1: attachment "a.7z": encrypted: the entry list cannot be read`)
+		res = inspect(t, a, "a.7z", DefaultLimits(), "wrong")
+		check(t, res, "[7z encrypted skipped: encrypted: no password candidate opens the entry list]\n",
+			`encrypted: part 1: attachment "a.7z": encrypted: no password candidate opens the entry list`)
+		// The candidate that opens the list opens the entries.
+		res = inspect(t, a, "a.7z", DefaultLimits(), "wrong", "secret")
+		check(t, res, "[7z encrypted]\nbin/setup.exe pe encrypted decrypted\ninner.zip encrypted decrypted\n  [zip]\n  payload.exe pe\nreadme.txt encrypted decrypted\n", "")
 	})
 	t.Run("corrupt", func(t *testing.T) {
 		a := sevenZip(t, fs)
