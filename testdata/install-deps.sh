@@ -76,6 +76,7 @@ needs=(
 	"/usr/bin/systemd-analyze systemd"
 	"/usr/sbin/postsuper postfix"
 	"/usr/sbin/postcat postfix"
+	"/usr/bin/promtool prometheus"
 )
 # sendmail_libs are the libraries the unpacked sendmail needs beyond what
 # Postfix brings; sendmail_ok checks them with ldd.

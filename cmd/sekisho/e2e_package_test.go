@@ -153,6 +153,7 @@ func TestPackage(t *testing.T) {
 		{packagedConfig, 0o644, 0, 0},
 		{packagedUnit, 0o644, 0, 0},
 		{packagedSuperv, 0o644, 0, 0},
+		{"/usr/share/sekisho/prometheus/alerts.yml", 0o644, 0, 0},
 		{"/usr/share/man/man8/sekisho.8.gz", 0o644, 0, 0},
 		{"/usr/share/doc/sekisho/README.md", 0o644, 0, 0},
 		{"/var/lib/sekisho", os.ModeDir | 0o750, uid, -1},
