@@ -2,7 +2,10 @@ package scan_test
 
 import (
 	"context"
+	"encoding/base64"
 	"log/slog"
+	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -212,5 +215,53 @@ func TestScanMultiLineReply(t *testing.T) {
 	scan.WriteText(&b, r)
 	if !strings.Contains(b.String(), want) {
 		t.Errorf("report:\n%s", b.String())
+	}
+}
+
+// TestLegitByDefault: business mail that a checkpoint must not refuse,
+// under the built-in configuration: an Outlook message with an inline
+// image referenced by Content-ID, a newsletter whose images are
+// referenced by Content-ID and Content-Location, a PGP/MIME signature
+// without a name, an empty alternative, a list post, and S/MIME signed
+// mail made by openssl (detached and opaque).
+func TestLegitByDefault(t *testing.T) {
+	s := defaultScanner(t, policy.DefaultConfig)
+	for _, f := range []string{"outlook-inline-image.eml", "newsletter-related.eml", "pgp-signed-unnamed.eml", "empty-alternative.eml", "list-post.eml"} {
+		if r := scanFile(t, s, f); r.Outcome.Refused() {
+			t.Errorf("%s: %s by %s (%s)", f, r.Outcome.Action, r.Outcome.Rule, r.Outcome.Reason)
+		}
+	}
+	dir := t.TempDir()
+	run := func(args ...string) {
+		t.Helper()
+		cmd := exec.Command("openssl", args...)
+		cmd.Dir = dir
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("openssl %s: %v\n%s", strings.Join(args, " "), err, out)
+		}
+	}
+	run("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", "key.pem",
+		"-out", "cert.pem", "-days", "30", "-subj", "/CN=sato@partner.example")
+	body := "Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: base64\r\n\r\n" +
+		base64.StdEncoding.EncodeToString([]byte("お世話になっております。見積書の件、承知しました。")) + "\r\n"
+	if err := os.WriteFile(filepath.Join(dir, "body.txt"), []byte(body), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	subject := "=?UTF-8?B?" + base64.StdEncoding.EncodeToString([]byte("見積書の件")) + "?="
+	for _, mode := range []string{"detached", "opaque"} {
+		args := []string{"smime", "-sign", "-in", "body.txt", "-signer", "cert.pem", "-inkey", "key.pem",
+			"-from", "sato@partner.example", "-to", "tanaka@example.co.jp", "-subject", subject, "-out", mode + ".eml"}
+		if mode == "opaque" {
+			args = append(args, "-nodetach")
+		}
+		run(args...)
+		raw, err := os.ReadFile(filepath.Join(dir, mode+".eml"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		r := s.Scan(context.Background(), scan.Item{Source: mode, Raw: append([]byte("Return-Path: <sato@partner.example>\n"), raw...)})
+		if r.Outcome.Refused() {
+			t.Errorf("S/MIME %s: %s by %s (%s)", mode, r.Outcome.Action, r.Outcome.Rule, r.Outcome.Reason)
+		}
 	}
 }
