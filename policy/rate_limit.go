@@ -2,6 +2,7 @@ package policy
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/url"
 	"strconv"
@@ -287,7 +288,13 @@ func (r *rateLimit) Commit(ctx context.Context, m *Message) error {
 			continue
 		}
 		seen[k] = true
-		if err := r.store.Add(ctx, ratelimit.Digest(r.secret, k), r.window, 1); err != nil {
+		err = r.store.Add(ctx, ratelimit.Digest(r.secret, k), r.window, 1)
+		if errors.Is(err, ratelimit.ErrNotReplicated) {
+			// Counted on the master: the mail is not failed for it.
+			r.metrics.StoreError("replica_wait")
+			continue
+		}
+		if err != nil {
 			r.metrics.StoreError("add")
 			return fmt.Errorf("rate limit store: %w", err)
 		}

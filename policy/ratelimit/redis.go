@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"log/slog"
 	"strconv"
@@ -33,6 +34,11 @@ type Redis struct {
 	mu      sync.Mutex  // serialises changes of down and their reports
 	closed  bool
 	onState func(up bool, err error)
+
+	// With Sentinel, Add waits for a replica (see Add).
+	replicated   bool
+	waitSkip     atomic.Int64 // unix nanoseconds until which no WAIT is sent
+	unreplicated atomic.Bool  // the last WAIT sent saw no replica acknowledge
 }
 
 // Both scripts touch one key, KEYS[1], and name every key they touch in
@@ -132,11 +138,12 @@ func NewRedis(rawURL string, prefix string, timeout time.Duration) (*Redis, erro
 	var token [8]byte
 	rand.Read(token[:])
 	return &Redis{
-		client:  client,
-		name:    Redact(rawURL),
-		prefix:  prefix,
-		timeout: timeout,
-		token:   hex.EncodeToString(token[:]),
+		client:     client,
+		name:       Redact(rawURL),
+		prefix:     prefix,
+		timeout:    timeout,
+		token:      hex.EncodeToString(token[:]),
+		replicated: cfg.Topology == RedisSentinel,
 	}, nil
 }
 
@@ -194,8 +201,27 @@ func (r *Redis) Count(ctx context.Context, key string, window time.Duration) (in
 	return n, nil
 }
 
+// ErrNotReplicated is wrapped in the error of an Add whose events were
+// recorded on the master but that no replica acknowledged in time: a
+// failover now could lose them. The count holds otherwise.
+var ErrNotReplicated = errors.New("no replica acknowledged the count in time")
+
+// waitBackoff is how long Add sends no WAIT after one that no replica
+// acknowledged: while a master has no replica in reach, a WAIT lasts its
+// whole timeout, and each message would pay it.
+const waitBackoff = 10 * time.Second
+
 // Add records n events for key now, dropping the key's events older than
 // window and the oldest beyond MaxEvents.
+//
+// With Sentinel, it then sends WAIT 1 on the same connection, for at most
+// a quarter of the timeout, so that an Add that returns nil is on a
+// replica too and survives a failover (Redis replicates asynchronously: a
+// master lost right after a write loses it). When no replica acknowledges
+// in time, the events are kept on the master and the error wraps
+// ErrNotReplicated; for waitBackoff after that, no WAIT is sent. A change
+// between acknowledged and not is logged once each way. A cluster gets no
+// WAIT: the connection of the key's master is the cluster client's.
 func (r *Redis) Add(ctx context.Context, key string, window time.Duration, n int) error {
 	if err := checkArgs(key, window, n); err != nil {
 		return err
@@ -203,13 +229,59 @@ func (r *Redis) Add(ctx context.Context, key string, window time.Duration, n int
 	callCtx, cancel := context.WithTimeout(ctx, r.timeout)
 	defer cancel()
 	member := r.token + ":" + strconv.FormatUint(r.seq.Add(1), 10)
-	err := addScript.Run(callCtx, r.client, []string{r.prefix + key},
-		micros(window), min(n, MaxEvents), member, MaxEvents).Err()
+	args := []any{micros(window), min(n, MaxEvents), member, MaxEvents}
+	if r.replicated && time.Now().UnixNano() >= r.waitSkip.Load() {
+		acked, err := r.addAndWait(callCtx, r.prefix+key, args)
+		r.observe(ctx, err)
+		if err != nil {
+			return fmt.Errorf("ratelimit: redis add %q: %w", key, err)
+		}
+		return r.noteReplicas(key, acked)
+	}
+	err := addScript.Run(callCtx, r.client, []string{r.prefix + key}, args...).Err()
 	r.observe(ctx, err)
 	if err != nil {
 		return fmt.Errorf("ratelimit: redis add %q: %w", key, err)
 	}
 	return nil
+}
+
+// addAndWait runs addScript on one connection of the master, then WAIT 1
+// on it, and reports whether a replica acknowledged.
+func (r *Redis) addAndWait(ctx context.Context, key string, args []any) (bool, error) {
+	c, ok := r.client.(*redis.Client)
+	if !ok {
+		return false, fmt.Errorf("ratelimit: no single connection on a %T", r.client)
+	}
+	conn := c.Conn()
+	defer conn.Close()
+	if err := addScript.Run(ctx, conn, []string{key}, args...).Err(); err != nil {
+		return false, err
+	}
+	wait := max(r.timeout/4, time.Millisecond)
+	acked, err := conn.Do(ctx, "WAIT", 1, wait.Milliseconds()).Int()
+	if err != nil {
+		// The count is written; only its replication is unknown.
+		return false, nil
+	}
+	return acked >= 1, nil
+}
+
+// noteReplicas records whether a replica acknowledged an Add of key.
+func (r *Redis) noteReplicas(key string, acked bool) error {
+	if acked {
+		r.waitSkip.Store(0)
+		if r.unreplicated.Swap(false) {
+			logger().Info("rate-limit counts reach a replica again", "store", r.name)
+		}
+		return nil
+	}
+	r.waitSkip.Store(time.Now().Add(waitBackoff).UnixNano())
+	if !r.unreplicated.Swap(true) {
+		logger().Warn("rate-limit count not acknowledged by any replica: a failover now could lose it",
+			"store", r.name, "timeout", r.timeout.String())
+	}
+	return fmt.Errorf("ratelimit: redis add %q: %w", key, ErrNotReplicated)
 }
 
 // Close closes the connections to Redis; the state is no longer reported.
@@ -235,7 +307,18 @@ func micros(d time.Duration) int64 {
 // reports once, is what an operator needs to see. The Redis client has one
 // logger per process.
 func SetLogger(log *slog.Logger) {
+	pkgLog.Store(log)
 	redis.SetLogger(redisLogger{log})
+}
+
+// pkgLog is the logger of SetLogger, for the store's own messages.
+var pkgLog atomic.Pointer[slog.Logger]
+
+func logger() *slog.Logger {
+	if l := pkgLog.Load(); l != nil {
+		return l
+	}
+	return slog.Default()
 }
 
 type redisLogger struct{ log *slog.Logger }
