@@ -32,7 +32,6 @@ type asciiOnly struct {
 }
 
 func (r *asciiOnly) Name() string      { return "ascii_only" }
-func (r *asciiOnly) judgesInspection() {}
 
 func (r *asciiOnly) Check(_ context.Context, stage Stage, m *Message) (Hit, error) {
 	switch stage {

@@ -88,7 +88,6 @@ type attachmentExtension struct {
 
 func (r *attachmentExtension) Name() string      { return "attachment_extension" }
 func (r *attachmentExtension) Stages() []Stage   { return []Stage{StageEOB} }
-func (r *attachmentExtension) judgesInspection() {}
 
 func (r *attachmentExtension) Check(_ context.Context, _ Stage, m *Message) (Hit, error) {
 	var encrypted *mime.Attachment

@@ -28,7 +28,6 @@ type attachmentNoExtension struct{}
 
 func (attachmentNoExtension) Name() string      { return "attachment_no_extension" }
 func (attachmentNoExtension) Stages() []Stage   { return []Stage{StageEOB} }
-func (attachmentNoExtension) judgesInspection() {}
 
 func (attachmentNoExtension) Check(_ context.Context, _ Stage, m *Message) (Hit, error) {
 	for _, a := range m.Inspection.Attachments {

@@ -66,7 +66,6 @@ type attachmentSize struct {
 
 func (r *attachmentSize) Name() string      { return "attachment_size" }
 func (r *attachmentSize) Stages() []Stage   { return []Stage{StageEOB} }
-func (r *attachmentSize) judgesInspection() {}
 
 // limit returns the per-attachment limit for the message's recipients.
 func (r *attachmentSize) limit(rcpts []string) Size {

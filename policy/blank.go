@@ -30,7 +30,6 @@ type blank struct {
 }
 
 func (r *blank) Name() string      { return "blank" }
-func (r *blank) judgesInspection() {}
 
 func (r *blank) Check(_ context.Context, stage Stage, m *Message) (Hit, error) {
 	switch stage {

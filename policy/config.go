@@ -311,7 +311,7 @@ func (c *Config) implicitUninspectable(rules *RulesConfig) (added bool) {
 		return false
 	}
 	for _, t := range rules.tables(nil) {
-		if j, ok := t.cfg.(contentJudge); ok && t.cfg.common().Enabled && j.judgesContent() {
+		if t.cfg.common().Enabled && judgesContent(t.cfg) {
 			u := &UninspectableConfig{}
 			u.RuleCommon.setDefaults()
 			u.setDefaults()

@@ -47,14 +47,15 @@ type boundRule struct {
 	stream     int // index of its stream in the message, -1 if it reads none
 
 	// What the rule also is, asserted once rather than for every message.
-	content   bool      // a contentRule
+	content   bool      // it reads the inspection (its table's judgesContent)
 	streamer  Streamer  // nil if it is none
 	committer Committer // nil if it is none
 }
 
-// classify records what kinds of rule b's Rule also is.
-func (b *boundRule) classify() {
-	_, b.content = b.Rule.(contentRule)
+// classify records what kinds of rule b's Rule also is, and whether its
+// table says it reads the inspection.
+func (b *boundRule) classify(cfg ruleConfig) {
+	b.content = judgesContent(cfg)
 	b.streamer, _ = b.Rule.(Streamer)
 	b.committer, _ = b.Rule.(Committer)
 }
@@ -101,7 +102,7 @@ func (e *Engine) buildSet(name string, rules *RulesConfig, order []string, env *
 		}
 		b := &boundRule{Rule: r, name: t.name, stages: r.Stages(), action: rc.Action, reply: rc.Reply,
 			dryRun: rc.DryRun || e.cfg.Mode == "dry-run", onError: rc.OnError, errorReply: rc.ErrorReply, stream: -1}
-		b.classify()
+		b.classify(t.cfg)
 		for _, s := range b.stages {
 			e.needs[s] = true
 		}
@@ -110,7 +111,7 @@ func (e *Engine) buildSet(name string, rules *RulesConfig, order []string, env *
 			set.streams++
 			e.needs[StageEOH], e.needs[StageEOB] = true, true
 		}
-		if _, ok := r.(contentRule); ok && slices.Contains(b.stages, StageEOB) {
+		if b.content && slices.Contains(b.stages, StageEOB) {
 			set.inspects = true
 		}
 		if ps, ok := r.(interface{ scansParts() bool }); ok && ps.scansParts() {
@@ -128,7 +129,7 @@ func (e *Engine) buildSet(name string, rules *RulesConfig, order []string, env *
 func inspectionFirst(rules []*boundRule) []*boundRule {
 	at, first := -1, -1
 	for i, r := range rules {
-		if _, ok := r.Rule.(contentRule); !ok {
+		if !r.content {
 			continue
 		}
 		if r.name == "uninspectable" {

@@ -71,7 +71,7 @@ var (
 // [rules.NAME] table with action and reply set and the global defaults.
 func bind(r Rule, action Action) *boundRule {
 	b := &boundRule{Rule: r, name: r.Name(), stages: r.Stages(), action: action, onError: "tempfail", errorReply: reply4, stream: -1}
-	b.classify()
+	b.classify(nil)
 	switch action {
 	case Reject:
 		b.reply = reply5

@@ -8,13 +8,6 @@ import (
 	"github.com/sekisho/sekisho/policy/mime"
 )
 
-// contentRule is a rule that judges the parsed message
-// (Message.Inspection) at end of body; the engine inspects the message
-// before the first of them.
-type contentRule interface {
-	judgesInspection()
-}
-
 // limits returns the inspection limits of the [inspect] table.
 func (c InspectConfig) limits() mime.Limits {
 	return mime.Limits{

@@ -53,10 +53,20 @@ type ruleConfig interface {
 	build(env *Env) (Rule, error)
 }
 
-// contentJudge is a rule configuration that judges the inspected content of
-// a message at end of body; its presence turns uninspectable on.
+// contentJudge is a rule configuration whose rule reads the inspection
+// (Message.Inspection) at end of body, when judgesContent says so for its
+// settings. It is the one place a rule declares that need: the engine then
+// inspects the message before the rule runs, and a configuration that has
+// such a rule gets uninspectable, so that what cannot be read completely
+// does not pass as clean.
 type contentJudge interface {
 	judgesContent() bool
+}
+
+// judgesContent reports whether the rule of table c reads the inspection.
+func judgesContent(c ruleConfig) bool {
+	j, ok := c.(contentJudge)
+	return ok && j.judgesContent()
 }
 
 // deriver is a rule configuration with defaults that depend on what the

@@ -55,6 +55,9 @@ var gapWhat = map[mime.GapClass]string{
 // uninspectableReply is the rule's default reply.
 var uninspectableReply = Reply{Code: 554, Enhanced: "5.6.0", Text: "Message content could not be checked"}
 
+// judgesContent: the rule judges the gaps of the inspection.
+func (c *UninspectableConfig) judgesContent() bool { return true }
+
 func (c *UninspectableConfig) setDefaults() { c.outcome(Reject, uninspectableReply) }
 
 // derive: a class left unset takes the rule's action, but ambiguous
@@ -132,7 +135,6 @@ type uninspectable struct {
 
 func (*uninspectable) Name() string      { return "uninspectable" }
 func (*uninspectable) Stages() []Stage   { return []Stage{StageEOB} }
-func (*uninspectable) judgesInspection() {}
 
 func (r *uninspectable) Check(_ context.Context, _ Stage, m *Message) (Hit, error) {
 	best := -1
