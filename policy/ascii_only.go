@@ -31,7 +31,7 @@ type asciiOnly struct {
 	textParts
 }
 
-func (r *asciiOnly) Name() string      { return "ascii_only" }
+func (r *asciiOnly) Name() string { return "ascii_only" }
 
 func (r *asciiOnly) Check(_ context.Context, stage Stage, m *Message) (Hit, error) {
 	switch stage {

@@ -64,8 +64,8 @@ type attachmentSize struct {
 	overrides  []sizeOverride
 }
 
-func (r *attachmentSize) Name() string      { return "attachment_size" }
-func (r *attachmentSize) Stages() []Stage   { return []Stage{StageEOB} }
+func (r *attachmentSize) Name() string    { return "attachment_size" }
+func (r *attachmentSize) Stages() []Stage { return []Stage{StageEOB} }
 
 // limit returns the per-attachment limit for the message's recipients.
 func (r *attachmentSize) limit(rcpts []string) Size {

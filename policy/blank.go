@@ -29,7 +29,7 @@ type blank struct {
 	textParts
 }
 
-func (r *blank) Name() string      { return "blank" }
+func (r *blank) Name() string { return "blank" }
 
 func (r *blank) Check(_ context.Context, stage Stage, m *Message) (Hit, error) {
 	switch stage {
