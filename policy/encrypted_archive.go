@@ -26,7 +26,8 @@ import (
 // is decrypted and its content judged by the other rules and clamd. The
 // rule's action applies to an archive no password opened within
 // pair_timeout, and at once to a document Sekisho cannot decrypt (legacy
-// Office RC4, PDF): no password would open it.
+// Office RC4, a PDF encrypted for a certificate): no password would open
+// it.
 type EncryptedArchiveConfig struct {
 	RuleCommon
 	Mode        string      `toml:"mode"`         // "judge" or "pair"

@@ -306,3 +306,76 @@ func TestEncryptedDocumentPairing(t *testing.T) {
 		"550 5.7.1 Attachment type not allowed: mitsumori.docx > EncryptedPackage > word/embeddings/invoice.exe",
 		`"EncryptedPackage" > "word/embeddings/invoice.exe" denied extension exe`)
 }
+
+// encryptedPDF is an empty PDF encrypted by qpdf with AES-256, with user
+// password user ("" for none: only the owner password, which restricts
+// printing) and owner password owner.
+func encryptedPDF(t *testing.T, user, owner string) []byte {
+	t.Helper()
+	prog, err := exec.LookPath("qpdf")
+	if err != nil {
+		t.Fatal("qpdf not found: run bash testdata/install-deps.sh as root to install it")
+	}
+	dir := t.TempDir()
+	cmd := exec.Command(prog, "--empty", "--encrypt", user, owner, "256", "--print=none", "--", "out.pdf")
+	cmd.Dir = dir
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("qpdf: %v\n%s", err, out)
+	}
+	b, err := os.ReadFile(filepath.Join(dir, "out.pdf"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// pdfMail is a mail with a PDF attached as name.
+func pdfMail(pdf []byte, name string) []byte {
+	return []byte("Subject: =?UTF-8?B?" + base64.StdEncoding.EncodeToString([]byte("請求書の送付")) + "?=\r\n" +
+		"MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n" +
+		"--b\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n請求書を添付します。\r\n" +
+		"--b\r\nContent-Type: application/pdf; name=" + name + "\r\nContent-Transfer-Encoding: base64\r\n\r\n" +
+		base64.StdEncoding.EncodeToString(pdf) + "\r\n--b--\r\n")
+}
+
+// TestEncryptedPDFJudge: a PDF with an owner password only (no printing,
+// no editing) opens without a password: it is no encrypted document, and
+// is accepted; one with a user password is refused.
+func TestEncryptedPDFJudge(t *testing.T) {
+	e := rtEngine(t, "[rules.encrypted_archive]\n", nil)
+	rtExpectContinue(t, e.Run(context.Background(), policy.StageEOB, rtBytesMessage(t, pdfMail(encryptedPDF(t, "", "owner-Pw"), "seikyu.pdf"))))
+	v := e.Run(context.Background(), policy.StageEOB, rtBytesMessage(t, pdfMail(encryptedPDF(t, "user-Pw", "owner-Pw"), "seikyu.pdf")))
+	rtExpect(t, v, "encrypted_archive", policy.Reject,
+		"550 5.7.1 Encrypted archives and documents are not accepted: their content cannot be checked. Please share the file another way",
+		`attachment "seikyu.pdf" (part 2) is an encrypted document`)
+}
+
+// TestEncryptedPDFPairing: a PDF protected by a password waits for it
+// like an archive; once it has come, the retry opens with it and is
+// accepted, tagged. A PDF whose password never comes gets the action
+// after pair_timeout.
+func TestEncryptedPDFPairing(t *testing.T) {
+	const from, to = "yamada@partner.example.jp", "tanaka@example.co.jp"
+	const pw = "Pdf-2026"
+	mail := pdfMail(encryptedPDF(t, pw, "owner-"+pw), "seikyu.pdf")
+	p := newPairing(t, "")
+	rtExpect(t, p.send(mail, from, to).Verdict, "encrypted_archive", policy.Tempfail,
+		"451 4.7.0 Encrypted archive or document: it will be accepted once its password has been sent in a separate mail", "is an encrypted document: waiting for its password")
+	p.now = p.now.Add(time.Minute)
+	if o := p.send(passwordMail(t, "not-"+pw), from, to); !o.Accepted() {
+		t.Fatalf("password mail: %+v", o.Verdict)
+	}
+	rtExpect(t, p.send(mail, from, to).Verdict, "encrypted_archive", policy.Tempfail, "451 4.7.0 Encrypted archive or document: it will be accepted once its password has been sent in a separate mail")
+	p.send(passwordMail(t, pw), from, to)
+	o := p.send(mail, from, to)
+	if !o.Accepted() || len(o.Headers) != 1 || !strings.Contains(o.Headers[0].Value, "decrypted with the password sent after it, and checked") {
+		t.Fatalf("opened PDF: %+v %+v", o.Verdict, o.Headers)
+	}
+
+	lone := pdfMail(encryptedPDF(t, "never-sent", "owner"), "shiryo.pdf")
+	p.send(lone, from, to)
+	p.now = p.now.Add(time.Hour)
+	rtExpect(t, p.send(lone, from, to).Verdict, "encrypted_archive", policy.Reject,
+		"550 5.7.1 Encrypted archives and documents are not accepted: their content cannot be checked. Please share the file another way",
+		"no password that opens it came within pair_timeout 1h0m0s")
+}

@@ -7,19 +7,44 @@ package mime
 // trailer near its start, the others near its end: the first and last
 // MiB are read, and every trailer or cross-reference stream dictionary in
 // them is looked at. PDFs are not otherwise looked into: one that is not
-// encrypted is not a container, and stays the plain file it was. An
-// encrypted one is not decrypted here (no PDF library on the Go module
-// proxy reads hostile input within bounds, and the inspection would
-// find nothing in a decrypted PDF it does not find in a plain one), so
-// no password candidate is tried on it.
+// encrypted is not a container, and stays the plain file it was.
+//
+// Most PDFs with an /Encrypt entry ask no password: the standard security
+// handler (7.6.3) with an empty user password, and only an owner password
+// that restricts printing or editing, opens in every reader without a
+// word. The empty password is checked against the encryption dictionary
+// (Algorithms 2, 4, 5 and 6 of ISO 32000-1 7.6.3.3-4 for revisions 2 to
+// 4; Algorithms 2.A and 2.B of ISO 32000-2 7.6.4.3 for revisions 5 and 6,
+// AES-256): a PDF it opens is a plain PDF. One that asks for a password
+// is an encrypted document with one entry, which a password candidate
+// "decrypts" when it is the user password: the reader then opens the PDF
+// as the recipient will, and finds what it finds in a plain PDF, nothing;
+// the entry's content is empty (no PDF library on the Go module proxy
+// reads hostile input within bounds, and the streams are not decrypted
+// here). A PDF encrypted by another security handler (public-key
+// /Adobe.PubSec, a plug-in), or whose encryption dictionary cannot be
+// read, stays encrypted, and no password candidate is tried on it.
 //
 // The scanner is hand-written and bounded: it tokenizes one dictionary at
 // a time, strings and nested dictionaries included, within the bytes
-// read.
+// read; an indirect encryption dictionary is looked for in the whole
+// file, in chunks, at most 16 definitions of it read, 64 KiB each.
 
 import (
 	"bytes"
+	"crypto/aes"
+	"crypto/cipher"
+	"crypto/md5"
+	"crypto/rc4"
+	"crypto/sha256"
+	"crypto/sha512"
+	"crypto/subtle"
+	"encoding/binary"
+	"errors"
+	"fmt"
 	"io"
+	"strconv"
+	"strings"
 )
 
 // FormatPDFEncrypt is the format reported for an encrypted PDF.
@@ -39,39 +64,68 @@ func init() {
 	})
 }
 
-// openPDF reports an encrypted PDF as an encrypted document that is not
-// decrypted; any other PDF is not a container.
+// openPDF reports a PDF that asks for a password as an encrypted document;
+// any other PDF, one whose user password is empty included, is not a
+// container.
 func openPDF(ra io.ReaderAt, size int64, _ string) (arcWalker, error) {
-	read := func(off, n int64) []byte {
-		b := make([]byte, n)
-		m, _ := ra.ReadAt(b, off)
-		return b[:m]
+	head := pdfRead(ra, 0, min(size, pdfWindow))
+	dicts := pdfEncryptDicts(head)
+	if size > pdfWindow {
+		n := min(size-pdfWindow, pdfWindow)
+		dicts = append(dicts, pdfEncryptDicts(pdfRead(ra, size-n, n))...)
 	}
-	head := read(0, min(size, pdfWindow))
-	if pdfEncrypted(head) || size > pdfWindow && pdfEncrypted(read(size-min(size-pdfWindow, pdfWindow), min(size-pdfWindow, pdfWindow))) {
+	if len(dicts) == 0 {
+		return nil, errNotContainer
+	}
+	sec, err := pdfSecurityOf(ra, size, dicts)
+	if err != nil {
 		return &cfbWalker{format: FormatPDFEncrypt, stop: &arcStop{class: GapEncrypted, encrypted: true, sealed: true,
-			why: "encrypted PDF: protected by a password (/Encrypt in its trailer), which Sekisho does not decrypt"}}, nil
+			why: "encrypted PDF: " + err.Error() + ", which Sekisho does not decrypt"}}, nil
 	}
-	return nil, errNotContainer
+	if sec.opens(nil) {
+		// Only an owner password: every reader opens it without asking.
+		return nil, errNotContainer
+	}
+	return &cfbWalker{format: FormatPDFEncrypt, entries: []*arcEntry{{
+		name:      "document",
+		encrypted: true,
+		locked:    "encrypted PDF (" + sec.what() + ")",
+		decrypt: func(pw []byte) (io.ReadCloser, error) {
+			if !sec.opens(pw) {
+				return nil, errWrongPassword
+			}
+			return io.NopCloser(bytes.NewReader(nil)), nil
+		},
+	}}}, nil
 }
 
-// pdfEncrypted reports whether a trailer dictionary or cross-reference
-// stream dictionary in b has an /Encrypt key.
-func pdfEncrypted(b []byte) bool {
-	for i := 0; ; {
+// pdfRead reads n bytes at off, fewer at the end of the file.
+func pdfRead(ra io.ReaderAt, off, n int64) []byte {
+	b := make([]byte, n)
+	m, _ := ra.ReadAt(b, off)
+	return b[:m]
+}
+
+// pdfEncryptDicts returns the trailer dictionaries and cross-reference
+// stream dictionaries in b (each from its "<<", at most maxPDFObjSize
+// bytes) that have an /Encrypt key. The first maxPDFKeywords of each kind
+// are looked at: a file has a few, one per update.
+func pdfEncryptDicts(b []byte) [][]byte {
+	var out [][]byte
+	for i, n := 0, 0; n < maxPDFKeywords; n++ {
 		j := bytes.Index(b[i:], []byte("trailer"))
 		if j < 0 {
 			break
 		}
 		i += j + len("trailer")
 		if k := bytes.Index(b[i:min(len(b), i+64)], []byte("<<")); k >= 0 && pdfDictHas(b[i+k:], "/Encrypt") {
-			return true
+			out = append(out, b[i+k:min(len(b), i+k+maxPDFObjSize)])
 		}
 	}
-	for i := 0; ; {
+	for i, n := 0, 0; n < maxPDFKeywords; n++ {
 		j := bytes.Index(b[i:], []byte("/XRef"))
 		if j < 0 {
-			return false
+			break
 		}
 		// The dictionary that holds /Type /XRef starts after the last
 		// "obj" before it.
@@ -83,9 +137,10 @@ func pdfEncrypted(b []byte) bool {
 		}
 		start := max(0, at-4096) + o
 		if k := bytes.Index(b[start:at], []byte("<<")); k >= 0 && pdfDictHas(b[start+k:], "/Encrypt") {
-			return true
+			out = append(out, b[start+k:min(len(b), start+k+maxPDFObjSize)])
 		}
 	}
+	return out
 }
 
 // pdfDictHas reports whether the dictionary at the start of b (at "<<")
@@ -152,4 +207,694 @@ func pdfStringEnd(b []byte, i int) int {
 		}
 	}
 	return len(b)
+}
+
+// Bounds of the reading of encryption dictionaries: how deep objects
+// nest, how many objects one dictionary may hold, how much of the file
+// an indirect encryption dictionary is read from, and how many
+// definitions of it (incremental updates, ISO 32000-1 7.5.6) are read.
+const (
+	maxPDFDepth   = 16
+	maxPDFObjects = 4096
+	maxPDFObjSize = 64 << 10
+	maxPDFDefs    = 16
+	maxPDFRefs    = 4
+	// maxPDFKeywords bounds the trailers looked at in each MiB read.
+	maxPDFKeywords = 256
+)
+
+// pdfKind is the type of a PDF object (ISO 32000-1 7.3).
+type pdfKind byte
+
+const (
+	pdfOther  pdfKind = iota // a number, a boolean, null
+	pdfName                  // 7.3.5
+	pdfString                // 7.3.4, literal or hexadecimal
+	pdfArray                 // 7.3.6
+	pdfDict                  // 7.3.7
+	pdfRef                   // 7.3.10, "12 0 R"
+)
+
+// pdfObject is a PDF object as the security handler reads it.
+type pdfObject struct {
+	kind  pdfKind
+	s     []byte // a string's bytes, a name without its solidus, a number's or keyword's text
+	items []pdfObject
+	dict  map[string]pdfObject
+	num   int64 // a reference's object number
+	gen   int64 // and generation
+}
+
+// pdfParser reads objects from b, within maxPDFObjects objects.
+type pdfParser struct {
+	b      []byte
+	i      int
+	budget int
+}
+
+// errPDFSyntax: the bytes are not the object they should be.
+var errPDFSyntax = errors.New("PDF syntax error")
+
+// pdfWhite and pdfDelim are the white-space and delimiter characters
+// (ISO 32000-1 7.2.2).
+const (
+	pdfWhite = "\x00\t\n\f\r "
+	pdfDelim = "()<>[]{}/%"
+)
+
+func pdfRegular(c byte) bool {
+	return !strings.ContainsRune(pdfWhite, rune(c)) && !strings.ContainsRune(pdfDelim, rune(c))
+}
+
+// space skips white space and comments (7.2.3).
+func (p *pdfParser) space() {
+	for p.i < len(p.b) {
+		switch c := p.b[p.i]; {
+		case c == '%':
+			for p.i < len(p.b) && p.b[p.i] != '\r' && p.b[p.i] != '\n' {
+				p.i++
+			}
+		case strings.ContainsRune(pdfWhite, rune(c)):
+			p.i++
+		default:
+			return
+		}
+	}
+}
+
+// token reads a run of regular characters.
+func (p *pdfParser) token() []byte {
+	s := p.i
+	for p.i < len(p.b) && pdfRegular(p.b[p.i]) {
+		p.i++
+	}
+	return p.b[s:p.i]
+}
+
+// object reads the object at p.i.
+func (p *pdfParser) object(depth int) (pdfObject, error) {
+	p.space()
+	if p.budget--; p.budget < 0 || depth > maxPDFDepth || p.i >= len(p.b) {
+		return pdfObject{}, errPDFSyntax
+	}
+	switch c := p.b[p.i]; {
+	case c == '<' && p.i+1 < len(p.b) && p.b[p.i+1] == '<':
+		p.i += 2
+		d := map[string]pdfObject{}
+		for {
+			p.space()
+			if p.i+1 < len(p.b) && p.b[p.i] == '>' && p.b[p.i+1] == '>' {
+				p.i += 2
+				return pdfObject{kind: pdfDict, dict: d}, nil
+			}
+			k, err := p.object(depth + 1)
+			if err != nil || k.kind != pdfName {
+				return pdfObject{}, errPDFSyntax
+			}
+			v, err := p.object(depth + 1)
+			if err != nil {
+				return pdfObject{}, err
+			}
+			d[string(k.s)] = v
+		}
+	case c == '[':
+		p.i++
+		var items []pdfObject
+		for {
+			p.space()
+			if p.i < len(p.b) && p.b[p.i] == ']' {
+				p.i++
+				return pdfObject{kind: pdfArray, items: items}, nil
+			}
+			v, err := p.object(depth + 1)
+			if err != nil {
+				return pdfObject{}, err
+			}
+			items = append(items, v)
+		}
+	case c == '<':
+		return p.hexString()
+	case c == '(':
+		return p.literalString()
+	case c == '/':
+		p.i++
+		return pdfObject{kind: pdfName, s: pdfNameBytes(p.token())}, nil
+	case pdfRegular(c):
+		t := p.token()
+		if n, ok := pdfInt(t); ok {
+			// "12 0 R" is a reference; a number alone is a number.
+			save := p.i
+			p.space()
+			if g, ok := pdfInt(p.token()); ok {
+				p.space()
+				if r := p.token(); string(r) == "R" {
+					return pdfObject{kind: pdfRef, num: n, gen: g}, nil
+				}
+			}
+			p.i = save
+		}
+		if len(t) == 0 {
+			return pdfObject{}, errPDFSyntax
+		}
+		return pdfObject{s: t}, nil
+	}
+	return pdfObject{}, errPDFSyntax
+}
+
+// pdfInt reads a non-negative integer of at most 10 digits.
+func pdfInt(t []byte) (int64, bool) {
+	if len(t) == 0 || len(t) > 10 {
+		return 0, false
+	}
+	var n int64
+	for _, c := range t {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		n = n*10 + int64(c-'0')
+	}
+	return n, true
+}
+
+// pdfNameBytes decodes the #xx escapes of a name (7.3.5).
+func pdfNameBytes(t []byte) []byte {
+	var out []byte
+	for i := 0; i < len(t); i++ {
+		if t[i] == '#' && i+2 < len(t) {
+			if v, err := strconv.ParseUint(string(t[i+1:i+3]), 16, 8); err == nil {
+				out = append(out, byte(v))
+				i += 2
+				continue
+			}
+		}
+		out = append(out, t[i])
+	}
+	return out
+}
+
+// hexString reads a hexadecimal string (7.3.4.3): white space is
+// ignored, and a last odd digit is followed by 0.
+func (p *pdfParser) hexString() (pdfObject, error) {
+	p.i++
+	var out []byte
+	half, odd := byte(0), false
+	for ; p.i < len(p.b); p.i++ {
+		c := p.b[p.i]
+		var v byte
+		switch {
+		case c == '>':
+			p.i++
+			if odd {
+				out = append(out, half<<4)
+			}
+			return pdfObject{kind: pdfString, s: out}, nil
+		case c >= '0' && c <= '9':
+			v = c - '0'
+		case c >= 'a' && c <= 'f':
+			v = c - 'a' + 10
+		case c >= 'A' && c <= 'F':
+			v = c - 'A' + 10
+		case strings.ContainsRune(pdfWhite, rune(c)):
+			continue
+		default:
+			return pdfObject{}, errPDFSyntax
+		}
+		if odd {
+			out = append(out, half<<4|v)
+		}
+		half, odd = v, !odd
+	}
+	return pdfObject{}, errPDFSyntax
+}
+
+// literalString reads a literal string (7.3.4.2): balanced parentheses,
+// the escapes \n \r \t \b \f \( \) \\ and \ddd, a backslash before an
+// end of line that continues the string, and an end of line (CR, LF or
+// CR LF) that is read as LF.
+func (p *pdfParser) literalString() (pdfObject, error) {
+	p.i++
+	var out []byte
+	depth := 1
+	for p.i < len(p.b) {
+		c := p.b[p.i]
+		p.i++
+		switch c {
+		case '(':
+			depth++
+		case ')':
+			if depth--; depth == 0 {
+				return pdfObject{kind: pdfString, s: out}, nil
+			}
+		case '\r':
+			if p.i < len(p.b) && p.b[p.i] == '\n' {
+				p.i++
+			}
+			c = '\n'
+		case '\\':
+			if p.i >= len(p.b) {
+				return pdfObject{}, errPDFSyntax
+			}
+			e := p.b[p.i]
+			p.i++
+			switch e {
+			case 'n':
+				c = '\n'
+			case 'r':
+				c = '\r'
+			case 't':
+				c = '\t'
+			case 'b':
+				c = '\b'
+			case 'f':
+				c = '\f'
+			case '\r':
+				if p.i < len(p.b) && p.b[p.i] == '\n' {
+					p.i++
+				}
+				continue
+			case '\n':
+				continue
+			case '0', '1', '2', '3', '4', '5', '6', '7':
+				v := int(e - '0')
+				for k := 0; k < 2 && p.i < len(p.b) && p.b[p.i] >= '0' && p.b[p.i] <= '7'; k++ {
+					v = v*8 + int(p.b[p.i]-'0')
+					p.i++
+				}
+				c = byte(v)
+			default:
+				// \( \) \\, and a backslash before any other character,
+				// which is ignored.
+				c = e
+			}
+		}
+		out = append(out, c)
+	}
+	return pdfObject{}, errPDFSyntax
+}
+
+// pdfParse reads the object at the start of b.
+func pdfParse(b []byte) (pdfObject, error) {
+	p := &pdfParser{b: b, budget: maxPDFObjects}
+	return p.object(0)
+}
+
+// pdfSecurity is the encryption of a PDF by the standard security handler
+// (ISO 32000-1 7.6.3; ISO 32000-2 7.6.4): what a password is checked
+// against. A PDF may hold several (a linearized file's two trailers,
+// incremental updates): a password opens the document when it opens
+// each.
+type pdfSecurity []*pdfStandard
+
+// pdfStandard is one encryption dictionary of the standard security
+// handler, with the first element of the file identifier.
+type pdfStandard struct {
+	v, r            int
+	keyLen          int // bytes
+	o, u            []byte
+	p               uint32
+	id              []byte
+	encryptMetadata bool
+	cipher          string
+}
+
+// pdfSecurityOf reads the encryption dictionary of each trailer dictionary
+// in dicts: inline, or an indirect object found in the file. An error says
+// why the PDF is encrypted in a way no password is checked on here.
+func pdfSecurityOf(ra io.ReaderAt, size int64, dicts [][]byte) (pdfSecurity, error) {
+	var sec pdfSecurity
+	refs := map[[2]int64][]pdfObject{}
+	for _, b := range dicts {
+		t, err := pdfParse(b)
+		if err != nil || t.kind != pdfDict {
+			return nil, errors.New("its trailer cannot be read")
+		}
+		var id []byte
+		if ids := t.dict["ID"]; ids.kind == pdfArray && len(ids.items) > 0 && ids.items[0].kind == pdfString {
+			id = ids.items[0].s
+		}
+		encs := []pdfObject{t.dict["Encrypt"]}
+		if r := encs[0]; r.kind == pdfRef {
+			k := [2]int64{r.num, r.gen}
+			if refs[k] == nil && len(refs) == maxPDFRefs {
+				return nil, fmt.Errorf("its trailers name more than %d encryption dictionaries", maxPDFRefs)
+			}
+			if refs[k] == nil {
+				if refs[k], err = pdfFindObject(ra, size, r.num, r.gen); err != nil {
+					return nil, err
+				}
+			}
+			encs = refs[k]
+		}
+		for _, e := range encs {
+			s, err := pdfStandardOf(e, id)
+			if err != nil {
+				return nil, err
+			}
+			sec = append(sec, s)
+		}
+	}
+	return sec, nil
+}
+
+// pdfFindObject returns each definition of object num gen ("12 0 obj",
+// 7.3.10) in the file, read from the bytes after "obj". The encryption
+// dictionary is never in an object stream (7.5.7), so it is there as
+// written.
+func pdfFindObject(ra io.ReaderAt, size int64, num, gen int64) ([]pdfObject, error) {
+	const chunk = 1 << 20
+	want := fmt.Appendf(nil, "%d %d", num, gen)
+	var out []pdfObject
+	for off := int64(0); off < size; off += chunk {
+		// A little before the chunk, for the numbers of an "obj" at its
+		// start, and a little after, for an "obj" cut at its end.
+		from := max(0, off-32)
+		b := pdfRead(ra, from, min(size, off+chunk+3)-from)
+		for i := int(off - from); i < len(b) && int64(i) < off-from+chunk; {
+			j := bytes.Index(b[i:], []byte("obj"))
+			if j < 0 || int64(i+j) >= off-from+chunk {
+				break
+			}
+			at := i + j
+			i = at + 3
+			if at+3 < len(b) && pdfRegular(b[at+3]) || !pdfObjHeader(b[:at], want) {
+				continue
+			}
+			if len(out) == maxPDFDefs {
+				return nil, fmt.Errorf("its encryption dictionary is defined more than %d times", maxPDFDefs)
+			}
+			o, err := pdfParse(pdfRead(ra, from+int64(at+3), maxPDFObjSize))
+			if err != nil {
+				return nil, errors.New("its encryption dictionary cannot be read")
+			}
+			out = append(out, o)
+		}
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("its encryption dictionary (object %d %d) is not in the file", num, gen)
+	}
+	return out, nil
+}
+
+// pdfObjHeader reports whether b ends with "num gen" and white space, the
+// number not preceded by a regular character.
+func pdfObjHeader(b, want []byte) bool {
+	e := len(b)
+	for e > 0 && strings.ContainsRune(pdfWhite, rune(b[e-1])) {
+		e--
+	}
+	if e == len(b) {
+		return false
+	}
+	// Normalise the white space between the two numbers to one space.
+	g := e
+	for g > 0 && b[g-1] >= '0' && b[g-1] <= '9' {
+		g--
+	}
+	w := g
+	for w > 0 && strings.ContainsRune(pdfWhite, rune(b[w-1])) {
+		w--
+	}
+	n := w
+	for n > 0 && b[n-1] >= '0' && b[n-1] <= '9' {
+		n--
+	}
+	if g == e || w == g || n == w || n > 0 && pdfRegular(b[n-1]) {
+		return false
+	}
+	return string(b[n:w])+" "+string(b[g:e]) == string(want)
+}
+
+// pdfStandardOf reads an encryption dictionary (ISO 32000-1 7.6.1 Table
+// 20, 7.6.3.2 Table 21; ISO 32000-2 7.6.4.2 Table 21).
+func pdfStandardOf(e pdfObject, id []byte) (*pdfStandard, error) {
+	if e.kind != pdfDict {
+		return nil, errors.New("its encryption dictionary cannot be read")
+	}
+	d := e.dict
+	if f := d["Filter"]; f.kind != pdfName || string(f.s) != "Standard" {
+		return nil, fmt.Errorf("protected by the security handler /%s (a certificate or a plug-in, no password)", pdfPrintable(f.s))
+	}
+	num := func(k string, def int64) (int64, bool) {
+		o, ok := d[k]
+		if !ok {
+			return def, true
+		}
+		n, err := strconv.ParseInt(string(o.s), 10, 64)
+		return n, o.kind == pdfOther && err == nil
+	}
+	v, ok1 := num("V", 0)
+	r, ok2 := num("R", 0)
+	bits, ok3 := num("Length", 40)
+	p, ok4 := num("P", 0)
+	if !ok1 || !ok2 || !ok3 || !ok4 {
+		return nil, errors.New("its encryption dictionary cannot be read")
+	}
+	s := &pdfStandard{v: int(v), r: int(r), p: uint32(p), id: id, encryptMetadata: true,
+		o: d["O"].s, u: d["U"].s}
+	if m := d["EncryptMetadata"]; m.kind == pdfOther && string(m.s) == "false" {
+		s.encryptMetadata = false
+	}
+	switch {
+	case r >= 2 && r <= 4:
+		// The key length: 40 bits for revision 2 (Algorithm 2, step i),
+		// /Length otherwise; V 4 without /Length is AES-128 or RC4-128.
+		s.keyLen = int(bits / 8)
+		if _, ok := d["Length"]; !ok && v == 4 {
+			s.keyLen = 16
+		}
+		if r == 2 {
+			s.keyLen = 5
+		}
+		if bits%8 != 0 || s.keyLen < 5 || s.keyLen > 16 || len(s.o) < 32 || len(s.u) < 32 {
+			return nil, errors.New("its encryption dictionary of revision " + strconv.FormatInt(r, 10) + " is malformed")
+		}
+		s.cipher = fmt.Sprintf("RC4-%d", s.keyLen*8)
+		if cf := d["CF"].dict["StdCF"].dict["CFM"]; v == 4 && cf.kind == pdfName && string(cf.s) == "AESV2" {
+			s.cipher = "AES-128"
+		}
+	case (r == 5 || r == 6) && v == 5:
+		if len(s.u) < 48 {
+			return nil, errors.New("its encryption dictionary of revision " + strconv.FormatInt(r, 10) + " is malformed")
+		}
+		s.cipher = "AES-256"
+	default:
+		return nil, fmt.Errorf("standard security handler of version %d, revision %d", v, r)
+	}
+	return s, nil
+}
+
+// pdfPrintable is a name as gap reasons show it: printable ASCII, at most
+// 32 bytes.
+func pdfPrintable(b []byte) string {
+	s := []byte{}
+	for _, c := range b[:min(len(b), 32)] {
+		if c > ' ' && c < 0x7f {
+			s = append(s, c)
+		}
+	}
+	return string(s)
+}
+
+// what names the encryption for gap reasons.
+func (sec pdfSecurity) what() string {
+	s := sec[len(sec)-1]
+	return fmt.Sprintf("standard security handler, revision %d, %s", s.r, s.cipher)
+}
+
+// opens reports whether pw is the user password of each encryption
+// dictionary: the one that opens the document. nil is the empty password.
+func (sec pdfSecurity) opens(pw []byte) bool {
+	for _, s := range sec {
+		if !s.opens(pw) {
+			return false
+		}
+	}
+	return len(sec) > 0
+}
+
+// opens checks pw as the user password, or the owner password, which
+// readers take at the same prompt (a PDF whose owner password is empty
+// opens without one). Revisions 2 to 4 take the password in
+// PDFDocEncoding (ISO 32000-1 7.6.3.3: Latin-1 for the characters that
+// matter here, the UTF-8 bytes tried too); revisions 5 and 6 in UTF-8
+// (ISO 32000-2 7.6.4.3.3: SASLprep is not applied), at most 127 bytes.
+func (s *pdfStandard) opens(pw []byte) bool {
+	if s.r >= 5 {
+		pw = pw[:min(len(pw), 127)]
+		// Algorithm 11 (user) and 12 (owner): the hash of the password
+		// with the validation salt, and for the owner /U's 48 bytes, is
+		// the first 32 bytes of /U or /O. Revision 5 (Adobe's
+		// extension level 3) hashes with one SHA-256 round.
+		hash := func(salt, udata []byte) []byte {
+			if s.r == 5 {
+				h := sha256.New()
+				h.Write(pw)
+				h.Write(salt)
+				h.Write(udata)
+				return h.Sum(nil)
+			}
+			return pdfHash2B(pw, salt, udata)
+		}
+		if subtle.ConstantTimeCompare(hash(s.u[32:40], nil), s.u[:32]) == 1 {
+			return true
+		}
+		return len(s.o) >= 48 && subtle.ConstantTimeCompare(hash(s.o[32:40], s.u[:48]), s.o[:32]) == 1
+	}
+	forms := [][]byte{pw}
+	if l, ok := pdfLatin1(pw); ok && !bytes.Equal(l, pw) {
+		forms = [][]byte{l, pw}
+	}
+	for _, f := range forms {
+		if s.userPassword(f) || s.userPassword(s.ownerToUser(f)) {
+			return true
+		}
+	}
+	return false
+}
+
+// ownerToUser is the user password that /O holds encrypted with the key
+// of owner password pw (ISO 32000-1 7.6.3.4, Algorithm 7, with Algorithm
+// 3 steps a to d): for revision 2, /O decrypted with RC4 once; from
+// revision 3, 20 times, the key's bytes XORed with 19 down to 0.
+func (s *pdfStandard) ownerToUser(pw []byte) []byte {
+	key := md5.Sum(pdfPad(pw))
+	if s.r >= 3 {
+		for range 50 {
+			key = md5.Sum(key[:])
+		}
+	}
+	n := s.keyLen
+	out := append([]byte(nil), s.o[:32]...)
+	k := make([]byte, n)
+	for i := 19; i >= 0; i-- {
+		if s.r == 2 && i > 0 {
+			continue
+		}
+		for j := range k {
+			k[j] = key[j] ^ byte(i)
+		}
+		c, _ := rc4.NewCipher(k)
+		c.XORKeyStream(out, out)
+	}
+	return out
+}
+
+// pdfPad is pw cut or padded to 32 bytes with pdfPadding (Algorithm 2,
+// step a).
+func pdfPad(pw []byte) []byte {
+	return append(append([]byte(nil), pw[:min(len(pw), 32)]...), pdfPadding...)[:32]
+}
+
+// pdfLatin1 is pw in Latin-1, when each of its characters has a code
+// there.
+func pdfLatin1(pw []byte) ([]byte, bool) {
+	var out []byte
+	for _, r := range string(pw) {
+		if r > 0xff {
+			return nil, false
+		}
+		out = append(out, byte(r))
+	}
+	return out, true
+}
+
+// pdfPadding pads passwords to 32 bytes (ISO 32000-1 7.6.3.3, Algorithm
+// 2, step a).
+var pdfPadding = []byte{
+	0x28, 0xbf, 0x4e, 0x5e, 0x4e, 0x75, 0x8a, 0x41, 0x64, 0x00, 0x4e, 0x56, 0xff, 0xfa, 0x01, 0x08,
+	0x2e, 0x2e, 0x00, 0xb6, 0xd0, 0x68, 0x3e, 0x80, 0x2f, 0x0c, 0xa9, 0xfe, 0x64, 0x53, 0x69, 0x7a,
+}
+
+// userPassword is Algorithm 6 (ISO 32000-1 7.6.3.4): the key of
+// Algorithm 2 computed from pw gives, by Algorithm 4 (revision 2) or 5
+// (revisions 3 and 4), the document's /U.
+func (s *pdfStandard) userPassword(pw []byte) bool {
+	// Algorithm 2: MD5 of the padded password, /O, /P (low-order byte
+	// first), the first element of /ID, and 0xFFFFFFFF when revision 4
+	// leaves the metadata in clear; 50 more rounds from revision 3.
+	h := md5.New()
+	h.Write(pdfPad(pw))
+	h.Write(s.o[:32])
+	var p [4]byte
+	binary.LittleEndian.PutUint32(p[:], s.p)
+	h.Write(p[:])
+	h.Write(s.id)
+	if s.r >= 4 && !s.encryptMetadata {
+		h.Write([]byte{0xff, 0xff, 0xff, 0xff})
+	}
+	key := h.Sum(nil)
+	if s.r >= 3 {
+		for range 50 {
+			sum := md5.Sum(key[:s.keyLen])
+			key = sum[:]
+		}
+	}
+	key = key[:s.keyLen]
+	rc := func(k, data []byte) []byte {
+		c, _ := rc4.NewCipher(k)
+		out := make([]byte, len(data))
+		c.XORKeyStream(out, data)
+		return out
+	}
+	if s.r == 2 {
+		// Algorithm 4: the padding string encrypted with the key.
+		return subtle.ConstantTimeCompare(rc(key, pdfPadding), s.u[:32]) == 1
+	}
+	// Algorithm 5: MD5 of the padding string and the first element of
+	// /ID, encrypted with the key, then 19 times with the key's bytes
+	// XORed with the round number; the first 16 bytes of /U.
+	h.Reset()
+	h.Write(pdfPadding)
+	h.Write(s.id)
+	x := rc(key, h.Sum(nil))
+	k := make([]byte, len(key))
+	for i := 1; i <= 19; i++ {
+		for j := range key {
+			k[j] = key[j] ^ byte(i)
+		}
+		x = rc(k, x)
+	}
+	return subtle.ConstantTimeCompare(x, s.u[:16]) == 1
+}
+
+// pdfHash2B is the hash of revision 6 (ISO 32000-2 7.6.4.3.4, Algorithm
+// 2.B): SHA-256 of the password, salt and user data, then rounds that
+// encrypt 64 copies of password, hash and user data with AES-128-CBC
+// (key and IV from the hash) and hash the result with SHA-256, -384 or
+// -512 as its first 16 bytes, summed, are modulo 3; at least 64 rounds,
+// and more while the last byte of the encrypted data exceeds the round
+// number less 32. The last hash's first 32 bytes.
+func pdfHash2B(pw, salt, udata []byte) []byte {
+	h := sha256.New()
+	h.Write(pw)
+	h.Write(salt)
+	h.Write(udata)
+	k := h.Sum(nil)
+	for round := 1; ; round++ {
+		one := append(append(append([]byte(nil), pw...), k...), udata...)
+		k1 := bytes.Repeat(one, 64)
+		b, _ := aes.NewCipher(k[:16])
+		e := make([]byte, len(k1))
+		cipher.NewCBCEncrypter(b, k[16:32]).CryptBlocks(e, k1)
+		sum := 0
+		for _, c := range e[:16] {
+			sum += int(c)
+		}
+		switch sum % 3 {
+		case 0:
+			s := sha256.Sum256(e)
+			k = s[:]
+		case 1:
+			s := sha512.Sum384(e)
+			k = s[:]
+		default:
+			s := sha512.Sum512(e)
+			k = s[:]
+		}
+		// Steps e and f: the test starts once 64 rounds are done, the
+		// rounds numbered from 1.
+		if round >= 64 && int(e[len(e)-1]) <= round-32 {
+			return k[:32]
+		}
+	}
 }
