@@ -33,6 +33,7 @@ type rtClamd struct {
 	command  string
 	version  string // the VERSION reply; rtClamdVersion when unset
 	versions int    // VERSION requests
+	open     map[net.Conn]struct{}
 }
 
 // rtClamdVersion is the fake's answer to VERSION: engine 1.4.6,
@@ -60,7 +61,7 @@ func rtStartClamd(t *testing.T, reply string) *rtClamd {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := &rtClamd{addr: ln.Addr().String(), reply: reply}
+	c := &rtClamd{addr: ln.Addr().String(), reply: reply, open: map[net.Conn]struct{}{}}
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() {
@@ -70,16 +71,32 @@ func rtStartClamd(t *testing.T, reply string) *rtClamd {
 			if err != nil {
 				return
 			}
+			c.mu.Lock()
+			c.open[conn] = struct{}{}
+			c.mu.Unlock()
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				defer conn.Close()
+				defer func() {
+					c.mu.Lock()
+					delete(c.open, conn)
+					c.mu.Unlock()
+					conn.Close()
+				}()
 				c.serve(conn)
 			}()
 		}
 	}()
 	t.Cleanup(func() {
+		// A session connection the client keeps for its next message is
+		// closed here, as clamd would close it idle, rather than waited
+		// out: the test does not depend on the client's idle timeout.
 		ln.Close()
+		c.mu.Lock()
+		for conn := range c.open {
+			conn.Close()
+		}
+		c.mu.Unlock()
 		wg.Wait()
 	})
 	return c
