@@ -199,3 +199,61 @@ timeout = "2s"
 		t.Errorf("pairing keys hold addresses: %s", keys)
 	}
 }
+
+// ppapDocument is an Office document encrypted with agile encryption by
+// policy/mime's tests (password "Pw-2026"): harmless.xlsx a workbook,
+// exe.docx a document with an executable embedded in its package.
+func ppapDocument(t *testing.T, fixture string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("..", "..", "policy", "mime", "testdata", "documents", fixture))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// TestE2EPPAPDocument: an .xlsx protected by a password comes through a
+// relaying MTA, which queues it on the 451; its password comes in the
+// next mail, and the relay's own retry is decrypted, found harmless and
+// delivered with the tag of its check. A document whose decrypted
+// package holds an executable is refused once its password has come.
+func TestE2EPPAPDocument(t *testing.T) {
+	t.Parallel()
+	clamd := sharedClamd(t)
+	s := startSekisho(t, sekishoConfig("enforce", rulesPPAP(clamd.Addr, "parts")))
+	mx := startPostfix(t, s.Milter, postfixOptions{})
+	relay := startRelay(t, mx)
+	const from, to, pw = "suzuki@partner.example.org", "tanaka@example.co.jp", "Pw-2026"
+	tok := token(t)
+	relay.mustSwaks(t, 0, "--from", from, "--to", to, "--data", writeMessage(t, japaneseMessage(tok,
+		fileAttachment("見積書.xlsx", "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", ppapDocument(t, "harmless.xlsx")))))
+	waitRelayed(t, relay, mx, "document deferred", func() bool {
+		return strings.Contains(relay.Maillog(), "451 4.7.0 Encrypted archive or document")
+	})
+	mx.notDelivered(t, tok)
+
+	// The executable document, sent straight to the MX, waits too.
+	exeTok := token(t)
+	exe := writeMessage(t, japaneseMessage(exeTok, fileAttachment("発注書.docx", "application/vnd.openxmlformats-officedocument.wordprocessingml.document", ppapDocument(t, "exe.docx"))))
+	out := mx.mustSwaks(t, 26, "--from", from, "--to", to, "--data", exe)
+	mustRefuse(t, out, regexp.QuoteMeta("451 4.7.0 Encrypted archive or document"))
+
+	pwTok := token(t)
+	relay.mustSwaks(t, 0, "--from", from, "--to", to, "--data", writeMessage(t, ppapPasswordMail(t, pwTok, pw)))
+	waitRelayed(t, relay, mx, "password mail and document delivered", func() bool {
+		return len(mx.messages(t, pwTok)) == 1 && len(mx.messages(t, tok)) == 1
+	})
+	msg := mx.messages(t, tok)[0].Data
+	if !containsAll(msg, "X-Sekisho: tag rule=encrypted_archive", "decrypted with the password sent after it, and checked") {
+		t.Errorf("delivered document mail has no tag of its check:\n%s", msg)
+	}
+	s.waitLog(t, "msg=decision", "rule=encrypted_archive", "decrypted with the password sent after it")
+
+	out = mx.mustSwaks(t, 26, "--from", from, "--to", to, "--data", exe)
+	mustRefuse(t, out, regexp.QuoteMeta("550 5.7.1 Attachment type not allowed"))
+	mx.notDelivered(t, exeTok)
+	s.waitLog(t, "msg=decision", "rule=attachment_extension", "word/embeddings/invoice.exe")
+	if strings.Contains(s.Logs(), pw) {
+		t.Errorf("the password is in sekisho's log:\n%s", s.Logs())
+	}
+}
