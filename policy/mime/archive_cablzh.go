@@ -252,9 +252,9 @@ func (w *cabWalker) open(folder int, off, size int64) (io.ReadCloser, error) {
 	switch method & 0xf {
 	case 0, 1:
 	case 2:
-		return nil, errors.New("Quantum compression not supported")
+		return nil, errors.New("compressed with Quantum: not supported")
 	case 3:
-		return nil, errors.New("LZX compression not supported")
+		return nil, errors.New("compressed with LZX: not supported")
 	default:
 		return nil, fmt.Errorf("corrupt: compression method %d", method&0xf)
 	}

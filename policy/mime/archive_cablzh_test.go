@@ -258,7 +258,7 @@ func TestCabGaps(t *testing.T) {
 	t.Run("lzx and quantum", func(t *testing.T) {
 		a := gcab(t, true, map[string][]byte{"INVOICE.EXE": invoiceExe})
 		folder := 36
-		for method, why := range map[uint16]string{0x1503: "LZX compression not supported", 0x0f02: "Quantum compression not supported"} {
+		for method, why := range map[uint16]string{0x1503: "compressed with LZX: not supported", 0x0f02: "compressed with Quantum: not supported"} {
 			b := append([]byte(nil), a...)
 			binary.LittleEndian.PutUint16(b[folder+6:], method)
 			check(t, inspect(t, b, "a.cab", DefaultLimits()), "[cab]\nINVOICE.EXE\n",

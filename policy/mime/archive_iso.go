@@ -713,7 +713,7 @@ func (t *isoTree) rockRidge(r *isoReader, su []byte, rr *isoRockRidge) ([]byte, 
 			return nm, named, nil
 		}
 		if hops >= isoMaxHops {
-			return nil, false, fmt.Errorf("Rock Ridge continuation areas chained more than %d deep", isoMaxHops)
+			return nil, false, fmt.Errorf("continuation areas (Rock Ridge) chained more than %d deep", isoMaxHops)
 		}
 		if err := r.spend(1); err != nil {
 			return nil, false, err
@@ -721,7 +721,7 @@ func (t *isoTree) rockRidge(r *isoReader, su []byte, rr *isoRockRidge) ([]byte, 
 		off := int64(binary.LittleEndian.Uint32(ce[4:]))*t.bs + int64(binary.LittleEndian.Uint32(ce[12:]))
 		b, err := r.img.read(off, min(int64(binary.LittleEndian.Uint32(ce[20:])), isoSector))
 		if err != nil {
-			return nil, false, fmt.Errorf("Rock Ridge continuation area: %w", err)
+			return nil, false, fmt.Errorf("continuation area (Rock Ridge): %w", err)
 		}
 		su = b
 	}
