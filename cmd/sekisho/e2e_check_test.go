@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -24,17 +25,38 @@ const (
 	setprivCmd = "/usr/bin/setpriv"
 )
 
-// accountsMu serializes the tests' changes to the user and group
-// databases: useradd, usermod and dpkg's maintainer scripts each lock
-// /etc/passwd and fail when another holds it.
+// accountsLockFile serializes, with accountsMu, the tests' changes to the
+// user and group databases across test processes: useradd, usermod and
+// dpkg's maintainer scripts each lock /etc/passwd and fail when another
+// holds it.
+const accountsLockFile = "/run/lock/sekisho-accounts-test.lock"
+
 var accountsMu sync.Mutex
+
+// lockAccounts takes the lock on the user and group databases and returns
+// the function that releases it.
+func lockAccounts(t testing.TB) func() {
+	t.Helper()
+	accountsMu.Lock()
+	f, err := os.OpenFile(accountsLockFile, os.O_CREATE|os.O_RDWR, 0o600)
+	if err == nil {
+		err = syscall.Flock(int(f.Fd()), syscall.LOCK_EX)
+	}
+	if err != nil {
+		accountsMu.Unlock()
+		t.Fatalf("%s: %v", accountsLockFile, err)
+	}
+	return func() {
+		f.Close()
+		accountsMu.Unlock()
+	}
+}
 
 // accounts runs a command that changes the user database.
 func accounts(t testing.TB, args ...string) {
 	t.Helper()
 	requireProgram(t, args[0])
-	accountsMu.Lock()
-	defer accountsMu.Unlock()
+	defer lockAccounts(t)()
 	if out, err := exec.Command(args[0], args[1:]...).CombinedOutput(); err != nil {
 		t.Fatalf("%s: %v\n%s", strings.Join(args, " "), err, out)
 	}

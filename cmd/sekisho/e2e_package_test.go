@@ -82,7 +82,8 @@ func groupsOf(t testing.TB, name string) []string {
 //
 // It changes the real system (/usr/sbin, /etc/sekisho, the user sekisho),
 // so it does not run in parallel with the package's other tests (which use
-// the user sekisho) and takes a file lock against another run of itself.
+// the user sekisho), and holds a file lock against another run of itself
+// until its cleanup has restored the machine.
 func TestPackage(t *testing.T) {
 	for _, p := range []string{dpkgCmd, dpkgQueryCmd, gpasswdCmd, usermodCmd, userdelCmd, runuserCmd, systemdAnalyze, supervisordCmd, supervisorctlCmd, postfixCmd} {
 		requireProgram(t, p)
@@ -91,15 +92,23 @@ func TestPackage(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer lock.Close()
 	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX); err != nil {
+		lock.Close()
 		t.Fatal(err)
 	}
-	defer syscall.Flock(int(lock.Fd()), syscall.LOCK_UN)
+	// Registered first, so released last: after the cleanups below have
+	// purged the package and put the user back.
+	t.Cleanup(func() { lock.Close() })
+	purge := func() ([]byte, error) {
+		defer lockAccounts(t)()
+		return exec.Command(dpkgCmd, "--purge", "sekisho").CombinedOutput()
+	}
 	if packageInstalled() {
 		// Left by a run that was killed before its cleanup.
 		t.Logf("package sekisho found installed; purging it first")
-		mustRun(t, dpkgCmd, "--purge", "sekisho")
+		if out, err := purge(); err != nil {
+			t.Fatalf("dpkg --purge sekisho: %v\n%s", err, out)
+		}
 	}
 
 	// The user as it was: the package must keep an existing user and add
@@ -116,7 +125,7 @@ func TestPackage(t *testing.T) {
 	}
 	t.Cleanup(func() {
 		if packageInstalled() {
-			if out, err := exec.Command(dpkgCmd, "--purge", "sekisho").CombinedOutput(); err != nil {
+			if out, err := purge(); err != nil {
 				t.Errorf("dpkg --purge sekisho at cleanup: %v\n%s", err, out)
 			}
 		}
@@ -135,9 +144,9 @@ func TestPackage(t *testing.T) {
 	if len(debs) != 1 || !regexp.MustCompile(`/sekisho_[0-9][^_/]*_[a-z0-9]+\.deb$`).MatchString(debs[0]) {
 		t.Fatalf("build.sh wrote %v, want one sekisho_VERSION_ARCH.deb:\n%s", debs, built)
 	}
-	accountsMu.Lock()
+	unlock := lockAccounts(t)
 	installed, err := exec.Command(dpkgCmd, "-i", debs[0]).CombinedOutput()
-	accountsMu.Unlock()
+	unlock()
 	if err != nil {
 		t.Fatalf("dpkg -i: %v\n%s", err, installed)
 	}
@@ -272,9 +281,7 @@ files = %[2]s
 	stopSupervisor()
 
 	// Purge: what the package made is gone; the user stays.
-	accountsMu.Lock()
-	purged, err := exec.Command(dpkgCmd, "--purge", "sekisho").CombinedOutput()
-	accountsMu.Unlock()
+	purged, err := purge()
 	if err != nil {
 		t.Fatalf("dpkg --purge: %v\n%s", err, purged)
 	}
