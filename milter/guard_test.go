@@ -38,7 +38,7 @@ func TestInternalErrorFollowsOnError(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				b := &backend{st: newConnState(NewServer(e, log), e)}
+				b := &backend{st: newConnState(NewServer(e, log))}
 				resp, err := b.guard(tt.stage, func() (gomilter.Response, error) {
 					if fail == "panic" {
 						panic("boom")

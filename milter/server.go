@@ -127,7 +127,7 @@ func (s *Server) track(c net.Conn) bool {
 	s.mu.Unlock()
 	s.metrics.SessionStart()
 
-	st := newConnState(s, e)
+	st := newConnState(s)
 	tc.client = st.clientIP
 	tc.draining = s.draining.Load
 	tc.refused = func() { s.metrics.Message("tempfail") }

@@ -19,31 +19,31 @@ import (
 // new backend after every accept, discard, reject or tempfail response; all
 // of them share this state, so nothing is lost with the backend.
 type connState struct {
-	srv     *Server
-	engine  *policy.Engine // pinned for the current message
-	msg     policy.Message
-	content bool   // headers or body have been passed on for the current message
-	head    []byte // header lines not yet passed on: the block goes whole at its end
+	srv *Server
+	tx  *policy.Transaction // the dialogue, as the engine judges it
 
 	// For the count of messages by outcome (see note).
 	counted bool          // the current message's outcome is counted
 	refused policy.Action // the strongest refusal of a recipient so far: Continue, Reject or Tempfail
 }
 
-func newConnState(s *Server, e *policy.Engine) *connState {
-	return &connState{srv: s, engine: e}
+func newConnState(s *Server) *connState {
+	return &connState{srv: s, tx: policy.NewTransaction(s.engine.Load)}
 }
+
+// msg is the message under way.
+func (st *connState) msg() *policy.Message { return st.tx.Message() }
 
 // close releases what the current message holds: its inspection and scan
 // streams.
 func (st *connState) close() {
-	st.msg.Close()
+	st.tx.Close()
 }
 
 // endMessage ends the current message: the connection closes, or another
 // begins. A message whose every recipient was refused is counted here.
 func (st *connState) endMessage() {
-	if !st.counted && st.refused != policy.Continue && len(st.msg.Rcpts) == 0 {
+	if !st.counted && st.refused != policy.Continue && len(st.msg().Rcpts) == 0 {
 		st.count(st.refused.String())
 	}
 	st.counted, st.refused = false, policy.Continue
@@ -111,47 +111,37 @@ func (st *connState) observe(stage policy.Stage, start time.Time) {
 // engine current now. The client is kept.
 func (st *connState) resetMessage() {
 	st.endMessage()
-	st.msg.Reset()
-	st.content = false
-	st.head = nil
-	st.engine = st.srv.engine.Load()
-}
-
-// startContent opens the scan streams at end of headers, once the header
-// tells the kind of mail, before the first raw byte of a message is
-// passed on (the header lines are held until then).
-func (st *connState) startContent() {
-	if !st.content {
-		st.content = true
-		st.engine.OpenStreams(context.Background(), &st.msg)
-	}
+	st.tx.Reset()
 }
 
 // clientIP returns the SMTP client's address for log lines, "" while
 // unknown.
 func (st *connState) clientIP() string {
-	if !st.msg.Client.Addr.IsValid() {
-		return ""
+	if a := st.msg().Client.Addr; a.IsValid() {
+		return a.String()
 	}
-	return st.msg.Client.Addr.String()
+	return ""
 }
 
 // takeMacros copies what sekisho uses from a macro packet: each packet
 // replaces the last, so nothing is read from them later.
-func (st *connState) takeMacros(m map[string]string) {
-	if v := m["{client_addr}"]; v != "" && !st.msg.Client.Addr.IsValid() {
+func (st *connState) takeMacros(m map[string]string) { takeMacros(st.msg(), m) }
+
+// takeMacros copies what sekisho uses from a macro packet into msg.
+func takeMacros(msg *policy.Message, m map[string]string) {
+	if v := m["{client_addr}"]; v != "" && !msg.Client.Addr.IsValid() {
 		if a, err := parseClientAddr(v); err == nil {
-			st.msg.Client.Addr = a
+			msg.Client.Addr = a
 		}
 	}
-	if v := m["{client_name}"]; v != "" && st.msg.Client.Name == "" {
-		st.msg.Client.Name = v
+	if v := m["{client_name}"]; v != "" && msg.Client.Name == "" {
+		msg.Client.Name = v
 	}
 	if v := m["{auth_authen}"]; v != "" {
-		st.msg.Client.AuthUser = v
+		msg.Client.AuthUser = v
 	}
 	if v := m["i"]; v != "" {
-		st.msg.QueueID = v
+		msg.QueueID = v
 	}
 }
 
@@ -186,7 +176,7 @@ func (b *backend) guard(stage policy.Stage, f func() (gomilter.Response, error))
 	}()
 	resp, err = f()
 	if err != nil {
-		b.st.srv.log.Error("milter callback failed", "stage", stage.String(), "queue_id", b.st.msg.QueueID, "error", err)
+		b.st.srv.log.Error("milter callback failed", "stage", stage.String(), "queue_id", b.st.msg().QueueID, "error", err)
 		return b.internalError(stage, err), nil
 	}
 	return resp, nil
@@ -195,7 +185,7 @@ func (b *backend) guard(stage policy.Stage, f func() (gomilter.Response, error))
 // internalError answers a callback that failed with the engine's on_error
 // outcome.
 func (b *backend) internalError(stage policy.Stage, err error) gomilter.Response {
-	v := b.st.engine.Failure(stage, &b.st.msg, err)
+	v := b.st.tx.Engine().Failure(stage, b.st.msg(), err)
 	b.st.note(stage, v.Action)
 	switch {
 	case v.Action == policy.Tempfail:
@@ -210,37 +200,35 @@ func (b *backend) Connect(host, family string, port uint16, addr net.IP, m *gomi
 	return b.guard(policy.StageConnect, func() (gomilter.Response, error) {
 		st := b.st
 		st.endMessage()
-		st.msg = policy.Message{}
-		st.msg.Client.Name = host
+		var c policy.Message
+		c.Client.Name = host
 		if a, ok := netip.AddrFromSlice(addr); ok && family != "unix" {
-			st.msg.Client.Addr = a.Unmap()
+			c.Client.Addr = a.Unmap()
 		}
-		st.takeMacros(m.Macros)
-		if !st.engine.Needs(policy.StageConnect) {
-			return gomilter.RespContinue, nil
-		}
-		return b.respond(context.Background(), policy.StageConnect, m)
+		takeMacros(&c, m.Macros)
+		start := st.clock()
+		v := st.tx.Connect(context.Background(), c.Client)
+		return b.answer(policy.StageConnect, start, v), nil
 	})
 }
 
 func (b *backend) Helo(name string, m *gomilter.Modifier) (gomilter.Response, error) {
 	return b.guard(policy.StageHelo, func() (gomilter.Response, error) {
-		b.st.msg.Client.Helo = name
-		b.st.takeMacros(m.Macros)
-		if !b.st.engine.Needs(policy.StageHelo) {
-			return gomilter.RespContinue, nil
-		}
-		return b.respond(context.Background(), policy.StageHelo, m)
+		st := b.st
+		st.takeMacros(m.Macros)
+		start := st.clock()
+		v := st.tx.Helo(context.Background(), name)
+		return b.answer(policy.StageHelo, start, v), nil
 	})
 }
 
 func (b *backend) MailFrom(from string, m *gomilter.Modifier) (gomilter.Response, error) {
 	return b.guard(policy.StageMail, func() (gomilter.Response, error) {
 		st := b.st
-		st.resetMessage()
-		st.takeMacros(m.Macros)
-		st.msg.Sender = policy.NormalizeAddress(from)
-		return b.respond(context.Background(), policy.StageMail, m)
+		st.endMessage()
+		start := st.clock()
+		v := st.tx.Mail(context.Background(), from, func(msg *policy.Message) { takeMacros(msg, m.Macros) })
+		return b.answer(policy.StageMail, start, v), nil
 	})
 }
 
@@ -248,78 +236,33 @@ func (b *backend) RcptTo(rcpt string, m *gomilter.Modifier) (gomilter.Response, 
 	return b.guard(policy.StageRcpt, func() (gomilter.Response, error) {
 		st := b.st
 		st.takeMacros(m.Macros)
-		st.msg.Rcpt = policy.NormalizeAddress(rcpt)
 		start := st.clock()
-		v := st.engine.Run(context.Background(), policy.StageRcpt, &st.msg)
-		st.observe(policy.StageRcpt, start)
-		if !v.Action.Final() {
-			st.msg.Rcpts = append(st.msg.Rcpts, st.msg.Rcpt)
-		}
-		return b.verdictResponse(policy.StageRcpt, v), nil
+		v := st.tx.Rcpt(context.Background(), rcpt)
+		return b.answer(policy.StageRcpt, start, v), nil
 	})
 }
 
 func (b *backend) Header(name, value string, m *gomilter.Modifier) (gomilter.Response, error) {
 	return b.guard(policy.StageEOH, func() (gomilter.Response, error) {
-		st := b.st
-		st.msg.Headers = append(st.msg.Headers, policy.Header{Name: name, Value: value})
-		if st.head == nil {
-			st.head = make([]byte, 0, 4096)
-		}
-		st.head = appendHeaderLine(st.head, name, value)
+		b.st.tx.Header(name, value)
 		return gomilter.RespContinue, nil
 	})
-}
-
-// appendHeaderLine appends a header field as the message has it, each line
-// ending in CRLF (go-milter hands over folded values with LF or CRLF).
-func appendHeaderLine(b []byte, name, value string) []byte {
-	b = append(b, name...)
-	b = append(b, ": "...)
-	if strings.IndexByte(value, '\n') < 0 {
-		b = append(b, value...)
-	} else {
-		for i := 0; i < len(value); i++ {
-			if value[i] == '\n' && (i == 0 || value[i-1] != '\r') {
-				b = append(b, '\r')
-			}
-			b = append(b, value[i])
-		}
-	}
-	return append(b, "\r\n"...)
-}
-
-// flushHead passes on the header lines held back, in one piece rather
-// than a hand-over to the inspection per line.
-func (b *backend) flushHead() {
-	if st := b.st; len(st.head) > 0 {
-		b.write(st.head)
-		st.head = nil
-	}
-}
-
-// write passes raw message bytes on to the engine: to the inspection and
-// the scan streams, which run while the MTA sends the rest. Nothing is
-// spooled. p is kept: go-milter allocates each body chunk afresh.
-func (b *backend) write(p []byte) {
-	b.st.engine.Feed(&b.st.msg, p)
 }
 
 func (b *backend) Headers(_ textproto.MIMEHeader, m *gomilter.Modifier) (gomilter.Response, error) {
 	return b.guard(policy.StageEOH, func() (gomilter.Response, error) {
 		st := b.st
 		st.takeMacros(m.Macros)
-		st.startContent()
-		st.head = append(st.head, "\r\n"...)
-		b.flushHead()
-		return b.respond(context.Background(), policy.StageEOH, m)
+		start := st.clock()
+		v := st.tx.EndOfHeaders(context.Background())
+		return b.answer(policy.StageEOH, start, v), nil
 	})
 }
 
 func (b *backend) BodyChunk(chunk []byte, _ *gomilter.Modifier) (gomilter.Response, error) {
 	return b.guard(policy.StageEOB, func() (gomilter.Response, error) {
-		b.flushHead()
-		b.write(chunk)
+		// go-milter allocates each chunk afresh: the engine may keep it.
+		b.st.tx.Body(chunk)
 		return gomilter.RespContinue, nil
 	})
 }
@@ -328,9 +271,8 @@ func (b *backend) Body(m *gomilter.Modifier) (gomilter.Response, error) {
 	return b.guard(policy.StageEOB, func() (gomilter.Response, error) {
 		st := b.st
 		st.takeMacros(m.Macros)
-		b.flushHead()
 		start := st.clock()
-		o := st.engine.Finish(context.Background(), &st.msg)
+		o := st.tx.End(context.Background(), true)
 		st.observe(policy.StageEOB, start)
 		return b.outcomeResponse(o, m)
 	})
@@ -341,12 +283,13 @@ func (b *backend) Abort(_ *gomilter.Modifier) error {
 	return nil
 }
 
-// respond runs the engine at one stage and answers the MTA.
-func (b *backend) respond(ctx context.Context, stage policy.Stage, _ *gomilter.Modifier) (gomilter.Response, error) {
-	start := b.st.clock()
-	v := b.st.engine.Run(ctx, stage, &b.st.msg)
-	b.st.observe(stage, start)
-	return b.verdictResponse(stage, v), nil
+// answer times the policy's work at a stage the engine ran (connect and
+// HELO are not run without a rule there) and answers the MTA.
+func (b *backend) answer(stage policy.Stage, start time.Time, v policy.Verdict) gomilter.Response {
+	if stage > policy.StageHelo || b.st.tx.Engine().Needs(stage) {
+		b.st.observe(stage, start)
+	}
+	return b.verdictResponse(stage, v)
 }
 
 // verdictResponse turns the verdict given at stage (final, or Continue)
@@ -395,9 +338,9 @@ func (b *backend) outcomeResponse(o policy.Outcome, m *gomilter.Modifier) (gomil
 // next to sekisho's. The MTA counts the fields of one name from 1; they
 // are deleted last first (SMFIR_CHGHEADER with an empty value).
 func (b *backend) removeForged(m *gomilter.Modifier) error {
-	name := b.st.engine.Config().Header
+	name := b.st.tx.Engine().Config().Header
 	n := 0
-	for _, h := range b.st.msg.Headers {
+	for _, h := range b.st.msg().Headers {
 		if strings.EqualFold(h.Name, name) {
 			n++
 		}

@@ -144,13 +144,12 @@ func (s *Scanner) Scan(ctx context.Context, it Item) Report {
 	}
 
 	e := s.Engine
-	m := &policy.Message{Client: policy.Client{Addr: env.ClientIP, Helo: env.Helo}}
-	m.Trace()
-	m.Raw = rawOpener(raw)
-	defer m.Close()
-	v, decided := s.dialogue(ctx, m, env, headers, body, &r)
+	tx := policy.NewTransaction(func() *policy.Engine { return e })
+	defer tx.Close()
+	v, decided := s.dialogue(ctx, tx, raw, env, headers, body, &r)
+	m := tx.Message()
 	if !decided {
-		o := s.finish(ctx, m)
+		o := tx.End(ctx, s.Count)
 		r.Outcome = outcomeOf(o.Verdict, policy.StageEOB)
 		for _, h := range o.Headers {
 			r.Outcome.Headers = append(r.Outcome.Headers, h.Name+": "+h.Value)
@@ -204,23 +203,26 @@ func (s *Scanner) Scan(ctx context.Context, it Item) Report {
 
 // dialogue runs the stages before end of body as the MTA drives them, and
 // reports the verdict that decided the message, if one did.
-func (s *Scanner) dialogue(ctx context.Context, m *policy.Message, env Envelope, headers []policy.Header, body []byte, r *Report) (policy.Verdict, bool) {
-	e := s.Engine
-	for _, st := range []policy.Stage{policy.StageConnect, policy.StageHelo} {
-		if e.Needs(st) {
-			if v := e.Run(ctx, st, m); v.Action.Final() {
-				return v, true
-			}
-		}
+func (s *Scanner) dialogue(ctx context.Context, tx *policy.Transaction, raw []byte, env Envelope, headers []policy.Header, body []byte, r *Report) (policy.Verdict, bool) {
+	// Every rule's findings are kept for the report, and the raw message
+	// is at hand for what the daemon would not have read.
+	trace := func(m *policy.Message) {
+		m.Trace()
+		m.Raw = rawOpener(raw)
 	}
-	m.Sender = policy.NormalizeAddress(env.Sender)
-	if v := e.Run(ctx, policy.StageMail, m); v.Action.Final() {
+	if v := tx.Connect(ctx, policy.Client{Addr: env.ClientIP}, trace); v.Action.Final() {
+		return v, true
+	}
+	if v := tx.Helo(ctx, env.Helo); v.Action.Final() {
+		return v, true
+	}
+	if v := tx.Mail(ctx, env.Sender, trace); v.Action.Final() {
 		return v, true
 	}
 	var last policy.Verdict
 	for _, rc := range env.Rcpts {
-		m.Rcpt = policy.NormalizeAddress(rc)
-		v := e.Run(ctx, policy.StageRcpt, m)
+		v := tx.Rcpt(ctx, rc)
+		m := tx.Message()
 		res := RcptResult{Rcpt: m.Rcpt, Action: v.Action.String(), Rule: v.Rule}
 		if v.Action == policy.Reject || v.Action == policy.Tempfail {
 			res.Reply = shownReply(v.Reply)
@@ -231,37 +233,24 @@ func (s *Scanner) dialogue(ctx context.Context, m *policy.Message, env Envelope,
 			if v.Action == policy.Discard {
 				return v, true
 			}
-			continue
 		}
-		m.Rcpts = append(m.Rcpts, m.Rcpt)
 	}
-	if len(m.Rcpts) == 0 {
+	if len(tx.Message().Rcpts) == 0 {
 		return last, true
 	}
-	// The MTA passes the headers on, then the body, as the milter does:
-	// the streams open once the header is known.
-	m.Headers = append(m.Headers, headers...)
-	e.OpenStreams(ctx, m)
+	// The MTA passes the headers on, then the body, as the milter does.
 	for _, h := range headers {
-		e.Feed(m, []byte(h.Name+": "+h.Value+"\r\n"))
+		tx.Header(h.Name, h.Value)
 	}
-	e.Feed(m, []byte("\r\n"))
-	if v := e.Run(ctx, policy.StageEOH, m); v.Action.Final() {
+	if v := tx.EndOfHeaders(ctx); v.Action.Final() {
 		return v, true
 	}
 	for len(body) > 0 {
 		n := min(len(body), 64<<10)
-		e.Feed(m, bytes.Clone(body[:n]))
+		tx.Body(bytes.Clone(body[:n]))
 		body = body[n:]
 	}
 	return policy.Verdict{}, false
-}
-
-func (s *Scanner) finish(ctx context.Context, m *policy.Message) policy.Outcome {
-	if s.Count {
-		return s.Engine.Finish(ctx, m)
-	}
-	return s.Engine.Judge(ctx, m)
 }
 
 func outcomeOf(v policy.Verdict, stage policy.Stage) Outcome {
