@@ -176,7 +176,8 @@ func walkTables(key string, v any, f func(key string, t map[string]any)) {
 	}
 }
 
-// secretKeys names the store URLs of the configuration that hold a password.
+// secretKeys names the keys of the configuration that hold a secret: store
+// URLs with a password, and rate_limit's key_secret.
 func secretKeys(cfg *policy.Config) []string {
 	tree, err := configTree(cfg)
 	if err != nil {
@@ -186,6 +187,9 @@ func secretKeys(cfg *policy.Config) []string {
 	walkTables("", tree, func(key string, t map[string]any) {
 		if s, ok := t["store"].(string); ok && ratelimit.Redact(s) != s {
 			keys = append(keys, key+".store")
+		}
+		if s, ok := t["key_secret"].(string); ok && s != "" {
+			keys = append(keys, key+".key_secret")
 		}
 	})
 	return keys

@@ -222,6 +222,9 @@ func TestCheckConfigFilePermissions(t *testing.T) {
 		{"group-readable-secret", 0o640, redis, nil},
 		{"world-readable-secret", 0o644, redis, []string{"is readable by every user (mode 0644) and holds a password (rules.rate_limit.store)"}},
 		{"world-readable", 0o644, "", nil},
+		{"world-readable-key-secret", 0o644, "[rules.rate_limit]\nlimit = 3\nkey_secret = \"s3cret\"\n",
+			[]string{"is readable by every user (mode 0644) and holds a password (rules.rate_limit.key_secret)"}},
+		{"metrics-beyond-loopback", 0o600, fmt.Sprintf("[metrics]\nlisten = \"0.0.0.0:%d\"\n", freePort(t)), nil},
 	} {
 		path := filepath.Join(dir, tc.name+".toml")
 		if err := os.WriteFile(path, []byte(tc.text), 0o600); err != nil {
@@ -239,6 +242,9 @@ func TestCheckConfigFilePermissions(t *testing.T) {
 		}
 		if tc.want == nil && strings.Contains(out, "warning: "+path) {
 			t.Errorf("%s: -check warns about the file:\n%s", tc.name, out)
+		}
+		if exposed := strings.Contains(out, "metrics endpoint listens beyond loopback"); exposed != (tc.name == "metrics-beyond-loopback") {
+			t.Errorf("%s: -check warning for the metrics address: %v:\n%s", tc.name, exposed, out)
 		}
 	}
 	s := startSekisho(t, "")

@@ -265,6 +265,9 @@ func runCheck(cfg *policy.Config, stdout, stderr io.Writer) int {
 	for _, w := range fileWarnings(cfg) {
 		fmt.Fprintf(stderr, "%s: warning: %s\n", name(cfg), w)
 	}
+	if w := metrics.ExposedWarning(cfg.Metrics.Listen); w != "" {
+		fmt.Fprintf(stderr, "%s: warning: [metrics] listen %s: %s\n", name(cfg), cfg.Metrics.Listen, w)
+	}
 	for _, e := range probeServices(cfg) {
 		fmt.Fprintf(stderr, "%s: warning: %v\n", name(cfg), e)
 	}
