@@ -24,10 +24,25 @@ type procUse struct {
 	rss, pss int64 // at the end of the round
 }
 
-// watch is a process measured during rounds.
+// watch is a process, or processes measured together, during rounds.
 type watch struct {
 	name string
-	pid  int
+	pids []int
+}
+
+// sample is the sum of what /proc says of w's processes.
+func (w watch) sample() (procSample, error) {
+	var sum procSample
+	for _, pid := range w.pids {
+		s, err := sampleProc(pid)
+		if err != nil {
+			return sum, fmt.Errorf("%s (pid %d): %w", w.name, pid, err)
+		}
+		sum.cpu += s.cpu
+		sum.rss += s.rss
+		sum.pss += s.pss
+	}
+	return sum, nil
 }
 
 // round runs one load against o's milter and measures the watched
@@ -35,18 +50,18 @@ type watch struct {
 func round(ctx context.Context, o *options, watched []watch) (measured, error) {
 	before := map[string]procSample{}
 	for _, w := range watched {
-		s, err := sampleProc(w.pid)
+		s, err := w.sample()
 		if err != nil {
-			return measured{}, fmt.Errorf("%s (pid %d): %w", w.name, w.pid, err)
+			return measured{}, err
 		}
 		before[w.name] = s
 	}
 	st := load(ctx, o)
 	m := measured{stats: st, procs: map[string]procUse{}}
 	for _, w := range watched {
-		s, err := sampleProc(w.pid)
+		s, err := w.sample()
 		if err != nil {
-			return measured{}, fmt.Errorf("%s (pid %d): %w", w.name, w.pid, err)
+			return measured{}, err
 		}
 		m.procs[w.name] = procUse{cpu: s.cpu - before[w.name].cpu, rss: s.rss, pss: s.pss}
 	}
@@ -58,8 +73,8 @@ func round(ctx context.Context, o *options, watched []watch) (measured, error) {
 func compare(ctx context.Context, stdout, stderr io.Writer, o *options, milterAddr string, pids []string, baseline bool, rounds int) int {
 	var target []watch
 	for _, v := range pids {
-		name, pid, _ := parsePID(v)
-		target = append(target, watch{name, pid})
+		name, pids, _ := parsePID(v)
+		target = append(target, watch{name, pids})
 	}
 	var base *options
 	var baseWatch []watch
@@ -75,7 +90,7 @@ func compare(ctx context.Context, stdout, stderr io.Writer, o *options, milterAd
 			fmt.Fprintln(stderr, "sekisho-load:", err)
 			return 1
 		}
-		base, baseWatch = &b, []watch{{"baseline", pid}}
+		base, baseWatch = &b, []watch{{"baseline", []int{pid}}}
 	}
 	fmt.Fprintf(stdout, "body %s, %d connections, %d messages per connection, %d rounds\n\n", o.body.name, o.connections, o.perConn, rounds)
 	var tRounds, bRounds []measured

@@ -16,7 +16,8 @@
 // exit status is 0, 1 when any message met a protocol error, 2 on bad flags.
 //
 // -corpus DIR replays the .eml files of a directory (testdata/corpus/gen
-// writes a mixed one). -pid PID (or NAME=PID, repeatable) reports the CPU
+// writes a mixed one). -pid PID (or NAME=PID, or NAME=PID,PID,… for a
+// daemon of several processes; repeatable) reports the CPU
 // time per message and the memory of processes under load, read from
 // /proc: the milter, and clamd beside it. -baseline also runs a milter that
 // does nothing, on the library sekisho is built on, in a child process,
@@ -91,7 +92,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.DurationVar(&o.timeout, "timeout", 10*time.Second, "read and write timeout of a milter exchange")
 	corpusDir := fs.String("corpus", "", "replay the .eml files of `dir` (envelope from Return-Path, To and Cc) instead of -body")
 	var pids []string
-	fs.Func("pid", "report CPU time per message and memory of process `PID` (or NAME=PID; repeatable) from /proc", func(v string) error {
+	fs.Func("pid", "report CPU time per message and memory of process `PID` (or NAME=PID, or NAME=PID,PID,… summed; repeatable) from /proc", func(v string) error {
 		if _, _, err := parsePID(v); err != nil {
 			return err
 		}

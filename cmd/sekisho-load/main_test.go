@@ -319,3 +319,23 @@ func TestLoadBaseline(t *testing.T) {
 		}
 	}
 }
+
+func TestParsePID(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		name string
+		pids []int
+		err  bool
+	}{
+		{"42", "target", []int{42}, false},
+		{"clamd=7", "clamd", []int{7}, false},
+		{"rspamd=1,2,3", "rspamd", []int{1, 2, 3}, false},
+		{"rspamd=1,,3", "", nil, true},
+		{"clamd=", "", nil, true},
+	} {
+		name, pids, err := parsePID(tc.in)
+		if (err != nil) != tc.err || name != tc.name || !slices.Equal(pids, tc.pids) {
+			t.Errorf("parsePID(%q) = %q, %v, %v; want %q, %v, error %v", tc.in, name, pids, err, tc.name, tc.pids, tc.err)
+		}
+	}
+}

@@ -67,12 +67,19 @@ func startNull() (addr string, pid int, stop func(), err error) {
 	}
 }
 
-// parsePIDs reads "-pid" values: "PID" or "NAME=PID".
-func parsePID(v string) (name string, pid int, err error) {
-	name, num, ok := strings.Cut(v, "=")
+// parsePID reads a "-pid" value: "PID", "NAME=PID" or "NAME=PID,PID,…"
+// for a daemon of several processes (rspamd's workers), measured together.
+func parsePID(v string) (name string, pids []int, err error) {
+	name, nums, ok := strings.Cut(v, "=")
 	if !ok {
-		name, num = "target", v
+		name, nums = "target", v
 	}
-	pid, err = strconv.Atoi(num)
-	return name, pid, err
+	for num := range strings.SplitSeq(nums, ",") {
+		pid, err := strconv.Atoi(num)
+		if err != nil {
+			return "", nil, err
+		}
+		pids = append(pids, pid)
+	}
+	return name, pids, nil
 }
