@@ -269,15 +269,18 @@ func TestMain(m *testing.M) {
 func TestLoadBaseline(t *testing.T) {
 	addr := startMilter(t)
 	var stdout, stderr strings.Builder
+	// /proc counts CPU time in 10 ms ticks: a round must take well over
+	// one, on a busy machine too, for its CPU per message to be above
+	// zero and its ratios finite (30 messages took less).
 	code := run([]string{"-milter", addr, "-pid", strconv.Itoa(os.Getpid()), "-baseline", "-rounds", "2",
-		"-messages", "30", "-connections", "2", "-per-connection", "7", "-duration", "1m"}, &stdout, &stderr)
+		"-messages", "3000", "-connections", "2", "-per-connection", "50", "-duration", "2m"}, &stdout, &stderr)
 	out := stdout.String()
 	if code != 0 {
 		t.Fatalf("exit status %d\n%s\n%s", code, out, stderr.String())
 	}
-	// Each round: the baseline's row, then the target's, 30 messages each,
+	// Each round: the baseline's row, then the target's, 3000 messages each,
 	// with a CPU time per message and memory read from /proc.
-	row := regexp.MustCompile(`(?m)^\s+(\d)\s+(\S+)\s+30\s+[0-9.]+\s+(baseline|target)\s+([0-9.]+)\s+([0-9.]+)\s+([0-9.]+)\s*$`)
+	row := regexp.MustCompile(`(?m)^\s+(\d)\s+(\S+)\s+3000\s+[0-9.]+\s+(baseline|target)\s+([0-9.]+)\s+([0-9.]+)\s+([0-9.]+)\s*$`)
 	rows := row.FindAllStringSubmatch(out, -1)
 	if len(rows) != 4 {
 		t.Fatalf("%d round rows, want 4:\n%s", len(rows), out)
