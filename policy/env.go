@@ -6,6 +6,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/sekisho/sekisho/policy/clamd"
 	"github.com/sekisho/sekisho/policy/dnsbl"
 	"github.com/sekisho/sekisho/policy/metrics"
 	"github.com/sekisho/sekisho/policy/pairing"
@@ -32,6 +33,25 @@ type Env struct {
 	pairs  *pairing.Memory             // PPAP pairing, made by the first rule that pairs
 
 	verdicts *verdictCache // the virus rule's, made by the first rule that caches
+	health   map[string]*clamd.Health
+}
+
+// clamdHealth returns the process's account of whether the clamd at addr
+// answers: its changes are logged once each, across reloads.
+func (env *Env) clamdHealth(addr string) *clamd.Health {
+	env.mu.Lock()
+	defer env.mu.Unlock()
+	if h, ok := env.health[addr]; ok {
+		return h
+	}
+	if env.health == nil {
+		env.health = map[string]*clamd.Health{}
+	}
+	m := env.Metrics
+	m.ClamdUp(addr, true)
+	h := &clamd.Health{Log: env.logger(), OnChange: func(up bool) { m.ClamdUp(addr, up) }}
+	env.health[addr] = h
+	return h
 }
 
 // redisKey names the Redis client of a store URL and timeout: the timeout

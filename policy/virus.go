@@ -85,6 +85,7 @@ func (c *VirusConfig) build(env *Env) (Rule, error) {
 	cl := *c.client
 	cl.Timeout = c.Timeout.D()
 	cl.Metrics = env.Metrics
+	cl.Health = env.clamdHealth(cl.String())
 	r := &virus{client: &cl, max: int64(c.MaxScanSize), tempfailOversize: c.Oversize == "tempfail",
 		parts: c.Scan == "parts", text: c.ScanText, images: c.ScanImages, metrics: env.Metrics,
 		cachePart: int64(c.CachePartSize)}

@@ -526,7 +526,7 @@ func TestE2EVirusDetection(t *testing.T) {
 func TestE2EVirusClamdDown(t *testing.T) {
 	t.Parallel()
 	clamd := startClamd(t)
-	_, pf := setup(t, sekishoConfig("enforce", ruleVirus(clamd.Addr)))
+	s, pf := setup(t, sekishoConfig("enforce", ruleVirus(clamd.Addr)))
 	send := func(want int, msg []byte) string {
 		t.Helper()
 		return pf.mustSwaks(t, want, "--from", "sender@example.org", "--to", "user@example.co.jp",
@@ -543,6 +543,8 @@ func TestE2EVirusClamdDown(t *testing.T) {
 	out := send(26, japaneseMessage(tok, pdfAttachment("資料.pdf", 6000)))
 	mustRefuse(t, out, `4\d\d `)
 	pf.notDelivered(t, tok)
+	// Said once, at WARN.
+	s.waitLog(t, "level=WARN", "clamd not answering", "address=inet:"+clamd.Addr)
 	// The attachment clamd already judged clean under the signatures in
 	// force needs no scan: its verdict is kept.
 	tok = token(t)

@@ -53,6 +53,8 @@ type Client struct {
 	// Metrics records how long clamd takes to give each verdict; nil
 	// records nothing.
 	Metrics *metrics.Metrics
+	// Health, when set, is told whether each connection could be made.
+	Health *Health
 }
 
 // Result is clamd's verdict on one stream.
@@ -115,8 +117,14 @@ func (c *Client) dial(ctx context.Context) (net.Conn, error) {
 	d := net.Dialer{Deadline: c.deadline(ctx)}
 	conn, err := d.DialContext(ctx, c.Network, c.Address)
 	if err != nil {
-		return nil, &dialError{addr: c.String(), err: err}
+		err := &dialError{addr: c.String(), err: err}
+		if ctx.Err() == nil {
+			// A message given up by its MTA says nothing of clamd.
+			c.Health.observe(c.String(), err)
+		}
+		return nil, err
 	}
+	c.Health.observe(c.String(), nil)
 	return conn, nil
 }
 

@@ -64,6 +64,7 @@ type Metrics struct {
 	clamdCache  [2]prometheus.Counter // parts answered from the verdict cache, parts sent to clamd
 	storeErrors children[string, prometheus.Counter]
 	storeUp     *prometheus.GaugeVec
+	clamdUp     *prometheus.GaugeVec
 	sessions    prometheus.Gauge
 	reloadOK    prometheus.Gauge
 	reloadTime  prometheus.Gauge
@@ -153,6 +154,10 @@ func New(version string) *Metrics {
 	for _, op := range storeOps {
 		m.storeErrors.get(op)
 	}
+	m.clamdUp = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "sekisho_clamd_up",
+		Help: "1 while the clamd at address answers, 0 from the first connection to it that failed until one succeeds again. A clamd is taken to be up until a connection fails.",
+	}, []string{"address"})
 	m.storeUp = prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Name: "sekisho_ratelimit_store_up",
 		Help: "1 while a Redis rate-limit store answers, 0 from its first failed call until one succeeds again, by store (its URL without passwords). A store is taken to be up until a call fails.",
@@ -178,7 +183,7 @@ func New(version string) *Metrics {
 	build.WithLabelValues(version, runtime.Version()).Set(1)
 
 	reg.MustRegister(m.messages, decisions, dryRuns, ruleErrors, uninspected, stage, dnsbl, dnsblCache,
-		m.clamdScan, clamdErrors, clamdConns, clamdCache, storeErrors, m.storeUp, m.sessions, m.reloadOK, m.reloadTime, build,
+		m.clamdScan, clamdErrors, clamdConns, clamdCache, storeErrors, m.clamdUp, m.storeUp, m.sessions, m.reloadOK, m.reloadTime, build,
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	// Made once: the handler's own metrics (promhttp_metric_handler_*) are
@@ -310,6 +315,17 @@ func (m *Metrics) ClamdSession(reused bool) {
 			i = 1
 		}
 		m.clamdConns[i].Inc()
+	}
+}
+
+// ClamdUp records whether the clamd at addr answers.
+func (m *Metrics) ClamdUp(addr string, up bool) {
+	if m != nil {
+		v := 0.0
+		if up {
+			v = 1
+		}
+		m.clamdUp.WithLabelValues(addr).Set(v)
 	}
 }
 
