@@ -133,6 +133,28 @@ func (r *dnsblRule) Stages() []Stage {
 	return []Stage{StageConnect}
 }
 
+// watch logs, once each, a zone that stops answering (WARN) and one that
+// answers again (INFO). A lookup cut short by the client leaving, or
+// answered outside the zone's codes, says nothing either way.
+func (r *dnsblRule) watch(ctx context.Context, res dnsbl.Result) {
+	if ctx.Err() != nil {
+		return
+	}
+	for _, z := range res.Zones {
+		if errors.Is(z.Err, dnsbl.ErrUnexpectedCode) {
+			continue
+		}
+		if !r.resolver.ZoneAnswered(z.Zone, z.Err == nil) {
+			continue
+		}
+		if z.Err != nil {
+			r.log.Warn("dnsbl zone not answering: its listings do not count until it does", "zone", z.Zone, "error", z.Err.Error())
+		} else {
+			r.log.Info("dnsbl zone answers again", "zone", z.Zone)
+		}
+	}
+}
+
 // Check looks the client up in every zone at once. Lookup errors count
 // only when the zones that failed could have reached the threshold; an
 // answer outside a zone's codes (such as Spamhaus's 127.255.255.254 for a
@@ -146,6 +168,7 @@ func (r *dnsblRule) Check(ctx context.Context, stage Stage, m *Message) (Hit, er
 		replyAt = StageRcpt
 	}
 	res := r.resolver.Check(ctx, m.Client.Addr, r.zones, r.opts)
+	r.watch(ctx, res)
 	if res.Score >= r.threshold {
 		var names, txts []string
 		for _, z := range res.Listed() {

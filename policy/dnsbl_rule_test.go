@@ -3,6 +3,7 @@ package policy_test
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/netip"
 	"strings"
@@ -344,4 +345,44 @@ zones = [{ zone = "bl.example" }]
 			t.Errorf("error %v", err)
 		}
 	})
+}
+
+// TestDNSBLZoneHealth: a zone that stops answering is logged once at
+// WARN, and once at INFO when it answers again.
+func TestDNSBLZoneHealth(t *testing.T) {
+	srv := rtStartDNS(t, map[string]rtRecord{rtQname("bl.example"): {rcode: dns.RcodeServerFailure}})
+	var logs lockedBuffer
+	env := rtEnv()
+	env.Logger = slog.New(slog.NewTextHandler(&logs, nil))
+	e := rtEngine(t, fmt.Sprintf("[rules.dnsbl]\nresolver = %q\ntimeout = \"2s\"\nzones = [{ zone = \"bl.example\" }]\n", srv.addr), env)
+	ctx := context.Background()
+	for range 3 {
+		e.Run(ctx, policy.StageConnect, &policy.Message{Client: policy.Client{Addr: rtListedClient}})
+	}
+	// The zone answers (NXDOMAIN) for an address not cached yet.
+	for range 2 {
+		e.Run(ctx, policy.StageConnect, &policy.Message{Client: policy.Client{Addr: rtCleanClient}})
+	}
+	out := logs.String()
+	if strings.Count(out, "dnsbl zone not answering") != 1 || strings.Count(out, "dnsbl zone answers again") != 1 {
+		t.Errorf("log:\n%s", out)
+	}
+}
+
+// lockedBuffer is a log written by several goroutines.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }

@@ -65,6 +65,26 @@ type Resolver struct {
 	queries atomic.Uint64
 	hits    atomic.Uint64
 	errs    atomic.Uint64
+
+	stateMu sync.Mutex
+	down    map[string]bool // zones whose last lookup failed
+}
+
+// ZoneAnswered records whether a zone's lookup was answered (listed or
+// not) or failed, and reports whether that changed since the zone's last
+// lookup: the rule logs each change once. A zone is taken to answer until
+// a lookup fails.
+func (r *Resolver) ZoneAnswered(zone string, answered bool) (changed bool) {
+	r.stateMu.Lock()
+	defer r.stateMu.Unlock()
+	if r.down[zone] == !answered {
+		return false
+	}
+	if r.down == nil {
+		r.down = map[string]bool{}
+	}
+	r.down[zone] = !answered
+	return true
 }
 
 // cacheKey identifies an answer: the server asked and the query name, held as
