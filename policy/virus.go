@@ -5,11 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 	"time"
 
 	"github.com/sekisho/sekisho/policy/clamd"
 	"github.com/sekisho/sekisho/policy/metrics"
 	"github.com/sekisho/sekisho/policy/mime"
+	"github.com/sekisho/sekisho/policy/ratelimit"
 )
 
 // VirusConfig is [rules.virus]: mail clamd finds a virus in.
@@ -24,10 +26,11 @@ type VirusConfig struct {
 	ScanImages  bool     `toml:"scan_images"`   // parts: images too
 	// The verdict cache (parts mode): clamd's verdicts kept by the
 	// SHA-256 of the bytes scanned and clamd's signature version.
-	Cache         string   `toml:"cache"`           // "memory" or "off"
-	CacheEntries  int      `toml:"cache_entries"`   // verdicts kept at most
-	CacheTTL      Duration `toml:"cache_ttl"`       // how long one is kept
-	CachePartSize Size     `toml:"cache_part_size"` // larger parts are streamed to clamd, not cached
+	Cache         StoreConfig `toml:"cache"`           // "memory", "off", or a Redis URL or table as rate_limit's store
+	CacheEntries  int         `toml:"cache_entries"`   // verdicts kept at most (in memory)
+	CacheTTL      Duration    `toml:"cache_ttl"`       // how long one is kept
+	CachePartSize Size        `toml:"cache_part_size"` // larger parts are streamed to clamd, not cached
+	CacheTimeout  Duration    `toml:"cache_timeout"`   // per Redis call
 
 	client *clamd.Client
 }
@@ -38,11 +41,19 @@ func (c *VirusConfig) setDefaults() {
 	c.MaxScanSize = 25 << 20
 	c.Oversize = "skip"
 	c.Scan = "parts"
-	c.Cache = "memory"
+	c.Cache = StoreConfig{text: "memory"}
 	c.CacheEntries = 100000
 	c.CacheTTL = Duration(time.Hour)
 	c.CachePartSize = 4 << 20
+	c.CacheTimeout = Duration(time.Second)
 }
+
+// derive tells the forms of cache apart: a table is decoded over the
+// default "memory", a string replaces it.
+func (c *VirusConfig) derive(set func(key string) bool) { c.Cache.derive(set("cache")) }
+
+// cacheOff reports whether no verdict is kept.
+func (c *VirusConfig) cacheOff() bool { return c.Cache.form != storeTable && c.Cache.text == "off" }
 
 func (c *VirusConfig) validate() []*ConfigError {
 	var errs []*ConfigError
@@ -63,8 +74,19 @@ func (c *VirusConfig) validate() []*ConfigError {
 	if c.Scan != "parts" && c.Scan != "message" {
 		errs = append(errs, &ConfigError{Key: "scan", Msg: fmt.Sprintf("must be parts or message, not %q", c.Scan)})
 	}
-	if c.Cache != "memory" && c.Cache != "off" {
-		errs = append(errs, &ConfigError{Key: "cache", Msg: fmt.Sprintf("must be memory or off, not %q", c.Cache)})
+	switch {
+	case c.cacheOff():
+	case c.Cache.form != storeTable && c.Cache.text != "memory" && !ratelimit.IsRedisURL(c.Cache.text):
+		errs = append(errs, &ConfigError{Key: "cache", Msg: fmt.Sprintf("want \"memory\", \"off\", a Redis URL (%s) or a table with sentinels or nodes, not %q",
+			ratelimit.RedisSchemes, ratelimit.Redact(c.Cache.text))})
+	default:
+		for _, e := range c.Cache.validate() {
+			e.Key = "cache" + strings.TrimPrefix(e.Key, "store")
+			errs = append(errs, e)
+		}
+	}
+	if c.CacheTimeout <= 0 {
+		errs = append(errs, &ConfigError{Key: "cache_timeout", Msg: "must be above zero"})
 	}
 	if c.CacheEntries < 1 {
 		errs = append(errs, &ConfigError{Key: "cache_entries", Msg: fmt.Sprintf("must be at least 1, not %d", c.CacheEntries)})
@@ -88,11 +110,17 @@ func (c *VirusConfig) build(env *Env) (Rule, error) {
 	cl.Health = env.clamdHealth(cl.String())
 	r := &virus{client: &cl, max: int64(c.MaxScanSize), tempfailOversize: c.Oversize == "tempfail",
 		parts: c.Scan == "parts", text: c.ScanText, images: c.ScanImages, metrics: env.Metrics,
-		cachePart: int64(c.CachePartSize)}
-	if c.Cache == "memory" {
-		r.cache = env.verdictCache(c.CacheEntries, c.CacheTTL.D())
+		cachePart: int64(c.CachePartSize), cacheTTL: c.CacheTTL.D()}
+	if c.cacheOff() {
+		return r, nil
 	}
-	return r, nil
+	r.cache = env.verdictCache(c.CacheEntries, c.CacheTTL.D())
+	if c.Cache.memory() {
+		return r, nil
+	}
+	var err error
+	r.remote, err = r.cache.remoteVerdicts(env, c.Cache.url, c.CacheTimeout.D())
+	return r, err
 }
 
 // virus streams each message to clamd as the MTA passes it on and reads
@@ -106,8 +134,10 @@ type virus struct {
 	parts            bool // scan the decoded parts, not the raw message
 	text, images     bool // in parts mode, scan those parts too
 	metrics          *metrics.Metrics
-	cache            *verdictCache // nil when off
-	cachePart        int64         // parts up to this size are held, hashed and looked up
+	cache            *verdictCache   // nil when off; asks clamd's signature version
+	remote           *remoteVerdicts // the verdicts are kept in Redis; nil in memory
+	cacheTTL         time.Duration
+	cachePart        int64 // parts up to this size are held, hashed and looked up
 }
 
 // clamdError reports a scan that clamd did not answer, counted by kind

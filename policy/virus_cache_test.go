@@ -1,11 +1,16 @@
 package policy_test
 
 import (
+	"context"
+	"fmt"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/sekisho/sekisho/policy"
+	"github.com/sekisho/sekisho/policy/metrics"
+	"github.com/sekisho/sekisho/policy/ratelimit/redistest"
 )
 
 // TestVirusCache: in parts mode a part's verdict is kept by the SHA-256 of
@@ -99,4 +104,146 @@ func TestVirusCache(t *testing.T) {
 			t.Errorf("%d scans, want 2", n)
 		}
 	})
+}
+
+// TestVirusCacheRedis: with cache = a Redis URL the verdicts are shared by
+// every daemon on that Redis, under hashed keys that expire after
+// cache_ttl: the second daemon's first scan of a part the first one
+// scanned is a hit, infected verdicts included. New signatures miss; a
+// Redis that does not answer sends every part to clamd, and mail flows.
+func TestVirusCacheRedis(t *testing.T) {
+	srv := redistest.StartServer(t, "")
+	clamd := rtStartClamd(t, "")
+	clean := rtPartsMail(t, "hello", "application/pdf", "%PDF-1.7 the same report")
+	infected := rtPartsMail(t, "hello", "application/octet-stream", rtEICAR)
+	scans := func() int { _, n, _ := clamd.counts(); return n }
+	expectScans := func(step string, want int) {
+		t.Helper()
+		if n := scans(); n != want {
+			t.Fatalf("%s: clamd scanned %d parts, want %d", step, n, want)
+		}
+	}
+	now := time.Date(2026, 12, 7, 9, 0, 0, 0, time.UTC)
+	daemon := func() (*policy.Engine, *metrics.Metrics) {
+		env := rtEnv()
+		env.Now = func() time.Time { return now }
+		env.Metrics = metrics.New("test")
+		cfg := fmt.Sprintf("[rules.virus]\naddress = \"inet:%s\"\ncache = %q\ncache_ttl = \"30m\"\n", clamd.addr, srv.URL(""))
+		return rtEngine(t, cfg, env), env.Metrics
+	}
+	first, firstMetrics := daemon()
+	second, _ := daemon()
+
+	v, _ := rtScanParts(first, clean)
+	rtExpectContinue(t, v)
+	expectScans("first daemon, clean part", 1)
+	v, _ = rtScanParts(second, clean)
+	rtExpectContinue(t, v)
+	expectScans("second daemon, the same part", 1)
+	v, _ = rtScanParts(first, infected)
+	rtExpect(t, v, "virus", policy.Reject, rtVirusReply, "clamd found Eicar-Test-Signature in")
+	expectScans("first daemon, infected part", 2)
+	v, _ = rtScanParts(second, infected)
+	rtExpect(t, v, "virus", policy.Reject, rtVirusReply, "kept from an earlier scan of the same bytes, signatures 1.4.6/27480")
+	expectScans("second daemon, the same infected part", 2)
+
+	// The keys are digests: neither content nor names show, and they
+	// expire after cache_ttl.
+	ctx := context.Background()
+	cl := srv.Client("")
+	defer cl.Close()
+	keys, err := cl.Keys(ctx, "*").Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	values := map[string]bool{}
+	digest := regexp.MustCompile(`^sekisho:av:[0-9a-f]{64}$`)
+	for _, k := range keys {
+		if !digest.MatchString(k) {
+			t.Errorf("key %q is not sekisho:av: and a SHA-256", k)
+		}
+		if ttl := cl.TTL(ctx, k).Val(); ttl <= 29*time.Minute || ttl > 30*time.Minute {
+			t.Errorf("key %q expires in %v, want 30m", k, ttl)
+		}
+		values[cl.Get(ctx, k).Val()] = true
+	}
+	if len(keys) != 2 || !values["OK"] || !values["Eicar-Test-Signature"] {
+		t.Errorf("keys %q with values %v, want two: OK and Eicar-Test-Signature", keys, values)
+	}
+
+	// New signatures, asked within a minute: what was kept before misses,
+	// and what one daemon scans then the other finds.
+	clamd.setVersion("ClamAV 1.4.6/27481/Mon Dec  7 10:00:00 2026")
+	now = now.Add(2 * time.Minute)
+	rtScanParts(second, clean)
+	expectScans("after a signature update", 3)
+	rtScanParts(first, clean)
+	expectScans("the other daemon after the update", 3)
+
+	// Redis down: every part goes to clamd, verdicts and all.
+	srv.Stop()
+	v, _ = rtScanParts(first, clean)
+	rtExpectContinue(t, v)
+	expectScans("Redis down, clean part", 4)
+	v, _ = rtScanParts(first, infected)
+	rtExpect(t, v, "virus", policy.Reject, rtVirusReply, "clamd found Eicar-Test-Signature in")
+	if strings.Contains(v.Reason, "kept from") {
+		t.Errorf("Redis down: reason %q says the verdict was kept", v.Reason)
+	}
+	expectScans("Redis down, infected part", 5)
+	for _, op := range []string{"get", "set"} {
+		if n := cacheErrors(t, firstMetrics, op); n < 2 {
+			t.Errorf("sekisho_clamd_cache_errors_total{op=%q} = %v, want 2 or more", op, n)
+		}
+	}
+}
+
+// cacheErrors is the count of failed Redis verdict-cache calls of op.
+func cacheErrors(t *testing.T, m *metrics.Metrics, op string) float64 {
+	t.Helper()
+	mfs, err := m.Registry().Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != "sekisho_clamd_cache_errors_total" {
+			continue
+		}
+		for _, mt := range mf.GetMetric() {
+			for _, l := range mt.GetLabel() {
+				if l.GetName() == "op" && l.GetValue() == op {
+					return mt.GetCounter().GetValue()
+				}
+			}
+		}
+	}
+	t.Fatalf("no sekisho_clamd_cache_errors_total{op=%q}", op)
+	return 0
+}
+
+// TestVirusCacheConfig: cache takes "memory", "off", and rate_limit's
+// store forms; errors name the cache key.
+func TestVirusCacheConfig(t *testing.T) {
+	for _, tc := range []struct{ cache, err string }{
+		{`"memory"`, ""},
+		{`"off"`, ""},
+		{`"redis://127.0.0.1:6379/0"`, ""},
+		{`{ sentinels = ["127.0.0.1:26379"], master_name = "mymaster" }`, ""},
+		{`{ nodes = ["127.0.0.1:7000", "127.0.0.1:7001"] }`, ""},
+		{`"disk"`, `rules.virus.cache: want "memory", "off", a Redis URL`},
+		{`{ sentinels = ["127.0.0.1:26379"] }`, `rules.virus.cache.master_name`},
+	} {
+		cfg := "[rules.virus]\naddress = \"inet:127.0.0.1:3310\"\ncache = " + tc.cache + "\n"
+		c, err := policy.Parse("t.toml", []byte(cfg))
+		switch {
+		case tc.err == "" && err != nil:
+			t.Errorf("cache = %s: %v", tc.cache, err)
+		case tc.err != "" && (err == nil || !strings.Contains(err.Error(), tc.err)):
+			t.Errorf("cache = %s: error %v, want one with %q", tc.cache, err, tc.err)
+		case err == nil:
+			if _, err := policy.NewEngine(c, rtEnv()); err != nil {
+				t.Errorf("cache = %s: %v", tc.cache, err)
+			}
+		}
+	}
 }

@@ -218,7 +218,7 @@ func (w *partWriter) Close() error {
 		w.hold = false
 		var sum [sha256.Size]byte
 		w.hash.Sum(sum[:0])
-		if res, ok := w.p.r.cache.get(w.p.version, sum); ok && !w.cut {
+		if res, ok := w.p.r.cached(w.p.ctx, w.p.version, sum); ok && !w.cut {
 			w.p.r.metrics.ClamdCache(true)
 			w.entry.cached = res
 			w.record()
@@ -295,7 +295,7 @@ func (p *partsScan) verdict(m *Message) (Hit, error) {
 		if !cached {
 			rs = res[e.scan]
 			if e.cacheable {
-				p.r.cache.add(p.version, e.sum, rs)
+				p.r.keep(p.ctx, p.version, e.sum, rs)
 			}
 		}
 		if rs.Infected && hit == nil {
