@@ -6,9 +6,12 @@ import (
 	_ "embed"
 	"errors"
 	"fmt"
+	"net/url"
 	"os"
+	"path/filepath"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -41,6 +44,7 @@ type Config struct {
 	ShutdownTimeout Duration      `toml:"shutdown_timeout"`
 	Log             LogConfig     `toml:"log"`
 	Metrics         MetricsConfig `toml:"metrics"`
+	History         HistoryConfig `toml:"history"`
 	Exempt          ExemptConf    `toml:"exempt"`
 	Inspect         InspectConfig `toml:"inspect"`
 	Rules           RulesConfig   `toml:"rules"`
@@ -69,6 +73,62 @@ type LogConfig struct {
 // MetricsConfig is the [metrics] table: the Prometheus endpoint.
 type MetricsConfig struct {
 	Listen string `toml:"listen"` // HOST:PORT serving /metrics; "" = off
+}
+
+// HistoryConfig is the [history] table: where every decision is kept.
+type HistoryConfig struct {
+	// Store is the path of an SQLite file, or a postgres:// URL for the
+	// history of several MX hosts in one database; "" = off.
+	Store string `toml:"store"`
+	// Keep is how long records are kept: a Go duration or a number of
+	// days ("366d").
+	Keep string `toml:"keep"`
+	// Host names this MX host in its records; "" = the host name.
+	Host string `toml:"host"`
+
+	keep time.Duration // what validate parsed
+}
+
+// KeepFor returns how long records are kept.
+func (h HistoryConfig) KeepFor() time.Duration { return h.keep }
+
+// validate checks the [history] table and parses keep.
+func (h *HistoryConfig) validate() []*ConfigError {
+	var errs []*ConfigError
+	bad := func(key, format string, args ...any) {
+		errs = append(errs, &ConfigError{Key: "history." + key, Msg: fmt.Sprintf(format, args...)})
+	}
+	d, err := parseKeep(h.Keep)
+	if err != nil {
+		bad("keep", "%v", err)
+	}
+	h.keep = d
+	switch {
+	case h.Store == "":
+	case strings.HasPrefix(h.Store, "postgres://") || strings.HasPrefix(h.Store, "postgresql://"):
+		if u, err := url.Parse(h.Store); err != nil || u.Host == "" {
+			bad("store", "want postgres://USER:PASSWORD@HOST:PORT/DATABASE")
+		}
+	case strings.Contains(h.Store, "://"):
+		bad("store", "%q: want the absolute path of an SQLite file or a postgres:// URL", h.Store)
+	case !filepath.IsAbs(h.Store):
+		bad("store", "%q: want an absolute path", h.Store)
+	}
+	return errs
+}
+
+// parseKeep parses a retention: a number of days ("366d") or a Go
+// duration ("720h"), which must be positive.
+func parseKeep(s string) (time.Duration, error) {
+	t := strings.TrimSpace(s)
+	if n, ok := strings.CutSuffix(t, "d"); ok {
+		if days, err := strconv.Atoi(n); err == nil && days > 0 && days < 100000 {
+			return time.Duration(days) * 24 * time.Hour, nil
+		}
+	} else if d, err := time.ParseDuration(t); err == nil && d > 0 {
+		return d, nil
+	}
+	return 0, fmt.Errorf("invalid retention %q (want a number of days such as 366d, or a positive duration such as 720h)", s)
 }
 
 // ExemptConf is the [exempt] table: mail that no rule judges.
@@ -184,7 +244,7 @@ func Parse(name string, data []byte) (*Config, error) {
 	c.Order = tableOrder(data)
 	c.derive(pos)
 	c.mergePolicies(pos, data)
-	if more := c.validate(); len(more) > 0 {
+	if more := append(c.validate(), c.History.validate()...); len(more) > 0 {
 		for _, e := range more {
 			if p, ok := pos.find(e.Key); ok {
 				e.Line, e.Column = p.Line, p.Column
@@ -349,6 +409,7 @@ func defaults() *Config {
 		WriteTimeout:    Duration(time.Minute),
 		ShutdownTimeout: Duration(30 * time.Second),
 		Log:             LogConfig{Format: "text", Level: "info"},
+		History:         HistoryConfig{Keep: "366d"},
 		Exempt:          ExemptConf{Networks: []string{}, Senders: []string{}, Recipients: []string{}},
 		Inspect: InspectConfig{
 			MaxDepth:          lim.MaxDepth,

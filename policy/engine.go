@@ -21,6 +21,7 @@ type Engine struct {
 	limits  mime.Limits
 	log     *slog.Logger
 	metrics *metrics.Metrics // nil when metrics are off
+	history Recorder         // nil when the history is off
 	needs   [StageEOB + 1]bool
 	byKind  bool // a [[policy]] block is chosen by kind of mail
 }
@@ -65,7 +66,7 @@ func NewEngine(cfg *Config, env *Env) (*Engine, error) {
 	if env == nil {
 		env = &Env{}
 	}
-	e := &Engine{cfg: cfg, exempt: &cfg.Exempt.parsed, limits: cfg.Inspect.limits(), log: env.logger(), metrics: env.Metrics}
+	e := &Engine{cfg: cfg, exempt: &cfg.Exempt.parsed, limits: cfg.Inspect.limits(), log: env.logger(), metrics: env.Metrics, history: env.History}
 	built := map[ruleConfig]Rule{} // a table a policy inherits is built once
 	top, err := e.buildSet(DefaultPolicy, &cfg.Rules, cfg.Order, env, built)
 	if err != nil {
@@ -313,6 +314,9 @@ func (e *Engine) Run(ctx context.Context, stage Stage, m *Message) Verdict {
 		if whole {
 			m.state.sticky = &v
 		}
+		if stage < StageEOB {
+			e.recordVerdict(v, m) // Finish records the end of the message
+		}
 		return v
 	}
 	if stage == StageRcpt && m.state.set == nil {
@@ -347,6 +351,7 @@ func (e *Engine) laterVerdict(ctx context.Context, m *Message) (Verdict, bool) {
 		m.annotate(v)
 		return Verdict{}, false
 	}
+	e.recordVerdict(v, m)
 	return v, true
 }
 
@@ -368,6 +373,7 @@ func (e *Engine) rcptPolicy(ctx context.Context, m *Message) (*ruleSet, Verdict)
 	m.state.judging = set
 	e.logVerdict(ctx, v, m)
 	e.metrics.Decision(v.Rule, v.Action.String(), StageRcpt.String(), v.DryRun)
+	e.recordVerdict(v, m)
 	m.state.judging = nil
 	if !v.DryRun {
 		return set, v

@@ -23,6 +23,9 @@ type Env struct {
 	// when metrics are off. Set it before the first engine is built: the
 	// DNSBL resolver made then keeps it.
 	Metrics *metrics.Metrics
+	// History keeps every decision; nil when [history] is off. An engine
+	// keeps the one set when it is built.
+	History Recorder
 
 	once     sync.Once
 	resolver *dnsbl.Resolver

@@ -52,6 +52,9 @@ func (e *Engine) finish(ctx context.Context, m *Message, count bool) Outcome {
 		}
 	}
 	if !o.Accepted() {
+		if count {
+			e.recordOutcome(ctx, o, m)
+		}
 		return o
 	}
 	for _, a := range m.state.annotations {
@@ -62,6 +65,7 @@ func (e *Engine) finish(ctx context.Context, m *Message, count bool) Outcome {
 	}
 	if count {
 		e.commit(ctx, m)
+		e.recordOutcome(ctx, o, m)
 	}
 	return o
 }

@@ -5,7 +5,8 @@
 # tools that make the archives and disc images the inspection opens (bzip2, xz,
 # zstd, GNU tar, genisoimage, xorriso, mkudffs, pycdlib, isolinux, mkfs.fat, mtools,
 # sfdisk, qemu-img, gcab, cabextract, lhasa, jlha with its Java runtime), openssl for
-# S/MIME, and Sendmail.
+# S/MIME, PostgreSQL (the history store of several MX hosts), Chromium (the
+# console's browser tests), and Sendmail.
 #
 # Every package is named here and installed with --no-install-recommends,
 # so that the result does not depend on how APT is configured: a package
@@ -77,6 +78,9 @@ needs=(
 	"/usr/sbin/postsuper postfix"
 	"/usr/sbin/postcat postfix"
 	"/usr/bin/promtool prometheus"
+	"/usr/lib/postgresql/15/bin/initdb postgresql-15"
+	"/usr/lib/postgresql/15/bin/postgres postgresql-15"
+	"/usr/bin/chromium chromium"
 )
 # sendmail_libs are the libraries the unpacked sendmail needs beyond what
 # Postfix brings; sendmail_ok checks them with ldd.

@@ -65,6 +65,8 @@ type Metrics struct {
 	storeErrors children[string, prometheus.Counter]
 	storeUp     *prometheus.GaugeVec
 	clamdUp     *prometheus.GaugeVec
+	historyDrop prometheus.Counter
+	historyUp   *prometheus.GaugeVec
 	sessions    prometheus.Gauge
 	reloadOK    prometheus.Gauge
 	reloadTime  prometheus.Gauge
@@ -162,6 +164,14 @@ func New(version string) *Metrics {
 		Name: "sekisho_ratelimit_store_up",
 		Help: "1 while a Redis rate-limit store answers, 0 from its first failed call until one succeeds again, by store (its URL without passwords). A store is taken to be up until a call fails.",
 	}, []string{"store"})
+	m.historyDrop = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "sekisho_history_dropped_total",
+		Help: "Decisions not written to the history: its queue was full, or its store did not answer. Mail is never delayed for the history.",
+	})
+	m.historyUp = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "sekisho_history_up",
+		Help: "1 while the history store takes writes, 0 from its first failed write until one succeeds again, by store (its path, or its URL without passwords); absent when [history] is off.",
+	}, []string{"store"})
 	m.sessions = prometheus.NewGauge(prometheus.GaugeOpts{
 		Name: "sekisho_milter_sessions",
 		Help: "Milter connections from the MTA open now.",
@@ -183,7 +193,7 @@ func New(version string) *Metrics {
 	build.WithLabelValues(version, runtime.Version()).Set(1)
 
 	reg.MustRegister(m.messages, decisions, dryRuns, ruleErrors, uninspected, stage, dnsbl, dnsblCache,
-		m.clamdScan, clamdErrors, clamdConns, clamdCache, storeErrors, m.clamdUp, m.storeUp, m.sessions, m.reloadOK, m.reloadTime, build,
+		m.clamdScan, clamdErrors, clamdConns, clamdCache, storeErrors, m.clamdUp, m.storeUp, m.historyDrop, m.historyUp, m.sessions, m.reloadOK, m.reloadTime, build,
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	// Made once: the handler's own metrics (promhttp_metric_handler_*) are
@@ -374,6 +384,33 @@ func (m *Metrics) StoreUp(store string, up bool) {
 func (m *Metrics) StoreGone(store string) {
 	if m != nil {
 		m.storeUp.DeleteLabelValues(store)
+	}
+}
+
+// HistoryDropped counts n decisions the history did not keep.
+func (m *Metrics) HistoryDropped(n int) {
+	if m != nil {
+		m.historyDrop.Add(float64(n))
+	}
+}
+
+// HistoryUp records whether the history store named store takes writes.
+// It is called when its state changes, not once per write.
+func (m *Metrics) HistoryUp(store string, up bool) {
+	if m == nil {
+		return
+	}
+	v := 0.0
+	if up {
+		v = 1
+	}
+	m.historyUp.WithLabelValues(store).Set(v)
+}
+
+// HistoryGone drops the series of a history store no longer written to.
+func (m *Metrics) HistoryGone(store string) {
+	if m != nil {
+		m.historyUp.DeleteLabelValues(store)
 	}
 }
 
