@@ -86,13 +86,16 @@ const usageLine = `usage: sekisho [-config FILE] [-listen ADDR] [-cpuprofile FIL
        sekisho -check [-config FILE] [-listen ADDR]
        sekisho -print-config [-config FILE]
        sekisho -version
-       sekisho scan [flags] PATH...   (sekisho scan -h for its flags)`
+       sekisho scan [flags] PATH...   (sekisho scan -h for its flags)
+       sekisho history [flags] [ID]   (sekisho history -h for its flags)`
 
 func run(args []string, stdout, stderr io.Writer) int {
 	if len(args) > 0 {
 		switch args[0] {
 		case "scan":
 			return runScan(args[1:], stdout, stderr)
+		case "history":
+			return runHistory(args[1:], stdout, stderr)
 		case "help":
 			fmt.Fprintln(stdout, usageLine)
 			return 0
@@ -170,6 +173,13 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	env := &policy.Env{Logger: log, Metrics: m}
 	defer env.Close()
+	// Off unless [history] store is set; never waited for by mail.
+	hist := &historyKeeper{env: env, log: log, metrics: m}
+	if err := hist.start(cfg.History); err != nil {
+		log.Error("cannot open the history", "error", err)
+		return 1
+	}
+	defer hist.close(context.Background())
 	engine, err := policy.NewEngine(cfg, env)
 	if err != nil {
 		log.Error("cannot start", "error", err)
@@ -232,17 +242,20 @@ func run(args []string, stdout, stderr io.Writer) int {
 			return 1
 		case sig := <-sigs:
 			if sig == syscall.SIGHUP {
-				reload(srv, *configPath, opened{fileSocket, cfg.Metrics.Listen}, env, log, func(c policy.LogConfig) { logs.set(stderr, c) })
+				reload(srv, *configPath, opened{fileSocket, cfg.Metrics.Listen}, env, hist, log, func(c policy.LogConfig) { logs.set(stderr, c) })
 				continue
 			}
 			timeout := srv.Engine().Config().ShutdownTimeout.D()
 			log.Info("shutting down", "signal", sig.String(), "timeout", timeout.String())
 			ctx, cancel := context.WithTimeout(context.Background(), timeout)
 			err := srv.Shutdown(ctx)
-			cancel()
 			if err != nil {
 				log.Warn("connections still open at the shutdown timeout were closed", "error", err)
 			}
+			// What is queued for the history is written in what is left
+			// of the timeout.
+			hist.close(ctx)
+			cancel()
 			return 0
 		}
 	}
@@ -298,7 +311,7 @@ type opened struct {
 // socket_mode, socket_group) and the metrics endpoint stay as they were
 // opened, and a change to them is logged as needing a restart; the [log]
 // table changes, through setLog. The metrics record whether it worked.
-func reload(srv *milter.Server, path string, at opened, env *policy.Env, log *slog.Logger, setLog func(policy.LogConfig)) {
+func reload(srv *milter.Server, path string, at opened, env *policy.Env, hist *historyKeeper, log *slog.Logger, setLog func(policy.LogConfig)) {
 	cfg, err := policy.Load(path)
 	if err == nil {
 		file := socketOf(cfg)
@@ -307,7 +320,14 @@ func reload(srv *milter.Server, path string, at opened, env *policy.Env, log *sl
 		cfg.Listen, cfg.SocketMode, cfg.SocketGroup = running.Listen, running.SocketMode, running.SocketGroup
 		cfg.Metrics.Listen = at.metrics
 		var e *policy.Engine
-		if e, err = policy.NewEngine(cfg, env); err == nil {
+		histWas := hist.cfg
+		if err = hist.prepare(cfg.History); err == nil {
+			if e, err = policy.NewEngine(cfg, env); err != nil {
+				hist.rollback(histWas)
+			}
+		}
+		if err == nil {
+			hist.commit(cfg.ShutdownTimeout.D())
 			old := srv.SetEngine(e)
 			env.Metrics.Reload(true)
 			if cfg.Log != old.Config().Log {

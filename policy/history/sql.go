@@ -84,7 +84,11 @@ func openPostgres(store string) (Store, error) {
 		return nil, fmt.Errorf("history store %s: %w", u.Redacted(), err)
 	}
 	db.SetMaxOpenConns(4)
-	return &sqlStore{db: db, name: u.Redacted(), postgres: true}, nil
+	// Logged and shown as a metric label: no password, and no query,
+	// where one may be passed too.
+	shown := *u
+	shown.RawQuery = ""
+	return &sqlStore{db: db, name: shown.Redacted(), postgres: true}, nil
 }
 
 func (s *sqlStore) Name() string { return s.name }

@@ -1,0 +1,117 @@
+package main
+
+import (
+	"context"
+	"log/slog"
+	"time"
+
+	"github.com/sekisho/sekisho/policy"
+	"github.com/sekisho/sekisho/policy/history"
+	"github.com/sekisho/sekisho/policy/metrics"
+)
+
+// historyKeeper holds the daemon's history writer across reloads: a
+// reload that changes [history] gets a writer of its own, and the one it
+// replaces writes what it has queued and goes.
+type historyKeeper struct {
+	cfg     policy.HistoryConfig
+	w       *history.Writer // nil when [history] is off
+	env     *policy.Env
+	log     *slog.Logger
+	metrics *metrics.Metrics
+
+	prev *history.Writer // replaced by prepare, until commit or rollback
+	next bool            // prepare made the writer in use
+}
+
+// start opens the history of cfg, if any, and sets it on env.
+func (h *historyKeeper) start(cfg policy.HistoryConfig) error {
+	w, err := h.open(cfg)
+	if err != nil {
+		return err
+	}
+	h.cfg, h.w = cfg, w
+	h.set()
+	return nil
+}
+
+func (h *historyKeeper) open(cfg policy.HistoryConfig) (*history.Writer, error) {
+	if cfg.Store == "" {
+		return nil, nil
+	}
+	s, err := history.Open(cfg.Store, false)
+	if err != nil {
+		return nil, err
+	}
+	w := history.NewWriter(s, history.Options{Host: cfg.Host, Keep: cfg.KeepFor(), Logger: h.log, Metrics: h.metrics})
+	h.log.Info("keeping the history of decisions", "store", s.Name(), "keep", cfg.Keep)
+	return w, nil
+}
+
+// set makes the engines built next record to the writer in use.
+func (h *historyKeeper) set() {
+	h.env.History = nil // not a nil *history.Writer in the interface
+	if h.w != nil {
+		h.env.History = h.w
+	}
+}
+
+// prepare sets on env the writer for a configuration about to be swapped
+// in; commit or rollback ends it.
+func (h *historyKeeper) prepare(cfg policy.HistoryConfig) error {
+	h.prev, h.next = nil, false
+	if cfg.Store == h.cfg.Store && cfg.Host == h.cfg.Host && cfg.Keep == h.cfg.Keep {
+		return nil
+	}
+	w, err := h.open(cfg)
+	if err != nil {
+		return err
+	}
+	h.prev, h.next = h.w, true
+	h.cfg, h.w = cfg, w
+	h.set()
+	return nil
+}
+
+// commit closes the writer prepare replaced, once it has written what it
+// holds; a message still judged under the old configuration records
+// nothing more.
+func (h *historyKeeper) commit(timeout time.Duration) {
+	if h.next && h.prev != nil {
+		go h.closeWriter(h.prev, timeout)
+	}
+	h.prev, h.next = nil, false
+}
+
+// rollback goes back to the writer in use before prepare.
+func (h *historyKeeper) rollback(old policy.HistoryConfig) {
+	if !h.next {
+		return
+	}
+	if h.w != nil {
+		go h.closeWriter(h.w, time.Second)
+	}
+	h.cfg, h.w = old, h.prev
+	h.prev, h.next = nil, false
+	h.set()
+}
+
+func (h *historyKeeper) closeWriter(w *history.Writer, timeout time.Duration) {
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	if err := w.Close(ctx); err != nil {
+		h.log.Warn("closing the history store", "error", err)
+	}
+}
+
+// close writes what is queued until ctx ends (SIGTERM: within the
+// shutdown timeout).
+func (h *historyKeeper) close(ctx context.Context) {
+	if h.w == nil {
+		return
+	}
+	if err := h.w.Close(ctx); err != nil {
+		h.log.Warn("closing the history store", "error", err)
+	}
+	h.w = nil
+}
