@@ -6,6 +6,7 @@ import (
 	_ "embed"
 	"errors"
 	"fmt"
+	"net"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -45,6 +46,7 @@ type Config struct {
 	Log             LogConfig     `toml:"log"`
 	Metrics         MetricsConfig `toml:"metrics"`
 	History         HistoryConfig `toml:"history"`
+	Console         ConsoleConfig `toml:"console"`
 	Exempt          ExemptConf    `toml:"exempt"`
 	Inspect         InspectConfig `toml:"inspect"`
 	Rules           RulesConfig   `toml:"rules"`
@@ -115,6 +117,33 @@ func (h *HistoryConfig) validate() []*ConfigError {
 		bad("store", "%q: want an absolute path", h.Store)
 	}
 	return errs
+}
+
+// ConsoleConfig is the [console] table: the web pages that search the
+// history.
+type ConsoleConfig struct {
+	Listen string `toml:"listen"` // HOST:PORT; "" = off
+}
+
+// validate checks the [console] table: it reads the history.
+func (c ConsoleConfig) validate(h HistoryConfig) []*ConfigError {
+	if c.Listen == "" {
+		return nil
+	}
+	bad := func(format string, args ...any) []*ConfigError {
+		return []*ConfigError{{Key: "console.listen", Msg: fmt.Sprintf(format, args...)}}
+	}
+	host, port, err := net.SplitHostPort(c.Listen)
+	if err != nil || host == "" || port == "" {
+		return bad("%q: want HOST:PORT, such as \"127.0.0.1:10031\"", c.Listen)
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+		return bad("%q: port must be 1..65535", c.Listen)
+	}
+	if h.Store == "" {
+		return bad("the console shows the history: set [history] store")
+	}
+	return nil
 }
 
 // parseKeep parses a retention: a number of days ("366d") or a Go
@@ -244,7 +273,8 @@ func Parse(name string, data []byte) (*Config, error) {
 	c.Order = tableOrder(data)
 	c.derive(pos)
 	c.mergePolicies(pos, data)
-	if more := append(c.validate(), c.History.validate()...); len(more) > 0 {
+	more := append(c.validate(), c.History.validate()...)
+	if more = append(more, c.Console.validate(c.History)...); len(more) > 0 {
 		for _, e := range more {
 			if p, ok := pos.find(e.Key); ok {
 				e.Line, e.Column = p.Line, p.Column

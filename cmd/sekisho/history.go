@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/sekisho/sekisho/policy"
@@ -22,6 +23,41 @@ type historyKeeper struct {
 
 	prev *history.Writer // replaced by prepare, until commit or rollback
 	next bool            // prepare made the writer in use
+
+	mu       sync.Mutex
+	rd       history.Store // the console's, for the writer in use
+	prevRead history.Store
+}
+
+// reader returns the store the console reads, nil when the history is
+// off. It has connections of its own: a long search does not hold up the
+// writer.
+func (h *historyKeeper) reader() history.Store {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.rd
+}
+
+// openReader opens the console's store for cfg, or nil.
+func (h *historyKeeper) openReader(cfg policy.HistoryConfig) history.Store {
+	if cfg.Store == "" {
+		return nil
+	}
+	s, err := history.Open(cfg.Store, false)
+	if err != nil {
+		h.log.Warn("console: cannot open the history", "error", err)
+		return nil
+	}
+	return s
+}
+
+// swapReader makes rd the console's store and returns the one it was.
+func (h *historyKeeper) swapReader(rd history.Store) history.Store {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	old := h.rd
+	h.rd = rd
+	return old
 }
 
 // start opens the history of cfg, if any, and sets it on env.
@@ -31,6 +67,7 @@ func (h *historyKeeper) start(cfg policy.HistoryConfig) error {
 		return err
 	}
 	h.cfg, h.w = cfg, w
+	h.swapReader(h.openReader(cfg))
 	h.set()
 	return nil
 }
@@ -69,6 +106,7 @@ func (h *historyKeeper) prepare(cfg policy.HistoryConfig) error {
 	}
 	h.prev, h.next = h.w, true
 	h.cfg, h.w = cfg, w
+	h.prevRead = h.swapReader(h.openReader(cfg))
 	h.set()
 	return nil
 }
@@ -80,7 +118,10 @@ func (h *historyKeeper) commit(timeout time.Duration) {
 	if h.next && h.prev != nil {
 		go h.closeWriter(h.prev, timeout)
 	}
-	h.prev, h.next = nil, false
+	if h.next && h.prevRead != nil {
+		h.prevRead.Close() // waits for the searches under way
+	}
+	h.prev, h.prevRead, h.next = nil, nil, false
 }
 
 // rollback goes back to the writer in use before prepare.
@@ -92,7 +133,10 @@ func (h *historyKeeper) rollback(old policy.HistoryConfig) {
 		go h.closeWriter(h.w, time.Second)
 	}
 	h.cfg, h.w = old, h.prev
-	h.prev, h.next = nil, false
+	if rd := h.swapReader(h.prevRead); rd != nil {
+		rd.Close()
+	}
+	h.prev, h.prevRead, h.next = nil, nil, false
 	h.set()
 }
 
@@ -107,6 +151,9 @@ func (h *historyKeeper) closeWriter(w *history.Writer, timeout time.Duration) {
 // close writes what is queued until ctx ends (SIGTERM: within the
 // shutdown timeout).
 func (h *historyKeeper) close(ctx context.Context) {
+	if rd := h.swapReader(nil); rd != nil {
+		rd.Close()
+	}
 	if h.w == nil {
 		return
 	}

@@ -18,6 +18,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/sekisho/sekisho/console"
 	"github.com/sekisho/sekisho/milter"
 	"github.com/sekisho/sekisho/policy"
 	"github.com/sekisho/sekisho/policy/metrics"
@@ -200,6 +201,22 @@ func run(args []string, stdout, stderr io.Writer) int {
 		}()
 		log.Info("serving metrics", "metrics_listen", cfg.Metrics.Listen, "path", "/metrics")
 	}
+	if cfg.Console.Listen != "" {
+		if !console.Loopback(cfg.Console.Listen) {
+			log.Warn("the console asks for no login and shows addresses and subjects: anyone who reaches it reads them; bind it to loopback", "console_listen", cfg.Console.Listen)
+		}
+		stopConsole, err := console.Serve(cfg.Console.Listen, console.Handler(hist.reader, log), log)
+		if err != nil {
+			log.Error("cannot serve the console", "console_listen", cfg.Console.Listen, "error", err)
+			return 1
+		}
+		defer func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			stopConsole(ctx)
+		}()
+		log.Info("serving the console", "console_listen", cfg.Console.Listen)
+	}
 	ln, removeSocket, err := listenOn(cfg)
 	if err != nil {
 		log.Error("cannot listen", "listen", cfg.Listen, "error", err)
@@ -242,7 +259,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 			return 1
 		case sig := <-sigs:
 			if sig == syscall.SIGHUP {
-				reload(srv, *configPath, opened{fileSocket, cfg.Metrics.Listen}, env, hist, log, func(c policy.LogConfig) { logs.set(stderr, c) })
+				reload(srv, *configPath, opened{fileSocket, cfg.Metrics.Listen, cfg.Console.Listen}, env, hist, log, func(c policy.LogConfig) { logs.set(stderr, c) })
 				continue
 			}
 			timeout := srv.Engine().Config().ShutdownTimeout.D()
@@ -304,6 +321,7 @@ func socketOf(c *policy.Config) socket { return socket{c.Listen, c.SocketMode, c
 type opened struct {
 	socket  socket
 	metrics string // [metrics] listen, "" when off
+	console string // [console] listen, "" when off
 }
 
 // reload reads the configuration again and swaps it in only if it is
@@ -315,10 +333,10 @@ func reload(srv *milter.Server, path string, at opened, env *policy.Env, hist *h
 	cfg, err := policy.Load(path)
 	if err == nil {
 		file := socketOf(cfg)
-		fileMetrics := cfg.Metrics.Listen
+		fileMetrics, fileConsole := cfg.Metrics.Listen, cfg.Console.Listen
 		running := srv.Engine().Config()
 		cfg.Listen, cfg.SocketMode, cfg.SocketGroup = running.Listen, running.SocketMode, running.SocketGroup
-		cfg.Metrics.Listen = at.metrics
+		cfg.Metrics.Listen, cfg.Console.Listen = at.metrics, at.console
 		var e *policy.Engine
 		histWas := hist.cfg
 		if err = hist.prepare(cfg.History); err == nil {
@@ -342,6 +360,9 @@ func reload(srv *milter.Server, path string, at opened, env *policy.Env, hist *h
 			}
 			if fileMetrics != at.metrics {
 				log.Warn("metrics settings changed; they take effect only on restart", "metrics_listen", fileMetrics, "in_use", at.metrics)
+			}
+			if fileConsole != at.console {
+				log.Warn("console settings changed; they take effect only on restart", "console_listen", fileConsole, "in_use", at.console)
 			}
 			// Clients only the configuration before the old one used go;
 			// messages under way on the old one keep theirs.

@@ -1,0 +1,170 @@
+// Package console serves the history of decisions as web pages: the
+// latest ones, a search, and each decision in full. Pages are rendered on
+// the server with html/template, which escapes everything a record holds
+// (subjects, addresses and reasons come from senders); the pages run no
+// script. It only reads: releasing held mail is not done here.
+package console
+
+import (
+	"context"
+	"embed"
+	"errors"
+	"html/template"
+	"log/slog"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/sekisho/sekisho/policy/history"
+)
+
+//go:embed page.html
+var files embed.FS
+
+var page = template.Must(template.New("page.html").Funcs(template.FuncMap{
+	"when": func(t time.Time) string { return t.Local().Format("2006-01-02 15:04:05") },
+	"join": strings.Join,
+}).ParseFS(files, "page.html"))
+
+// Handler serves the console; store returns the history to read, nil
+// when there is none.
+func Handler(store func() history.Store, log *slog.Logger) http.Handler {
+	h := &handler{store: store, log: log}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /{$}", h.list)
+	mux.HandleFunc("GET /decision/{id}", h.decision)
+	return secure(mux)
+}
+
+type handler struct {
+	store func() history.Store
+	log   *slog.Logger
+}
+
+// view is what page.html renders: a list, or one decision.
+type view struct {
+	Query    string
+	Since    string
+	Records  []history.Record
+	Record   *history.Record
+	Error    string
+	Searched bool
+}
+
+func (h *handler) list(w http.ResponseWriter, r *http.Request) {
+	v := view{Query: r.FormValue("q"), Since: r.FormValue("since")}
+	q := history.Query{Words: history.ParseQuery(v.Query), Limit: 200}
+	v.Searched = v.Query != "" || v.Since != ""
+	if v.Since != "" {
+		d, err := parseAge(v.Since)
+		if err != nil {
+			v.Error = err.Error()
+			h.render(w, http.StatusBadRequest, v)
+			return
+		}
+		q.Since = time.Now().Add(-d)
+	}
+	s := h.store()
+	if s == nil {
+		v.Error = "no history is kept: set [history] store"
+		h.render(w, http.StatusServiceUnavailable, v)
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), 30*time.Second)
+	defer cancel()
+	recs, err := s.Search(ctx, q)
+	if err != nil {
+		h.log.Warn("console: search failed", "error", err)
+		v.Error = "the history store does not answer"
+		h.render(w, http.StatusServiceUnavailable, v)
+		return
+	}
+	v.Records = recs
+	h.render(w, http.StatusOK, v)
+}
+
+func (h *handler) decision(w http.ResponseWriter, r *http.Request) {
+	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
+	s := h.store()
+	if err != nil || id <= 0 || s == nil {
+		http.NotFound(w, r)
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), 30*time.Second)
+	defer cancel()
+	rec, err := s.Get(ctx, id)
+	switch {
+	case errors.Is(err, history.ErrNotFound):
+		http.NotFound(w, r)
+		return
+	case err != nil:
+		h.log.Warn("console: reading a decision failed", "id", id, "error", err)
+		h.render(w, http.StatusServiceUnavailable, view{Error: "the history store does not answer"})
+		return
+	}
+	h.render(w, http.StatusOK, view{Record: &rec})
+}
+
+func (h *handler) render(w http.ResponseWriter, status int, v view) {
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.WriteHeader(status)
+	if err := page.Execute(w, v); err != nil {
+		h.log.Warn("console: rendering", "error", err)
+	}
+}
+
+// secure adds the headers that keep a page that runs no script from
+// running any, or from being framed.
+func secure(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hd := w.Header()
+		hd.Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'")
+		hd.Set("X-Content-Type-Options", "nosniff")
+		hd.Set("Referrer-Policy", "no-referrer")
+		hd.Set("Cache-Control", "no-store")
+		next.ServeHTTP(w, r)
+	})
+}
+
+// parseAge parses the since field: "24h", "7d".
+func parseAge(s string) (time.Duration, error) {
+	if n, ok := strings.CutSuffix(s, "d"); ok {
+		if days, err := strconv.Atoi(n); err == nil && days >= 0 {
+			return time.Duration(days) * 24 * time.Hour, nil
+		}
+	} else if d, err := time.ParseDuration(s); err == nil && d >= 0 {
+		return d, nil
+	}
+	return 0, errors.New("since: want an age such as 24h or 7d")
+}
+
+// Loopback reports whether a listen address binds only to loopback.
+func Loopback(listen string) bool {
+	host, _, err := net.SplitHostPort(listen)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// Serve listens on addr and serves h until the returned function is
+// called with a context bounding the shutdown.
+func Serve(addr string, h http.Handler, log *slog.Logger) (func(context.Context) error, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: time.Minute, WriteTimeout: time.Minute}
+	go func() {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Error("console stopped", "error", err)
+		}
+	}()
+	return srv.Shutdown, nil
+}
