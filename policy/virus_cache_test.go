@@ -64,6 +64,21 @@ func TestVirusCache(t *testing.T) {
 			t.Errorf("again after the update: %d scans, want 3", n)
 		}
 	})
+	t.Run("held in several pieces", func(t *testing.T) {
+		// A part of 200 KB is held in several chunks while it is hashed,
+		// then sent whole: clamd gets every byte, EICAR at its end too.
+		clamd := rtStartClamd(t, "")
+		content := strings.Repeat("%PDF-1.7 filler line\n", 200000/21) + rtEICAR
+		big := rtPartsMail(t, "hello", "application/octet-stream", content)
+		e := rtEngine(t, "[rules.virus]\naddress = \"inet:"+clamd.addr+"\"\n", nil)
+		for i := range 2 {
+			v, _ := rtScanParts(e, big)
+			rtExpect(t, v, "virus", policy.Reject, rtVirusReply, "clamd found Eicar-Test-Signature in")
+			if _, n, data := clamd.counts(); n != 1 || data != len(content) {
+				t.Errorf("message %d: clamd got %d scans, %d bytes; want 1 scan of %d bytes", i+1, n, data, len(content))
+			}
+		}
+	})
 	t.Run("errors are not kept", func(t *testing.T) {
 		clamd := rtStartClamd(t, "INSTREAM size limit exceeded. ERROR")
 		e := rtEngine(t, "[rules.virus]\naddress = \"inet:"+clamd.addr+"\"\n", nil)
