@@ -112,3 +112,20 @@ func TestHistoryRedacts(t *testing.T) {
 		}
 	}
 }
+
+// TestHistoryRecordsExempt: an exempt message is recorded as exempt, with
+// why; the client's address and HELO are in the record.
+func TestHistoryRecordsExempt(t *testing.T) {
+	rec := &recorder{}
+	env := &policy.Env{Logger: slog.New(slog.DiscardHandler), History: rec}
+	e := rtEngine(t, "[exempt]\nnetworks = [\"203.0.113.0/24\"]\n\n[rules.blank]\n", env)
+	m := rtBytesMessage(t, []byte("Subject: \r\n\r\n\r\n"))
+	if o := e.Finish(context.Background(), m); !o.Accepted() {
+		t.Fatalf("exempt message refused: %+v", o.Verdict)
+	}
+	recs := rec.all()
+	if len(recs) != 1 || recs[0].Action != "exempt" || !strings.Contains(recs[0].Reason, "203.0.113.0/24") ||
+		recs[0].Client != "203.0.113.25" || recs[0].Helo != "mail.example.net" {
+		t.Fatalf("records %+v", recs)
+	}
+}
