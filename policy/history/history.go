@@ -50,8 +50,10 @@ type Query struct {
 }
 
 // ParseQuery splits a search box's text into words; quotes keep a phrase
-// together ("invoice 2024").
+// together ("invoice 2024"). Bytes that are not UTF-8 become U+FFFD, as
+// they do in records, and NUL, which no record holds, is dropped.
 func ParseQuery(q string) []string {
+	q = cleanText(q)
 	var words []string
 	for i, part := range strings.Split(q, `"`) {
 		if i%2 == 1 {

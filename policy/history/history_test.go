@@ -113,6 +113,16 @@ func testStore(t *testing.T, s Store) {
 	if got := ids(recs); !slices.Equal(got, []string{"/tempfail"}) {
 		t.Errorf("after prune: %v", got)
 	}
+	// What a sender wrote may be any bytes: kept as valid UTF-8, without
+	// NUL, and without failing the batch.
+	odd := Record{Time: t0, QueueID: "ODD", Sender: "a\x00b@example.org", Subject: "\xff\xfe件名\x00", Rcpts: []string{"x\ny@example.co.jp"}, Action: "accept"}
+	if err := s.Add(ctx, []Record{odd}); err != nil {
+		t.Fatalf("odd bytes: %v", err)
+	}
+	recs, err = s.Search(ctx, Query{Words: []string{"odd"}})
+	if err != nil || len(recs) != 1 || recs[0].Subject != "\uFFFD件名" || recs[0].Sender != "ab@example.org" || !slices.Equal(recs[0].Rcpts, []string{"x y@example.co.jp"}) {
+		t.Errorf("odd bytes came back as %+v, %v", recs, err)
+	}
 }
 
 func fmtRec(r Record) string {

@@ -148,6 +148,7 @@ func (s *sqlStore) Add(ctx context.Context, recs []Record) error {
 	}
 	defer st.Close()
 	for _, r := range recs {
+		r = r.clean()
 		var dry any = r.DryRun
 		if !s.postgres {
 			dry = boolInt(r.DryRun)
@@ -162,6 +163,35 @@ func (s *sqlStore) Add(ctx context.Context, recs []Record) error {
 		return fmt.Errorf("history store %s: %w", s.name, err)
 	}
 	return nil
+}
+
+// clean returns r with every text valid UTF-8 and without NUL: PostgreSQL
+// refuses both, and a subject, an address or a HELO is what a sender
+// wrote, whatever the bytes.
+func (r Record) clean() Record {
+	for _, p := range []*string{&r.Host, &r.QueueID, &r.Client, &r.Helo, &r.Sender, &r.Subject, &r.Policy, &r.Rule, &r.Action, &r.Stage, &r.Reason, &r.Reply} {
+		*p = cleanText(*p)
+	}
+	r.Rcpts = cleanList(r.Rcpts)
+	r.Attachments = cleanList(r.Attachments)
+	return r
+}
+
+// cleanText makes s valid UTF-8 without NUL.
+func cleanText(s string) string {
+	return strings.ReplaceAll(strings.ToValidUTF8(s, "\uFFFD"), "\x00", "")
+}
+
+// cleanList cleans each element; a line break would split it in two.
+func cleanList(l []string) []string {
+	if l == nil {
+		return nil
+	}
+	out := make([]string, len(l))
+	for i, s := range l {
+		out[i] = strings.ReplaceAll(cleanText(s), "\n", " ")
+	}
+	return out
 }
 
 func boolInt(b bool) int {
@@ -189,7 +219,10 @@ func (s *sqlStore) Search(ctx context.Context, q Query) ([]Record, error) {
 		args = append(args, q.Until.UnixMicro())
 	}
 	for _, w := range q.Words {
-		lw := strings.ToLower(w)
+		lw := strings.ToLower(cleanText(w))
+		if lw == "" {
+			continue
+		}
 		like := "%" + likeEscape.Replace(lw) + "%"
 		where = append(where, `(LOWER(sender) LIKE ? ESCAPE '\' OR LOWER(rcpts) LIKE ? ESCAPE '\' OR LOWER(subject) LIKE ? ESCAPE '\'`+
 			` OR LOWER(queue_id) = ? OR rule = ? OR action = ? OR client = ? OR LOWER(host) = ?)`)
