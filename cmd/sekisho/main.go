@@ -180,7 +180,13 @@ func run(args []string, stdout, stderr io.Writer) int {
 		log.Error("cannot open the history", "error", err)
 		return 1
 	}
-	defer hist.close(context.Background())
+	defer func() {
+		// After SIGTERM it is closed already; on any other way out, what
+		// is queued gets the shutdown timeout too.
+		ctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout.D())
+		defer cancel()
+		hist.close(ctx)
+	}()
 	engine, err := policy.NewEngine(cfg, env)
 	if err != nil {
 		log.Error("cannot start", "error", err)
