@@ -2,7 +2,10 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"sync"
 	"time"
 
@@ -161,4 +164,32 @@ func (h *historyKeeper) close(ctx context.Context) {
 		h.log.Warn("closing the history store", "error", err)
 	}
 	h.w = nil
+}
+
+// historyWarning is -check's word on the [history] store: a directory
+// that is not there for the SQLite file, or a PostgreSQL that does not
+// answer; "" when it is fine or off. The daemon would start either way
+// and drop the records.
+func historyWarning(cfg policy.HistoryConfig) string {
+	if cfg.Store == "" {
+		return ""
+	}
+	if !history.IsPostgres(cfg.Store) {
+		dir := filepath.Dir(cfg.Store)
+		if fi, err := os.Stat(dir); err != nil || !fi.IsDir() {
+			return fmt.Sprintf("history.store: no directory %s: no decision would be kept", dir)
+		}
+		return ""
+	}
+	s, err := history.Open(cfg.Store, true)
+	if err == nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+		_, err = s.Search(ctx, history.Query{Limit: 1})
+		cancel()
+		s.Close()
+	}
+	if err != nil {
+		return fmt.Sprintf("history.store: %v: no decision would be kept until it answers", err)
+	}
+	return ""
 }

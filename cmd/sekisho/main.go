@@ -307,6 +307,9 @@ func runCheck(cfg *policy.Config, stdout, stderr io.Writer) int {
 	for _, e := range probeServices(cfg) {
 		fmt.Fprintf(stderr, "%s: warning: %v\n", name(cfg), e)
 	}
+	if w := historyWarning(cfg.History); w != "" {
+		fmt.Fprintf(stderr, "%s: warning: %s\n", name(cfg), w)
+	}
 	for _, err := range errs {
 		fmt.Fprintf(stderr, "%s: %v\n", name(cfg), err)
 	}
