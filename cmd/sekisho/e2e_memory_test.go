@@ -32,7 +32,10 @@ func TestE2ELargeMessageRSS(t *testing.T) {
 	s.waitLog(t, "msg=accept", "size=5")
 	peak := procField(t, s.p.cmd.Process.Pid, "VmHWM:")
 	t.Logf("sekisho peak RSS %d MiB before, %d MiB after a %d MiB message", base>>20, peak>>20, len(msg)>>20)
-	if peak-base > 16<<20 {
+	// What may grow: the collector's floor (heapFloor, 12 MiB) and the
+	// first 4 MiB of the PDF, which is kept (then spooled to disk) to read
+	// its encryption dictionary, well under the message's 50 MiB.
+	if peak-base > 24<<20 {
 		t.Fatalf("sekisho peak RSS grew by %d MiB for a %d MiB message: the message is held in memory", (peak-base)>>20, len(msg)>>20)
 	}
 }
