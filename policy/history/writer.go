@@ -36,7 +36,7 @@ type Writer struct {
 	mu       sync.Mutex
 	closed   bool
 	down     bool // the last write failed or records were dropped; logged
-	dropping bool // the queue was full; logged
+	dropping bool // the queue was full and has not drained to half since; logged
 }
 
 // NewWriter starts a Writer on store, which it owns and closes.
@@ -87,7 +87,12 @@ func (w *Writer) Record(r Record) {
 	}
 	select {
 	case w.in <- r:
-		w.dropping = false
+		// The queue is said to have room again only once half of it
+		// is free: a store that barely keeps up would otherwise log a
+		// WARN for each record that finds the queue full.
+		if w.dropping && len(w.in) <= cap(w.in)/2 {
+			w.dropping = false
+		}
 	default:
 		w.opts.Metrics.HistoryDropped(1)
 		if !w.dropping {
