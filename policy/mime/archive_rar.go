@@ -83,7 +83,7 @@ func (in *inspector) rarWalker(ra io.ReaderAt, size int64) (arcWalker, error) {
 	if !errors.Is(err, rardecode.ErrArchiveEncrypted) {
 		return nil, err
 	}
-	for _, pw := range in.passwords {
+	for i, pw := range in.passwords {
 		if in.decryptBudget() != "" {
 			break
 		}
@@ -96,6 +96,10 @@ func (in *inspector) rarWalker(ra io.ReaderAt, size int64) (arcWalker, error) {
 		in.decryptTime += time.Since(start)
 		if err == nil {
 			w.rr, w.cur, w.idx, w.headerPassword = rr, h, -2, pw
+			// The entries have the same password: it goes first for
+			// them, and the candidates before it are not counted as
+			// misses again.
+			in.fits = i
 			return w, nil
 		}
 		in.misses++
