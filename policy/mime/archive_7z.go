@@ -511,7 +511,10 @@ func decode7zHeader(ra io.ReaderAt, size int64, si szStreams, in *inspector) ([]
 	if len(fo.coders) == 2 {
 		inner, hdrSize = fo.coders[1-aes], fo.unpack[1-aes]
 	}
-	for _, pw := range in.passwords {
+	for i := range in.passwords {
+		// As for entries (decryptEntry): the candidate that fitted last
+		// goes first.
+		pw := in.passwords[(in.fits+i)%len(in.passwords)]
 		if in.decryptBudget() != "" {
 			break
 		}
@@ -523,6 +526,10 @@ func decode7zHeader(ra io.ReaderAt, size int64, si szStreams, in *inspector) ([]
 		}
 		in.decryptTime += time.Since(begin)
 		if err == nil {
+			// The entries have the same password: it goes first for
+			// them, and the candidates before it are not counted as
+			// misses again.
+			in.fits = (in.fits + i) % len(in.passwords)
 			return hdr, pw, nil
 		}
 		in.misses++

@@ -83,7 +83,10 @@ func (in *inspector) rarWalker(ra io.ReaderAt, size int64) (arcWalker, error) {
 	if !errors.Is(err, rardecode.ErrArchiveEncrypted) {
 		return nil, err
 	}
-	for i, pw := range in.passwords {
+	for i := range in.passwords {
+		// As for entries (decryptEntry): the candidate that fitted last
+		// goes first.
+		pw := in.passwords[(in.fits+i)%len(in.passwords)]
 		if in.decryptBudget() != "" {
 			break
 		}
@@ -99,7 +102,7 @@ func (in *inspector) rarWalker(ra io.ReaderAt, size int64) (arcWalker, error) {
 			// The entries have the same password: it goes first for
 			// them, and the candidates before it are not counted as
 			// misses again.
-			in.fits = i
+			in.fits = (in.fits + i) % len(in.passwords)
 			return w, nil
 		}
 		in.misses++
