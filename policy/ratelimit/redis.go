@@ -35,10 +35,22 @@ type Redis struct {
 	closed  bool
 	onState func(up bool, err error)
 
-	// With Sentinel, Add waits for a replica (see Add).
+	// With Sentinel or Cluster, Add waits for a replica (see Add).
 	replicated   bool
 	waitSkip     atomic.Int64 // unix nanoseconds until which no WAIT is sent
 	unreplicated atomic.Bool  // the last WAIT sent saw no replica acknowledge
+	masters      sync.Map     // cluster master address → *masterReplicas
+}
+
+// masterReplicas is how many replicas a cluster master had when last
+// asked (INFO replication), and when that was.
+type masterReplicas struct {
+	mu    sync.Mutex
+	n     int
+	at    time.Time
+	seen  bool // n was read once
+	lost  bool // it had replicas and has none now: logged
+	asked bool // a question is under way
 }
 
 // Both scripts touch one key, KEYS[1], and name every key they touch in
@@ -143,7 +155,7 @@ func NewRedis(rawURL string, prefix string, timeout time.Duration) (*Redis, erro
 		prefix:     prefix,
 		timeout:    timeout,
 		token:      hex.EncodeToString(token[:]),
-		replicated: cfg.Topology == RedisSentinel,
+		replicated: cfg.Topology == RedisSentinel || cfg.Topology == RedisCluster,
 	}, nil
 }
 
@@ -214,14 +226,21 @@ const waitBackoff = 10 * time.Second
 // Add records n events for key now, dropping the key's events older than
 // window and the oldest beyond MaxEvents.
 //
-// With Sentinel, it then sends WAIT 1 on the same connection, for at most
-// a quarter of the timeout, so that an Add that returns nil is on a
-// replica too and survives a failover (Redis replicates asynchronously: a
-// master lost right after a write loses it). When no replica acknowledges
-// in time, the events are kept on the master and the error wraps
-// ErrNotReplicated; for waitBackoff after that, no WAIT is sent. A change
-// between acknowledged and not is logged once each way. A cluster gets no
-// WAIT: the connection of the key's master is the cluster client's.
+// With Sentinel or Cluster, it then sends WAIT 1 on the same connection,
+// for at most a quarter of the timeout, so that an Add that returns nil is
+// on a replica too and survives a failover (Redis replicates
+// asynchronously: a master lost right after a write loses it). When no
+// replica acknowledges in time, the events are kept on the master and the
+// error wraps ErrNotReplicated; for waitBackoff after that, no WAIT is
+// sent. A change between acknowledged and not is logged once each way.
+//
+// In a cluster the script and WAIT go to the master of the key's slot, on
+// one connection of the cluster client's pool for that node. A master the
+// cluster gives no replica (INFO replication, asked at most every
+// waitBackoff) gets no WAIT: it would only last its whole timeout. That is
+// logged at INFO when first seen, and at WARN when a master that had
+// replicas has none left. A slot that moved under the call (MOVED, ASK) is
+// counted through the cluster client instead, without WAIT.
 func (r *Redis) Add(ctx context.Context, key string, window time.Duration, n int) error {
 	if err := checkArgs(key, window, n); err != nil {
 		return err
@@ -231,12 +250,21 @@ func (r *Redis) Add(ctx context.Context, key string, window time.Duration, n int
 	member := r.token + ":" + strconv.FormatUint(r.seq.Add(1), 10)
 	args := []any{micros(window), min(n, MaxEvents), member, MaxEvents}
 	if r.replicated && time.Now().UnixNano() >= r.waitSkip.Load() {
-		acked, err := r.addAndWait(callCtx, r.prefix+key, args)
-		r.observe(ctx, err)
-		if err != nil {
-			return fmt.Errorf("ratelimit: redis add %q: %w", key, err)
+		master, err := r.masterOf(callCtx, r.prefix+key)
+		if err == nil && master != nil {
+			var acked bool
+			acked, err = r.addAndWait(callCtx, master, r.prefix+key, args)
+			if !redirected(err) {
+				r.observe(ctx, err)
+				if err != nil {
+					return fmt.Errorf("ratelimit: redis add %q: %w", key, err)
+				}
+				return r.noteReplicas(key, acked)
+			}
 		}
-		return r.noteReplicas(key, acked)
+		// A cluster master without replicas, a slot that moved, or a
+		// cluster whose map could not be read: the cluster client
+		// routes the call (and its failure, if any, is reported).
 	}
 	err := addScript.Run(callCtx, r.client, []string{r.prefix + key}, args...).Err()
 	r.observe(ctx, err)
@@ -246,14 +274,99 @@ func (r *Redis) Add(ctx context.Context, key string, window time.Duration, n int
 	return nil
 }
 
-// addAndWait runs addScript on one connection of the master, then WAIT 1
-// on it, and reports whether a replica acknowledged.
-func (r *Redis) addAndWait(ctx context.Context, key string, args []any) (bool, error) {
-	c, ok := r.client.(*redis.Client)
-	if !ok {
-		return false, fmt.Errorf("ratelimit: no single connection on a %T", r.client)
+// masterOf returns the client of the master that holds key: the store's
+// own client with Sentinel; with Cluster, the client of the slot's master,
+// or nil when that master has no replica to wait for.
+func (r *Redis) masterOf(ctx context.Context, key string) (*redis.Client, error) {
+	switch c := r.client.(type) {
+	case *redis.Client:
+		return c, nil
+	case *redis.ClusterClient:
+		m, err := c.MasterForKey(ctx, key)
+		if err != nil {
+			return nil, err
+		}
+		if r.replicasOf(ctx, m) == 0 {
+			return nil, nil
+		}
+		return m, nil
 	}
-	conn := c.Conn()
+	return nil, fmt.Errorf("ratelimit: no single connection on a %T", r.client)
+}
+
+// replicasOf returns how many replicas the cluster master m has, asking
+// it at most once per waitBackoff. Until a master has answered once, the
+// calls for it wait for its answer; after that, one call asks again while
+// the others take the answer before. A master that cannot be asked is
+// taken to have the replicas it had, or one, so that WAIT tells.
+func (r *Redis) replicasOf(ctx context.Context, m *redis.Client) int {
+	addr := m.Options().Addr
+	v, _ := r.masters.LoadOrStore(addr, &masterReplicas{n: 1})
+	mr := v.(*masterReplicas)
+	mr.mu.Lock()
+	if mr.seen && (time.Since(mr.at) < waitBackoff || mr.asked) {
+		n := mr.n
+		mr.mu.Unlock()
+		return n
+	}
+	var info string
+	var err error
+	if !mr.seen {
+		// The first answer is waited for under the lock.
+		info, err = m.Info(ctx, "replication").Result()
+	} else {
+		mr.asked = true
+		mr.mu.Unlock()
+		info, err = m.Info(ctx, "replication").Result()
+		mr.mu.Lock()
+		mr.asked = false
+	}
+	defer mr.mu.Unlock()
+	if err != nil {
+		return mr.n
+	}
+	n := int(infoField(info, "connected_slaves"))
+	switch {
+	case n == 0 && !mr.seen:
+		logger().Info("rate-limit store: a cluster master has no replica; its counts are not waited for",
+			"store", r.name, "master", addr)
+	case n == 0 && mr.n > 0 && !mr.lost:
+		mr.lost = true
+		logger().Warn("rate-limit store: a cluster master has lost its replicas: a failover now could lose its counts",
+			"store", r.name, "master", addr)
+	case n > 0 && mr.lost:
+		mr.lost = false
+		logger().Info("rate-limit store: a cluster master has a replica again", "store", r.name, "master", addr)
+	}
+	mr.n, mr.at, mr.seen = n, time.Now(), true
+	return n
+}
+
+// infoField reads the integer field name of an INFO answer; 0 when absent.
+func infoField(info, name string) int64 {
+	for _, line := range strings.Split(info, "\n") {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(line), name+":"); ok {
+			n, _ := strconv.ParseInt(v, 10, 64)
+			return n
+		}
+	}
+	return 0
+}
+
+// redirected reports whether a cluster node answered that the key's slot
+// is served elsewhere: the call did not run there.
+func redirected(err error) bool {
+	if err == nil {
+		return false
+	}
+	msg := err.Error()
+	return strings.HasPrefix(msg, "MOVED ") || strings.HasPrefix(msg, "ASK ")
+}
+
+// addAndWait runs addScript on one connection of master, then WAIT 1 on
+// it, and reports whether a replica acknowledged.
+func (r *Redis) addAndWait(ctx context.Context, master *redis.Client, key string, args []any) (bool, error) {
+	conn := master.Conn()
 	defer conn.Close()
 	if err := addScript.Run(ctx, conn, []string{key}, args...).Err(); err != nil {
 		return false, err

@@ -19,7 +19,9 @@ import (
 // counts are acknowledged again.
 func TestRedisSentinelAddWaitsForReplica(t *testing.T) {
 	s := redistest.StartSentinel(t, "data-pw", "sentinel-pw")
-	const timeout = 500 * time.Millisecond
+	// WAIT gets a quarter of it: ample for a replica on loopback even on
+	// a busy machine.
+	const timeout = 2 * time.Second
 	st, err := ratelimit.NewRedis(s.URL(), "t:", timeout)
 	if err != nil {
 		t.Fatal(err)

@@ -229,10 +229,10 @@ func (s *Server) URL(password string) string {
 	return "redis://" + s.Addr + "/0"
 }
 
-// Cluster is a Redis Cluster of three masters without replicas, each
-// holding a third of the slots.
+// Cluster is a Redis Cluster of three masters, each holding a third of
+// the slots, and of their replicas, if any.
 type Cluster struct {
-	Nodes    []*Server
+	Nodes    []*Server // the masters first, as created; then the replicas
 	Password string
 }
 
@@ -240,11 +240,21 @@ type Cluster struct {
 // not empty), joins them with redis-cli --cluster create, and waits until
 // every node serves all 16384 slots.
 func StartCluster(tb testing.TB, password string) *Cluster {
+	return startCluster(tb, password, 0)
+}
+
+// StartClusterWithReplicas starts a cluster of three masters with one
+// replica each, and waits until every replica is in sync with its master.
+func StartClusterWithReplicas(tb testing.TB, password string) *Cluster {
+	return startCluster(tb, password, 1)
+}
+
+func startCluster(tb testing.TB, password string, replicas int) *Cluster {
 	tb.Helper()
 	cli := program(tb, "redis-cli")
 	dir := tb.TempDir()
 	c := &Cluster{Password: password}
-	for i := range 3 {
+	for i := range 3 * (1 + replicas) {
 		c.Nodes = append(c.Nodes, start(tb, dir, fmt.Sprintf("cluster%d", i), password, func(port int) ([]string, error) {
 			// The bus port is chosen too: port+10000, the default,
 			// may be taken or out of range.
@@ -264,6 +274,9 @@ func StartCluster(tb testing.TB, password string) *Cluster {
 	for _, n := range c.Nodes {
 		args = append(args, n.Addr)
 	}
+	if replicas > 0 {
+		args = append(args, "--cluster-replicas", strconv.Itoa(replicas))
+	}
 	cmd := exec.CommandContext(ctx, cli, append(args, "--cluster-yes")...)
 	// REDISCLI_AUTH keeps the password off the command line.
 	cmd.Env = append(os.Environ(), "REDISCLI_AUTH="+password)
@@ -271,11 +284,36 @@ func StartCluster(tb testing.TB, password string) *Cluster {
 		tb.Fatalf("redis-cli --cluster create: %v\n%s", err, out)
 	}
 	for _, n := range c.Nodes {
-		if err := waitInfo(ctx, n, password, []string{"cluster", "info"}, "cluster_state:ok", "cluster_slots_ok:16384", "cluster_known_nodes:3"); err != nil {
+		known := fmt.Sprintf("cluster_known_nodes:%d", len(c.Nodes))
+		if err := waitInfo(ctx, n, password, []string{"cluster", "info"}, "cluster_state:ok", "cluster_slots_ok:16384", known); err != nil {
 			tb.Fatalf("cluster node %s: %v\n%s", n.Addr, err, n.Log())
 		}
 	}
+	// redis-cli makes the last nodes given the replicas.
+	for _, n := range c.Nodes[3:] {
+		if err := waitInfo(ctx, n, password, []string{"info", "replication"}, "role:slave", "master_link_status:up"); err != nil {
+			tb.Fatalf("cluster replica %s: %v\n%s", n.Addr, err, n.Log())
+		}
+	}
 	return c
+}
+
+// ReplicaOf returns the replica of the master at addr, or nil.
+func (c *Cluster) ReplicaOf(tb testing.TB, addr string) *Server {
+	tb.Helper()
+	for _, n := range c.Nodes {
+		cl := n.Client(c.Password)
+		info, err := cl.Info(context.Background(), "replication").Result()
+		cl.Close()
+		if err != nil {
+			continue
+		}
+		host, port, _ := net.SplitHostPort(addr)
+		if infoStr(info, "role") == "slave" && infoStr(info, "master_host") == host && infoStr(info, "master_port") == port {
+			return n
+		}
+	}
+	return nil
 }
 
 // URL is the cluster's store URL, listing every node.
@@ -465,6 +503,16 @@ func (s *Sentinel) WaitMasterAddr(ctx context.Context, want string, timeout time
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+}
+
+// infoStr reads a field of an INFO reply; "" when absent.
+func infoStr(info, field string) string {
+	for _, line := range strings.Split(info, "\n") {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(line), field+":"); ok {
+			return v
+		}
+	}
+	return ""
 }
 
 // infoInt reads a numeric field of an INFO reply; -1 when absent.
