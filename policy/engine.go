@@ -326,6 +326,7 @@ func (e *Engine) Run(ctx context.Context, stage Stage, m *Message) Verdict {
 	if q := m.state.quarantine; q != nil && stage == StageEOB {
 		out := *q
 		out.Stage = stage
+		e.logHeld(ctx, out, q.Stage, m)
 		return out
 	}
 	if stage == StageEOB {
@@ -592,6 +593,20 @@ func (e *Engine) logVerdict(ctx context.Context, v Verdict, m *Message) {
 		attrs = append(attrs, slog.String("uninspected", g))
 	}
 	e.log.LogAttrs(ctx, slog.LevelInfo, "decision", attrs...)
+}
+
+// logHeld logs, at end of message, a quarantine decided at an earlier
+// stage: the line of the stage that decided it has no queue id when the
+// MTA names the message later (Postfix opens its queue file at the first
+// accepted RCPT), and this one is how an administrator finds the reason of
+// a held message by its queue id.
+func (e *Engine) logHeld(ctx context.Context, v Verdict, decided Stage, m *Message) {
+	if !e.log.Enabled(ctx, slog.LevelInfo) {
+		return
+	}
+	attrs := append(e.msgAttrs(StageEOB, m), slog.String("rule", v.Rule), slog.String("action", v.Action.String()),
+		slog.String("decided_at", decided.String()), slog.String("reason", v.Reason))
+	e.log.LogAttrs(ctx, slog.LevelInfo, "held", attrs...)
 }
 
 // logAccept logs an accepted message, naming what could not be inspected.

@@ -445,9 +445,13 @@ func TestPanickingRule(t *testing.T) {
 	}
 }
 
+// TestQuarantineHoldsUntilEndOfBody: a quarantine decided at RCPT is
+// applied at end of message, and logged there again with the queue id the
+// MTA gave the message after RCPT.
 func TestQuarantineHoldsUntilEndOfBody(t *testing.T) {
 	rec := &recorder{}
-	e := fakeEngine(t, nil,
+	var logs bytes.Buffer
+	e := fakeEngine(t, logTo(&logs),
 		bind(&fakeRule{name: "q", stages: []Stage{StageRcpt}, hit: match, rec: rec}, Quarantine),
 		bind(&fakeRule{name: "body", stages: []Stage{StageEOB}, rec: rec}, Reject),
 	)
@@ -457,9 +461,20 @@ func TestQuarantineHoldsUntilEndOfBody(t *testing.T) {
 			t.Errorf("at %s: verdict %+v, want continue until end of body", s, v)
 		}
 	}
+	m.QueueID = "5033898822E"
 	v := e.Run(context.Background(), StageEOB, m)
 	if v.Rule != "q" || v.Action != Quarantine || v.Stage != StageEOB {
 		t.Errorf("at eob: verdict %+v, want q's quarantine", v)
+	}
+	var held []string
+	for _, l := range strings.Split(logs.String(), "\n") {
+		if strings.Contains(l, "msg=held") {
+			held = append(held, l)
+		}
+	}
+	if len(held) != 1 || !strings.Contains(held[0], "stage=eob queue_id=5033898822E") ||
+		!strings.Contains(held[0], "rule=q action=quarantine decided_at=rcpt reason=") {
+		t.Errorf("want one held line with the queue id, rule and stage that decided:\n%s", logs.String())
 	}
 }
 

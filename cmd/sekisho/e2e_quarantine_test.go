@@ -104,6 +104,28 @@ func TestE2EQuarantineRunbook(t *testing.T) {
 	}
 }
 
+// TestE2EQuarantineAtRcpt: a quarantine decided at RCPT, before Postfix
+// has named the message, is applied at end of message and logged there
+// under the queue id of Postfix's milter-hold line, with the rule, the
+// stage that decided it and the reason: the runbook's step 3 holds for it
+// too.
+func TestE2EQuarantineAtRcpt(t *testing.T) {
+	t.Parallel()
+	s, pf := setup(t, sekishoConfig("enforce", `[rules.send_only]
+addresses = ["noreply@example.co.jp"]
+action = "quarantine"
+`))
+	tok := token(t)
+	pf.mustSwaks(t, 0, "--from", "sender@example.org", "--to", "noreply@example.co.jp", "--header", "X-E2E-Token: "+tok)
+	id := waitHolds(t, pf, 1)[0][0]
+	s.waitLog(t, "msg=decision", "stage=rcpt", "rule=send_only", "action=quarantine")
+	s.waitLog(t, "msg=held", "stage=eob", "queue_id="+id, "rule=send_only", "action=quarantine", "decided_at=rcpt", "reason=")
+	if held := pf.held(t); len(held) != 1 || held[0] != id {
+		t.Fatalf("hold queue %v, want [%s]\n%s", held, id, pf.queue())
+	}
+	pf.queueTool(t, postsuperCmd, "-d", id)
+}
+
 // holdRE matches cleanup(8)'s line for a message a milter put on hold:
 // "QUEUEID: milter-hold: END-OF-MESSAGE from HOST[ADDR]: REASON; from=<…> to=<…> …".
 var holdRE = regexp.MustCompile(`: ([0-9A-Za-z]+): milter-hold: (.*)$`)
