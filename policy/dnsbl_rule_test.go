@@ -348,21 +348,24 @@ zones = [{ zone = "bl.example" }]
 }
 
 // TestDNSBLZoneHealth: a zone that stops answering is logged once at
-// WARN, and once at INFO when it answers again.
+// WARN, and once at INFO when it answers again; sekisho_dnsbl_zone_up
+// follows.
 func TestDNSBLZoneHealth(t *testing.T) {
 	srv := rtStartDNS(t, map[string]rtRecord{rtQname("bl.example"): {rcode: dns.RcodeServerFailure}})
 	var logs lockedBuffer
-	env := rtEnv()
+	env, m := rtMetricsEnv()
 	env.Logger = slog.New(slog.NewTextHandler(&logs, nil))
 	e := rtEngine(t, fmt.Sprintf("[rules.dnsbl]\nresolver = %q\ntimeout = \"2s\"\nzones = [{ zone = \"bl.example\" }]\n", srv.addr), env)
 	ctx := context.Background()
 	for range 3 {
 		e.Run(ctx, policy.StageConnect, &policy.Message{Client: policy.Client{Addr: rtListedClient}})
 	}
+	rtMetricsEqual(t, m, `sekisho_dnsbl_zone_up{zone="bl.example"} 0`, "sekisho_dnsbl_zone_up")
 	// The zone answers (NXDOMAIN) for an address not cached yet.
 	for range 2 {
 		e.Run(ctx, policy.StageConnect, &policy.Message{Client: policy.Client{Addr: rtCleanClient}})
 	}
+	rtMetricsEqual(t, m, `sekisho_dnsbl_zone_up{zone="bl.example"} 1`, "sekisho_dnsbl_zone_up")
 	out := logs.String()
 	if strings.Count(out, "dnsbl zone not answering") != 1 || strings.Count(out, "dnsbl zone answers again") != 1 {
 		t.Errorf("log:\n%s", out)

@@ -73,18 +73,21 @@ type Resolver struct {
 // ZoneAnswered records whether a zone's lookup was answered (listed or
 // not) or failed, and reports whether that changed since the zone's last
 // lookup: the rule logs each change once. A zone is taken to answer until
-// a lookup fails.
+// a lookup fails. The zone's state is in sekisho_dnsbl_zone_up from its
+// first lookup on.
 func (r *Resolver) ZoneAnswered(zone string, answered bool) (changed bool) {
 	r.stateMu.Lock()
 	defer r.stateMu.Unlock()
-	if r.down[zone] == !answered {
+	down, seen := r.down[zone]
+	if seen && down == !answered {
 		return false
 	}
 	if r.down == nil {
 		r.down = map[string]bool{}
 	}
 	r.down[zone] = !answered
-	return true
+	r.metrics.DNSBLZoneUp(zone, answered)
+	return down != !answered
 }
 
 // cacheKey identifies an answer: the server asked and the query name, held as

@@ -65,6 +65,7 @@ type Metrics struct {
 	storeErrors children[string, prometheus.Counter]
 	storeUp     *prometheus.GaugeVec
 	clamdUp     *prometheus.GaugeVec
+	dnsblUp     *prometheus.GaugeVec
 	historyDrop prometheus.Counter
 	historyUp   *prometheus.GaugeVec
 	sessions    prometheus.Gauge
@@ -160,6 +161,10 @@ func New(version string) *Metrics {
 		Name: "sekisho_clamd_up",
 		Help: "1 while the clamd at address answers, 0 from the first connection to it that failed until one succeeds again. A clamd is taken to be up until a connection fails.",
 	}, []string{"address"})
+	m.dnsblUp = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "sekisho_dnsbl_zone_up",
+		Help: "1 while a DNSBL zone's lookups are answered (listed or not), 0 from the first that failed until one is answered again, by zone; from the zone's first lookup on.",
+	}, []string{"zone"})
 	m.storeUp = prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Name: "sekisho_ratelimit_store_up",
 		Help: "1 while a Redis rate-limit store answers, 0 from its first failed call until one succeeds again, by store (its URL without passwords). A store is taken to be up until a call fails.",
@@ -193,7 +198,7 @@ func New(version string) *Metrics {
 	build.WithLabelValues(version, runtime.Version()).Set(1)
 
 	reg.MustRegister(m.messages, decisions, dryRuns, ruleErrors, uninspected, stage, dnsbl, dnsblCache,
-		m.clamdScan, clamdErrors, clamdConns, clamdCache, storeErrors, m.clamdUp, m.storeUp, m.historyDrop, m.historyUp, m.sessions, m.reloadOK, m.reloadTime, build,
+		m.clamdScan, clamdErrors, clamdConns, clamdCache, storeErrors, m.clamdUp, m.dnsblUp, m.storeUp, m.historyDrop, m.historyUp, m.sessions, m.reloadOK, m.reloadTime, build,
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	// Made once: the handler's own metrics (promhttp_metric_handler_*) are
@@ -336,6 +341,17 @@ func (m *Metrics) ClamdUp(addr string, up bool) {
 			v = 1
 		}
 		m.clamdUp.WithLabelValues(addr).Set(v)
+	}
+}
+
+// DNSBLZoneUp records whether a DNSBL zone's lookups are answered.
+func (m *Metrics) DNSBLZoneUp(zone string, up bool) {
+	if m != nil {
+		v := 0.0
+		if up {
+			v = 1
+		}
+		m.dnsblUp.WithLabelValues(zone).Set(v)
 	}
 }
 
