@@ -531,16 +531,29 @@ func (f *cfbFile) encryption() (*cfbEncryption, error) {
 		// The FIB's FibBase ([MS-DOC] 2.5.2): wIdent 0xA5EC, then at
 		// offset 10 the flags whose bit 8 is fEncrypted (bit 15,
 		// fObfuscated, says XOR rather than RC4).
-		b, err := f.head(wd, 12)
+		b, err := f.head(wd, 18)
 		if err != nil {
 			return nil, err
 		}
-		if len(b) == 12 && binary.LittleEndian.Uint16(b) == 0xa5ec && binary.LittleEndian.Uint16(b[10:])&0x0100 != 0 {
-			how := "RC4"
-			if binary.LittleEndian.Uint16(b[10:])&0x8000 != 0 {
-				how = "XOR obfuscation"
+		le := binary.LittleEndian
+		if len(b) == 18 && le.Uint16(b) == 0xa5ec && le.Uint16(b[10:])&0x0100 != 0 {
+			const what = "Word 97-2003 file"
+			if le.Uint16(b[10:])&0x8000 != 0 {
+				return sealed(FormatDocEncrypt, "encrypted Office document: "+what+" protected by a password (XOR obfuscation), which Sekisho does not decrypt"), nil
 			}
-			return sealed(FormatDocEncrypt, "encrypted Office document: Word 97-2003 file protected by a password ("+how+"), which Sekisho does not decrypt"), nil
+			// Bit 9, fWhichTblStm, names the table stream; lKey is
+			// the size of the encryption header at its start.
+			name := "0Table"
+			if le.Uint16(b[10:])&0x0200 != 0 {
+				name = "1Table"
+			}
+			var hdr []byte
+			if tbl := f.rootStream(name); tbl != nil {
+				if hdr, err = f.head(tbl, min(int64(le.Uint32(b[14:])), maxCFBSmall)); err != nil {
+					return nil, err
+				}
+			}
+			return legacyEncryption(FormatDocEncrypt, what, hdr), nil
 		}
 	}
 	wb := f.rootStream("Workbook")
@@ -548,9 +561,22 @@ func (f *cfbFile) encryption() (*cfbEncryption, error) {
 		wb = f.rootStream("Book")
 	}
 	if wb != nil {
-		enc, err := f.biffEncrypted(wb)
-		if err != nil || enc {
+		pass, enc, err := f.biffFilePass(wb)
+		if err != nil {
 			return sealed(FormatXLSEncrypt, "encrypted Office document: Excel 97-2003 workbook protected by a password (FILEPASS), which Sekisho does not decrypt"), err
+		}
+		if enc {
+			const what = "Excel 97-2003 workbook"
+			// wEncryptionType: 0 is XOR obfuscation, 1 RC4 with its
+			// header after it.
+			if len(pass) >= 2 && binary.LittleEndian.Uint16(pass) == 0 {
+				return sealed(FormatXLSEncrypt, "encrypted Office document: "+what+" protected by a password (XOR obfuscation), which Sekisho does not decrypt"), nil
+			}
+			var hdr []byte
+			if len(pass) >= 2 {
+				hdr = pass[2:]
+			}
+			return legacyEncryption(FormatXLSEncrypt, what, hdr), nil
 		}
 	}
 	if cu := f.rootStream("Current User"); cu != nil && f.rootStream("PowerPoint Document") != nil {
@@ -568,28 +594,52 @@ func (f *cfbFile) encryption() (*cfbEncryption, error) {
 	return nil, nil
 }
 
-// biffEncrypted reports whether the workbook stream wb has a FILEPASS
+// biffFilePass reports whether the workbook stream wb has a FILEPASS
 // record ([MS-XLS] 2.4.117) in its globals substream, which starts with a
-// BOF record and ends with EOF (2.4.21, 2.4.103).
-func (f *cfbFile) biffEncrypted(wb *cfbEntry) (bool, error) {
+// BOF record and ends with EOF (2.4.21, 2.4.103), and returns its data
+// (what of it was read).
+func (f *cfbFile) biffFilePass(wb *cfbEntry) ([]byte, bool, error) {
 	b, err := f.head(wb, 64<<10)
 	if err != nil {
-		return false, err
+		return nil, false, err
 	}
 	le := binary.LittleEndian
 	if len(b) < 4 || le.Uint16(b)&0xff != 0x09 {
 		// Not a BOF of BIFF2 to BIFF8: not a workbook stream this reads.
-		return false, nil
+		return nil, false, nil
 	}
 	for p := 0; p+4 <= len(b); p += 4 + int(le.Uint16(b[p+2:])) {
 		switch le.Uint16(b[p:]) {
 		case 0x002f:
-			return true, nil
+			end := min(p+4+int(le.Uint16(b[p+2:])), len(b))
+			return b[p+4 : end], true, nil
 		case 0x000a:
-			return false, nil
+			return nil, false, nil
 		}
 	}
-	return false, nil
+	return nil, false, nil
+}
+
+// legacyEncryption is a Word or Excel 97-2003 document encrypted with RC4
+// whose encryption header is hdr: one entry, which a password candidate
+// that fits its verifier opens (see archive_legacycrypt.go). A header
+// that cannot be read leaves it sealed.
+func legacyEncryption(format, what string, hdr []byte) *cfbEncryption {
+	c, err := parseLegacyRC4(hdr)
+	if err != nil {
+		return sealed(format, fmt.Sprintf("encrypted Office document: %s protected by a password (%v), which Sekisho does not decrypt", what, err))
+	}
+	return &cfbEncryption{format: format, entry: &arcEntry{
+		name:      "document",
+		encrypted: true,
+		locked:    "encrypted Office document (" + what + ", " + c.what + ")",
+		decrypt: func(pw []byte) (io.ReadCloser, error) {
+			if !c.opens(pw) {
+				return nil, errWrongPassword
+			}
+			return io.NopCloser(bytes.NewReader(nil)), nil
+		},
+	}}
 }
 
 // ole10Native is the name of the stream that holds an OLE 1.0 object's

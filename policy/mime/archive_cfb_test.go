@@ -588,22 +588,45 @@ End Sub
 }
 
 // TestLegacyEncrypted: Excel 97-2003 and Word 97-2003 files that
-// LibreOffice saves with a password are encrypted documents that are not
-// decrypted; saved without one, they are the plain files they were.
+// LibreOffice saves with a password are encrypted documents, which the
+// right password candidate opens (as msoffcrypto-tool does) and a wrong
+// one does not; saved without one, they are the plain files they were.
 // CSV named .xls and HTML named .doc are no compound files at all.
 func TestLegacyEncrypted(t *testing.T) {
 	t.Parallel()
 	csv := []byte("品名,数量\nりんご,3\n")
 	xls := libreOffice(t, "t.csv", csv, "MS Excel 97", "xls", "")
-	encXLS := libreOffice(t, "t.csv", csv, "MS Excel 97", "xls", "秘密")
 	res := inspectDoc(t, "a.xls", xls)
 	if res.Attachments[0].Archive != nil || len(res.Uninspected) != 0 {
 		t.Errorf("plain .xls: %+v\n%s", res.Attachments[0].Archive, gapsOf(res))
 	}
-	res = inspectDoc(t, "a.xls", encXLS, "秘密")
-	if a := res.Attachments[0].Archive; a == nil || a.Format != FormatXLSEncrypt || !a.Encrypted || !a.Undecryptable ||
-		!strings.Contains(gapsOf(res), "encrypted Office document: Excel 97-2003") {
-		t.Errorf("encrypted .xls: %+v\n%s", a, gapsOf(res))
+	docs := []struct{ name, format, what string }{
+		{"a.xls", FormatXLSEncrypt, "Excel 97-2003 workbook"},
+		{"a.doc", FormatDocEncrypt, "Word 97-2003 file"},
+	}
+	for _, d := range docs {
+		var enc []byte
+		if d.format == FormatXLSEncrypt {
+			enc = libreOffice(t, "t.csv", csv, "MS Excel 97", "xls", "秘密")
+		} else {
+			enc = libreOffice(t, "t.txt", []byte("見積書\n"), "MS Word 97", "doc", "秘密")
+		}
+		// The password is the one msoffcrypto-tool decrypts it with.
+		msoffDecrypt(t, enc, "秘密")
+		res := inspectDoc(t, d.name, enc, "wrong", "秘密")
+		a := res.Attachments[0].Archive
+		if a == nil || a.Format != d.format || !a.Encrypted || a.Undecryptable || len(a.Entries) != 1 ||
+			!a.Entries[0].Decrypted || len(res.Uninspected) != 0 {
+			t.Errorf("%s with its password: %+v\n%s", d.name, a, gapsOf(res))
+		}
+		res = inspectDoc(t, d.name, enc, "wrong", "秘密!")
+		a = res.Attachments[0].Archive
+		if a == nil || a.Format != d.format || a.Undecryptable || len(a.Entries) != 1 || a.Entries[0].Decrypted ||
+			!strings.Contains(gapsOf(res), "encrypted Office document ("+d.what+", RC4") ||
+			!strings.Contains(gapsOf(res), "no password candidate fits") {
+			t.Errorf("%s with wrong candidates: %+v\n%s", d.name, a, gapsOf(res))
+		}
+		t.Logf("%s: %s", d.name, gapsOf(res))
 	}
 	for name, data := range map[string][]byte{"a.xls": csv, "b.doc": []byte("<html><body>見積</body></html>")} {
 		res := inspectDoc(t, name, data)
