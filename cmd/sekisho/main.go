@@ -18,9 +18,9 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/sekisho/sekisho/console"
 	"github.com/sekisho/sekisho/milter"
 	"github.com/sekisho/sekisho/policy"
+	"github.com/sekisho/sekisho/policy/history/console"
 	"github.com/sekisho/sekisho/policy/metrics"
 	"github.com/sekisho/sekisho/policy/ratelimit"
 )
