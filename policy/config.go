@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -75,6 +76,9 @@ type LogConfig struct {
 // MetricsConfig is the [metrics] table: the Prometheus endpoint.
 type MetricsConfig struct {
 	Listen string `toml:"listen"` // HOST:PORT serving /metrics; "" = off
+	// WebConfig is a web configuration file (TLS, basic auth) in the
+	// Prometheus exporter toolkit's format; "" = plain HTTP, no login.
+	WebConfig string `toml:"web_config"`
 }
 
 // HistoryConfig is the [history] table: where every decision is kept.
@@ -123,6 +127,9 @@ func (h *HistoryConfig) validate() []*ConfigError {
 // history.
 type ConsoleConfig struct {
 	Listen string `toml:"listen"` // HOST:PORT; "" = off
+	// WebConfig is a web configuration file (TLS, basic auth) in the
+	// Prometheus exporter toolkit's format; required beyond loopback.
+	WebConfig string `toml:"web_config"`
 }
 
 // validate checks the [console] table: it reads the history.
@@ -142,6 +149,9 @@ func (c ConsoleConfig) validate(h HistoryConfig) []*ConfigError {
 	}
 	if h.Store == "" {
 		return bad("the console shows the history: set [history] store")
+	}
+	if ip, err := netip.ParseAddr(host); (err != nil || !ip.IsLoopback()) && host != "localhost" && c.WebConfig == "" {
+		return bad("%q is not a loopback address: the console shows addresses and subjects, and beyond loopback it needs a login; set console.web_config (TLS and basic auth, in the Prometheus exporter toolkit's format)", c.Listen)
 	}
 	return nil
 }

@@ -1,6 +1,7 @@
 package policy_test
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -37,6 +38,20 @@ func TestHistoryConfig(t *testing.T) {
 	} {
 		if _, err := policy.Parse("t.toml", []byte(ok)); err != nil {
 			t.Errorf("%s: %v", ok, err)
+		}
+	}
+	// Beyond loopback the console needs a login: a web configuration.
+	for addr, loopback := range map[string]bool{
+		"127.0.0.1:10031": true, "[::1]:10031": true, "localhost:10031": true,
+		"0.0.0.0:10031": false, "[::]:10031": false, "192.0.2.1:10031": false, "mx1.example.co.jp:10031": false,
+	} {
+		cfg := fmt.Sprintf("[history]\nstore = \"/h.db\"\n[console]\nlisten = %q\n", addr)
+		_, err := policy.Parse("t.toml", []byte(cfg))
+		if loopback != (err == nil) || (err != nil && !strings.Contains(err.Error(), "is not a loopback address") || err != nil && !strings.Contains(err.Error(), "set console.web_config")) {
+			t.Errorf("console on %s: %v", addr, err)
+		}
+		if _, err := policy.Parse("t.toml", []byte(cfg+"web_config = \"/etc/sekisho/web.yml\"\n")); err != nil {
+			t.Errorf("console on %s with a web_config: %v", addr, err)
 		}
 	}
 }

@@ -20,6 +20,7 @@ import (
 	"github.com/sekisho/sekisho/policy"
 	"github.com/sekisho/sekisho/policy/clamd"
 	"github.com/sekisho/sekisho/policy/ratelimit"
+	"github.com/sekisho/sekisho/policy/webconfig"
 )
 
 // What -check does beyond building the engine, and what the daemon says
@@ -30,11 +31,17 @@ import (
 
 // localErrors tries, without opening the milter socket, what opening it
 // and spooling archives will need: the socket's directory, the group
-// chown, the temp_dir. Each error reads as the daemon's would.
+// chown, the temp_dir; and reads the web configurations of the metrics
+// endpoint and the console. Each error reads as the daemon's would.
 func localErrors(cfg *policy.Config) []error {
 	var errs []error
 	if err := trySocket(cfg); err != nil {
 		errs = append(errs, err)
+	}
+	for key, path := range map[string]string{"metrics.web_config": cfg.Metrics.WebConfig, "console.web_config": cfg.Console.WebConfig} {
+		if err := webconfig.Validate(path); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", key, err))
+		}
 	}
 	dir := cfg.Inspect.TempDir
 	if dir == "" {

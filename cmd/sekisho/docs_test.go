@@ -47,8 +47,14 @@ func TestDocumentedConfigsCheck(t *testing.T) {
 	if err := os.Mkdir(spool, 0o750); err != nil {
 		t.Fatal(err)
 	}
+	// The web configuration the README names, with a user of its own.
+	web := filepath.Join(dir, "web.yml")
+	if err := os.WriteFile(web, []byte("basic_auth_users:\n  yamada: $2y$10$ZQtlNq6Y7D.3uPS8XXhuYOVvsblSqMbjmJm5Ge3N0YI4cqY5ZpuKi\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	for name, text := range blocks {
 		text = strings.ReplaceAll(text, "/var/spool/postfix/sekisho/", spool+"/")
+		text = strings.ReplaceAll(text, "/etc/sekisho/web.yml", web)
 		path := filepath.Join(dir, strings.NewReplacer("/", "_", ":", "_").Replace(name)+".toml")
 		if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
 			t.Fatal(err)

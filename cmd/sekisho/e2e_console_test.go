@@ -13,6 +13,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"golang.org/x/crypto/bcrypt"
 )
 
 const chromiumCmd = "/usr/bin/chromium"
@@ -95,5 +97,61 @@ func TestE2EConsole(t *testing.T) {
 	}
 	if strings.Contains(dom, "<script") || strings.Contains(dom, "pwned</title>") {
 		t.Errorf("decision page runs the subject:\n%s", dom)
+	}
+}
+
+// TestE2EConsoleLogin: with a web configuration of users, the console and
+// the metrics endpoint answer 401 without credentials or with a wrong
+// password, and 200 with them; -check refuses a web configuration it
+// cannot read, as the daemon would, naming the key and the file.
+func TestE2EConsoleLogin(t *testing.T) {
+	t.Parallel()
+	dir := worldDir(t, "weblogin")
+	hash, err := bcrypt.GenerateFromPassword([]byte("関所-2026"), bcrypt.MinCost)
+	if err != nil {
+		t.Fatal(err)
+	}
+	webCfg := filepath.Join(dir, "web.yml")
+	if err := os.WriteFile(webCfg, []byte("basic_auth_users:\n  yamada: "+string(hash)+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	db := filepath.Join(dir, "history.db")
+	web := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	mtr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	cfg := fmt.Sprintf("[history]\nstore = %q\n\n[console]\nlisten = %q\nweb_config = %q\n\n[metrics]\nlisten = %q\nweb_config = %q\n\n[rules.blank]\n",
+		db, web, webCfg, mtr, webCfg)
+	startSekisho(t, cfg)
+	for _, u := range []string{"http://" + web + "/", "http://" + mtr + "/metrics"} {
+		for _, c := range []struct {
+			user, pw string
+			code     int
+		}{{"", "", 401}, {"yamada", "wrong", 401}, {"yamada", "関所-2026", 200}} {
+			req, _ := http.NewRequest("GET", u, nil)
+			if c.user != "" {
+				req.SetBasicAuth(c.user, c.pw)
+			}
+			var resp *http.Response
+			for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+				if resp, err = http.DefaultClient.Do(req); err == nil || time.Now().After(deadline) {
+					break
+				}
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != c.code {
+				t.Errorf("GET %s as %q/%q: %d, want %d", u, c.user, c.pw, resp.StatusCode, c.code)
+			}
+		}
+	}
+
+	bad := filepath.Join(dir, "bad.toml")
+	if err := os.WriteFile(bad, []byte(fmt.Sprintf("[history]\nstore = %q\n\n[console]\nlisten = %q\nweb_config = %q\n", db, web, filepath.Join(dir, "none.yml"))), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, out := runSekisho(t, "-check", "-config", bad)
+	if code != 1 || !strings.Contains(out, "console.web_config: web_config "+filepath.Join(dir, "none.yml")) {
+		t.Errorf("-check with a missing web_config: exit %d\n%s", code, out)
 	}
 }

@@ -195,7 +195,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	// The endpoint is up before the milter socket: once the MTA can
 	// connect, what it does is counted and can be scraped.
 	if m != nil {
-		stopMetrics, err := m.Serve(cfg.Metrics.Listen, log)
+		stopMetrics, err := m.Serve(cfg.Metrics.Listen, cfg.Metrics.WebConfig, log)
 		if err != nil {
 			log.Error("cannot serve metrics", "metrics_listen", cfg.Metrics.Listen, "error", err)
 			return 1
@@ -208,10 +208,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		log.Info("serving metrics", "metrics_listen", cfg.Metrics.Listen, "path", "/metrics")
 	}
 	if cfg.Console.Listen != "" {
-		if !console.Loopback(cfg.Console.Listen) {
-			log.Warn("the console asks for no login and shows addresses and subjects: anyone who reaches it reads them; bind it to loopback", "console_listen", cfg.Console.Listen)
-		}
-		stopConsole, err := console.Serve(cfg.Console.Listen, console.Handler(hist.reader, log), log)
+		stopConsole, err := console.Serve(cfg.Console.Listen, cfg.Console.WebConfig, console.Handler(hist.reader, log), log)
 		if err != nil {
 			log.Error("cannot serve the console", "console_listen", cfg.Console.Listen, "error", err)
 			return 1
@@ -301,7 +298,7 @@ func runCheck(cfg *policy.Config, stdout, stderr io.Writer) int {
 	for _, w := range fileWarnings(cfg) {
 		fmt.Fprintf(stderr, "%s: warning: %s\n", name(cfg), w)
 	}
-	if w := metrics.ExposedWarning(cfg.Metrics.Listen); w != "" {
+	if w := metrics.ExposedWarning(cfg.Metrics.Listen, cfg.Metrics.WebConfig); w != "" {
 		fmt.Fprintf(stderr, "%s: warning: [metrics] listen %s: %s\n", name(cfg), cfg.Metrics.Listen, w)
 	}
 	for _, e := range probeServices(cfg) {

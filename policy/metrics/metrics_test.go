@@ -39,7 +39,7 @@ func TestNil(t *testing.T) {
 	if m.Registry() != nil {
 		t.Error("a nil Metrics has a registry")
 	}
-	stop, err := m.Serve("127.0.0.1:0", nil)
+	stop, err := m.Serve("127.0.0.1:0", "", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -251,13 +251,13 @@ func TestServe(t *testing.T) {
 	}
 	addr := ln.Addr().String()
 	ln.Close()
-	stop, err := m.Serve(addr, nil)
+	stop, err := m.Serve(addr, "", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer stop(context.Background())
 	// The port is taken now: a second Serve on it fails at once.
-	if _, err := metrics.New("test").Serve(addr, nil); err == nil {
+	if _, err := metrics.New("test").Serve(addr, "", nil); err == nil {
 		t.Error("a second Serve on the same address succeeded")
 	}
 	m.Message("discard")

@@ -2,13 +2,13 @@ package metrics
 
 import (
 	"context"
-	"errors"
 	"log/slog"
 	"net"
 	"net/http"
 	"net/netip"
 	"time"
 
+	"github.com/sekisho/sekisho/policy/webconfig"
 	"golang.org/x/net/netutil"
 )
 
@@ -29,28 +29,32 @@ const (
 
 // Serve listens on addr (HOST:PORT) now, so that an address that cannot be
 // had is an error at startup, and serves /metrics in the background until
-// stop is called. On a nil *Metrics it listens on nothing. An address
-// other than loopback is served with a warning: the endpoint has no
-// authentication (see ExposedWarning).
-func (m *Metrics) Serve(addr string, log *slog.Logger) (stop func(context.Context) error, err error) {
+// stop is called. On a nil *Metrics it listens on nothing. webConfig, when
+// set, is the web configuration file (TLS, basic auth; see package
+// webconfig) it is served under; an address other than loopback without
+// one is served with a warning (see ExposedWarning).
+func (m *Metrics) Serve(addr, webConfig string, log *slog.Logger) (stop func(context.Context) error, err error) {
 	if m == nil {
 		return func(context.Context) error { return nil }, nil
 	}
 	if log == nil {
 		log = slog.Default()
 	}
-	if w := ExposedWarning(addr); w != "" {
+	if err := webconfig.Validate(webConfig); err != nil {
+		return nil, err
+	}
+	if w := ExposedWarning(addr, webConfig); w != "" {
 		log.Warn(w, "metrics_listen", addr)
 	}
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, err
 	}
-	return m.serve(ln, log), nil
+	return m.serve(ln, webConfig, log), nil
 }
 
 // serve serves /metrics on ln, under the limits above.
-func (m *Metrics) serve(ln net.Listener, log *slog.Logger) (stop func(context.Context) error) {
+func (m *Metrics) serve(ln net.Listener, webConfig string, log *slog.Logger) (stop func(context.Context) error) {
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", m.handler)
 	srv := &http.Server{
@@ -63,22 +67,18 @@ func (m *Metrics) serve(ln net.Listener, log *slog.Logger) (stop func(context.Co
 		IdleTimeout:       idleTimeout,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
-	go func() {
-		if err := srv.Serve(netutil.LimitListener(ln, maxConns)); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			log.Error("metrics endpoint stopped", "listen", ln.Addr().String(), "error", err)
-		}
-	}()
+	webconfig.Serve(netutil.LimitListener(ln, maxConns), srv, webConfig, log, "metrics endpoint")
 	return srv.Shutdown
 }
 
 // ExposedWarning returns a warning when addr ([metrics] listen) is not a
-// loopback address, "" otherwise. The endpoint has neither TLS nor
-// authentication: on another address, anyone who can reach it reads the
+// loopback address and no web configuration protects it, "" otherwise.
+// Without one the endpoint has neither TLS nor authentication: on another address, anyone who can reach it reads the
 // counts of mail by outcome and rule, and can keep its few connections
 // busy. A host name is judged by its name only ("localhost" is loopback).
-func ExposedWarning(addr string) string {
+func ExposedWarning(addr, webConfig string) string {
 	host, _, err := net.SplitHostPort(addr)
-	if err != nil {
+	if err != nil || webConfig != "" {
 		return ""
 	}
 	if host == "localhost" {
@@ -87,5 +87,5 @@ func ExposedWarning(addr string) string {
 	if ip, err := netip.ParseAddr(host); err == nil && ip.IsLoopback() {
 		return ""
 	}
-	return "metrics endpoint listens beyond loopback, without TLS or authentication: restrict who can reach it with a firewall, or listen on 127.0.0.1 behind a proxy"
+	return "metrics endpoint listens beyond loopback, without TLS or authentication: set [metrics] web_config, restrict who can reach it with a firewall, or listen on 127.0.0.1 behind a proxy"
 }

@@ -52,7 +52,7 @@ func TestServeBounded(t *testing.T) {
 		t.Fatal(err)
 	}
 	ln := &countingListener{Listener: inner}
-	stop := New("test").serve(ln, slog.New(slog.DiscardHandler))
+	stop := New("test").serve(ln, "", slog.New(slog.DiscardHandler))
 	defer stop(context.Background())
 
 	const clients = 64
@@ -121,7 +121,7 @@ func TestExposedWarning(t *testing.T) {
 		"192.0.2.1:9100": true,
 		"mx.example:91":  true,
 	} {
-		if got := ExposedWarning(addr) != ""; got != warn {
+		if got := ExposedWarning(addr, "") != ""; got != warn || ExposedWarning(addr, "/etc/sekisho/web.yml") != "" {
 			t.Errorf("ExposedWarning(%q) warns: %v, want %v", addr, got, warn)
 		}
 	}

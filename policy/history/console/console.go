@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/sekisho/sekisho/policy/history"
+	"github.com/sekisho/sekisho/policy/webconfig"
 )
 
 //go:embed page.html
@@ -140,31 +141,19 @@ func parseAge(s string) (time.Duration, error) {
 	return 0, errors.New("since: want an age such as 24h or 7d")
 }
 
-// Loopback reports whether a listen address binds only to loopback.
-func Loopback(listen string) bool {
-	host, _, err := net.SplitHostPort(listen)
-	if err != nil {
-		return false
+// Serve listens on addr and serves h, under the web configuration file
+// webConfig when it is set (TLS and basic auth; see package webconfig),
+// until the returned function is called with a context bounding the
+// shutdown.
+func Serve(addr, webConfig string, h http.Handler, log *slog.Logger) (func(context.Context) error, error) {
+	if err := webconfig.Validate(webConfig); err != nil {
+		return nil, err
 	}
-	if host == "localhost" {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
-}
-
-// Serve listens on addr and serves h until the returned function is
-// called with a context bounding the shutdown.
-func Serve(addr string, h http.Handler, log *slog.Logger) (func(context.Context) error, error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, err
 	}
-	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: time.Minute, WriteTimeout: time.Minute}
-	go func() {
-		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			log.Error("console stopped", "error", err)
-		}
-	}()
+	srv := &http.Server{Handler: h, MaxHeaderBytes: 64 << 10, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: time.Minute, WriteTimeout: time.Minute}
+	webconfig.Serve(ln, srv, webConfig, log, "console")
 	return srv.Shutdown, nil
 }

@@ -103,14 +103,3 @@ func TestConsoleSearch(t *testing.T) {
 		}
 	}
 }
-
-func TestLoopback(t *testing.T) {
-	for addr, want := range map[string]bool{
-		"127.0.0.1:10031": true, "[::1]:10031": true, "localhost:10031": true,
-		"0.0.0.0:10031": false, "[::]:10031": false, "192.0.2.1:10031": false, ":10031": false,
-	} {
-		if got := Loopback(addr); got != want {
-			t.Errorf("Loopback(%q) = %v", addr, got)
-		}
-	}
-}
