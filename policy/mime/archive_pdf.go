@@ -6,8 +6,7 @@ package mime
 // in PDF 1.5 and later. A linearized file (Annex F) has its first-page
 // trailer near its start, the others near its end: the first and last
 // MiB are read, and every trailer or cross-reference stream dictionary in
-// them is looked at. PDFs are not otherwise looked into: one that is not
-// encrypted is not a container, and stays the plain file it was.
+// them is looked at.
 //
 // Most PDFs with an /Encrypt entry ask no password: the standard security
 // handler (7.6.3) with an empty user password, and only an owner password
@@ -29,6 +28,9 @@ package mime
 // a time, strings and nested dictionaries included, within the bytes
 // read; an indirect encryption dictionary is looked for in the whole
 // file, in chunks, at most 16 definitions of it read, 64 KiB each.
+//
+// A PDF that asks no password is looked into for the files it embeds
+// (archive_pdfembed.go): one that embeds files is a container of them.
 
 import (
 	"bytes"
@@ -65,17 +67,20 @@ func init() {
 }
 
 // openPDF reports a PDF that asks for a password as an encrypted document;
-// any other PDF, one whose user password is empty included, is not a
-// container.
+// any other PDF, one whose user password is empty included, is a
+// container of the files it embeds, and not a container when it embeds
+// none.
 func openPDF(ra io.ReaderAt, size int64, _ string) (arcWalker, error) {
 	head := pdfRead(ra, 0, min(size, pdfWindow))
 	dicts := pdfEncryptDicts(head)
+	var tail []byte
 	if size > pdfWindow {
 		n := min(size-pdfWindow, pdfWindow)
-		dicts = append(dicts, pdfEncryptDicts(pdfRead(ra, size-n, n))...)
+		tail = pdfRead(ra, size-n, n)
+		dicts = append(dicts, pdfEncryptDicts(tail)...)
 	}
 	if len(dicts) == 0 {
-		return nil, errNotContainer
+		return openPDFEmbedded(ra, size, head, tail, nil)
 	}
 	sec, err := pdfSecurityOf(ra, size, dicts)
 	if err != nil {
@@ -83,8 +88,9 @@ func openPDF(ra io.ReaderAt, size int64, _ string) (arcWalker, error) {
 			why: "encrypted PDF: " + err.Error() + ", which Sekisho does not decrypt"}}, nil
 	}
 	if sec.opens(nil) {
-		// Only an owner password: every reader opens it without asking.
-		return nil, errNotContainer
+		// Only an owner password: every reader opens it without asking,
+		// and shows the files it embeds, which are not decrypted here.
+		return openPDFEmbedded(ra, size, head, tail, sec)
 	}
 	return &cfbWalker{format: FormatPDFEncrypt, entries: []*arcEntry{{
 		name:      "document",

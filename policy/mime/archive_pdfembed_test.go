@@ -1,0 +1,303 @@
+package mime
+
+import (
+	"bytes"
+	"compress/zlib"
+	"encoding/ascii85"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"math/rand"
+	"strings"
+	"testing"
+	"time"
+)
+
+// attachPDF attaches fs (name → content) to pdf with qpdf, each under its
+// own name, with extra options of qpdf before the output.
+func attachPDF(t testing.TB, pdf []byte, fs map[string][]byte, extra ...string) []byte {
+	t.Helper()
+	all := map[string][]byte{"in.pdf": pdf}
+	args := []string{"in.pdf"}
+	for _, n := range sortedNames(fs) {
+		all[n] = fs[n]
+		args = append(args, "--add-attachment", n, "--key="+n, "--")
+	}
+	dir := files(t, all)
+	return run(t, dir, "out.pdf", tool(t, "qpdf"), append(append(args, extra...), "out.pdf")...)
+}
+
+// handPDF writes a PDF of objs, numbered from 1, with a trailer and no
+// cross-reference table (readers rebuild it; Sekisho does not read it).
+func handPDF(objs ...string) []byte {
+	var b strings.Builder
+	b.WriteString("%PDF-1.7\n")
+	for i, o := range objs {
+		fmt.Fprintf(&b, "%d 0 obj\n%s\nendobj\n", i+1, o)
+	}
+	fmt.Fprintf(&b, "trailer\n<< /Size %d /Root 1 0 R >>\n%%%%EOF\n", len(objs)+1)
+	return []byte(b.String())
+}
+
+// attachment is a catalog naming file specification 3 0 R as name, an
+// empty page tree, and the file specification with the keys spec.
+func attachment(name, spec string) []string {
+	return []string{
+		"<< /Type /Catalog /Pages 2 0 R /Names << /EmbeddedFiles << /Names [(" + name + ") 3 0 R] >> >> >>",
+		"<< /Type /Pages /Kids [] /Count 0 >>",
+		"<< /Type /Filespec " + spec + " >>",
+	}
+}
+
+// stream is a stream object with dict's entries and a right /Length.
+func stream(dict string, data []byte) string {
+	return fmt.Sprintf("<< %s /Length %d >>\nstream\n%s\nendstream", dict, len(data), data)
+}
+
+func zlibOf(b []byte) []byte {
+	var out bytes.Buffer
+	w, _ := zlib.NewWriterLevel(&out, zlib.BestCompression)
+	w.Write(b)
+	w.Close()
+	return out.Bytes()
+}
+
+func TestPDFEmbeddedFiles(t *testing.T) {
+	t.Parallel()
+	plain := plainPDF()
+	zip := zipOf(t, map[string][]byte{"d.exe": peBytes})
+	for name, c := range map[string]struct {
+		pdf           []byte
+		listing, gaps string
+	}{
+		"exe":     {attachPDF(t, plain, map[string][]byte{"invoice.exe": peBytes}), "[pdf]\ninvoice.exe pe\n", ""},
+		"text":    {attachPDF(t, plain, map[string][]byte{"note.txt": []byte("hello\n")}), "[pdf]\nnote.txt\n", ""},
+		"objstm":  {attachPDF(t, plain, map[string][]byte{"invoice.exe": peBytes, "note.txt": []byte("hi")}, "--object-streams=generate"), "[pdf]\ninvoice.exe pe\nnote.txt\n", ""},
+		"linear":  {attachPDF(t, plain, map[string][]byte{"invoice.exe": peBytes}, "--object-streams=generate", "--linearize"), "[pdf]\ninvoice.exe pe\n", ""},
+		"japanse": {attachPDF(t, plain, map[string][]byte{"請求書.exe": peBytes}, "--object-streams=generate"), "[pdf]\n請求書.exe pe\n", ""},
+		"zip":     {attachPDF(t, plain, map[string][]byte{"a.zip": zip}), "[pdf]\na.zip\n  [zip]\n  d.exe pe\n", ""},
+	} {
+		res := inspect(t, c.pdf, "a.pdf", DefaultLimits())
+		if got := listing(res.Attachments[0].Archive); got != c.listing {
+			t.Errorf("%s: listing:\n%s\nwant:\n%s", name, got, c.listing)
+		}
+		if got := gaps(res); got != c.gaps {
+			t.Errorf("%s: gaps:\n%s\nwant:\n%s", name, got, c.gaps)
+		}
+	}
+	// A PDF in a zip, holding an exe.
+	inner := attachPDF(t, plain, map[string][]byte{"invoice.exe": peBytes}, "--object-streams=generate")
+	res := inspect(t, zipOf(t, map[string][]byte{"a.pdf": inner}), "a.zip", DefaultLimits())
+	check(t, res, "[zip]\na.pdf\n  [pdf]\n  invoice.exe pe\n", "")
+}
+
+// TestPDFWithoutEmbeddedFiles: PDFs that embed nothing stay plain files,
+// object streams or not, encrypted with an owner password only or not.
+func TestPDFWithoutEmbeddedFiles(t *testing.T) {
+	t.Parallel()
+	plain := plainPDF()
+	for name, pdf := range map[string][]byte{
+		"plain":        plain,
+		"objstm":       qpdf(t, plain, "--object-streams=generate"),
+		"owner":        qpdf(t, plain, "--encrypt", "", "owner", "256", "--"),
+		"owner objs":   qpdf(t, plain, "--object-streams=generate", "--encrypt", "", "owner", "256", "--"),
+		"unreferenced": handPDF(append(attachment("a", "/F (a)")[:2], "null", stream("/Type /EmbeddedFile", peBytes))...),
+	} {
+		res := inspectDoc(t, "a.pdf", pdf)
+		if res.Attachments[0].Archive != nil || len(res.Uninspected) != 0 {
+			t.Errorf("%s: %s\n%s", name, listing(res.Attachments[0].Archive), gapsOf(res))
+		}
+	}
+}
+
+// TestPDFOwnerPasswordEmbedded: a PDF that opens without a password but
+// is encrypted has its embedded files encrypted, which are not decrypted:
+// a gap, not a clean PDF.
+func TestPDFOwnerPasswordEmbedded(t *testing.T) {
+	t.Parallel()
+	for _, objstm := range []bool{false, true} {
+		args := []string{"--encrypt", "", "owner", "256", "--"}
+		if objstm {
+			args = append([]string{"--object-streams=generate"}, args...)
+		}
+		pdf := attachPDF(t, plainPDF(), map[string][]byte{"invoice.exe": peBytes}, args...)
+		res := inspectDoc(t, "a.pdf", pdf)
+		want := `archive: attachment "a.pdf": encrypted PDF: embedded files not decrypted (standard security handler, revision 6, AES-256)`
+		if g := gapsOf(res); g != want {
+			t.Errorf("object streams %v: gaps %q, want %q", objstm, g, want)
+		}
+	}
+}
+
+// TestPDFEmbeddedHandMade: PDFs written by hand, as an attacker writes
+// them: escaped names, filters, lying lengths, bombs, huge counts. Each
+// ends at once, with its file found or a gap saying why not.
+func TestPDFEmbeddedHandMade(t *testing.T) {
+	t.Parallel()
+	spec := func(name, ef string) []string {
+		return attachment(name, "/F ("+name+") /UF ("+name+") /EF << /F 4 0 R >>"+ef)
+	}
+	withStream := func(dict string, data []byte) []byte {
+		return handPDF(append(spec("a.exe", ""), stream(dict, data))...)
+	}
+	hexed := hex.EncodeToString(peBytes) + ">"
+	a85 := make([]byte, ascii85.MaxEncodedLen(len(peBytes)))
+	a85 = append(a85[:ascii85.Encode(a85, peBytes)], "~>"...)
+	bomb := zlibOf(make([]byte, 200<<20))
+	objStm := func(n int, header, body string) string {
+		return stream(fmt.Sprintf("/Type /ObjStm /N %d /First %d /Filter /FlateDecode", n, len(header)), zlibOf([]byte(header+body)))
+	}
+	many := bytes.Repeat([]byte("1 0 obj null endobj\n"), 1_000_000)
+	for name, c := range map[string]struct {
+		pdf           []byte
+		listing, gaps string
+	}{
+		"plain stream": {withStream("/Type /EmbeddedFile", peBytes), "[pdf]\na.exe pe\n", ""},
+		"escaped names": {handPDF(append(attachment("a.exe", "/F (a.exe) /E#46 << /#46 4 0 R >>"), stream("/Type /Embedded#46ile", peBytes))...),
+			"[pdf]\na.exe pe\n", ""},
+		"flate":        {withStream("/Filter /FlateDecode", zlibOf(peBytes)), "[pdf]\na.exe pe\n", ""},
+		"raw deflate":  {withStream("/Filter /FlateDecode", zlibOf(peBytes)[2:]), "[pdf]\na.exe pe\n", ""},
+		"hex":          {withStream("/Filter /ASCIIHexDecode", []byte(hexed)), "[pdf]\na.exe pe\n", ""},
+		"ascii85":      {withStream("/Filter [/A85]", a85), "[pdf]\na.exe pe\n", ""},
+		"chain":        {withStream("/Filter [/AHx /Fl]", []byte(hex.EncodeToString(zlibOf(peBytes))+">")), "[pdf]\na.exe pe\n", ""},
+		"run length":   {withStream("/Filter /RunLengthDecode", append(append([]byte{1}, peBytes[:2]...), 0x81, 0, 128)), "[pdf]\na.exe pe\n", ""},
+		"lying length": {handPDF(append(spec("a.exe", ""), "<< /Length 3 >>\nstream\n"+string(peBytes)+"\nendstream")...), "[pdf]\na.exe pe\n", ""},
+		"long length":  {handPDF(append(spec("a.exe", ""), "<< /Length 99999 >>\nstream\n"+string(peBytes)+"\nendstream")...), "[pdf]\na.exe pe\n", ""},
+		"indirect length": {handPDF(append(spec("a.exe", ""), "<< /Length 5 0 R >>\nstream\n"+string(peBytes)+"endstream in data\nendstream", fmt.Sprint(len(peBytes)+len("endstream in data")))...),
+			"[pdf]\na.exe pe\n", ""},
+		"unknown filter": {withStream("/Filter /DCTDecode", peBytes), "[pdf]\na.exe\n",
+			`archive: attachment "a.pdf" > "a.exe": cannot be read: filter /DCTDecode, which Sekisho does not decode`},
+		"lzw": {withStream("/Filter /LZWDecode", peBytes), "[pdf]\na.exe\n",
+			`archive: attachment "a.pdf" > "a.exe": cannot be read: /LZWDecode with early change (the default), which compress/lzw does not read`},
+		"predictor": {withStream("/Filter /FlateDecode /DecodeParms << /Predictor 12 >>", zlibOf(peBytes)), "[pdf]\na.exe\n",
+			`archive: attachment "a.pdf" > "a.exe": cannot be read: /FlateDecode with predictor 12, which Sekisho does not apply`},
+		"missing stream": {handPDF(spec("a.exe", "")...), "[pdf skipped: PDF file specification \"a.exe\": its embedded file (/EF /F) is not a stream in the file]\n",
+			`archive: attachment "a.pdf": PDF file specification "a.exe": its embedded file (/EF /F) is not a stream in the file`},
+		"bomb entry": {withStream("/Filter /FlateDecode", bomb), "[pdf]\na.exe\n", ""},
+		"bomb objstm": {handPDF("<< /Type /Catalog >>", stream("/Type /ObjStm /N 1 /First 4 /Filter /FlateDecode", bomb)),
+			"[pdf skipped: PDF object streams decode to more than 33554432 bytes: not all were looked at for embedded files]\n",
+			`limit: attachment "a.pdf": PDF object streams decode to more than 33554432 bytes: not all were looked at for embedded files`},
+		"objstm filespec": {handPDF("<< /Type /Catalog >>", objStm(1, "3 0 ", "<< /EF << /F 4 0 R >> /UF (b.exe) >>"), "null", stream("", peBytes)),
+			"[pdf]\nb.exe pe\n", ""},
+		"objstm huge N": {handPDF("<< /Type /Catalog >>", objStm(1_000_000_000, strings.Repeat("3 0 ", 100), "<< /EF << /F 4 0 R >> /UF (b.exe) >>"), "null", stream("", peBytes)),
+			"[pdf]\nb.exe pe\n", ""},
+		"objstm bad offsets": {handPDF("<< /Type /Catalog >>", objStm(3, "3 999 5 0 6 1 ", "<< /EF << /F 4 0 R >> /UF (b.exe) >>"), "null", stream("", peBytes)),
+			"[pdf]\nb.exe pe\n", ""},
+		"objstm unterminated": {handPDF("<< /Type /Catalog >>", objStm(1, "3 0 ", "<< /EF << /F 4 0 R >> /UF (b.exe)"), "null", stream("", peBytes)),
+			"[pdf skipped: PDF object 3 in object stream 2 0 cannot be read, and may be a file specification]\n",
+			`archive: attachment "a.pdf": PDF object 3 in object stream 2 0 cannot be read, and may be a file specification`},
+		"objstm unknown filter": {handPDF("<< /Type /Catalog >>", stream("/Type /ObjStm /N 1 /First 4 /Filter /JBIG2Decode", []byte("x"))),
+			"[pdf skipped: PDF object stream 2 0 cannot be read for embedded files: filter /JBIG2Decode, which Sekisho does not decode]\n",
+			`archive: attachment "a.pdf": PDF object stream 2 0 cannot be read for embedded files: filter /JBIG2Decode, which Sekisho does not decode`},
+		"many objects": {append(handPDF(spec("a.exe", "")...), many...),
+			"[pdf skipped: PDF with more than 131072 objects: not all were looked at for embedded files]\n",
+			`limit: attachment "a.pdf": PDF with more than 131072 objects: not all were looked at for embedded files`},
+		"japanese names": {handPDF(append(attachment("x", "/F (\x90\xbf\x8b\x81.exe) /UF <FEFF8ACB6C4266F8002E006500780065> /EF << /F 4 0 R /UF 4 0 R >>"), stream("", peBytes))...),
+			"[pdf]\n請求書.exe pe\n", ""},
+		"other extension": {handPDF(append(attachment("x", "/F (a.pdf) /UF (a.exe) /EF << /F 4 0 R >>"), stream("", peBytes))...),
+			"[pdf]\na.exe pe\n", `ambiguous: attachment "a.pdf": entry names "a.exe", "a.pdf": each is judged`},
+		"annotation": {handPDF("<< /Type /Catalog /Pages 2 0 R >>", "<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+			"<< /Type /Page /Parent 2 0 R /Annots [<< /Subtype /FileAttachment /FS << /F (c:\\\\tmp\\\\r.scr) /EF << /F 4 0 R >> >> >>] >>", stream("", peBytes)),
+			"[pdf]\nr.scr pe\n", ""},
+		"no name": {handPDF(append(attachment("x", "/EF << /F 4 0 R >>"), stream("", []byte("text")))...), "[pdf]\nembedded file 4\n", ""},
+	} {
+		start := time.Now()
+		res := inspect(t, c.pdf, "a.pdf", DefaultLimits())
+		if d := time.Since(start); d > 3*time.Second {
+			t.Errorf("%s: took %v", name, d)
+		}
+		if got := listing(res.Attachments[0].Archive); got != c.listing {
+			t.Errorf("%s: listing:\n%s\nwant:\n%s", name, got, c.listing)
+		}
+		// The attachment is part 1 of the message InspectFile makes.
+		if got, want := gaps(res), strings.Replace(c.gaps, ": attachment", ": part 1: attachment", 1); got != want {
+			t.Errorf("%s: gaps:\n%s\nwant:\n%s", name, got, want)
+		}
+	}
+}
+
+// TestPDFNameHits: the pre-check sees every spelling of the names it
+// looks for, and not others.
+func TestPDFNameHits(t *testing.T) {
+	for in, want := range map[string]int{
+		"/EF":                  pdfHitFile,
+		"<</E#46<<":            pdfHitFile,
+		"/#45#46 ":             pdfHitFile,
+		"/Embedded#46ile":      pdfHitFile,
+		"/EmbeddedFiles":       pdfHitFile,
+		"/Fir#73t 4":           pdfHitObjStm,
+		"/#4FbjStm":            pdfHitObjStm,
+		"/EFF /E /Filter /Obj": 0,
+		"EF First ObjStm":      0,
+	} {
+		if got := pdfNameHits([]byte(in)); got != want {
+			t.Errorf("%q: %d, want %d", in, got, want)
+		}
+	}
+}
+
+// benchPDF is an ordinary PDF of about 2 MB without embedded files: pages
+// of text and an image of noise, each stream compressed.
+func benchPDF() []byte {
+	rng := rand.New(rand.NewSource(1))
+	objs := []string{"<< /Type /Catalog /Pages 2 0 R >>", ""}
+	var kids []string
+	for p := 0; p < 200; p++ {
+		var text strings.Builder
+		for l := 0; l < 60; l++ {
+			fmt.Fprintf(&text, "BT /F1 10 Tf 40 %d Td (Line %d of page %d: %x) Tj ET\n", 800-12*l, l, p, rng.Int63())
+		}
+		img := make([]byte, 8000)
+		rng.Read(img)
+		n := len(objs) + 1
+		objs = append(objs,
+			fmt.Sprintf("<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] /Contents %d 0 R /Resources << /XObject << /Im0 %d 0 R >> /Font << /F1 << /Type /Font /Subtype /Type1 /BaseFont /Helvetica >> >> >> >>", n+1, n+2),
+			stream("/Filter /FlateDecode", zlibOf([]byte(text.String()))),
+			stream("/Type /XObject /Subtype /Image /Width 100 /Height 80 /ColorSpace /DeviceGray /BitsPerComponent 8 /Filter /FlateDecode", zlibOf(img)))
+		kids = append(kids, fmt.Sprintf("%d 0 R", n))
+	}
+	objs[1] = "<< /Type /Pages /Kids [" + strings.Join(kids, " ") + "] /Count 200 >>"
+	return handPDF(objs...)
+}
+
+func benchmarkOpenPDF(b *testing.B, pdf []byte) {
+	b.SetBytes(int64(len(pdf)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := openPDF(bytes.NewReader(pdf), int64(len(pdf)), "a.pdf"); err != errNotContainer {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkPDFPlain: an ordinary PDF without object streams.
+func BenchmarkPDFPlain(b *testing.B) { benchmarkOpenPDF(b, benchPDF()) }
+
+// BenchmarkPDFObjectStreams: the same PDF with its dictionaries in object
+// streams, which are decoded and scanned.
+func BenchmarkPDFObjectStreams(b *testing.B) {
+	benchmarkOpenPDF(b, qpdf(b, benchPDF(), "--warning-exit-0", "--object-streams=generate"))
+}
+
+func FuzzPDFEmbed(f *testing.F) {
+	plain := plainPDF()
+	f.Add(attachPDF(f, plain, map[string][]byte{"invoice.exe": peBytes, "a.zip": zipOf(f, map[string][]byte{"d.exe": peBytes})}))
+	f.Add(attachPDF(f, plain, map[string][]byte{"請求書.exe": peBytes}, "--object-streams=generate"))
+	f.Add(attachPDF(f, plain, map[string][]byte{"invoice.exe": peBytes}, "--encrypt", "", "owner", "128", "--use-aes=y", "--"))
+	f.Add(handPDF(append(attachment("a.exe", "/F (a.exe) /E#46 << /#46 4 0 R >>"), stream("/Filter [/AHx /Fl]", []byte(hex.EncodeToString(zlibOf(peBytes))+">")))...))
+	f.Add(handPDF("<< /Type /Catalog >>", stream("/Type /ObjStm /N 2 /First 8 /Filter /FlateDecode", zlibOf([]byte("3 0 4 20 << /EF << /F 5 0 R >> >> (x)"))), "null", "null", stream("/Filter /RunLengthDecode", []byte{1, 'M', 'Z', 128})))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		lim := DefaultLimits()
+		lim.MaxArchiveBytes = 4 << 20
+		lim.MaxArchiveEntries = 200
+		lim.TempDir = t.TempDir()
+		in := newInspector(bytes.NewReader(nil), lim, nil, [][]byte{[]byte("pw")})
+		a := in.inspectArchive("pdf", bytes.NewReader(data), int64(len(data)), 1, "f.pdf", "attachment", "1", false)
+		if a != nil && a.Format != "pdf" && a.Format != FormatPDFEncrypt {
+			t.Fatalf("archive = %+v", a)
+		}
+		if _, err := json.Marshal(in.res); err != nil {
+			t.Fatal(err)
+		}
+	})
+}
