@@ -69,6 +69,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"unicode/utf16"
 	"unicode/utf8"
@@ -267,10 +268,10 @@ type pdfScan struct {
 	objStms    int
 	// embeddedType: a stream typed /EmbeddedFile was seen.
 	embeddedType bool
-	// endAt caches the search for "endstream": the first one at or after
-	// endFrom is at endAt (-1: none).
-	endFrom, endAt int
-	stop           *arcStop
+	// ends are the offsets of every "endstream" in the file, found on
+	// first use.
+	ends []int
+	stop *arcStop
 }
 
 // fail records why the reading is incomplete; the first reason stops the
@@ -286,7 +287,6 @@ func (s *pdfScan) fail(class GapClass, why string) {
 func (s *pdfScan) scan() {
 	s.parsed = map[int]*pdfDef{}
 	s.stmObjs = map[int64][]*pdfDef{}
-	s.endFrom, s.endAt = -1, -1
 	b := s.b
 	for i := 0; ; {
 		j := bytes.Index(b[i:], []byte("obj"))
@@ -448,7 +448,13 @@ func (s *pdfScan) resolve(v pdfObject) []*pdfDef {
 		return []*pdfDef{{num: -1, gen: -1, val: v, data: -1}}
 	}
 	var out []*pdfDef
-	for _, k := range s.byNum[v.num] {
+	defs := s.byNum[v.num]
+	if len(defs) > maxPDFDefs {
+		// The last definitions are the ones readers take.
+		s.fail(GapArchive, fmt.Sprintf("PDF object %d is defined more than %d times: only the last ones were looked at for embedded files", v.num, maxPDFDefs))
+		defs = defs[len(defs)-maxPDFDefs:]
+	}
+	for _, k := range defs {
 		if s.headers[k].gen != v.gen {
 			continue
 		}
@@ -456,8 +462,12 @@ func (s *pdfScan) resolve(v pdfObject) []*pdfDef {
 			out = append(out, d)
 		}
 	}
-	if v.gen == 0 {
-		out = append(out, s.stmObjs[v.num]...)
+	if stm := s.stmObjs[v.num]; v.gen == 0 {
+		if len(stm) > maxPDFDefs {
+			s.fail(GapArchive, fmt.Sprintf("PDF object %d is defined more than %d times in object streams: only the last ones were looked at for embedded files", v.num, maxPDFDefs))
+			stm = stm[len(stm)-maxPDFDefs:]
+		}
+		out = append(out, stm...)
 	}
 	return out
 }
@@ -492,15 +502,20 @@ func (s *pdfScan) streamData(d *pdfDef) []byte {
 			}
 		}
 	}
-	if d.data < s.endFrom || s.endAt >= 0 && s.endAt < d.data || s.endFrom < 0 {
-		s.endFrom, s.endAt = d.data, -1
-		if j := bytes.Index(b[d.data:], []byte("endstream")); j >= 0 {
-			s.endAt = d.data + j
+	if s.ends == nil {
+		s.ends = []int{}
+		for i := 0; ; {
+			j := bytes.Index(b[i:], []byte("endstream"))
+			if j < 0 {
+				break
+			}
+			s.ends = append(s.ends, i+j)
+			i += j + len("endstream")
 		}
 	}
 	e := len(b)
-	if s.endAt >= 0 {
-		e = s.endAt
+	if k, _ := slices.BinarySearch(s.ends, d.data); k < len(s.ends) {
+		e = s.ends[k]
 	}
 	// The end of line before "endstream" is not data.
 	if e > d.data && b[e-1] == '\n' {

@@ -70,12 +70,12 @@ func TestPDFEmbeddedFiles(t *testing.T) {
 		pdf           []byte
 		listing, gaps string
 	}{
-		"exe":     {attachPDF(t, plain, map[string][]byte{"invoice.exe": peBytes}), "[pdf]\ninvoice.exe pe\n", ""},
-		"text":    {attachPDF(t, plain, map[string][]byte{"note.txt": []byte("hello\n")}), "[pdf]\nnote.txt\n", ""},
-		"objstm":  {attachPDF(t, plain, map[string][]byte{"invoice.exe": peBytes, "note.txt": []byte("hi")}, "--object-streams=generate"), "[pdf]\ninvoice.exe pe\nnote.txt\n", ""},
-		"linear":  {attachPDF(t, plain, map[string][]byte{"invoice.exe": peBytes}, "--object-streams=generate", "--linearize"), "[pdf]\ninvoice.exe pe\n", ""},
-		"japanse": {attachPDF(t, plain, map[string][]byte{"請求書.exe": peBytes}, "--object-streams=generate"), "[pdf]\n請求書.exe pe\n", ""},
-		"zip":     {attachPDF(t, plain, map[string][]byte{"a.zip": zip}), "[pdf]\na.zip\n  [zip]\n  d.exe pe\n", ""},
+		"exe":      {attachPDF(t, plain, map[string][]byte{"invoice.exe": peBytes}), "[pdf]\ninvoice.exe pe\n", ""},
+		"text":     {attachPDF(t, plain, map[string][]byte{"note.txt": []byte("hello\n")}), "[pdf]\nnote.txt\n", ""},
+		"objstm":   {attachPDF(t, plain, map[string][]byte{"invoice.exe": peBytes, "note.txt": []byte("hi")}, "--object-streams=generate"), "[pdf]\ninvoice.exe pe\nnote.txt\n", ""},
+		"linear":   {attachPDF(t, plain, map[string][]byte{"invoice.exe": peBytes}, "--object-streams=generate", "--linearize"), "[pdf]\ninvoice.exe pe\n", ""},
+		"japanese": {attachPDF(t, plain, map[string][]byte{"請求書.exe": peBytes}, "--object-streams=generate"), "[pdf]\n請求書.exe pe\n", ""},
+		"zip":      {attachPDF(t, plain, map[string][]byte{"a.zip": zip}), "[pdf]\na.zip\n  [zip]\n  d.exe pe\n", ""},
 	} {
 		res := inspect(t, c.pdf, "a.pdf", DefaultLimits())
 		if got := listing(res.Attachments[0].Archive); got != c.listing {
@@ -300,4 +300,33 @@ func FuzzPDFEmbed(f *testing.F) {
 			t.Fatal(err)
 		}
 	})
+}
+
+// TestPDFEmbeddedBounds: many file specifications naming streams without
+// "endstream", and an object defined again and again, cost little.
+func TestPDFEmbeddedBounds(t *testing.T) {
+	t.Parallel()
+	var b strings.Builder
+	b.WriteString("%PDF-1.7\n1 0 obj << /Type /Catalog >> endobj\n")
+	const n = 4000
+	for i := range n {
+		fmt.Fprintf(&b, "%d 0 obj << /EF << /F %d 0 R >> /UF (f%d.txt) >> endobj\n", 10+i, 10+2*n-i, i)
+	}
+	for i := range n {
+		fmt.Fprintf(&b, "%d 0 obj << /Length 1 0 R >> stream\nMZ%s\n", 10+n+i, strings.Repeat("x", 1000))
+	}
+	start := time.Now()
+	res := inspect(t, []byte(b.String()), "a.pdf", DefaultLimits())
+	if d := time.Since(start); d > 5*time.Second {
+		t.Errorf("took %v", d)
+	}
+	if a := res.Attachments[0].Archive; a == nil || len(a.Entries) == 0 {
+		t.Errorf("archive %+v\n%s", a, gaps(res))
+	}
+	again := handPDF(append(attachment("a.exe", "/UF (a.exe) /EF << /F 4 0 R >>"), stream("", peBytes))...)
+	again = append(again, strings.Repeat("4 0 obj\n"+stream("", peBytes)+"\nendobj\n", 40)...)
+	res = inspect(t, again, "a.pdf", DefaultLimits())
+	if g := gaps(res); !strings.Contains(g, "PDF object 4 is defined more than 16 times: only the last ones were looked at for embedded files") {
+		t.Errorf("gaps %q", g)
+	}
 }
