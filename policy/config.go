@@ -130,6 +130,16 @@ type ConsoleConfig struct {
 	// WebConfig is a web configuration file (TLS, basic auth) in the
 	// Prometheus exporter toolkit's format; required beyond loopback.
 	WebConfig string `toml:"web_config"`
+	// Held mail: the commands that list Postfix's queue (JSON lines, as
+	// postqueue -j writes), and that release (then flush) or delete one
+	// held message, its queue id appended; an empty list turns that
+	// part off. AuditLog is the file each action is appended to; "" =
+	// the daemon's log only.
+	QueueCommand   []string `toml:"queue_command"`
+	ReleaseCommand []string `toml:"release_command"`
+	FlushCommand   []string `toml:"flush_command"`
+	DeleteCommand  []string `toml:"delete_command"`
+	AuditLog       string   `toml:"audit_log"`
 }
 
 // validate checks the [console] table: it reads the history.
@@ -149,6 +159,14 @@ func (c ConsoleConfig) validate(h HistoryConfig) []*ConfigError {
 	}
 	if h.Store == "" {
 		return bad("the console shows the history: set [history] store")
+	}
+	for key, cmd := range map[string][]string{"queue_command": c.QueueCommand, "release_command": c.ReleaseCommand, "flush_command": c.FlushCommand, "delete_command": c.DeleteCommand} {
+		if len(cmd) > 0 && (cmd[0] == "" || !filepath.IsAbs(cmd[0]) && strings.Contains(cmd[0], "/")) {
+			return []*ConfigError{{Key: "console." + key, Msg: fmt.Sprintf("%q: want a program name or an absolute path, then its arguments", cmd[0])}}
+		}
+	}
+	if c.AuditLog != "" && !filepath.IsAbs(c.AuditLog) {
+		return []*ConfigError{{Key: "console.audit_log", Msg: fmt.Sprintf("%q: want an absolute path", c.AuditLog)}}
 	}
 	if ip, err := netip.ParseAddr(host); (err != nil || !ip.IsLoopback()) && host != "localhost" && c.WebConfig == "" {
 		return bad("%q is not a loopback address: the console shows addresses and subjects, and beyond loopback it needs a login; set console.web_config (TLS and basic auth, in the Prometheus exporter toolkit's format)", c.Listen)
@@ -450,7 +468,13 @@ func defaults() *Config {
 		ShutdownTimeout: Duration(30 * time.Second),
 		Log:             LogConfig{Format: "text", Level: "info"},
 		History:         HistoryConfig{Keep: "366d"},
-		Exempt:          ExemptConf{Networks: []string{}, Senders: []string{}, Recipients: []string{}},
+		Console: ConsoleConfig{
+			QueueCommand:   []string{"postqueue", "-j"},
+			ReleaseCommand: []string{"sudo", "-n", "/usr/sbin/postsuper", "-H"},
+			FlushCommand:   []string{"postqueue", "-i"},
+			DeleteCommand:  []string{"sudo", "-n", "/usr/sbin/postsuper", "-d"},
+		},
+		Exempt: ExemptConf{Networks: []string{}, Senders: []string{}, Recipients: []string{}},
 		Inspect: InspectConfig{
 			MaxDepth:          lim.MaxDepth,
 			MaxParts:          lim.MaxParts,

@@ -208,7 +208,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 		log.Info("serving metrics", "metrics_listen", cfg.Metrics.Listen, "path", "/metrics")
 	}
 	if cfg.Console.Listen != "" {
-		stopConsole, err := console.Serve(cfg.Console.Listen, cfg.Console.WebConfig, console.Handler(hist.reader, log), log)
+		stopConsole, err := console.Serve(cfg.Console.Listen, cfg.Console.WebConfig, console.Handler(hist.reader, log, console.Held{
+			Queue: cfg.Console.QueueCommand, Release: cfg.Console.ReleaseCommand, Flush: cfg.Console.FlushCommand,
+			Delete: cfg.Console.DeleteCommand, AuditLog: cfg.Console.AuditLog,
+		}), log)
 		if err != nil {
 			log.Error("cannot serve the console", "console_listen", cfg.Console.Listen, "error", err)
 			return 1

@@ -2,7 +2,9 @@
 // latest ones, a search, and each decision in full. Pages are rendered on
 // the server with html/template, which escapes everything a record holds
 // (subjects, addresses and reasons come from senders); the pages run no
-// script. It only reads: releasing held mail is not done here.
+// script. Held mail is listed with the decision that held it, and
+// released or deleted with a confirmation, each action in the audit log
+// (held.go).
 package console
 
 import (
@@ -30,26 +32,32 @@ var page = template.Must(template.New("page.html").Funcs(template.FuncMap{
 }).ParseFS(files, "page.html"))
 
 // Handler serves the console; store returns the history to read, nil
-// when there is none.
-func Handler(store func() history.Store, log *slog.Logger) http.Handler {
-	h := &handler{store: store, log: log}
+// when there is none; held says how to reach the hold queue (see held.go).
+func Handler(store func() history.Store, log *slog.Logger, held Held) http.Handler {
+	h := &handler{store: store, log: log, held: held}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /{$}", h.list)
 	mux.HandleFunc("GET /decision/{id}", h.decision)
+	mux.HandleFunc("GET /held", h.heldList)
+	mux.HandleFunc("GET /held/{id}/{action}", h.heldConfirm)
+	mux.HandleFunc("POST /held/{id}/{action}", h.heldDo)
 	return secure(mux)
 }
 
 type handler struct {
 	store func() history.Store
 	log   *slog.Logger
+	held  Held
 }
 
-// view is what page.html renders: a list, or one decision.
+// view is what page.html renders: a list, one decision, or held mail.
 type view struct {
+	Tab      string // "held" on the pages of held mail
 	Query    string
 	Since    string
 	Records  []history.Record
 	Record   *history.Record
+	Held     *heldView
 	Error    string
 	Searched bool
 }

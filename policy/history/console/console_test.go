@@ -31,7 +31,7 @@ func testServer(t *testing.T) *httptest.Server {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewServer(Handler(func() history.Store { return s }, slog.New(slog.DiscardHandler)))
+	srv := httptest.NewServer(Handler(func() history.Store { return s }, slog.New(slog.DiscardHandler), Held{}))
 	t.Cleanup(srv.Close)
 	return srv
 }
