@@ -15,6 +15,7 @@ import (
 	"golang.org/x/text/encoding/japanese"
 
 	"github.com/sekisho/sekisho/policy"
+	"github.com/sekisho/sekisho/policy/internal/testkit"
 )
 
 // peHead is the start of a Windows executable.
@@ -78,15 +79,15 @@ func mustJIS(t *testing.T, s string) string {
 
 // pairing is an engine in pair mode with a clock the test moves.
 type pairing struct {
-	t   *testing.T
-	e   *policy.Engine
-	now time.Time
-	log bytes.Buffer
+	t     *testing.T
+	e     *policy.Engine
+	clock *testkit.Clock
+	log   bytes.Buffer
 }
 
 func newPairing(t *testing.T, extra string) *pairing {
-	p := &pairing{t: t, now: time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)}
-	env := &policy.Env{Logger: slog.New(slog.NewTextHandler(&p.log, nil)), Now: func() time.Time { return p.now }}
+	p := &pairing{t: t, clock: testkit.NewClock(time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC))}
+	env := &policy.Env{Logger: slog.New(slog.NewTextHandler(&p.log, nil)), Now: p.clock.Now}
 	p.e = rtEngine(t, "[rules.attachment_extension]\n\n[rules.encrypted_archive]\nmode = \"pair\"\npair_timeout = \"1h\"\n"+extra, env)
 	return p
 }
@@ -144,16 +145,16 @@ func TestEncryptedArchivePairing(t *testing.T) {
 		rtExpect(t, o.Verdict, "encrypted_archive", policy.Tempfail,
 			"451 4.7.0 Encrypted archive or document: it will be accepted once its password has been sent in a separate mail", "waiting for its password")
 		// The MTA retries before the password came: still waiting.
-		p.now = p.now.Add(10 * time.Minute)
+		p.clock.Advance(10 * time.Minute)
 		o = p.send(exe, from, to)
 		rtExpect(t, o.Verdict, "encrypted_archive", policy.Tempfail, o.Reply.String(), "10m0s of 1h0m0s waited")
 		// The password mail is delivered.
-		p.now = p.now.Add(time.Minute)
+		p.clock.Advance(time.Minute)
 		if o := p.send(passwordMail(t, pw), from, to); !o.Accepted() || o.Rule != "" {
 			t.Fatalf("password mail: %+v", o.Verdict)
 		}
 		// The retry is decrypted: the executable inside is refused.
-		p.now = p.now.Add(5 * time.Minute)
+		p.clock.Advance(5 * time.Minute)
 		o = p.send(exe, from, to)
 		rtExpect(t, o.Verdict, "attachment_extension", policy.Reject, "550 5.7.1 Attachment type not allowed: mitsumori.zip > ???.pdf",
 			`"mitsumori.zip" (part 2) > "見積書.pdf" is an executable (pe)`)
@@ -189,9 +190,9 @@ func TestEncryptedArchivePairing(t *testing.T) {
 	t.Run("password never comes", func(t *testing.T) {
 		p := newPairing(t, "action = \"reject\"\nreply = \"550 5.7.1 Send the file by the file server, not as an encrypted zip\"\n")
 		p.send(pdf, from, to)
-		p.now = p.now.Add(59 * time.Minute)
+		p.clock.Advance(59 * time.Minute)
 		rtExpect(t, p.send(pdf, from, to).Verdict, "encrypted_archive", policy.Tempfail, "451 4.7.0 Encrypted archive or document: it will be accepted once its password has been sent in a separate mail")
-		p.now = p.now.Add(time.Minute)
+		p.clock.Advance(time.Minute)
 		rtExpect(t, p.send(pdf, from, to).Verdict, "encrypted_archive", policy.Reject,
 			"550 5.7.1 Send the file by the file server, not as an encrypted zip", "no password that opens it came within pair_timeout 1h0m0s")
 		// The null sender cannot send a password: the action applies at once.
@@ -294,7 +295,7 @@ func TestEncryptedDocumentPairing(t *testing.T) {
 	rtExpect(t, p.send(harmless, from, to).Verdict, "encrypted_archive", policy.Tempfail,
 		"451 4.7.0 Encrypted archive or document: it will be accepted once its password has been sent in a separate mail", "is an encrypted document: waiting for its password")
 	rtExpect(t, p.send(exe, from, to).Verdict, "encrypted_archive", policy.Tempfail, "451 4.7.0 Encrypted archive or document: it will be accepted once its password has been sent in a separate mail")
-	p.now = p.now.Add(time.Minute)
+	p.clock.Advance(time.Minute)
 	if o := p.send(passwordMail(t, "Pw-2026"), from, to); !o.Accepted() {
 		t.Fatalf("password mail: %+v", o.Verdict)
 	}
@@ -361,7 +362,7 @@ func TestEncryptedPDFPairing(t *testing.T) {
 	p := newPairing(t, "")
 	rtExpect(t, p.send(mail, from, to).Verdict, "encrypted_archive", policy.Tempfail,
 		"451 4.7.0 Encrypted archive or document: it will be accepted once its password has been sent in a separate mail", "is an encrypted document: waiting for its password")
-	p.now = p.now.Add(time.Minute)
+	p.clock.Advance(time.Minute)
 	if o := p.send(passwordMail(t, "not-"+pw), from, to); !o.Accepted() {
 		t.Fatalf("password mail: %+v", o.Verdict)
 	}
@@ -374,7 +375,7 @@ func TestEncryptedPDFPairing(t *testing.T) {
 
 	lone := pdfMail(encryptedPDF(t, "never-sent", "owner"), "shiryo.pdf")
 	p.send(lone, from, to)
-	p.now = p.now.Add(time.Hour)
+	p.clock.Advance(time.Hour)
 	rtExpect(t, p.send(lone, from, to).Verdict, "encrypted_archive", policy.Reject,
 		"550 5.7.1 Encrypted archives and documents are not accepted: their content cannot be checked. Please share the file another way",
 		"no password that opens it came within pair_timeout 1h0m0s")

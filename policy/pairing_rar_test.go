@@ -115,11 +115,11 @@ func TestPairingRarEncryptedHeaders(t *testing.T) {
 		exe := rarMail(rarEncryptedList(t, pw, "quote.pdf", peHead))
 		p := newPairing(t, "")
 		expectWaiting(t, p.send(exe, from, to))
-		p.now = p.now.Add(time.Minute)
+		p.clock.Advance(time.Minute)
 		if o := p.send(passwordMail(t, pw), from, to); !o.Accepted() || o.Rule != "" {
 			t.Fatalf("password mail: %+v", o.Verdict)
 		}
-		p.now = p.now.Add(5 * time.Minute)
+		p.clock.Advance(5 * time.Minute)
 		rtExpect(t, p.send(exe, from, to).Verdict, "attachment_extension", policy.Reject,
 			"550 5.7.1 Attachment type not allowed: quote.rar > quote.pdf", `"quote.rar" (part 2) > "quote.pdf" is an executable (pe)`)
 	})

@@ -4,35 +4,17 @@ import (
 	"context"
 	"net/netip"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/sekisho/sekisho/policy"
+	"github.com/sekisho/sekisho/policy/internal/testkit"
 )
-
-// rtClock is a settable clock for Env.Now.
-type rtClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *rtClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *rtClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
 
 // rtRateEnv returns an Env of its own (the memory store lives in the Env)
 // and the clock it reads.
-func rtRateEnv() (*policy.Env, *rtClock) {
-	clock := &rtClock{t: time.Date(2025, 4, 1, 9, 0, 0, 0, time.FixedZone("JST", 9*3600))}
+func rtRateEnv() (*policy.Env, *testkit.Clock) {
+	clock := testkit.NewClock(time.Date(2025, 4, 1, 9, 0, 0, 0, time.FixedZone("JST", 9*3600)))
 	env := rtEnv()
 	env.Now = clock.Now
 	return env, clock

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/sekisho/sekisho/policy"
+	"github.com/sekisho/sekisho/policy/internal/testkit"
 	"github.com/sekisho/sekisho/policy/metrics"
 	"github.com/sekisho/sekisho/policy/ratelimit/redistest"
 )
@@ -25,8 +26,8 @@ func TestVirusCache(t *testing.T) {
 	t.Run("kept", func(t *testing.T) {
 		clamd := rtStartClamd(t, "")
 		env := rtEnv()
-		now := time.Date(2026, 12, 7, 9, 0, 0, 0, time.UTC)
-		env.Now = func() time.Time { return now }
+		clock := testkit.NewClock(time.Date(2026, 12, 7, 9, 0, 0, 0, time.UTC))
+		env.Now = clock.Now
 		e := rtEngine(t, "[rules.virus]\naddress = \"inet:"+clamd.addr+"\"\n", env)
 		for i := range 3 {
 			v, _ := rtScanParts(e, clean)
@@ -54,7 +55,7 @@ func TestVirusCache(t *testing.T) {
 		// New signatures: asked within a minute, and nothing kept
 		// before counts.
 		clamd.setVersion("ClamAV 1.4.6/27481/Mon Dec  7 10:00:00 2026")
-		now = now.Add(2 * time.Minute)
+		clock.Advance(2 * time.Minute)
 		rtScanParts(e, clean)
 		if n := scans(clamd); n != 3 {
 			t.Errorf("after a signature update: %d scans, want 3", n)
@@ -138,10 +139,10 @@ func TestVirusCacheRedis(t *testing.T) {
 			t.Fatalf("%s: clamd scanned %d parts, want %d", step, n, want)
 		}
 	}
-	now := time.Date(2026, 12, 7, 9, 0, 0, 0, time.UTC)
+	clock := testkit.NewClock(time.Date(2026, 12, 7, 9, 0, 0, 0, time.UTC))
 	daemon := func() (*policy.Engine, *metrics.Metrics) {
 		env := rtEnv()
-		env.Now = func() time.Time { return now }
+		env.Now = clock.Now
 		env.Metrics = metrics.New("test")
 		cfg := fmt.Sprintf("[rules.virus]\naddress = \"inet:%s\"\ncache = %q\ncache_ttl = \"30m\"\n", clamd.addr, srv.URL(""))
 		return rtEngine(t, cfg, env), env.Metrics
@@ -189,7 +190,7 @@ func TestVirusCacheRedis(t *testing.T) {
 	// New signatures, asked within a minute: what was kept before misses,
 	// and what one daemon scans then the other finds.
 	clamd.setVersion("ClamAV 1.4.6/27481/Mon Dec  7 10:00:00 2026")
-	now = now.Add(2 * time.Minute)
+	clock.Advance(2 * time.Minute)
 	rtScanParts(second, clean)
 	expectScans("after a signature update", 3)
 	rtScanParts(first, clean)

@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+
+	"github.com/sekisho/sekisho/policy/internal/testkit"
 )
 
 var (
@@ -110,7 +112,7 @@ func TestSlowTXTKeepsVerdict(t *testing.T) {
 func TestNXDOMAINNegativeTTL(t *testing.T) {
 	// RFC 2308: the negative TTL is min(SOA TTL, SOA MINIMUM) = 120 s.
 	srv := startServer(t, zoneReply(nil, 3600, 120))
-	clk := newClock()
+	clk := testkit.NewClock(time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC))
 	r := NewResolver(CacheConfig{Now: clk.Now})
 	opt := Options{Server: srv.addr}
 	zones := []Zone{{Name: "bl.test", Weight: 1}}
@@ -142,7 +144,7 @@ func TestNoDataWithoutSOA(t *testing.T) {
 		m.SetReply(req)
 		return m
 	})
-	clk := newClock()
+	clk := testkit.NewClock(time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC))
 	r := NewResolver(CacheConfig{Now: clk.Now, NegativeTTL: 90 * time.Second})
 	opt := Options{Server: srv.addr}
 	zones := []Zone{{Name: "bl.test", Weight: 1}}
@@ -393,7 +395,7 @@ func TestTTLExpiryAndClamping(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			srv := startServer(t, zoneReply(map[string]record{"2.0.0.127.bl.test.": {codes: []string{"127.0.0.2"}, ttl: tt.ttl}}, 3600, 60))
-			clk := newClock()
+			clk := testkit.NewClock(time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC))
 			r := NewResolver(CacheConfig{Now: clk.Now, MinTTL: 30 * time.Second, MaxTTL: time.Hour})
 			zones := []Zone{{Name: "bl.test", Weight: 1}}
 			opt := Options{Server: srv.addr}
@@ -415,7 +417,7 @@ func TestTTLExpiryAndClamping(t *testing.T) {
 
 func TestNegativeTTLClamped(t *testing.T) {
 	srv := startServer(t, zoneReply(nil, 0, 0))
-	clk := newClock()
+	clk := testkit.NewClock(time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC))
 	r := NewResolver(CacheConfig{Now: clk.Now, MinTTL: 45 * time.Second})
 	zones := []Zone{{Name: "bl.test", Weight: 1}}
 	opt := Options{Server: srv.addr}

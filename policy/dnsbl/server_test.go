@@ -172,23 +172,3 @@ func soa(name string, ttl, minttl uint32) dns.RR {
 		Serial: 1, Refresh: 3600, Retry: 600, Expire: 86400, Minttl: minttl,
 	}
 }
-
-// fakeClock is a settable clock for CacheConfig.Now.
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func newClock() *fakeClock { return &fakeClock{t: time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)} }
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}

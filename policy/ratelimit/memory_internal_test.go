@@ -4,14 +4,16 @@ import (
 	"context"
 	"testing"
 	"time"
+
+	"github.com/sekisho/sekisho/policy/internal/testkit"
 )
 
 // TestMemoryStorageBounded checks that a key keeps neither expired events
 // nor more than MaxEvents, whatever the callers add.
 func TestMemoryStorageBounded(t *testing.T) {
 	ctx := context.Background()
-	now := time.Unix(1e9, 0)
-	m := NewMemory(10, func() time.Time { return now })
+	clock := testkit.NewClock(time.Unix(1e9, 0))
+	m := NewMemory(10, clock.Now)
 	stored := func() (n, c int) {
 		e, ok := m.keys.Peek("k")
 		if !ok {
@@ -23,7 +25,7 @@ func TestMemoryStorageBounded(t *testing.T) {
 		if err := m.Add(ctx, "k", time.Second, 1); err != nil {
 			t.Fatal(err)
 		}
-		now = now.Add(100 * time.Millisecond)
+		clock.Advance(100 * time.Millisecond)
 	}
 	if n, _ := stored(); n > 10 {
 		t.Errorf("%d events stored for a window holding 10", n)

@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sekisho/sekisho/policy/internal/testkit"
 	"github.com/sekisho/sekisho/policy/ratelimit"
 )
 
@@ -50,7 +51,7 @@ func Run(t *testing.T, newStore NewStore) {
 func RunFakeClock(t *testing.T, newStore NewStore) {
 	tests := []struct {
 		name string
-		test func(t *testing.T, s ratelimit.Store, c *clock)
+		test func(t *testing.T, s ratelimit.Store, c *testkit.Clock)
 	}{
 		{"Boundary", testBoundary},
 		{"Sliding", testFakeSliding},
@@ -59,31 +60,12 @@ func RunFakeClock(t *testing.T, newStore NewStore) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			c := &clock{t: time.Date(2025, 1, 2, 3, 4, 5, 0, time.UTC)}
+			c := testkit.NewClock(time.Date(2025, 1, 2, 3, 4, 5, 0, time.UTC))
 			s := newStore(t, c.Now)
 			t.Cleanup(func() { s.Close() })
 			tt.test(t, s, c)
 		})
 	}
-}
-
-// clock is a fake clock, moved only by the test.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-// Now returns the clock's time.
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
 }
 
 const long = time.Minute
@@ -232,52 +214,52 @@ func testWindowSlides(t *testing.T, s ratelimit.Store) {
 	t.Fatal("every window was too short for this machine's timing")
 }
 
-func testBoundary(t *testing.T, s ratelimit.Store, c *clock) {
+func testBoundary(t *testing.T, s ratelimit.Store, c *testkit.Clock) {
 	add(t, s, "k", time.Minute, 1)
-	c.advance(time.Minute - time.Nanosecond)
+	c.Advance(time.Minute - time.Nanosecond)
 	want(t, s, "k", time.Minute, 1)
-	c.advance(time.Nanosecond)
+	c.Advance(time.Nanosecond)
 	want(t, s, "k", time.Minute, 0)
 }
 
-func testFakeSliding(t *testing.T, s ratelimit.Store, c *clock) {
+func testFakeSliding(t *testing.T, s ratelimit.Store, c *testkit.Clock) {
 	const w = time.Minute
 	add(t, s, "k", w, 1)
-	c.advance(30 * time.Second)
+	c.Advance(30 * time.Second)
 	add(t, s, "k", w, 1)
-	c.advance(15 * time.Second)
+	c.Advance(15 * time.Second)
 	add(t, s, "k", w, 3)
 	want(t, s, "k", w, 5)
-	c.advance(16 * time.Second) // t+61s: the first event is gone
+	c.Advance(16 * time.Second) // t+61s: the first event is gone
 	want(t, s, "k", w, 4)
 	want(t, s, "k", 20*time.Second, 3)
-	c.advance(30 * time.Second) // t+91s: the second too
+	c.Advance(30 * time.Second) // t+91s: the second too
 	want(t, s, "k", w, 3)
 	add(t, s, "k", w, 1)
 	want(t, s, "k", w, 4)
-	c.advance(45 * time.Second) // t+136s: the three added at t+45s are gone
+	c.Advance(45 * time.Second) // t+136s: the three added at t+45s are gone
 	want(t, s, "k", w, 1)
-	c.advance(w)
+	c.Advance(w)
 	want(t, s, "k", w, 0)
 }
 
-func testLongRun(t *testing.T, s ratelimit.Store, c *clock) {
+func testLongRun(t *testing.T, s ratelimit.Store, c *testkit.Clock) {
 	const w = time.Minute
 	for i := range 3600 {
 		add(t, s, "steady", w, 1)
 		if n := count(t, s, "steady", w); n != min(i+1, 60) {
 			t.Fatalf("after %d s: Count = %d, want %d", i, n, min(i+1, 60))
 		}
-		c.advance(time.Second)
+		c.Advance(time.Second)
 	}
 }
 
-func testClockStepsBack(t *testing.T, s ratelimit.Store, c *clock) {
+func testClockStepsBack(t *testing.T, s ratelimit.Store, c *testkit.Clock) {
 	const w = time.Minute
 	add(t, s, "k", w, 1)
-	c.advance(-10 * time.Second)
+	c.Advance(-10 * time.Second)
 	add(t, s, "k", w, 1)
 	want(t, s, "k", w, 2)
-	c.advance(2 * w)
+	c.Advance(2 * w)
 	want(t, s, "k", w, 0)
 }
