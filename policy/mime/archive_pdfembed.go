@@ -33,11 +33,12 @@ package mime
 // Cheap when there is nothing to find: an embedded file needs an /EF key,
 // written in the file or in an object stream, and an object stream needs
 // /First (pdf.js and Poppler refuse one without it) or is typed /ObjStm.
-// The file's names are first scanned for these four and /EmbeddedFile(s),
-// after decoding their #xx escapes (7.3.5: /E#46 is /EF), so that no
-// spelling escapes the check; only a PDF with one of them is parsed. A PDF
-// with object streams has its object streams decoded and scanned the same
-// way before anything else is parsed.
+// The file's names, stream data included, are first scanned for /EF,
+// /EmbeddedFile, /EmbeddedFiles, /First and /ObjStm, after decoding their
+// #xx escapes (7.3.5: /E#46 is /EF), so that no spelling escapes the
+// check; only a PDF with one of them is read whole (up to maxPDFScanSize)
+// and parsed, and then only its objects that hold one of them, and the
+// objects its file specifications refer to.
 //
 // Stream data is decoded through /FlateDecode (zlib, or raw deflate as
 // readers accept it; the Adler-32 is not checked, as readers do not),
@@ -250,8 +251,7 @@ type pdfHeader struct {
 type pdfDef struct {
 	num, gen int64
 	val      pdfObject
-	data     int    // offset of the stream data in the file
-	content  []byte // for an object of an object stream: the stream's content
+	data     int // offset of the stream data in the file
 }
 
 // pdfScan is a PDF being searched for embedded files.
