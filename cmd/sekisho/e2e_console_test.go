@@ -98,6 +98,13 @@ func TestE2EConsole(t *testing.T) {
 	if strings.Contains(dom, "<script") || strings.Contains(dom, "pwned</title>") {
 		t.Errorf("decision page runs the subject:\n%s", dom)
 	}
+
+	// The chart of refusals draws the refusal as Chromium renders it.
+	dom = dumpDOM(t, "http://"+web+"/chart")
+	if !strings.Contains(dom, `<svg id="chart"`) || strings.Count(dom, `class="bar"`) < 1 ||
+		!regexp.MustCompile(`<tr class="rule"><td>.*?</td><td>blank</td><td>\d+</td></tr>`).MatchString(dom) {
+		t.Errorf("the chart does not show the refusal by blank:\n%s", dom)
+	}
 }
 
 // TestE2EConsoleLogin: with a web configuration of users, the console and

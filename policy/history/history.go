@@ -77,10 +77,22 @@ type Store interface {
 	Get(ctx context.Context, id int64) (Record, error)
 	// Prune deletes the records older than before, and says how many.
 	Prune(ctx context.Context, before time.Time) (int64, error)
+	// Refusals counts, by rule and by period of length per since
+	// since, the messages refused, tempfailed, discarded or held (dry
+	// runs aside).
+	Refusals(ctx context.Context, since time.Time, per time.Duration) ([]Count, error)
 	// Name is the store as it may be logged: a path, or a URL without its
 	// password.
 	Name() string
 	Close() error
+}
+
+// Count is how many refusals a rule made in the period that starts at
+// Start.
+type Count struct {
+	Start time.Time
+	Rule  string
+	N     int64
 }
 
 // ErrNotFound is Get's error for an ID no record has.

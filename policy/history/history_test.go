@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"path/filepath"
 	"slices"
@@ -104,6 +105,7 @@ func testStore(t *testing.T, s Store) {
 	if len(recs) != 1 {
 		t.Errorf("limit 1: %v", ids(recs))
 	}
+
 	// Prune deletes what is older than its time.
 	n, err := s.Prune(ctx, t0.Add(90*time.Second))
 	if err != nil || n != 2 {
@@ -122,6 +124,31 @@ func testStore(t *testing.T, s Store) {
 	recs, err = s.Search(ctx, Query{Words: []string{"odd"}})
 	if err != nil || len(recs) != 1 || recs[0].Subject != "\uFFFD件名" || recs[0].Sender != "ab@example.org" || !slices.Equal(recs[0].Rcpts, []string{"x y@example.co.jp"}) {
 		t.Errorf("odd bytes came back as %+v, %v", recs, err)
+	}
+	// Refusals by rule and hour: the pruned 09:00 refusal, the
+	// acceptance and the dry run are not counted; two refusals and a
+	// hold an hour later are.
+	more := []Record{
+		{Time: t0.Add(time.Hour + time.Minute), Host: "mx2", Rule: "encrypted_archive", Action: "reject", Stage: "eob"},
+		{Time: t0.Add(time.Hour + 2*time.Minute), Host: "mx2", Rule: "encrypted_archive", Action: "reject", Stage: "eob"},
+		{Time: t0.Add(time.Hour + 3*time.Minute), Host: "mx2", Rule: "ascii_only", Action: "quarantine", Stage: "eob"},
+	}
+	if err := s.Add(ctx, more); err != nil {
+		t.Fatal(err)
+	}
+	counts, err := s.Refusals(ctx, t0.Add(-time.Hour), time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var per []string
+	for _, c := range counts {
+		per = append(per, fmt.Sprintf("%s %s %d", c.Start.UTC().Format("15:04"), c.Rule, c.N))
+	}
+	if want := []string{"10:00 ascii_only 1", "10:00 encrypted_archive 2"}; !slices.Equal(per, want) {
+		t.Errorf("Refusals = %q, want %q", per, want)
+	}
+	if counts, _ := s.Refusals(ctx, t0.Add(time.Hour+150*time.Second), time.Hour); len(counts) != 1 || counts[0].Rule != "ascii_only" {
+		t.Errorf("Refusals since 10:02:30 = %v", counts)
 	}
 }
 
@@ -207,10 +234,13 @@ func (d *downStore) Add(ctx context.Context, recs []Record) error {
 func (d *downStore) Search(context.Context, Query) ([]Record, error) { return nil, nil }
 func (d *downStore) Get(context.Context, int64) (Record, error)      { return Record{}, ErrNotFound }
 func (d *downStore) Prune(context.Context, time.Time) (int64, error) { return 0, nil }
-func (d *downStore) Name() string                                    { return "down" }
-func (d *downStore) Close() error                                    { return nil }
-func (d *downStore) setUp(up bool)                                   { d.mu.Lock(); d.up = up; d.mu.Unlock() }
-func (d *downStore) count() int                                      { d.mu.Lock(); defer d.mu.Unlock(); return d.added }
+func (d *downStore) Refusals(context.Context, time.Time, time.Duration) ([]Count, error) {
+	return nil, nil
+}
+func (d *downStore) Name() string  { return "down" }
+func (d *downStore) Close() error  { return nil }
+func (d *downStore) setUp(up bool) { d.mu.Lock(); d.up = up; d.mu.Unlock() }
+func (d *downStore) count() int    { d.mu.Lock(); defer d.mu.Unlock(); return d.added }
 
 // metricValue returns the value of a metric of m (its first series).
 func metricValue(t *testing.T, m *metrics.Metrics, name string) float64 {

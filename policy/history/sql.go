@@ -257,6 +257,40 @@ func (s *sqlStore) Search(ctx context.Context, q Query) ([]Record, error) {
 	return out, nil
 }
 
+// Refusals groups the refusals since since by rule and by period, in the
+// database: the time is kept in microseconds, and integer division of it
+// by the period gives the period's number.
+func (s *sqlStore) Refusals(ctx context.Context, since time.Time, per time.Duration) ([]Count, error) {
+	if per < time.Microsecond {
+		return nil, fmt.Errorf("history store %s: period %v", s.name, per)
+	}
+	if err := s.schema(ctx); err != nil {
+		return nil, err
+	}
+	step := per.Microseconds()
+	stmt := `SELECT at / ? AS period, rule, COUNT(*) FROM decisions WHERE at >= ? AND NOT dry_run
+	AND action IN ('reject', 'tempfail', 'discard', 'quarantine') GROUP BY period, rule ORDER BY period, rule`
+	rows, err := s.db.QueryContext(ctx, s.q(stmt), step, since.UnixMicro())
+	if err != nil {
+		return nil, fmt.Errorf("history store %s: %w", s.name, err)
+	}
+	defer rows.Close()
+	var out []Count
+	for rows.Next() {
+		var c Count
+		var period int64
+		if err := rows.Scan(&period, &c.Rule, &c.N); err != nil {
+			return nil, fmt.Errorf("history store %s: %w", s.name, err)
+		}
+		c.Start = time.UnixMicro(period * step)
+		out = append(out, c)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("history store %s: %w", s.name, err)
+	}
+	return out, nil
+}
+
 func (s *sqlStore) Get(ctx context.Context, id int64) (Record, error) {
 	if err := s.schema(ctx); err != nil {
 		return Record{}, err

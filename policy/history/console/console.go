@@ -38,6 +38,7 @@ func Handler(store func() history.Store, log *slog.Logger, held Held) http.Handl
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /{$}", h.list)
 	mux.HandleFunc("GET /decision/{id}", h.decision)
+	mux.HandleFunc("GET /chart", h.chart)
 	mux.HandleFunc("GET /held", h.heldList)
 	mux.HandleFunc("GET /held/{id}/{action}", h.heldConfirm)
 	mux.HandleFunc("POST /held/{id}/{action}", h.heldDo)
@@ -52,12 +53,13 @@ type handler struct {
 
 // view is what page.html renders: a list, one decision, or held mail.
 type view struct {
-	Tab      string // "held" on the pages of held mail
+	Tab      string // "held" on the pages of held mail, "chart" on the chart
 	Query    string
 	Since    string
 	Records  []history.Record
 	Record   *history.Record
 	Held     *heldView
+	Chart    *chartView
 	Error    string
 	Searched bool
 }

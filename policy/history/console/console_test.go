@@ -31,6 +31,12 @@ func testServer(t *testing.T) *httptest.Server {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return testServerOn(t, s)
+}
+
+// testServerOn serves the console on store s.
+func testServerOn(t *testing.T, s history.Store) *httptest.Server {
+	t.Helper()
 	srv := httptest.NewServer(Handler(func() history.Store { return s }, slog.New(slog.DiscardHandler), Held{}))
 	t.Cleanup(srv.Close)
 	return srv
