@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/netip"
 	"strings"
 	"sync"
@@ -13,68 +12,14 @@ import (
 	"github.com/miekg/dns"
 
 	"github.com/sekisho/sekisho/policy"
+	"github.com/sekisho/sekisho/policy/internal/testkit"
 )
 
-// rtDNS is a DNS list server on loopback UDP. It answers A and TXT queries
-// from its records, NXDOMAIN for other names, and counts the queries.
-type rtDNS struct {
-	addr    string
-	mu      sync.Mutex
-	records map[string]rtRecord // by lower-case query name
-	queries int
-}
-
-// rtRecord is what the server holds for one query name.
-type rtRecord struct {
-	a     string // answer code, e.g. "127.0.0.2"
-	txt   string
-	rcode int // an error rcode instead of an answer, e.g. dns.RcodeServerFailure
-}
-
-// rtStartDNS starts a server stopped at the end of the test.
-func rtStartDNS(t *testing.T, records map[string]rtRecord) *rtDNS {
+// rtStartDNS starts a DNS list server answering from records, stopped
+// at the end of the test; negative answers are kept five minutes.
+func rtStartDNS(t *testing.T, records map[string]testkit.Record) *testkit.DNSServer {
 	t.Helper()
-	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := &rtDNS{addr: pc.LocalAddr().String(), records: records}
-	srv := &dns.Server{PacketConn: pc, Handler: dns.HandlerFunc(s.serve)}
-	started := make(chan struct{})
-	srv.NotifyStartedFunc = func() { close(started) }
-	go srv.ActivateAndServe()
-	<-started
-	t.Cleanup(func() { srv.Shutdown() })
-	return s
-}
-
-func (s *rtDNS) serve(w dns.ResponseWriter, req *dns.Msg) {
-	q := req.Question[0]
-	s.mu.Lock()
-	s.queries++
-	rec, ok := s.records[strings.ToLower(q.Name)]
-	s.mu.Unlock()
-	m := new(dns.Msg)
-	m.SetReply(req)
-	hdr := dns.RR_Header{Name: q.Name, Class: dns.ClassINET, Ttl: 300, Rrtype: q.Qtype}
-	switch {
-	case !ok:
-		m.Rcode = dns.RcodeNameError
-	case rec.rcode != dns.RcodeSuccess:
-		m.Rcode = rec.rcode
-	case q.Qtype == dns.TypeA:
-		m.Answer = append(m.Answer, &dns.A{Hdr: hdr, A: net.ParseIP(rec.a)})
-	case q.Qtype == dns.TypeTXT && rec.txt != "":
-		m.Answer = append(m.Answer, &dns.TXT{Hdr: hdr, Txt: []string{rec.txt}})
-	}
-	w.WriteMsg(m)
-}
-
-// total returns the number of queries received.
-func (s *rtDNS) total() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.queries
+	return testkit.StartDNS(t, testkit.ZoneReply(records, 300, 300))
 }
 
 // rtListedClient is the client the test lists load; rtCleanClient is on no
@@ -89,9 +34,9 @@ func rtQname(zone string) string { return "23.100.51.198." + zone + "." }
 
 // rtDNSBLEngine builds a dnsbl rule asking srv; rest is the body of the
 // [rules.dnsbl] table after the resolver.
-func rtDNSBLEngine(t *testing.T, srv *rtDNS, rest string) *policy.Engine {
+func rtDNSBLEngine(t *testing.T, srv *testkit.DNSServer, rest string) *policy.Engine {
 	t.Helper()
-	return rtEngine(t, fmt.Sprintf("[rules.dnsbl]\nresolver = %q\ntimeout = \"2s\"\n%s\n", srv.addr, rest), nil)
+	return rtEngine(t, fmt.Sprintf("[rules.dnsbl]\nresolver = %q\ntimeout = \"2s\"\n%s\n", srv.Addr, rest), nil)
 }
 
 // rtConnect runs a connection of a client up to its first RCPT and
@@ -131,8 +76,8 @@ func rtSession(e *policy.Engine, m *policy.Message, sender string, rcpts ...stri
 const rtServFail = "451 4.7.1 Temporary policy failure, try again later"
 
 func TestDNSBLListedAndUnlisted(t *testing.T) {
-	srv := rtStartDNS(t, map[string]rtRecord{
-		rtQname("bl.example"): {a: "127.0.0.2", txt: "Listed, see https://bl.example/lookup"},
+	srv := rtStartDNS(t, map[string]testkit.Record{
+		rtQname("bl.example"): {A: []string{"127.0.0.2"}, TXT: []string{"Listed, see https://bl.example/lookup"}},
 	})
 	e := rtDNSBLEngine(t, srv, `zones = [{ zone = "bl.example" }]`)
 	if !e.Needs(policy.StageConnect) {
@@ -152,8 +97,8 @@ func TestDNSBLListedAndUnlisted(t *testing.T) {
 }
 
 func TestDNSBLReplyPlaceholders(t *testing.T) {
-	srv := rtStartDNS(t, map[string]rtRecord{
-		rtQname("bl.example"): {a: "127.0.0.4", txt: "spam source"},
+	srv := rtStartDNS(t, map[string]testkit.Record{
+		rtQname("bl.example"): {A: []string{"127.0.0.4"}, TXT: []string{"spam source"}},
 	})
 	e := rtDNSBLEngine(t, srv, `zones = [{ zone = "bl.example", listed = ["127.0.0.2-127.0.0.11"] }]
 reply = "550 5.7.1 {client_ip} is on {zones}: {txt}"`)
@@ -161,10 +106,10 @@ reply = "550 5.7.1 {client_ip} is on {zones}: {txt}"`)
 }
 
 func TestDNSBLWeights(t *testing.T) {
-	srv := rtStartDNS(t, map[string]rtRecord{
-		rtQname("a.example"):       {a: "127.0.0.2"},
-		rtQname("b.example"):       {a: "127.0.0.2"},
-		"24.100.51.198.a.example.": {a: "127.0.0.2"},
+	srv := rtStartDNS(t, map[string]testkit.Record{
+		rtQname("a.example"):       {A: []string{"127.0.0.2"}},
+		rtQname("b.example"):       {A: []string{"127.0.0.2"}},
+		"24.100.51.198.a.example.": {A: []string{"127.0.0.2"}},
 	})
 	e := rtDNSBLEngine(t, srv, `threshold = 2
 zones = [
@@ -178,9 +123,9 @@ zones = [
 }
 
 func TestDNSBLAllowList(t *testing.T) {
-	srv := rtStartDNS(t, map[string]rtRecord{
-		rtQname("bl.example"):    {a: "127.0.0.2"},
-		rtQname("allow.example"): {a: "127.0.0.2"},
+	srv := rtStartDNS(t, map[string]testkit.Record{
+		rtQname("bl.example"):    {A: []string{"127.0.0.2"}},
+		rtQname("allow.example"): {A: []string{"127.0.0.2"}},
 	})
 	e := rtDNSBLEngine(t, srv, `zones = [
   { zone = "bl.example" },
@@ -191,8 +136,8 @@ func TestDNSBLAllowList(t *testing.T) {
 
 func TestDNSBLRefusedQueryNeverRefuses(t *testing.T) {
 	// 127.255.255.254 is Spamhaus's answer to a query from a public resolver.
-	srv := rtStartDNS(t, map[string]rtRecord{
-		rtQname("zen.example"): {a: "127.255.255.254"},
+	srv := rtStartDNS(t, map[string]testkit.Record{
+		rtQname("zen.example"): {A: []string{"127.255.255.254"}},
 	})
 	for _, onError := range []string{"", `on_error = "tempfail"`} {
 		e := rtDNSBLEngine(t, srv, `zones = [{ zone = "zen.example" }]`+"\n"+onError)
@@ -201,10 +146,10 @@ func TestDNSBLRefusedQueryNeverRefuses(t *testing.T) {
 }
 
 func TestDNSBLLookupFailure(t *testing.T) {
-	srv := rtStartDNS(t, map[string]rtRecord{
-		rtQname("bl.example"):   {rcode: dns.RcodeServerFailure},
-		rtQname("a.example"):    {a: "127.0.0.2"},
-		rtQname("fail.example"): {rcode: dns.RcodeServerFailure},
+	srv := rtStartDNS(t, map[string]testkit.Record{
+		rtQname("bl.example"):   {Rcode: dns.RcodeServerFailure},
+		rtQname("a.example"):    {A: []string{"127.0.0.2"}},
+		rtQname("fail.example"): {Rcode: dns.RcodeServerFailure},
 	})
 	t.Run("accepted by default", func(t *testing.T) {
 		e := rtDNSBLEngine(t, srv, `zones = [{ zone = "bl.example" }]`)
@@ -226,7 +171,7 @@ error_reply = "421 4.3.0 DNS list unavailable for {client_ip}"`)
 		rtExpect(t, rtConnect(e, rtListedClient), "dnsbl", policy.Tempfail, "421 4.3.0 DNS list unavailable for 198.51.100.23")
 	})
 	t.Run("global on_error does not apply", func(t *testing.T) {
-		c := "on_error = \"tempfail\"\n" + fmt.Sprintf("[rules.dnsbl]\nresolver = %q\nzones = [{ zone = \"bl.example\" }]\n", srv.addr)
+		c := "on_error = \"tempfail\"\n" + fmt.Sprintf("[rules.dnsbl]\nresolver = %q\nzones = [{ zone = \"bl.example\" }]\n", srv.Addr)
 		rtExpectContinue(t, rtConnect(rtEngine(t, c, nil), rtListedClient))
 	})
 	t.Run("could not reach the threshold", func(t *testing.T) {
@@ -246,7 +191,7 @@ zones = [{ zone = "a.example" }, { zone = "fail.example" }]`)
 }
 
 func TestDNSBLNotLookedUp(t *testing.T) {
-	srv := rtStartDNS(t, map[string]rtRecord{rtQname("bl.example"): {a: "127.0.0.2"}})
+	srv := rtStartDNS(t, map[string]testkit.Record{rtQname("bl.example"): {A: []string{"127.0.0.2"}}})
 	t.Run("exempt network", func(t *testing.T) {
 		e := rtEngine(t, fmt.Sprintf(`[exempt]
 networks = ["198.51.100.0/24"]
@@ -254,11 +199,11 @@ networks = ["198.51.100.0/24"]
 [rules.dnsbl]
 resolver = %q
 zones = [{ zone = "bl.example" }]
-`, srv.addr), nil)
+`, srv.Addr), nil)
 		m := &policy.Message{Client: policy.Client{Addr: rtListedClient}}
-		before := srv.total()
+		before := srv.Total()
 		rtExpectContinue(t, e.Run(context.Background(), policy.StageConnect, m))
-		if n := srv.total() - before; n != 0 {
+		if n := srv.Total() - before; n != 0 {
 			t.Errorf("%d lookups for an exempt client", n)
 		}
 	})
@@ -268,7 +213,7 @@ on_error = "tempfail"`)
 		m := &policy.Message{Client: policy.Client{Name: "localhost"}}
 		rtExpectContinue(t, e.Run(context.Background(), policy.StageConnect, m))
 	})
-	if n := srv.total(); n != 0 {
+	if n := srv.Total(); n != 0 {
 		t.Errorf("server received %d queries, want 0", n)
 	}
 }
@@ -279,7 +224,7 @@ on_error = "tempfail"`)
 // an authenticated client still get through. refuse_at = "connect"
 // refuses at once.
 func TestDNSBLRefuseAt(t *testing.T) {
-	srv := rtStartDNS(t, map[string]rtRecord{rtQname("bl.example"): {a: "127.0.0.2"}})
+	srv := rtStartDNS(t, map[string]testkit.Record{rtQname("bl.example"): {A: []string{"127.0.0.2"}}})
 	const reply = "554 5.7.1 Service unavailable; client [198.51.100.23] blocked using bl.example"
 	cfg := fmt.Sprintf(`[exempt]
 authenticated = true
@@ -288,7 +233,7 @@ recipients = ["postmaster@*"]
 [rules.dnsbl]
 resolver = %q
 zones = [{ zone = "bl.example" }]
-`, srv.addr)
+`, srv.Addr)
 	ctx := context.Background()
 
 	t.Run("rcpt", func(t *testing.T) {
@@ -298,7 +243,7 @@ zones = [{ zone = "bl.example" }]
 		}
 		m := &policy.Message{Client: policy.Client{Addr: rtListedClient}}
 		rtExpectContinue(t, e.Run(ctx, policy.StageConnect, m))
-		before := srv.total()
+		before := srv.Total()
 		for i := range 2 {
 			rtExpect(t, rtSession(e, m, "sender@example.org", "a@example.co.jp", "b@example.co.jp"), "dnsbl", policy.Reject, reply)
 			if len(m.Rcpts) != 0 {
@@ -309,7 +254,7 @@ zones = [{ zone = "bl.example" }]
 		if len(m.Rcpts) != 1 {
 			t.Errorf("postmaster refused: %v", m.Rcpts)
 		}
-		if n := srv.total() - before; n != 0 {
+		if n := srv.Total() - before; n != 0 {
 			t.Errorf("%d lookups after connect, want none", n)
 		}
 
@@ -351,11 +296,11 @@ zones = [{ zone = "bl.example" }]
 // WARN, and once at INFO when it answers again; sekisho_dnsbl_zone_up
 // follows.
 func TestDNSBLZoneHealth(t *testing.T) {
-	srv := rtStartDNS(t, map[string]rtRecord{rtQname("bl.example"): {rcode: dns.RcodeServerFailure}})
+	srv := rtStartDNS(t, map[string]testkit.Record{rtQname("bl.example"): {Rcode: dns.RcodeServerFailure}})
 	var logs lockedBuffer
 	env, m := rtMetricsEnv()
 	env.Logger = slog.New(slog.NewTextHandler(&logs, nil))
-	e := rtEngine(t, fmt.Sprintf("[rules.dnsbl]\nresolver = %q\ntimeout = \"2s\"\nzones = [{ zone = \"bl.example\" }]\n", srv.addr), env)
+	e := rtEngine(t, fmt.Sprintf("[rules.dnsbl]\nresolver = %q\ntimeout = \"2s\"\nzones = [{ zone = \"bl.example\" }]\n", srv.Addr), env)
 	ctx := context.Background()
 	for range 3 {
 		e.Run(ctx, policy.StageConnect, &policy.Message{Client: policy.Client{Addr: rtListedClient}})

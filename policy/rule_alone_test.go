@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/sekisho/sekisho/policy"
+	"github.com/sekisho/sekisho/policy/internal/testkit"
 )
 
 // TestEachRuleAlone runs every rule as the only one of its configuration,
@@ -19,12 +20,12 @@ import (
 // asked.
 func TestEachRuleAlone(t *testing.T) {
 	clamd := rtStartClamd(t, "")
-	dns := rtStartDNS(t, map[string]rtRecord{})
+	dns := rtStartDNS(t, map[string]testkit.Record{})
 	required := map[string]string{
 		"send_only":  `addresses = ["noreply@example.co.jp"]`,
 		"rate_limit": `limit = 100`,
 		"virus":      fmt.Sprintf("address = \"inet:%s\"", clamd.addr),
-		"dnsbl":      fmt.Sprintf("resolver = %q\nzones = [{ zone = \"bl.example\" }]", dns.addr),
+		"dnsbl":      fmt.Sprintf("resolver = %q\nzones = [{ zone = \"bl.example\" }]", dns.Addr),
 	}
 	raw := rtPartsMail(t, "お世話になっております。", "application/pdf", "%PDF-1.7 見積書")
 	for _, name := range policy.RuleNames {

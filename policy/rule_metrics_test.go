@@ -11,6 +11,7 @@ import (
 	"github.com/prometheus/common/expfmt"
 
 	"github.com/sekisho/sekisho/policy"
+	"github.com/sekisho/sekisho/policy/internal/testkit"
 	"github.com/sekisho/sekisho/policy/metrics"
 )
 
@@ -42,9 +43,9 @@ func rtMetricsEqual(t *testing.T, m *metrics.Metrics, want string, names ...stri
 // TestMetricsDNSBL: the rule's lookups are counted by zone through the
 // Env's resolver.
 func TestMetricsDNSBL(t *testing.T) {
-	srv := rtStartDNS(t, map[string]rtRecord{rtQname("bl.example"): {a: "127.0.0.2"}})
+	srv := rtStartDNS(t, map[string]testkit.Record{rtQname("bl.example"): {A: []string{"127.0.0.2"}}})
 	env, m := rtMetricsEnv()
-	e := rtEngine(t, fmt.Sprintf("[rules.dnsbl]\nresolver = %q\nzones = [{ zone = \"bl.example\" }]\n", srv.addr), env)
+	e := rtEngine(t, fmt.Sprintf("[rules.dnsbl]\nresolver = %q\nzones = [{ zone = \"bl.example\" }]\n", srv.Addr), env)
 	rtConnect(e, rtListedClient)
 	rtConnect(e, rtListedClient)
 	rtConnect(e, rtCleanClient)

@@ -6,6 +6,8 @@ import (
 	"testing"
 
 	"github.com/miekg/dns"
+
+	"github.com/sekisho/sekisho/policy/internal/testkit"
 )
 
 var benchZones = []Zone{
@@ -15,11 +17,11 @@ var benchZones = []Zone{
 }
 
 func BenchmarkCheckCached(b *testing.B) {
-	srv := startServer(b, zoneReply(map[string]record{
-		"2.0.0.127.block1.test.": {codes: []string{"127.0.0.2"}, ttl: 3600, txt: []string{"listed"}},
+	srv := testkit.StartDNS(b, testkit.ZoneReply(map[string]testkit.Record{
+		"2.0.0.127.block1.test.": {A: []string{"127.0.0.2"}, TTL: 3600, TXT: []string{"listed"}},
 	}, 3600, 3600))
 	r := NewResolver(CacheConfig{})
-	opt := Options{Server: srv.addr}
+	opt := Options{Server: srv.Addr}
 	ctx := context.Background()
 	if res := r.Check(ctx, listedIP, benchZones, opt); res.Score != 3 || len(res.Errors()) != 0 {
 		b.Fatalf("warm-up: %+v", res)
@@ -28,19 +30,19 @@ func BenchmarkCheckCached(b *testing.B) {
 	for b.Loop() {
 		r.Check(ctx, listedIP, benchZones, opt)
 	}
-	if n := srv.total(); n != 4 {
+	if n := srv.Total(); n != 4 {
 		b.Fatalf("server saw %d queries, want only the warm-up's 4", n)
 	}
 }
 
 func BenchmarkCheckCold(b *testing.B) {
-	srv := startServer(b, func(req *dns.Msg, _ bool) *dns.Msg {
+	srv := testkit.StartDNS(b, func(req *dns.Msg, _ bool) *dns.Msg {
 		m := new(dns.Msg)
 		m.SetRcode(req, dns.RcodeNameError)
 		return m
 	})
 	r := NewResolver(CacheConfig{Size: -1})
-	opt := Options{Server: srv.addr}
+	opt := Options{Server: srv.Addr}
 	ctx := context.Background()
 	ip := netip.MustParseAddr("10.0.0.0")
 	b.ReportAllocs()

@@ -31,11 +31,11 @@ func one(t *testing.T, res Result) ZoneResult {
 }
 
 func TestListedWithTXT(t *testing.T) {
-	srv := startServer(t, zoneReply(map[string]record{
-		"2.0.0.127.bl.test.": {codes: []string{"127.0.0.2", "127.0.0.4"}, ttl: 600, txt: []string{"listed: ", "see https://bl.test/"}},
+	srv := testkit.StartDNS(t, testkit.ZoneReply(map[string]testkit.Record{
+		"2.0.0.127.bl.test.": {A: []string{"127.0.0.2", "127.0.0.4"}, TTL: 600, TXT: []string{"listed: ", "see https://bl.test/"}},
 	}, 3600, 60))
 	r := NewResolver(CacheConfig{})
-	opt := Options{Server: srv.addr, Timeout: time.Second}
+	opt := Options{Server: srv.Addr, Timeout: time.Second}
 	zones := []Zone{{Name: "bl.test", Weight: 5}}
 
 	zr := one(t, r.Check(context.Background(), listedIP, zones, opt))
@@ -52,7 +52,7 @@ func TestListedWithTXT(t *testing.T) {
 	if zr.TXT != "listed: see https://bl.test/" {
 		t.Errorf("TXT %q", zr.TXT)
 	}
-	if udp, _ := srv.queries(dns.TypeTXT, "2.0.0.127.bl.test."); udp != 1 {
+	if udp, _ := srv.Queries(dns.TypeTXT, "2.0.0.127.bl.test."); udp != 1 {
 		t.Errorf("%d TXT queries, want 1", udp)
 	}
 
@@ -64,7 +64,7 @@ func TestListedWithTXT(t *testing.T) {
 	if res.Score != 5 {
 		t.Errorf("score %d, want 5", res.Score)
 	}
-	if n := srv.total(); n != 2 {
+	if n := srv.Total(); n != 2 {
 		t.Errorf("server saw %d queries, want 2 (A and TXT)", n)
 	}
 	if s := r.Stats(); s.Queries != 2 || s.CacheHits != 1 || s.Errors != 0 {
@@ -73,8 +73,8 @@ func TestListedWithTXT(t *testing.T) {
 }
 
 func TestTXTFailureKeepsVerdict(t *testing.T) {
-	reply := zoneReply(map[string]record{"2.0.0.127.bl.test.": {codes: []string{"127.0.0.2"}, ttl: 600}}, 3600, 60)
-	srv := startServer(t, func(req *dns.Msg, tcp bool) *dns.Msg {
+	reply := testkit.ZoneReply(map[string]testkit.Record{"2.0.0.127.bl.test.": {A: []string{"127.0.0.2"}, TTL: 600}}, 3600, 60)
+	srv := testkit.StartDNS(t, func(req *dns.Msg, tcp bool) *dns.Msg {
 		if req.Question[0].Qtype == dns.TypeTXT {
 			m := new(dns.Msg)
 			m.SetRcode(req, dns.RcodeServerFailure)
@@ -83,15 +83,15 @@ func TestTXTFailureKeepsVerdict(t *testing.T) {
 		return reply(req, tcp)
 	})
 	r := NewResolver(CacheConfig{})
-	zr := one(t, r.Check(context.Background(), listedIP, []Zone{{Name: "bl.test", Weight: 1}}, Options{Server: srv.addr}))
+	zr := one(t, r.Check(context.Background(), listedIP, []Zone{{Name: "bl.test", Weight: 1}}, Options{Server: srv.Addr}))
 	if !zr.Listed || zr.Err != nil || zr.TXT != "" {
 		t.Errorf("got %+v, want listed without TXT", zr)
 	}
 }
 
 func TestSlowTXTKeepsVerdict(t *testing.T) {
-	reply := zoneReply(map[string]record{"2.0.0.127.bl.test.": {codes: []string{"127.0.0.2"}, ttl: 600}}, 3600, 60)
-	srv := startServer(t, func(req *dns.Msg, tcp bool) *dns.Msg {
+	reply := testkit.ZoneReply(map[string]testkit.Record{"2.0.0.127.bl.test.": {A: []string{"127.0.0.2"}, TTL: 600}}, 3600, 60)
+	srv := testkit.StartDNS(t, func(req *dns.Msg, tcp bool) *dns.Msg {
 		if req.Question[0].Qtype == dns.TypeTXT {
 			return nil
 		}
@@ -100,7 +100,7 @@ func TestSlowTXTKeepsVerdict(t *testing.T) {
 	r := NewResolver(CacheConfig{})
 	const timeout = 400 * time.Millisecond
 	start := time.Now()
-	zr := one(t, r.Check(context.Background(), listedIP, []Zone{{Name: "bl.test", Weight: 1}}, Options{Server: srv.addr, Timeout: timeout}))
+	zr := one(t, r.Check(context.Background(), listedIP, []Zone{{Name: "bl.test", Weight: 1}}, Options{Server: srv.Addr, Timeout: timeout}))
 	if d := time.Since(start); d >= timeout {
 		t.Errorf("Check took %v, want the TXT query cut short before %v", d, timeout)
 	}
@@ -111,10 +111,10 @@ func TestSlowTXTKeepsVerdict(t *testing.T) {
 
 func TestNXDOMAINNegativeTTL(t *testing.T) {
 	// RFC 2308: the negative TTL is min(SOA TTL, SOA MINIMUM) = 120 s.
-	srv := startServer(t, zoneReply(nil, 3600, 120))
+	srv := testkit.StartDNS(t, testkit.ZoneReply(nil, 3600, 120))
 	clk := testkit.NewClock(time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC))
 	r := NewResolver(CacheConfig{Now: clk.Now})
-	opt := Options{Server: srv.addr}
+	opt := Options{Server: srv.Addr}
 	zones := []Zone{{Name: "bl.test", Weight: 1}}
 	qname := QueryName(cleanIP, "bl.test")
 
@@ -122,7 +122,7 @@ func TestNXDOMAINNegativeTTL(t *testing.T) {
 	if zr.Listed || zr.Err != nil || zr.Cached || len(zr.Codes) != 0 {
 		t.Fatalf("got %+v, want not listed", zr)
 	}
-	if udp, _ := srv.queries(dns.TypeTXT, qname); udp != 0 {
+	if udp, _ := srv.Queries(dns.TypeTXT, qname); udp != 0 {
 		t.Errorf("%d TXT queries for a name not listed", udp)
 	}
 	clk.Advance(119 * time.Second)
@@ -133,20 +133,20 @@ func TestNXDOMAINNegativeTTL(t *testing.T) {
 	if zr := one(t, r.Check(context.Background(), cleanIP, zones, opt)); zr.Cached || zr.Listed || zr.Err != nil {
 		t.Errorf("at 120 s got %+v, want a fresh negative", zr)
 	}
-	if udp, _ := srv.queries(dns.TypeA, qname); udp != 2 {
+	if udp, _ := srv.Queries(dns.TypeA, qname); udp != 2 {
 		t.Errorf("%d A queries, want 2", udp)
 	}
 }
 
 func TestNoDataWithoutSOA(t *testing.T) {
-	srv := startServer(t, func(req *dns.Msg, _ bool) *dns.Msg {
+	srv := testkit.StartDNS(t, func(req *dns.Msg, _ bool) *dns.Msg {
 		m := new(dns.Msg)
 		m.SetReply(req)
 		return m
 	})
 	clk := testkit.NewClock(time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC))
 	r := NewResolver(CacheConfig{Now: clk.Now, NegativeTTL: 90 * time.Second})
-	opt := Options{Server: srv.addr}
+	opt := Options{Server: srv.Addr}
 	zones := []Zone{{Name: "bl.test", Weight: 1}}
 	if zr := one(t, r.Check(context.Background(), cleanIP, zones, opt)); zr.Listed || zr.Err != nil {
 		t.Fatalf("got %+v, want not listed", zr)
@@ -162,11 +162,11 @@ func TestNoDataWithoutSOA(t *testing.T) {
 }
 
 func TestUnexpectedCode(t *testing.T) {
-	srv := startServer(t, zoneReply(map[string]record{
-		"2.0.0.127.bl.test.": {codes: []string{"127.255.255.254"}, ttl: 60, txt: []string{"public resolver"}},
+	srv := testkit.StartDNS(t, testkit.ZoneReply(map[string]testkit.Record{
+		"2.0.0.127.bl.test.": {A: []string{"127.255.255.254"}, TTL: 60, TXT: []string{"public resolver"}},
 	}, 3600, 60))
 	r := NewResolver(CacheConfig{})
-	zr := one(t, r.Check(context.Background(), listedIP, []Zone{{Name: "bl.test", Weight: 5}}, Options{Server: srv.addr}))
+	zr := one(t, r.Check(context.Background(), listedIP, []Zone{{Name: "bl.test", Weight: 5}}, Options{Server: srv.Addr}))
 	if zr.Listed || !errors.Is(zr.Err, ErrUnexpectedCode) {
 		t.Fatalf("got %+v, want not listed with ErrUnexpectedCode", zr)
 	}
@@ -176,10 +176,10 @@ func TestUnexpectedCode(t *testing.T) {
 	if zr.TXT != "" {
 		t.Errorf("TXT %q for a name not listed", zr.TXT)
 	}
-	if udp, _ := srv.queries(dns.TypeTXT, "2.0.0.127.bl.test."); udp != 0 {
+	if udp, _ := srv.Queries(dns.TypeTXT, "2.0.0.127.bl.test."); udp != 0 {
 		t.Errorf("%d TXT queries, want 0", udp)
 	}
-	zr = one(t, r.Check(context.Background(), listedIP, []Zone{{Name: "bl.test", Weight: 5}}, Options{Server: srv.addr}))
+	zr = one(t, r.Check(context.Background(), listedIP, []Zone{{Name: "bl.test", Weight: 5}}, Options{Server: srv.Addr}))
 	if !zr.Cached || zr.Listed || !errors.Is(zr.Err, ErrUnexpectedCode) {
 		t.Errorf("second check %+v, want the same verdict from cache", zr)
 	}
@@ -188,11 +188,11 @@ func TestUnexpectedCode(t *testing.T) {
 func TestErrorRcodesNotCached(t *testing.T) {
 	for _, rcode := range []int{dns.RcodeServerFailure, dns.RcodeRefused, dns.RcodeFormatError} {
 		t.Run(dns.RcodeToString[rcode], func(t *testing.T) {
-			srv := startServer(t, zoneReply(map[string]record{"2.0.0.127.bl.test.": {rcode: rcode}}, 3600, 60))
+			srv := testkit.StartDNS(t, testkit.ZoneReply(map[string]testkit.Record{"2.0.0.127.bl.test.": {Rcode: rcode}}, 3600, 60))
 			r := NewResolver(CacheConfig{})
 			zones := []Zone{{Name: "bl.test", Weight: 5}}
 			for i := range 2 {
-				res := r.Check(context.Background(), listedIP, zones, Options{Server: srv.addr})
+				res := r.Check(context.Background(), listedIP, zones, Options{Server: srv.Addr})
 				zr := one(t, res)
 				if zr.Listed || zr.Cached || !errors.Is(zr.Err, ErrRcode) || res.Score != 0 {
 					t.Fatalf("check %d: got %+v score %d, want an rcode error", i, zr, res.Score)
@@ -204,7 +204,7 @@ func TestErrorRcodesNotCached(t *testing.T) {
 					t.Errorf("Errors() %d, Listed() %d", len(res.Errors()), len(res.Listed()))
 				}
 			}
-			if udp, _ := srv.queries(dns.TypeA, "2.0.0.127.bl.test."); udp != 2 {
+			if udp, _ := srv.Queries(dns.TypeA, "2.0.0.127.bl.test."); udp != 2 {
 				t.Errorf("%d queries, want 2: an error must not be cached", udp)
 			}
 			if s := r.Stats(); s.Errors != 2 {
@@ -215,12 +215,12 @@ func TestErrorRcodesNotCached(t *testing.T) {
 }
 
 func TestTimeout(t *testing.T) {
-	srv := startServer(t, func(*dns.Msg, bool) *dns.Msg { return nil })
+	srv := testkit.StartDNS(t, func(*dns.Msg, bool) *dns.Msg { return nil })
 	r := NewResolver(CacheConfig{})
 	zones := []Zone{{Name: "a.test", Weight: 1}, {Name: "b.test", Weight: 1}}
 	const timeout = 300 * time.Millisecond
 	start := time.Now()
-	res := r.Check(context.Background(), listedIP, zones, Options{Server: srv.addr, Timeout: timeout})
+	res := r.Check(context.Background(), listedIP, zones, Options{Server: srv.Addr, Timeout: timeout})
 	if d := time.Since(start); d < timeout || d > timeout+100*time.Millisecond {
 		t.Errorf("Check took %v, want about %v", d, timeout)
 	}
@@ -229,20 +229,20 @@ func TestTimeout(t *testing.T) {
 			t.Errorf("got %+v, want ErrTimeout", zr)
 		}
 	}
-	if n := srv.total(); n != 2 {
+	if n := srv.Total(); n != 2 {
 		t.Errorf("%d queries, want 2", n)
 	}
 }
 
 func TestContextBoundsCheck(t *testing.T) {
-	srv := startServer(t, func(*dns.Msg, bool) *dns.Msg { return nil })
+	srv := testkit.StartDNS(t, func(*dns.Msg, bool) *dns.Msg { return nil })
 	r := NewResolver(CacheConfig{})
 	zones := []Zone{{Name: "a.test", Weight: 1}}
 
 	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
 	defer cancel()
 	start := time.Now()
-	zr := one(t, r.Check(ctx, listedIP, zones, Options{Server: srv.addr, Timeout: 5 * time.Second}))
+	zr := one(t, r.Check(ctx, listedIP, zones, Options{Server: srv.Addr, Timeout: 5 * time.Second}))
 	if d := time.Since(start); d > 300*time.Millisecond {
 		t.Errorf("Check took %v past a 100 ms context", d)
 	}
@@ -252,7 +252,7 @@ func TestContextBoundsCheck(t *testing.T) {
 
 	ctx, cancel = context.WithCancel(context.Background())
 	cancel()
-	zr = one(t, r.Check(ctx, cleanIP, zones, Options{Server: srv.addr, Timeout: 5 * time.Second}))
+	zr = one(t, r.Check(ctx, cleanIP, zones, Options{Server: srv.Addr, Timeout: 5 * time.Second}))
 	if !errors.Is(zr.Err, context.Canceled) {
 		t.Errorf("got %v, want context.Canceled", zr.Err)
 	}
@@ -284,21 +284,21 @@ func TestQueryName(t *testing.T) {
 
 func TestIPv6Lookup(t *testing.T) {
 	ip := netip.MustParseAddr("2001:db8::1")
-	srv := startServer(t, zoneReply(map[string]record{
-		QueryName(ip, "bl6.test"): {codes: []string{"127.0.0.2"}, ttl: 60, txt: []string{"v6"}},
+	srv := testkit.StartDNS(t, testkit.ZoneReply(map[string]testkit.Record{
+		QueryName(ip, "bl6.test"): {A: []string{"127.0.0.2"}, TTL: 60, TXT: []string{"v6"}},
 	}, 3600, 60))
 	r := NewResolver(CacheConfig{})
-	zr := one(t, r.Check(context.Background(), ip, []Zone{{Name: "bl6.test", Weight: 1}}, Options{Server: srv.addr}))
+	zr := one(t, r.Check(context.Background(), ip, []Zone{{Name: "bl6.test", Weight: 1}}, Options{Server: srv.Addr}))
 	if !zr.Listed || zr.TXT != "v6" {
 		t.Errorf("got %+v, want listed", zr)
 	}
 }
 
 func TestMappedAddressSharesCache(t *testing.T) {
-	srv := startServer(t, zoneReply(map[string]record{"2.0.0.127.bl.test.": {codes: []string{"127.0.0.2"}, ttl: 60}}, 3600, 60))
+	srv := testkit.StartDNS(t, testkit.ZoneReply(map[string]testkit.Record{"2.0.0.127.bl.test.": {A: []string{"127.0.0.2"}, TTL: 60}}, 3600, 60))
 	r := NewResolver(CacheConfig{})
 	zones := []Zone{{Name: "bl.test", Weight: 1}}
-	opt := Options{Server: srv.addr}
+	opt := Options{Server: srv.Addr}
 	r.Check(context.Background(), listedIP, zones, opt)
 	zr := one(t, r.Check(context.Background(), netip.MustParseAddr("::ffff:127.0.0.2"), []Zone{{Name: "BL.test.", Weight: 1}}, opt))
 	if !zr.Listed || !zr.Cached {
@@ -307,11 +307,11 @@ func TestMappedAddressSharesCache(t *testing.T) {
 }
 
 func TestScoreAndWeights(t *testing.T) {
-	srv := startServer(t, zoneReply(map[string]record{
-		"2.0.0.127.block1.test.": {codes: []string{"127.0.0.2"}, ttl: 60},
-		"2.0.0.127.block2.test.": {codes: []string{"127.0.0.3"}, ttl: 60},
-		"2.0.0.127.allow.test.":  {codes: []string{"127.0.0.2"}, ttl: 60},
-		"2.0.0.127.broken.test.": {rcode: dns.RcodeServerFailure},
+	srv := testkit.StartDNS(t, testkit.ZoneReply(map[string]testkit.Record{
+		"2.0.0.127.block1.test.": {A: []string{"127.0.0.2"}, TTL: 60},
+		"2.0.0.127.block2.test.": {A: []string{"127.0.0.3"}, TTL: 60},
+		"2.0.0.127.allow.test.":  {A: []string{"127.0.0.2"}, TTL: 60},
+		"2.0.0.127.broken.test.": {Rcode: dns.RcodeServerFailure},
 	}, 3600, 60))
 	r := NewResolver(CacheConfig{})
 	zones := []Zone{
@@ -321,7 +321,7 @@ func TestScoreAndWeights(t *testing.T) {
 		{Name: "allow.test", Weight: -10},
 		{Name: "broken.test", Weight: 4},
 	}
-	res := r.Check(context.Background(), listedIP, zones, Options{Server: srv.addr})
+	res := r.Check(context.Background(), listedIP, zones, Options{Server: srv.Addr})
 	if res.Score != -5 {
 		t.Errorf("score %d, want -5", res.Score)
 	}
@@ -357,9 +357,9 @@ func TestListedRanges(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(strings.Join(tt.codes, ","), func(t *testing.T) {
-			srv := startServer(t, zoneReply(map[string]record{"2.0.0.127.bl.test.": {codes: tt.codes, ttl: 60}}, 3600, 60))
+			srv := testkit.StartDNS(t, testkit.ZoneReply(map[string]testkit.Record{"2.0.0.127.bl.test.": {A: tt.codes, TTL: 60}}, 3600, 60))
 			r := NewResolver(CacheConfig{})
-			res := r.Check(context.Background(), listedIP, []Zone{{Name: "bl.test", Weight: 2, Listed: ranges}}, Options{Server: srv.addr})
+			res := r.Check(context.Background(), listedIP, []Zone{{Name: "bl.test", Weight: 2, Listed: ranges}}, Options{Server: srv.Addr})
 			zr := one(t, res)
 			if zr.Listed != tt.listed || errors.Is(zr.Err, ErrUnexpectedCode) != tt.unexpect {
 				t.Errorf("got listed %v err %v, want listed %v unexpected %v", zr.Listed, zr.Err, tt.listed, tt.unexpect)
@@ -394,11 +394,11 @@ func TestTTLExpiryAndClamping(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			srv := startServer(t, zoneReply(map[string]record{"2.0.0.127.bl.test.": {codes: []string{"127.0.0.2"}, ttl: tt.ttl}}, 3600, 60))
+			srv := testkit.StartDNS(t, testkit.ZoneReply(map[string]testkit.Record{"2.0.0.127.bl.test.": {A: []string{"127.0.0.2"}, TTL: tt.ttl}}, 3600, 60))
 			clk := testkit.NewClock(time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC))
 			r := NewResolver(CacheConfig{Now: clk.Now, MinTTL: 30 * time.Second, MaxTTL: time.Hour})
 			zones := []Zone{{Name: "bl.test", Weight: 1}}
-			opt := Options{Server: srv.addr}
+			opt := Options{Server: srv.Addr}
 			r.Check(context.Background(), listedIP, zones, opt)
 			clk.Advance(tt.keep - time.Second)
 			if zr := one(t, r.Check(context.Background(), listedIP, zones, opt)); !zr.Cached || !zr.Listed {
@@ -408,7 +408,7 @@ func TestTTLExpiryAndClamping(t *testing.T) {
 			if zr := one(t, r.Check(context.Background(), listedIP, zones, opt)); zr.Cached || !zr.Listed {
 				t.Errorf("at expiry got %+v, want a new query", zr)
 			}
-			if udp, _ := srv.queries(dns.TypeA, "2.0.0.127.bl.test."); udp != 2 {
+			if udp, _ := srv.Queries(dns.TypeA, "2.0.0.127.bl.test."); udp != 2 {
 				t.Errorf("%d A queries, want 2", udp)
 			}
 		})
@@ -416,11 +416,11 @@ func TestTTLExpiryAndClamping(t *testing.T) {
 }
 
 func TestNegativeTTLClamped(t *testing.T) {
-	srv := startServer(t, zoneReply(nil, 0, 0))
+	srv := testkit.StartDNS(t, testkit.ZoneReply(nil, 0, 0))
 	clk := testkit.NewClock(time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC))
 	r := NewResolver(CacheConfig{Now: clk.Now, MinTTL: 45 * time.Second})
 	zones := []Zone{{Name: "bl.test", Weight: 1}}
-	opt := Options{Server: srv.addr}
+	opt := Options{Server: srv.Addr}
 	r.Check(context.Background(), cleanIP, zones, opt)
 	clk.Advance(44 * time.Second)
 	if zr := one(t, r.Check(context.Background(), cleanIP, zones, opt)); !zr.Cached {
@@ -429,8 +429,8 @@ func TestNegativeTTLClamped(t *testing.T) {
 }
 
 func TestTruncatedRetriesOverTCP(t *testing.T) {
-	full := zoneReply(map[string]record{"2.0.0.127.bl.test.": {codes: []string{"127.0.0.2"}, ttl: 60, txt: []string{"over tcp"}}}, 3600, 60)
-	srv := startServer(t, func(req *dns.Msg, tcp bool) *dns.Msg {
+	full := testkit.ZoneReply(map[string]testkit.Record{"2.0.0.127.bl.test.": {A: []string{"127.0.0.2"}, TTL: 60, TXT: []string{"over tcp"}}}, 3600, 60)
+	srv := testkit.StartDNS(t, func(req *dns.Msg, tcp bool) *dns.Msg {
 		if tcp {
 			return full(req, tcp)
 		}
@@ -440,11 +440,11 @@ func TestTruncatedRetriesOverTCP(t *testing.T) {
 		return m
 	})
 	r := NewResolver(CacheConfig{})
-	zr := one(t, r.Check(context.Background(), listedIP, []Zone{{Name: "bl.test", Weight: 1}}, Options{Server: srv.addr}))
+	zr := one(t, r.Check(context.Background(), listedIP, []Zone{{Name: "bl.test", Weight: 1}}, Options{Server: srv.Addr}))
 	if !zr.Listed || zr.TXT != "over tcp" || zr.Err != nil {
 		t.Fatalf("got %+v, want listed over TCP", zr)
 	}
-	if udp, tcp := srv.queries(dns.TypeA, "2.0.0.127.bl.test."); udp != 1 || tcp != 1 {
+	if udp, tcp := srv.Queries(dns.TypeA, "2.0.0.127.bl.test."); udp != 1 || tcp != 1 {
 		t.Errorf("A queries: %d UDP, %d TCP, want 1 and 1", udp, tcp)
 	}
 	if s := r.Stats(); s.Queries != 4 {
@@ -453,13 +453,13 @@ func TestTruncatedRetriesOverTCP(t *testing.T) {
 }
 
 func TestConcurrentMissesShareOneQuery(t *testing.T) {
-	srv := startServer(t, zoneReply(map[string]record{
-		"2.0.0.127.a.test.": {codes: []string{"127.0.0.2"}, ttl: 60, txt: []string{"a"}},
+	srv := testkit.StartDNS(t, testkit.ZoneReply(map[string]testkit.Record{
+		"2.0.0.127.a.test.": {A: []string{"127.0.0.2"}, TTL: 60, TXT: []string{"a"}},
 	}, 3600, 60))
-	srv.setDelay(100 * time.Millisecond)
+	srv.SetDelay(100 * time.Millisecond)
 	r := NewResolver(CacheConfig{})
 	zones := []Zone{{Name: "a.test", Weight: 1}, {Name: "b.test", Weight: 1}}
-	opt := Options{Server: srv.addr}
+	opt := Options{Server: srv.Addr}
 
 	var wg sync.WaitGroup
 	results := make([]Result, 100)
@@ -473,22 +473,22 @@ func TestConcurrentMissesShareOneQuery(t *testing.T) {
 		}
 	}
 	for _, name := range []string{"2.0.0.127.a.test.", "2.0.0.127.b.test."} {
-		if udp, _ := srv.queries(dns.TypeA, name); udp != 1 {
+		if udp, _ := srv.Queries(dns.TypeA, name); udp != 1 {
 			t.Errorf("%s: %d A queries, want 1", name, udp)
 		}
 	}
-	if n := srv.total(); n != 3 {
+	if n := srv.Total(); n != 3 {
 		t.Errorf("server saw %d queries, want 3", n)
 	}
 }
 
 func TestZonesQueriedInParallel(t *testing.T) {
-	srv := startServer(t, zoneReply(nil, 3600, 60))
-	srv.setDelay(200 * time.Millisecond)
+	srv := testkit.StartDNS(t, testkit.ZoneReply(nil, 3600, 60))
+	srv.SetDelay(200 * time.Millisecond)
 	r := NewResolver(CacheConfig{})
 	zones := []Zone{{Name: "a.test", Weight: 1}, {Name: "b.test", Weight: 1}, {Name: "c.test", Weight: 1}}
 	start := time.Now()
-	res := r.Check(context.Background(), cleanIP, zones, Options{Server: srv.addr})
+	res := r.Check(context.Background(), cleanIP, zones, Options{Server: srv.Addr})
 	d := time.Since(start)
 	if len(res.Errors()) != 0 {
 		t.Fatalf("errors: %+v", res.Errors())
@@ -499,44 +499,44 @@ func TestZonesQueriedInParallel(t *testing.T) {
 }
 
 func TestCacheKeyIncludesServer(t *testing.T) {
-	listing := startServer(t, zoneReply(map[string]record{"2.0.0.127.bl.test.": {codes: []string{"127.0.0.2"}, ttl: 600}}, 3600, 60))
-	clean := startServer(t, zoneReply(nil, 3600, 600))
+	listing := testkit.StartDNS(t, testkit.ZoneReply(map[string]testkit.Record{"2.0.0.127.bl.test.": {A: []string{"127.0.0.2"}, TTL: 600}}, 3600, 60))
+	clean := testkit.StartDNS(t, testkit.ZoneReply(nil, 3600, 600))
 	r := NewResolver(CacheConfig{})
 	zones := []Zone{{Name: "bl.test", Weight: 1}}
-	if zr := one(t, r.Check(context.Background(), listedIP, zones, Options{Server: listing.addr})); !zr.Listed {
+	if zr := one(t, r.Check(context.Background(), listedIP, zones, Options{Server: listing.Addr})); !zr.Listed {
 		t.Fatalf("got %+v, want listed", zr)
 	}
-	if zr := one(t, r.Check(context.Background(), listedIP, zones, Options{Server: clean.addr})); zr.Listed || zr.Cached {
+	if zr := one(t, r.Check(context.Background(), listedIP, zones, Options{Server: clean.Addr})); zr.Listed || zr.Cached {
 		t.Errorf("another server got %+v, want its own answer", zr)
 	}
 }
 
 func TestCacheDisabled(t *testing.T) {
-	srv := startServer(t, zoneReply(nil, 3600, 600))
+	srv := testkit.StartDNS(t, testkit.ZoneReply(nil, 3600, 600))
 	r := NewResolver(CacheConfig{Size: -1})
 	zones := []Zone{{Name: "bl.test", Weight: 1}}
 	for range 3 {
-		if zr := one(t, r.Check(context.Background(), cleanIP, zones, Options{Server: srv.addr})); zr.Cached {
+		if zr := one(t, r.Check(context.Background(), cleanIP, zones, Options{Server: srv.Addr})); zr.Cached {
 			t.Errorf("cached %+v with the cache disabled", zr)
 		}
 	}
-	if n := srv.total(); n != 3 {
+	if n := srv.Total(); n != 3 {
 		t.Errorf("%d queries, want 3", n)
 	}
 }
 
 func TestCacheSizeBounded(t *testing.T) {
-	srv := startServer(t, zoneReply(nil, 3600, 600))
+	srv := testkit.StartDNS(t, testkit.ZoneReply(nil, 3600, 600))
 	r := NewResolver(CacheConfig{Size: 2})
 	zones := []Zone{{Name: "bl.test", Weight: 1}}
-	opt := Options{Server: srv.addr}
+	opt := Options{Server: srv.Addr}
 	for _, ip := range []string{"192.0.2.1", "192.0.2.2", "192.0.2.3", "192.0.2.1"} {
 		r.Check(context.Background(), netip.MustParseAddr(ip), zones, opt)
 	}
 	if n := r.cache.Len(); n != 2 {
 		t.Errorf("cache holds %d entries, want 2", n)
 	}
-	if n := srv.total(); n != 4 {
+	if n := srv.Total(); n != 4 {
 		t.Errorf("%d queries, want 4: the oldest entry must have been evicted", n)
 	}
 }

@@ -10,27 +10,28 @@ import (
 	"github.com/miekg/dns"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
+	"github.com/sekisho/sekisho/policy/internal/testkit"
 	"github.com/sekisho/sekisho/policy/metrics"
 )
 
 // TestMetrics: each zone of each Check is counted once by result (listed,
 // clean, error) and once as a cache hit or miss.
 func TestMetrics(t *testing.T) {
-	srv := startServer(t, func(req *dns.Msg, tcp bool) *dns.Msg {
+	srv := testkit.StartDNS(t, func(req *dns.Msg, tcp bool) *dns.Msg {
 		if strings.HasSuffix(req.Question[0].Name, "fail.test.") {
 			m := new(dns.Msg)
 			m.SetReply(req)
 			m.Rcode = dns.RcodeServerFailure
 			return m
 		}
-		return zoneReply(map[string]record{
-			"2.0.0.127.bl.test.": {codes: []string{"127.0.0.2"}, ttl: 600},
+		return testkit.ZoneReply(map[string]testkit.Record{
+			"2.0.0.127.bl.test.": {A: []string{"127.0.0.2"}, TTL: 600},
 		}, 3600, 60)(req, tcp)
 	})
 	m := metrics.New("test")
 	r := NewResolver(CacheConfig{Metrics: m})
 	zones := []Zone{{Name: "bl.test", Weight: 1}, {Name: "fail.test", Weight: 1}}
-	opt := Options{Server: srv.addr, Timeout: time.Second}
+	opt := Options{Server: srv.Addr, Timeout: time.Second}
 	r.Check(context.Background(), listedIP, zones, opt)                         // bl.test: listed, miss
 	r.Check(context.Background(), listedIP, zones, opt)                         // bl.test: listed, hit
 	r.Check(context.Background(), cleanIP, zones, opt)                          // bl.test: clean, miss
