@@ -21,12 +21,13 @@ const chromiumCmd = "/usr/bin/chromium"
 
 // dumpDOM loads url in headless Chromium and returns the DOM once the
 // page has loaded, after any script would have run.
-func dumpDOM(t testing.TB, u string) string {
+func dumpDOM(t testing.TB, u string, extra ...string) string {
 	t.Helper()
 	requireProgram(t, chromiumCmd)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	args := []string{"--headless", "--disable-gpu", "--no-first-run", "--user-data-dir=" + t.TempDir(), "--dump-dom", u}
+	args := append([]string{"--headless", "--disable-gpu", "--no-first-run", "--user-data-dir=" + t.TempDir()}, extra...)
+	args = append(args, "--dump-dom", u)
 	if os.Geteuid() == 0 {
 		args = append([]string{"--no-sandbox"}, args...) // Chromium's sandbox refuses root
 	}
@@ -85,7 +86,7 @@ func TestE2EConsole(t *testing.T) {
 		t.Errorf("decisions not listed:\n%s", dom)
 	}
 	// The refused one's row opens its full record.
-	row := regexp.MustCompile(`<tr class="decision"><td><a href="(/decision/\d+)">[^<]*</a></td><td>[^<]*</td><td>[^<]*</td><td class="reject">`).FindStringSubmatch(dom)
+	row := regexp.MustCompile(`<tr class="decision"><td><a href="(/decision/\d+)[^"]*">[^<]*</a></td><td>[^<]*</td><td>[^<]*</td><td class="reject">`).FindStringSubmatch(dom)
 	if row == nil {
 		t.Fatalf("no row for the refused message:\n%s", dom)
 	}
@@ -97,6 +98,12 @@ func TestE2EConsole(t *testing.T) {
 	}
 	if strings.Contains(dom, "<script") || strings.Contains(dom, "pwned</title>") {
 		t.Errorf("decision page runs the subject:\n%s", dom)
+	}
+
+	// A browser that prefers Japanese gets the pages in Japanese.
+	dom = dumpDOM(t, "http://"+web+"/?q="+url.QueryEscape(tok), "--accept-lang=ja")
+	if !strings.Contains(dom, `<html lang="ja">`) || !strings.Contains(dom, "2 件の判定 (新しい順)。") || !strings.Contains(dom, "<th>件名</th>") {
+		t.Errorf("the Japanese page:\n%s", dom)
 	}
 
 	// The chart of refusals draws the refusal as Chromium renders it.

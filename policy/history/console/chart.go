@@ -156,8 +156,8 @@ func (h *handler) chart(w http.ResponseWriter, r *http.Request) {
 	v := view{Tab: "chart"}
 	s := h.store()
 	if s == nil {
-		v.Error = "no history is kept: set [history] store"
-		h.render(w, http.StatusServiceUnavailable, v)
+		v.Error = tr(langOf(r), "err_no_history")
+		h.render(w, r, http.StatusServiceUnavailable, v)
 		return
 	}
 	since := time.Now().Truncate(time.Hour).Add(-(chartHours - 1) * time.Hour)
@@ -166,8 +166,8 @@ func (h *handler) chart(w http.ResponseWriter, r *http.Request) {
 	counts, err := s.Refusals(ctx, since, time.Hour)
 	if err != nil {
 		h.log.Warn("console: counting refusals failed", "error", err)
-		v.Error = "the history store does not answer"
-		h.render(w, http.StatusServiceUnavailable, v)
+		v.Error = tr(langOf(r), "err_store")
+		h.render(w, r, http.StatusServiceUnavailable, v)
 		return
 	}
 	in := make([]countIn, len(counts))
@@ -176,5 +176,5 @@ func (h *handler) chart(w http.ResponseWriter, r *http.Request) {
 	}
 	cv := buildChart(in, since)
 	v.Chart = &cv
-	h.render(w, http.StatusOK, v)
+	h.render(w, r, http.StatusOK, v)
 }

@@ -29,6 +29,7 @@ var files embed.FS
 var page = template.Must(template.New("page.html").Funcs(template.FuncMap{
 	"when": func(t time.Time) string { return t.Local().Format("2006-01-02 15:04:05") },
 	"join": strings.Join,
+	"t":    tr,
 }).ParseFS(files, "page.html"))
 
 // Handler serves the console; store returns the history to read, nil
@@ -53,6 +54,7 @@ type handler struct {
 
 // view is what page.html renders: a list, one decision, or held mail.
 type view struct {
+	Lang     string // en or ja: see i18n.go
 	Tab      string // "held" on the pages of held mail, "chart" on the chart
 	Query    string
 	Since    string
@@ -71,16 +73,16 @@ func (h *handler) list(w http.ResponseWriter, r *http.Request) {
 	if v.Since != "" {
 		d, err := parseAge(v.Since)
 		if err != nil {
-			v.Error = err.Error()
-			h.render(w, http.StatusBadRequest, v)
+			v.Error = tr(langOf(r), "err_since")
+			h.render(w, r, http.StatusBadRequest, v)
 			return
 		}
 		q.Since = time.Now().Add(-d)
 	}
 	s := h.store()
 	if s == nil {
-		v.Error = "no history is kept: set [history] store"
-		h.render(w, http.StatusServiceUnavailable, v)
+		v.Error = tr(langOf(r), "err_no_history")
+		h.render(w, r, http.StatusServiceUnavailable, v)
 		return
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), 30*time.Second)
@@ -88,12 +90,12 @@ func (h *handler) list(w http.ResponseWriter, r *http.Request) {
 	recs, err := s.Search(ctx, q)
 	if err != nil {
 		h.log.Warn("console: search failed", "error", err)
-		v.Error = "the history store does not answer"
-		h.render(w, http.StatusServiceUnavailable, v)
+		v.Error = tr(langOf(r), "err_store")
+		h.render(w, r, http.StatusServiceUnavailable, v)
 		return
 	}
 	v.Records = recs
-	h.render(w, http.StatusOK, v)
+	h.render(w, r, http.StatusOK, v)
 }
 
 func (h *handler) decision(w http.ResponseWriter, r *http.Request) {
@@ -112,14 +114,17 @@ func (h *handler) decision(w http.ResponseWriter, r *http.Request) {
 		return
 	case err != nil:
 		h.log.Warn("console: reading a decision failed", "id", id, "error", err)
-		h.render(w, http.StatusServiceUnavailable, view{Error: "the history store does not answer"})
+		h.render(w, r, http.StatusServiceUnavailable, view{Error: tr(langOf(r), "err_store")})
 		return
 	}
-	h.render(w, http.StatusOK, view{Record: &rec})
+	h.render(w, r, http.StatusOK, view{Record: &rec})
 }
 
-func (h *handler) render(w http.ResponseWriter, status int, v view) {
+// render writes page.html of v, in the request's language.
+func (h *handler) render(w http.ResponseWriter, r *http.Request, status int, v view) {
+	v.Lang = langOf(r)
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.Header().Set("Content-Language", v.Lang)
 	w.WriteHeader(status)
 	if err := page.Execute(w, v); err != nil {
 		h.log.Warn("console: rendering", "error", err)

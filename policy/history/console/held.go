@@ -186,26 +186,26 @@ func heldRecord(ctx context.Context, s history.Store, id string) (history.Record
 func (h *handler) heldList(w http.ResponseWriter, r *http.Request) {
 	v := view{Tab: "held"}
 	if len(h.held.Queue) == 0 {
-		v.Error = "the held list is off: set [console] queue_command"
-		h.render(w, http.StatusNotFound, v)
+		v.Error = tr(langOf(r), "err_held_off")
+		h.render(w, r, http.StatusNotFound, v)
 		return
 	}
 	s := h.store()
 	if s == nil {
-		v.Error = "no history is kept: set [history] store"
-		h.render(w, http.StatusServiceUnavailable, v)
+		v.Error = tr(langOf(r), "err_no_history")
+		h.render(w, r, http.StatusServiceUnavailable, v)
 		return
 	}
 	hv, err := h.heldNow(r.Context(), s)
 	if err != nil {
 		h.log.Warn("console: reading the hold queue failed", "error", err)
-		v.Error = "the hold queue cannot be read: " + err.Error()
-		h.render(w, http.StatusServiceUnavailable, v)
+		v.Error = tr(langOf(r), "err_queue", err.Error())
+		h.render(w, r, http.StatusServiceUnavailable, v)
 		return
 	}
 	hv.CanRelease, hv.CanDelete = len(h.held.Release) > 0, len(h.held.Delete) > 0
 	v.Held = &hv
-	h.render(w, http.StatusOK, v)
+	h.render(w, r, http.StatusOK, v)
 }
 
 // heldOne finds the held message a request names, as the list would show
@@ -225,7 +225,7 @@ func (h *handler) heldOne(w http.ResponseWriter, r *http.Request) (string, heldR
 	hv, err := h.heldNow(r.Context(), s)
 	if err != nil {
 		h.log.Warn("console: reading the hold queue failed", "error", err)
-		h.render(w, http.StatusServiceUnavailable, view{Tab: "held", Error: "the hold queue cannot be read: " + err.Error()})
+		h.render(w, r, http.StatusServiceUnavailable, view{Tab: "held", Error: tr(langOf(r), "err_queue", err.Error())})
 		return "", heldRow{}, false
 	}
 	for _, row := range hv.Rows {
@@ -233,7 +233,7 @@ func (h *handler) heldOne(w http.ResponseWriter, r *http.Request) (string, heldR
 			return action, row, true
 		}
 	}
-	h.render(w, http.StatusNotFound, view{Tab: "held", Error: "message " + id + " is not in the hold queue as held by sekisho (released or deleted already?)"})
+	h.render(w, r, http.StatusNotFound, view{Tab: "held", Error: tr(langOf(r), "err_not_held", id)})
 	return "", heldRow{}, false
 }
 
@@ -242,7 +242,7 @@ func (h *handler) heldConfirm(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	h.render(w, http.StatusOK, view{Tab: "held", Held: &heldView{Confirm: &row, Action: action, Token: heldToken(action, row.QueueID)}})
+	h.render(w, r, http.StatusOK, view{Tab: "held", Held: &heldView{Confirm: &row, Action: action, Token: heldToken(action, row.QueueID)}})
 }
 
 // auditEntry is one line of the audit log.
@@ -279,7 +279,7 @@ func (h *handler) heldDo(w http.ResponseWriter, r *http.Request) {
 		f, err := os.OpenFile(h.held.AuditLog, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
 		if err != nil {
 			h.log.Error("console: the audit log cannot be written: nothing was done", "audit_log", h.held.AuditLog, "error", err)
-			h.render(w, http.StatusInternalServerError, view{Tab: "held", Error: "the audit log cannot be written, so nothing was done: " + err.Error()})
+			h.render(w, r, http.StatusInternalServerError, view{Tab: "held", Error: tr(langOf(r), "err_audit", err.Error())})
 			return
 		}
 		defer f.Close()
@@ -321,10 +321,10 @@ func (h *handler) heldDo(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if err != nil {
-		h.render(w, http.StatusBadGateway, view{Tab: "held", Error: "message " + row.QueueID + " not " + past(action) + ": " + err.Error()})
+		h.render(w, r, http.StatusBadGateway, view{Tab: "held", Error: tr(langOf(r), "err_not_"+past(action), row.QueueID, err.Error())})
 		return
 	}
-	h.render(w, http.StatusOK, view{Tab: "held", Held: &heldView{Done: "message " + row.QueueID + " " + past(action)}})
+	h.render(w, r, http.StatusOK, view{Tab: "held", Held: &heldView{Done: tr(langOf(r), "done_"+action, row.QueueID)}})
 }
 
 func past(action string) string {

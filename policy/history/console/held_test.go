@@ -133,7 +133,7 @@ func TestHeldList(t *testing.T) {
 		t.Errorf("want the one message sekisho held:\n%s", body)
 	}
 	for _, want := range []string{"1 messages held by sekisho; 1 other held messages are not shown", "ascii_only", "subject is ASCII only",
-		"&lt;b&gt;invoice&lt;/b&gt;", `href="/held/5033898822E/release"`, `href="/held/5033898822E/delete"`} {
+		"&lt;b&gt;invoice&lt;/b&gt;", `href="/held/5033898822E/release?lang=en"`, `href="/held/5033898822E/delete?lang=en"`} {
 		if !strings.Contains(body, want) {
 			t.Errorf("the list lacks %q:\n%s", want, body)
 		}
