@@ -4,6 +4,7 @@ package main_test
 // scenario tests expect, without sekisho.
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -136,8 +137,9 @@ func TestE2EHarnessClamd(t *testing.T) {
 
 func TestE2EHarnessRedis(t *testing.T) {
 	t.Parallel()
-	s := sharedRedis(t)
-	if r, err := redisCommand(s.Addr, "PING"); err != nil || r != "+PONG" {
+	c := sharedRedis(t).Client("")
+	defer c.Close()
+	if r, err := c.Ping(context.Background()).Result(); err != nil || r != "PONG" {
 		t.Fatalf("PING: %q, %v", r, err)
 	}
 }

@@ -17,6 +17,8 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+
+	"github.com/sekisho/sekisho/policy/ratelimit/redistest"
 )
 
 // Paths of the Debian packages the harness drives.
@@ -41,13 +43,18 @@ const (
 
 // service is a daemon shared by the whole package or owned by one test.
 type service struct {
-	p    *proc
-	dir  string
-	Addr string // 127.0.0.1:PORT
+	p     *proc
+	redis *redistest.Server // instead of p, for the package's Redis
+	dir   string
+	Addr  string // 127.0.0.1:PORT
 }
 
 func (s *service) stop() {
-	s.p.stop()
+	if s.redis != nil {
+		s.redis.Stop()
+	} else {
+		s.p.stop()
+	}
 	os.RemoveAll(s.dir)
 }
 
@@ -279,59 +286,19 @@ func clamdCommand(addr, cmd string, data []byte) (string, error) {
 	return strings.TrimSuffix(r, "\x00"), nil
 }
 
-// newRedis starts redis-server on a free port without persistence.
+// newRedis starts redis-server on a free port without persistence, as
+// redistest starts every Redis of the tests.
 func newRedis() (*service, error) {
 	dir, err := newServiceDir("redis")
 	if err != nil {
 		return nil, err
 	}
-	port, err := freeTCP()
+	r, err := redistest.StartSharedServer(dir, "")
 	if err != nil {
+		os.RemoveAll(dir)
 		return nil, err
 	}
-	addr := fmt.Sprintf("127.0.0.1:%d", port)
-	p, err := startProc("redis", filepath.Join(dir, "redis.log"), redisCmd,
-		"--bind", "127.0.0.1", "--port", fmt.Sprint(port), "--daemonize", "no",
-		"--save", "", "--appendonly", "no", "--dir", dir)
-	if err != nil {
-		return nil, err
-	}
-	s := &service{p: p, dir: dir, Addr: addr}
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		r, err := redisCommand(addr, "PING")
-		if err == nil && r == "+PONG" {
-			return s, nil
-		}
-		select {
-		case <-p.exited:
-			out := p.output()
-			s.stop()
-			return nil, fmt.Errorf("redis exited: %s", out)
-		default:
-		}
-		if time.Now().After(deadline) {
-			out := p.output()
-			s.stop()
-			return nil, fmt.Errorf("redis not answering on %s: %v\n%s", addr, err, out)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
-// redisCommand sends one inline command and returns the first reply line.
-func redisCommand(addr, cmd string) (string, error) {
-	c, err := net.DialTimeout("tcp", addr, time.Second)
-	if err != nil {
-		return "", err
-	}
-	defer c.Close()
-	c.SetDeadline(time.Now().Add(5 * time.Second))
-	if _, err := io.WriteString(c, cmd+"\r\n"); err != nil {
-		return "", err
-	}
-	line, err := bufio.NewReader(c).ReadString('\n')
-	return strings.TrimRight(line, "\r\n"), err
+	return &service{redis: r, dir: dir, Addr: r.Addr}, nil
 }
 
 // handedOut holds the ports freeTCP and freeUDP gave: a port is free
@@ -442,8 +409,8 @@ func sharedClamd(t testing.TB) *service {
 }
 
 // sharedRedis returns the package's Redis.
-func sharedRedis(t testing.TB) *service {
-	return sharedService(t, "redis", []string{redisCmd}, newRedis)
+func sharedRedis(t testing.TB) *redistest.Server {
+	return sharedService(t, "redis", []string{redisCmd}, newRedis).redis
 }
 
 // startClamd starts a clamd of the test's own, stopped at cleanup (or

@@ -43,11 +43,21 @@ const startTimeout = 30 * time.Second
 // program returns the path of a program, failing the test without it.
 func program(tb testing.TB, name string) string {
 	tb.Helper()
-	path, err := exec.LookPath(name)
+	path, err := lookProgram(name)
 	if err != nil {
-		tb.Fatalf("%s is needed to test the Redis stores and was not found in PATH (%v): it comes with Debian package %s; install every test dependency with bash testdata/install-deps.sh (as root, from the repository root)", name, err, programs[name])
+		tb.Fatal(err)
 	}
 	return path
+}
+
+// lookProgram returns the path of a program, or an error that says how
+// to install it.
+func lookProgram(name string) (string, error) {
+	path, err := exec.LookPath(name)
+	if err != nil {
+		return "", fmt.Errorf("%s is needed to test the Redis stores and was not found in PATH (%v): it comes with Debian package %s; install every test dependency with bash testdata/install-deps.sh (as root, from the repository root)", name, err, programs[name])
+	}
+	return path, nil
 }
 
 // Server is one redis-server process, a data node or a Sentinel.
@@ -99,25 +109,40 @@ func (s *Server) Client(password string) *redis.Client {
 }
 
 // start runs redis-server with the arguments args gives for a port, in
-// dir, and waits until it answers PING (with password, when not empty).
-// A port taken between the choice and the start gets another try.
+// dir, waits until it answers PING (with password, when not empty), and
+// stops it when the test ends.
 func start(tb testing.TB, dir, name, password string, args func(port int) ([]string, error)) *Server {
 	tb.Helper()
-	bin := program(tb, "redis-server")
+	s, err := launch(dir, name, password, args)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(s.Stop)
+	return s
+}
+
+// launch runs redis-server with the arguments args gives for a port, in
+// dir, and waits until it answers PING (with password, when not empty).
+// A port taken between the choice and the start gets another try.
+func launch(dir, name, password string, args func(port int) ([]string, error)) (*Server, error) {
+	bin, err := lookProgram("redis-server")
+	if err != nil {
+		return nil, err
+	}
 	var lastErr error
 	for range 5 {
 		port, err := FreePort()
 		if err != nil {
-			tb.Fatal(err)
+			return nil, err
 		}
 		argv, err := args(port)
 		if err != nil {
-			tb.Fatal(err)
+			return nil, err
 		}
 		logFile := filepath.Join(dir, fmt.Sprintf("%s-%d.log", name, port))
 		f, err := os.Create(logFile)
 		if err != nil {
-			tb.Fatal(err)
+			return nil, err
 		}
 		cmd := exec.Command(bin, argv...)
 		cmd.Dir = dir
@@ -128,7 +153,7 @@ func start(tb testing.TB, dir, name, password string, args func(port int) ([]str
 		err = cmd.Start()
 		f.Close()
 		if err != nil {
-			tb.Fatalf("starting redis-server: %v", err)
+			return nil, fmt.Errorf("starting redis-server: %w", err)
 		}
 		s := &Server{Addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), Port: port, cmd: cmd, log: logFile, exited: make(chan struct{})}
 		go func() {
@@ -136,14 +161,12 @@ func start(tb testing.TB, dir, name, password string, args func(port int) ([]str
 			close(s.exited)
 		}()
 		if lastErr = s.waitPing(password); lastErr == nil {
-			tb.Cleanup(s.Stop)
-			return s
+			return s, nil
 		}
 		s.Kill()
 		lastErr = fmt.Errorf("%w; output:\n%s", lastErr, s.Log())
 	}
-	tb.Fatalf("%s did not start: %v", name, lastErr)
-	return nil
+	return nil, fmt.Errorf("%s did not start: %w", name, lastErr)
 }
 
 // waitPing waits until the server answers PING.
@@ -216,9 +239,22 @@ func dataArgs(port int, password string) []string {
 func StartServer(tb testing.TB, password string) *Server {
 	tb.Helper()
 	dir := tb.TempDir()
-	return start(tb, dir, "redis", password, func(port int) ([]string, error) {
+	return start(tb, dir, "redis", password, serverArgs(dir, password))
+}
+
+// StartSharedServer starts one redis-server, with password when not
+// empty and its files in dir, for the tests of a whole package rather
+// than one test: the caller stops it with Stop.
+func StartSharedServer(dir, password string) (*Server, error) {
+	return launch(dir, "redis", password, serverArgs(dir, password))
+}
+
+// serverArgs are the arguments of a server alone, keeping its files in
+// dir.
+func serverArgs(dir, password string) func(port int) ([]string, error) {
+	return func(port int) ([]string, error) {
 		return append(dataArgs(port, password), "--dir", dir), nil
-	})
+	}
 }
 
 // URL is the server's store URL.
