@@ -70,6 +70,14 @@ func (c *AttachmentExtensionConfig) validate() []*ConfigError {
 
 func (c *AttachmentExtensionConfig) judgesContent() bool { return true }
 
+// crossCheck: with encrypted_archive on, encrypted archives are its alone.
+func (c *AttachmentExtensionConfig) crossCheck(rules *RulesConfig) (string, string) {
+	if ea := rules.EncryptedArchive; ea != nil && ea.Enabled && c.Encrypted != "accept" {
+		return "encrypted", "encrypted archives are judged by {prefix}encrypted_archive, which is on: set their outcome there only"
+	}
+	return "", ""
+}
+
 func (c *AttachmentExtensionConfig) build(*Env) (Rule, error) {
 	return &attachmentExtension{deny: c.deny, executables: c.Executables, archives: c.Archives,
 		encrypted: c.encrypted, encryptedReply: c.EncryptedReply}, nil

@@ -398,7 +398,7 @@ func (c *Config) derive(pos positions) {
 		prefix := "rules." + t.key + "."
 		c.deriveTable(t.cfg, func(key string) bool { return pos.has(prefix + key) }, true)
 	}
-	c.implicitUninspectable(&c.Rules)
+	c.implicitGaps(&c.Rules)
 }
 
 // deriveTable derives the defaults of one rule table; set says whether a
@@ -421,25 +421,15 @@ func (c *Config) deriveTable(t ruleConfig, set func(key string) bool, fresh bool
 	}
 }
 
-// implicitUninspectable turns uninspectable on, with its defaults, in rules
-// that judge the content but have no table for it: what cannot be read
-// completely must not pass as clean.
-func (c *Config) implicitUninspectable(rules *RulesConfig) (added bool) {
-	if rules.Uninspectable != nil || rules.MimeLimits != nil {
-		return false
-	}
-	for _, t := range rules.tables(nil) {
-		if t.cfg.common().Enabled && judgesContent(t.cfg) {
-			u := &UninspectableConfig{}
-			u.RuleCommon.setDefaults()
-			u.setDefaults()
-			u.OnError, u.ErrorReply = c.OnError, c.ErrorReply
-			u.derive(func(string) bool { return false })
-			rules.Uninspectable = u
-			return true
-		}
-	}
-	return false
+// implicitGaps turns on the rule that judges what could not be read where
+// rules judge the content without it (see implicitGapsRule), with the
+// on_error and error_reply of the configuration, and returns its name, ""
+// when none was added.
+func (c *Config) implicitGaps(rules *RulesConfig) string {
+	name, _ := implicitGapsRule(rules, func(t ruleConfig) {
+		c.deriveTable(t, func(string) bool { return false }, true)
+	})
+	return name
 }
 
 // Default returns the embedded default configuration.

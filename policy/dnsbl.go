@@ -99,6 +99,9 @@ func (c *DNSBLConfig) validate() []*ConfigError {
 	return errs
 }
 
+// needsNetwork: the lists are asked through DNS.
+func (c *DNSBLConfig) needsNetwork() bool { return true }
+
 func (c *DNSBLConfig) build(env *Env) (Rule, error) {
 	return &dnsblRule{
 		resolver:  env.dnsbl(),

@@ -97,6 +97,9 @@ func (c *EncryptedArchiveConfig) pairsInRedis() bool {
 
 func (c *EncryptedArchiveConfig) judgesContent() bool { return true }
 
+// needsNetwork: pairs kept in Redis.
+func (c *EncryptedArchiveConfig) needsNetwork() bool { return c.pairsInRedis() }
+
 func (c *EncryptedArchiveConfig) build(env *Env) (Rule, error) {
 	r := &encryptedArchive{pair: c.Mode == "pair", timeout: c.PairTimeout.D(), pairReply: c.PairReply,
 		extractor: c.extractor, now: env.now, log: env.logger()}

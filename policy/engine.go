@@ -124,16 +124,17 @@ func (e *Engine) buildSet(name string, rules *RulesConfig, order []string, env *
 	return set, nil
 }
 
-// inspectionFirst moves the uninspectable rule before the first other rule
-// that judges the inspection, whatever the file's order, so that the reply
-// to a message that could not be read completely says so.
+// inspectionFirst moves the rule that judges what could not be read (see
+// the registry's gaps tag) before the first other rule that judges the
+// inspection, whatever the file's order, so that the reply to a message
+// that could not be read completely says so.
 func inspectionFirst(rules []*boundRule) []*boundRule {
 	at, first := -1, -1
 	for i, r := range rules {
 		if !r.content {
 			continue
 		}
-		if r.name == "uninspectable" {
+		if judgesGaps(r.name) {
 			at = i
 		} else if first < 0 {
 			first = i

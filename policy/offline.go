@@ -2,18 +2,16 @@ package policy
 
 import "slices"
 
-// needsNetwork reports whether a rule table asks a server to decide: a
-// DNSBL, clamd, or a Redis store (rate limits, PPAP pairing).
+// networked is a rule configuration that may ask a server to decide (a
+// DNSBL, clamd, a Redis store), as its settings say.
+type networked interface {
+	needsNetwork() bool
+}
+
+// needsNetwork reports whether a rule table asks a server to decide.
 func needsNetwork(t ruleConfig) bool {
-	switch c := t.(type) {
-	case *DNSBLConfig, *VirusConfig:
-		return true
-	case *RateLimitConfig:
-		return !c.Store.memory()
-	case *EncryptedArchiveConfig:
-		return c.pairsInRedis()
-	}
-	return false
+	n, ok := t.(networked)
+	return ok && n.needsNetwork()
 }
 
 // Offline turns off, in the top-level rules and in every policy, the

@@ -108,8 +108,8 @@ func (c *Config) mergePolicies(pos positions, data []byte) {
 			c.deriveTable(t, set, fresh)
 			merged.set(*own, t)
 		}
-		if c.implicitUninspectable(&merged) {
-			p.own = append(p.own, "uninspectable")
+		if name := c.implicitGaps(&merged); name != "" {
+			p.own = append(p.own, name)
 		}
 		// Both names of one rule in a block are reported by validate.
 		for _, e := range registry {

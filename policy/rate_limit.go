@@ -69,6 +69,9 @@ func (c *RateLimitConfig) validate() []*ConfigError {
 	return append(errs, c.Store.validate()...)
 }
 
+// needsNetwork: counts kept in Redis.
+func (c *RateLimitConfig) needsNetwork() bool { return !c.Store.memory() }
+
 func (c *RateLimitConfig) build(env *Env) (Rule, error) {
 	r := &rateLimit{kind: c.Key, limit: c.Limit, window: c.Window.D(), secret: []byte(c.KeySecret), metrics: env.Metrics}
 	if c.KeySecret == "" && !c.Store.memory() {

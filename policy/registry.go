@@ -13,29 +13,38 @@ import (
 // builds the rule. The order of the fields is the order in which the rules
 // of one stage are evaluated when the file does not decide (see Order).
 // Adding a rule is adding its file, with its configuration type, and one
-// field here. A rule that decides before the headers are known says so
-// in its field's decides tag ("connect" or "rcpt"): a [[policy]] block
-// chosen later, by sender at RCPT or by kind of mail at end of headers,
-// cannot change it.
+// field here. The field's tags say what the engine needs to know of the
+// rule beyond its table:
+//
+//   - decides: "connect" or "rcpt" for a rule that decides before the
+//     headers are known; a [[policy]] block chosen later, by sender at RCPT
+//     or by kind of mail at end of headers, cannot change it.
+//   - vars: the placeholders its hits give its replies, besides the common
+//     ones and {reason}, which every rule gives (-check refuses others).
+//   - gaps: "content" for the rule that judges what could not be read: it
+//     is turned on, with its defaults, wherever a rule that judges the
+//     content is on without it, and it runs before the other content
+//     rules, so that the reply to a message not read completely says so.
+//   - formerly: the rule a former table name stands for.
 //
 // A table that is present turns its rule on (enabled = false turns it off
 // again); an absent table leaves the rule off.
 type RulesConfig struct {
-	DNSBL                 *DNSBLConfig                 `toml:"dnsbl" decides:"connect"`
-	SendOnly              *SendOnlyConfig              `toml:"send_only" decides:"rcpt"`
-	RecipientLimit        *RecipientLimitConfig        `toml:"recipient_limit" decides:"rcpt"`
-	RateLimit             *RateLimitConfig             `toml:"rate_limit" decides:"rcpt"`
-	AsciiOnly             *AsciiOnlyConfig             `toml:"ascii_only"`
-	Blank                 *BlankConfig                 `toml:"blank"`
-	AttachmentSize        *AttachmentSizeConfig        `toml:"attachment_size"`
-	AttachmentExtension   *AttachmentExtensionConfig   `toml:"attachment_extension"`
-	AttachmentNoExtension *AttachmentNoExtensionConfig `toml:"attachment_no_extension"`
-	EncryptedArchive      *EncryptedArchiveConfig      `toml:"encrypted_archive"`
-	Uninspectable         *UninspectableConfig         `toml:"uninspectable"`
-	Virus                 *VirusConfig                 `toml:"virus"`
+	DNSBL                 *DNSBLConfig                 `toml:"dnsbl" decides:"connect" vars:"zones,txt"`
+	SendOnly              *SendOnlyConfig              `toml:"send_only" decides:"rcpt" vars:""`
+	RecipientLimit        *RecipientLimitConfig        `toml:"recipient_limit" decides:"rcpt" vars:"count,limit"`
+	RateLimit             *RateLimitConfig             `toml:"rate_limit" decides:"rcpt" vars:"count,limit,window"`
+	AsciiOnly             *AsciiOnlyConfig             `toml:"ascii_only" vars:"where"`
+	Blank                 *BlankConfig                 `toml:"blank" vars:"where"`
+	AttachmentSize        *AttachmentSizeConfig        `toml:"attachment_size" vars:"filename,size,limit"`
+	AttachmentExtension   *AttachmentExtensionConfig   `toml:"attachment_extension" vars:"filename"`
+	AttachmentNoExtension *AttachmentNoExtensionConfig `toml:"attachment_no_extension" vars:"filename"`
+	EncryptedArchive      *EncryptedArchiveConfig      `toml:"encrypted_archive" vars:"filename"`
+	Uninspectable         *UninspectableConfig         `toml:"uninspectable" vars:"" gaps:"content"`
+	Virus                 *VirusConfig                 `toml:"virus" vars:"virus,filename"`
 
 	// Former names, read as the rule they name now.
-	MimeLimits *UninspectableConfig `toml:"mime_limits" formerly:"uninspectable"`
+	MimeLimits *UninspectableConfig `toml:"mime_limits" formerly:"uninspectable" vars:"" gaps:"content"`
 }
 
 // ruleConfig is what every [rules.NAME] table type provides.
@@ -81,7 +90,9 @@ type registryEntry struct {
 	name    string // the rule's name
 	key     string // the table's name: the rule's name, or a former one
 	field   int
-	decides string // "connect" or "rcpt" for a rule that decides before the headers, else ""
+	decides string   // "connect" or "rcpt" for a rule that decides before the headers, else ""
+	vars    []string // the placeholders of its replies, besides the common ones and {reason}
+	gaps    bool     // the rule that judges what could not be read
 }
 
 // registry lists the fields of RulesConfig, in their order.
@@ -99,10 +110,64 @@ var registry = func() []registryEntry {
 		if n := f.Tag.Get("formerly"); n != "" {
 			name = n
 		}
-		out = append(out, registryEntry{name: name, key: key, field: i, decides: f.Tag.Get("decides")})
+		vars, ok := f.Tag.Lookup("vars")
+		if !ok {
+			panic(fmt.Sprintf("policy: RulesConfig.%s has no vars tag: say which placeholders its replies get (vars:\"\" for none)", f.Name))
+		}
+		e := registryEntry{name: name, key: key, field: i, decides: f.Tag.Get("decides"), gaps: f.Tag.Get("gaps") == "content"}
+		if vars != "" {
+			e.vars = strings.Split(vars, ",")
+		}
+		out = append(out, e)
 	}
 	return out
 }()
+
+// entryOf returns the registry entry of a rule by its current name.
+func entryOf(name string) (registryEntry, bool) {
+	for _, e := range registry {
+		if e.name == name {
+			return e, true
+		}
+	}
+	return registryEntry{}, false
+}
+
+// judgesGaps reports whether the rule named judges what could not be read.
+func judgesGaps(name string) bool {
+	e, _ := entryOf(name)
+	return e.gaps
+}
+
+// implicitGapsRule turns on, with its defaults, the rule that judges what
+// could not be read, in rules that judge the content but have no table
+// for it: what cannot be read completely must not pass as clean. defaults
+// fills what a fresh table takes from the configuration (on_error,
+// error_reply). It reports whether it added the table, and its name.
+func implicitGapsRule(rules *RulesConfig, defaults func(ruleConfig)) (string, bool) {
+	var gaps []registryEntry
+	for _, e := range registry {
+		if e.gaps {
+			if rules.get(e) != nil {
+				return "", false
+			}
+			gaps = append(gaps, e)
+		}
+	}
+	if len(gaps) == 0 {
+		return "", false
+	}
+	for _, t := range rules.tables(nil) {
+		if t.cfg.common().Enabled && judgesContent(t.cfg) {
+			e := gaps[0]
+			c := newTable(e)
+			defaults(c)
+			rules.set(e, c)
+			return e.name, true
+		}
+	}
+	return "", false
+}
 
 // RuleNames lists every rule, in the order used when the file does not
 // decide.
@@ -120,12 +185,8 @@ var RuleNames = func() []string {
 // decides ("connect", "rcpt"), "" for a rule that decides at end of
 // headers or later.
 func decidesBefore(name string) string {
-	for _, e := range registry {
-		if e.name == name {
-			return e.decides
-		}
-	}
-	return ""
+	e, _ := entryOf(name)
+	return e.decides
 }
 
 // get returns the table of entry e, nil when absent.

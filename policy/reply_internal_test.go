@@ -6,12 +6,19 @@ import (
 )
 
 // TestEveryRuleDeclaresPlaceholders: -check knows what each rule's
-// replies may use.
+// replies may use (the registry refuses a field without a vars tag at
+// start), and a rule's hits give no placeholder it does not declare.
 func TestEveryRuleDeclaresPlaceholders(t *testing.T) {
 	for _, name := range RuleNames {
-		if _, ok := rulePlaceholders[name]; !ok {
-			t.Errorf("rulePlaceholders has no entry for %s", name)
+		if _, ok := entryOf(name); !ok {
+			t.Errorf("%s is not in the registry", name)
 		}
+	}
+	if e, _ := entryOf("dnsbl"); strings.Join(e.vars, ",") != "zones,txt" {
+		t.Errorf("dnsbl vars %q", e.vars)
+	}
+	if e, _ := entryOf("send_only"); e.vars != nil {
+		t.Errorf("send_only vars %q", e.vars)
 	}
 }
 

@@ -102,11 +102,17 @@ func (c *Config) validateRules(prefix string, rules *RulesConfig, order []string
 	bad := func(key, format string, args ...any) {
 		errs = append(errs, &ConfigError{Key: key, Msg: fmt.Sprintf(format, args...)})
 	}
-	if rules.Uninspectable != nil && rules.MimeLimits != nil {
-		bad(prefix+"mime_limits", "is the former name of %suninspectable: keep only one of the two tables", prefix)
+	for _, e := range registry {
+		if cur, _ := entryOf(e.name); e.key != e.name && rules.get(e) != nil && rules.get(cur) != nil {
+			bad(prefix+e.key, "is the former name of %s%s: keep only one of the two tables", prefix, e.name)
+		}
 	}
-	if ea, ae := rules.EncryptedArchive, rules.AttachmentExtension; ea != nil && ea.Enabled && ae != nil && ae.Enabled && ae.Encrypted != "accept" {
-		bad(prefix+"attachment_extension.encrypted", "encrypted archives are judged by %sencrypted_archive, which is on: set their outcome there only", prefix)
+	for _, t := range rules.tables(order) {
+		if x, ok := t.cfg.(crossChecker); ok && t.cfg.common().Enabled {
+			if key, msg := x.crossCheck(rules); msg != "" {
+				bad(prefix+t.key+"."+key, "%s", strings.ReplaceAll(msg, "{prefix}", prefix))
+			}
+		}
 	}
 	for _, t := range rules.tables(order) {
 		if only != nil && !slices.Contains(only, t.name) {
@@ -129,7 +135,8 @@ func (c *Config) validateRules(prefix string, rules *RulesConfig, order []string
 			if rk.key == "error_reply" && rk.r == c.ErrorReply {
 				continue // the top-level one, checked there
 			}
-			who, provides := t.name, append([]string{"reason"}, rulePlaceholders[t.name]...)
+			e, _ := entryOf(t.name)
+			who, provides := t.name, append([]string{"reason"}, e.vars...)
 			if rk.key == "error_reply" {
 				who, provides = "error_reply", nil
 			}
@@ -152,22 +159,12 @@ func (c *Config) validateRules(prefix string, rules *RulesConfig, order []string
 // commonPlaceholders are the placeholders every reply text may use.
 var commonPlaceholders = []string{"client_ip", "sender", "rcpt", "queue_id", "policy_url"}
 
-// rulePlaceholders are the placeholders a rule's hits give its replies,
-// besides the common ones and {reason}, which every rule gives: its own
-// short reason. README's section of each rule lists them.
-var rulePlaceholders = map[string][]string{
-	"dnsbl":                   {"zones", "txt"},
-	"send_only":               nil,
-	"recipient_limit":         {"count", "limit"},
-	"rate_limit":              {"count", "limit", "window"},
-	"ascii_only":              {"where"},
-	"blank":                   {"where"},
-	"attachment_size":         {"filename", "size", "limit"},
-	"attachment_extension":    {"filename"},
-	"attachment_no_extension": {"filename"},
-	"encrypted_archive":       {"filename"},
-	"uninspectable":           nil,
-	"virus":                   {"virus", "filename"},
+// crossChecker is a rule configuration that checks itself against the
+// other tables of its rules: the key of its table at fault and the
+// message, "" when all is well; {prefix} in the message stands for the
+// tables' prefix ("rules.", "policy[0].rules.").
+type crossChecker interface {
+	crossCheck(rules *RulesConfig) (key, msg string)
 }
 
 var placeholderRE = regexp.MustCompile(`\{([A-Za-z0-9_]+)\}`)

@@ -35,6 +35,9 @@ type VirusConfig struct {
 	client *clamd.Client
 }
 
+// needsNetwork: clamd decides.
+func (c *VirusConfig) needsNetwork() bool { return true }
+
 func (c *VirusConfig) setDefaults() {
 	c.outcome(Reject, Reply{Code: 554, Enhanced: "5.7.1", Text: "Virus found: {virus}"})
 	c.Timeout = Duration(30 * time.Second)
