@@ -59,7 +59,7 @@ func TestHistoryRecordsOutcome(t *testing.T) {
 }
 
 // TestHistoryRecordsRecipientRefusal: a recipient refused at RCPT is a
-// record of its own, naming that recipient; Judge (sekisho scan) records
+// record of its own, naming that recipient; Preview (sekisho scan) records
 // nothing.
 func TestHistoryRecordsRecipientRefusal(t *testing.T) {
 	rec := &recorder{}
@@ -75,9 +75,9 @@ func TestHistoryRecordsRecipientRefusal(t *testing.T) {
 	if len(recs) != 1 || recs[0].Stage != "rcpt" || !slices.Equal(recs[0].Rcpts, []string{"b@example.co.jp"}) || recs[0].Rule != "recipient_limit" {
 		t.Fatalf("records %+v", recs)
 	}
-	e.Judge(context.Background(), rtBytesMessage(t, []byte("Subject: x\r\n\r\nhi\r\n")))
+	e.Preview(context.Background(), rtBytesMessage(t, []byte("Subject: x\r\n\r\nhi\r\n")))
 	if n := len(rec.all()); n != 1 {
-		t.Errorf("Judge recorded: %d records", n)
+		t.Errorf("Preview recorded: %d records", n)
 	}
 }
 

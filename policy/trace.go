@@ -72,10 +72,10 @@ func (e *Engine) Explain(ctx context.Context, m *Message, rcpts []string) {
 	}
 }
 
-// Judge decides a message at end of body as Finish does, but tells no
+// Preview decides a message at end of body as Finish does, but tells no
 // rule to count it: for `sekisho scan`, which must leave shared counters
 // (rate limits in Redis) as they are.
-func (e *Engine) Judge(ctx context.Context, m *Message) Outcome {
+func (e *Engine) Preview(ctx context.Context, m *Message) Outcome {
 	return e.finish(ctx, m, false)
 }
 

@@ -165,7 +165,7 @@ func (t *Transaction) End(ctx context.Context, count bool) Outcome {
 	if count {
 		return t.e.Finish(ctx, &t.m)
 	}
-	return t.e.Judge(ctx, &t.m)
+	return t.e.Preview(ctx, &t.m)
 }
 
 // Close lets go of what the message under way holds (its inspection and
