@@ -298,9 +298,9 @@ func Parse(name string, data []byte) (*Config, error) {
 			c.Rules.set(e, nil)
 		}
 	}
-	c.Order = tableOrder(data)
+	c.Order = pos.ruleOrder(func(k string) (string, bool) { return strings.CutPrefix(k, "rules.") })
 	c.derive(pos)
-	c.mergePolicies(pos, data)
+	c.mergePolicies(pos)
 	more := append(c.validate(), c.History.validate()...)
 	if more = append(more, c.Console.validate(c.History)...); len(more) > 0 {
 		for _, e := range more {
@@ -510,18 +510,57 @@ func goTypeNames(t string) string {
 	return t
 }
 
-var tableRE = regexp.MustCompile(`(?m)^\s*\[\s*rules\s*\.\s*"?([A-Za-z0-9_-]+)"?\s*\]`)
-
-// tableOrder lists the [rules.NAME] tables in the order they appear: the
-// order in which rules of one stage are evaluated.
-func tableOrder(data []byte) []string {
-	var out []string
-	for _, m := range tableRE.FindAllSubmatch(data, -1) {
-		if name, ok := ruleName(string(m[1])); ok {
-			out = append(out, name)
+// ruleOrder lists the rules whose keys the document sets, in the order
+// they are first written: the order in which rules of one stage are
+// evaluated. under says whether a key is one of rule tables, and returns
+// the rest of it ("virus.action" of "rules.virus.action"). The keys come
+// from the parse tree, so a rule set as [rules.NAME], as rules.NAME.key =
+// or as an inline table is found alike.
+func (p positions) ruleOrder(under func(key string) (string, bool)) []string {
+	type first struct {
+		name string
+		at   unstable.Position
+	}
+	var found []first
+	seen := map[string]int{}
+	for k, at := range p {
+		rest, ok := under(k)
+		if !ok {
+			continue
 		}
+		table, _, _ := strings.Cut(rest, ".")
+		name, ok := ruleName(table)
+		if !ok {
+			continue
+		}
+		if i, ok := seen[name]; ok {
+			if before(at, found[i].at) {
+				found[i].at = at
+			}
+			continue
+		}
+		seen[name] = len(found)
+		found = append(found, first{name, at})
+	}
+	slices.SortFunc(found, func(a, b first) int {
+		if before(a.at, b.at) {
+			return -1
+		}
+		if before(b.at, a.at) {
+			return 1
+		}
+		return 0
+	})
+	out := make([]string, len(found))
+	for i, f := range found {
+		out[i] = f.name
 	}
 	return out
+}
+
+// before reports whether a is written before b.
+func before(a, b unstable.Position) bool {
+	return a.Line < b.Line || a.Line == b.Line && a.Column < b.Column
 }
 
 type positions map[string]unstable.Position

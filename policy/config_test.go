@@ -174,7 +174,8 @@ func TestRuleOrderIsFileOrder(t *testing.T) {
 		{"send_only first", "[rules.send_only]\naddresses = [\"noreply@*\"]\n[rules.recipient_limit]\nmax = 5\n", []string{"send_only", "recipient_limit"}},
 		{"recipient_limit first", "[rules.recipient_limit]\nmax = 5\n[rules.send_only]\naddresses = [\"noreply@*\"]\n", []string{"recipient_limit", "send_only"}},
 		{"quoted and spaced", "[ rules . \"recipient_limit\" ]\nmax = 5\n[rules.send_only]\naddresses = [\"noreply@*\"]\n", []string{"recipient_limit", "send_only"}},
-		{"dotted keys fall back to the built-in order", "[rules]\nrecipient_limit.max = 5\nsend_only.addresses = [\"noreply@*\"]\n", []string{"send_only", "recipient_limit"}},
+		{"dotted keys are in the file's order too", "[rules]\nrecipient_limit.max = 5\nsend_only.addresses = [\"noreply@*\"]\n", []string{"recipient_limit", "send_only"}},
+		{"inline tables too", "rules.recipient_limit = { max = 5 }\nrules.send_only = { addresses = [\"noreply@*\"] }\n", []string{"recipient_limit", "send_only"}},
 		{"commented-out table is ignored", "# [rules.recipient_limit]\n[rules.send_only]\naddresses = [\"noreply@*\"]\n[rules.recipient_limit]\nmax = 5\n", []string{"send_only", "recipient_limit"}},
 	}
 	for _, tt := range tests {

@@ -4,7 +4,6 @@ import (
 	"encoding"
 	"fmt"
 	"reflect"
-	"regexp"
 	"slices"
 	"strings"
 )
@@ -42,15 +41,22 @@ const DefaultPolicy = "default"
 // Own lists the rules whose settings the block changes.
 func (p *PolicyConfig) Own() []string { return p.own }
 
-var policyTableRE = regexp.MustCompile(`(?m)^\s*\[\s*policy\s*\.\s*rules\s*\.\s*"?([A-Za-z0-9_-]+)"?\s*\]`)
-
 // mergePolicies reads each [[policy]] block's rule tables over the
 // top-level ones (pos knows which keys the file sets), after the top-level
 // defaults are derived.
-func (c *Config) mergePolicies(pos positions, data []byte) {
+func (c *Config) mergePolicies(pos positions) {
 	order := slices.Clone(c.Order)
-	for _, m := range policyTableRE.FindAllSubmatch(data, -1) {
-		if name, ok := ruleName(string(m[1])); ok && !slices.Contains(order, name) {
+	// Then the rules that only blocks set, in the order first written.
+	inBlock := func(k string) (string, bool) {
+		rest, ok := strings.CutPrefix(k, "policy[")
+		if !ok {
+			return "", false
+		}
+		_, rest, ok = strings.Cut(rest, "].rules.")
+		return rest, ok
+	}
+	for _, name := range pos.ruleOrder(inBlock) {
+		if !slices.Contains(order, name) {
 			order = append(order, name)
 		}
 	}
