@@ -469,6 +469,11 @@ func (in *inspector) nested(head []byte, r io.Reader, f *arcEntry, format string
 // extract, so the password cannot be checked.
 var errTooBigToCheck = errors.New("too big to decrypt and check")
 
+// errFitsUnreadable: the password is known to fit (a PDF's embedded file,
+// once the document opened), and the content cannot be read all the same:
+// no other candidate reads it better.
+var errFitsUnreadable = errors.New("the password fits, and the content cannot be read")
+
 // decryptEntry tries the password candidates on an encrypted entry. One
 // fits when the entry, decrypted, reads to its end with its checksum (and
 // authentication code) right; the entry is then looked into like a plain
@@ -497,7 +502,7 @@ func (in *inspector) decryptEntry(e *Entry, f *arcEntry, depth int, entry, part 
 		start := time.Now()
 		sp, err := in.readDecrypted(f, pw)
 		in.decryptTime += time.Since(start)
-		if errors.Is(err, errTooBigToCheck) || errors.Is(err, zipcrypt.ErrAlgorithm) || errors.Is(err, zipcrypt.ErrFormat) {
+		if errors.Is(err, errTooBigToCheck) || errors.Is(err, errFitsUnreadable) || errors.Is(err, zipcrypt.ErrAlgorithm) || errors.Is(err, zipcrypt.ErrFormat) {
 			// No candidate can do better: the others are not tried, and
 			// the tries of the message's other entries are kept.
 			in.gap(GapEncrypted, part, fmt.Sprintf("%s: not decrypted: %v", what, err))

@@ -14,23 +14,30 @@ package mime
 // word. The empty password is checked against the encryption dictionary
 // (Algorithms 2, 4, 5 and 6 of ISO 32000-1 7.6.3.3-4 for revisions 2 to
 // 4; Algorithms 2.A and 2.B of ISO 32000-2 7.6.4.3 for revisions 5 and 6,
-// AES-256): a PDF it opens is a plain PDF. One that asks for a password
-// is an encrypted document with one entry, which a password candidate
-// "decrypts" when it is the user password: the reader then opens the PDF
-// as the recipient will, and finds what it finds in a plain PDF, nothing;
-// the entry's content is empty (no PDF library on the Go module proxy
-// reads hostile input within bounds, and the streams are not decrypted
-// here). A PDF encrypted by another security handler (public-key
-// /Adobe.PubSec, a plug-in), or whose encryption dictionary cannot be
-// read, stays encrypted, and no password candidate is tried on it.
+// AES-256): a PDF it opens is a plain PDF, its strings and streams
+// decrypted with the file encryption key it gives (RC4 or AES-128 with a
+// key per object, Algorithm 1; AES-256 with the file key), through the
+// crypt filters its encryption dictionary names (/StmF, /StrF, /EFF,
+// /CF, a stream's own /Crypt filter). One that asks for a password is an
+// encrypted document (pdfLocked) whose first entry, "document", a
+// password candidate "decrypts" when it is the user password or the owner
+// password (the user password recovered from /O, Algorithm 7, or the key
+// from /OE): its content is empty, and the files the PDF embeds follow,
+// found and decrypted with the key of that password, each an encrypted
+// entry that candidate opens. A PDF encrypted by another security handler
+// (public-key /Adobe.PubSec, a plug-in), or whose encryption dictionary
+// cannot be read, stays encrypted, and no password candidate is tried on
+// it; one whose objects cannot be decrypted here (a crypt filter method
+// or an encryption version unknown, a key length its method does not
+// take) is a gap when it may embed files.
 //
 // The scanner is hand-written and bounded: it tokenizes one dictionary at
 // a time, strings and nested dictionaries included, within the bytes
 // read; an indirect encryption dictionary is looked for in the whole
 // file, in chunks, at most 16 definitions of it read, 64 KiB each.
 //
-// A PDF that asks no password is looked into for the files it embeds
-// (archive_pdfembed.go): one that embeds files is a container of them.
+// A PDF is looked into for the files it embeds (archive_pdfembed.go): one
+// that asks no password and embeds files is a container of them.
 
 import (
 	"bytes"
@@ -45,6 +52,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"strconv"
 	"strings"
 )
@@ -66,10 +74,10 @@ func init() {
 	})
 }
 
-// openPDF reports a PDF that asks for a password as an encrypted document;
-// any other PDF, one whose user password is empty included, is a
-// container of the files it embeds, and not a container when it embeds
-// none.
+// openPDF reports a PDF that asks for a password as an encrypted document
+// (pdfLocked); any other PDF, one whose user password is empty included,
+// is a container of the files it embeds, and not a container when it
+// embeds none.
 func openPDF(ra io.ReaderAt, size int64, _ string) (arcWalker, error) {
 	head := pdfRead(ra, 0, min(size, pdfWindow))
 	dicts := pdfEncryptDicts(head)
@@ -79,30 +87,147 @@ func openPDF(ra io.ReaderAt, size int64, _ string) (arcWalker, error) {
 		tail = pdfRead(ra, size-n, n)
 		dicts = append(dicts, pdfEncryptDicts(tail)...)
 	}
-	if len(dicts) == 0 {
-		return openPDFEmbedded(ra, size, head, tail, nil)
+	var c *pdfCrypt
+	if len(dicts) > 0 {
+		sec, err := pdfSecurityOf(ra, size, dicts)
+		if err != nil {
+			return &cfbWalker{format: FormatPDFEncrypt, stop: &arcStop{class: GapEncrypted, encrypted: true, sealed: true,
+				why: "encrypted PDF: " + err.Error() + ", which Sekisho does not decrypt"}}, nil
+		}
+		var fits bool
+		c, fits, err = sec.unlock(nil)
+		if !fits {
+			return &pdfLocked{ra: ra, size: size, head: head, tail: tail, sec: sec, tried: map[string]bool{}}, nil
+		}
+		if err != nil {
+			// Only an owner password: every reader opens it without
+			// asking, and its objects cannot be decrypted here.
+			return pdfUndecrypted(ra, size, head, tail, sec, err, GapArchive)
+		}
 	}
-	sec, err := pdfSecurityOf(ra, size, dicts)
+	w, err := openPDFEmbedded(ra, size, head, tail, c)
 	if err != nil {
-		return &cfbWalker{format: FormatPDFEncrypt, stop: &arcStop{class: GapEncrypted, encrypted: true, sealed: true,
-			why: "encrypted PDF: " + err.Error() + ", which Sekisho does not decrypt"}}, nil
+		return nil, err
 	}
-	if sec.opens(nil) {
-		// Only an owner password: every reader opens it without asking,
-		// and shows the files it embeds, which are not decrypted here.
-		return openPDFEmbedded(ra, size, head, tail, sec)
+	return w, nil
+}
+
+// pdfLocked walks a PDF that asks for a password. Its first entry,
+// "document", stands for the document: a password candidate that fits
+// (the user password, or the owner password, which readers take at the
+// same prompt) "decrypts" it, and its content is empty. The files the
+// document embeds follow, found with the file encryption key of that
+// password, each an encrypted entry that the candidates that fit open.
+type pdfLocked struct {
+	ra         io.ReaderAt
+	size       int64
+	head, tail []byte
+	sec        pdfSecurity
+	sent       bool
+	// fitted: a candidate fitted, and gave crypt, or cryptErr when its
+	// key decrypts nothing here.
+	fitted   bool
+	crypt    *pdfCrypt
+	cryptErr error
+	// tried holds the candidates checked, and whether they fit.
+	tried map[string]bool
+	rest  arcWalker
+}
+
+func (w *pdfLocked) actualFormat() string { return FormatPDFEncrypt }
+
+func (w *pdfLocked) next() (*arcEntry, error) {
+	switch {
+	case !w.sent:
+		w.sent = true
+		return &arcEntry{
+			name:      "document",
+			encrypted: true,
+			locked:    "encrypted PDF (" + w.sec.what() + ")",
+			decrypt: func(pw []byte) (io.ReadCloser, error) {
+				if !w.fits(pw) {
+					return nil, errWrongPassword
+				}
+				return io.NopCloser(bytes.NewReader(nil)), nil
+			},
+		}, nil
+	case !w.fitted:
+		return nil, io.EOF
+	case w.rest == nil:
+		w.rest = w.embedded()
 	}
-	return &cfbWalker{format: FormatPDFEncrypt, entries: []*arcEntry{{
-		name:      "document",
-		encrypted: true,
-		locked:    "encrypted PDF (" + sec.what() + ")",
-		decrypt: func(pw []byte) (io.ReadCloser, error) {
-			if !sec.opens(pw) {
+	return w.rest.next()
+}
+
+// fits checks pw, once: the first that fits gives the key.
+func (w *pdfLocked) fits(pw []byte) bool {
+	if ok, seen := w.tried[string(pw)]; seen {
+		return ok
+	}
+	c, ok, err := w.sec.unlock(pw)
+	if ok && !w.fitted {
+		w.fitted, w.crypt, w.cryptErr = true, c, err
+	}
+	w.tried[string(pw)] = ok
+	return ok
+}
+
+// embedded walks the files the document embeds, once a candidate fitted:
+// encrypted entries, which a candidate that fits decrypts.
+func (w *pdfLocked) embedded() arcWalker {
+	if w.cryptErr != nil {
+		u, err := pdfUndecrypted(w.ra, w.size, w.head, w.tail, w.sec, w.cryptErr, GapEncrypted)
+		if err != nil {
+			return &cfbWalker{}
+		}
+		return u
+	}
+	e, err := openPDFEmbedded(w.ra, w.size, w.head, w.tail, w.crypt)
+	if err != nil {
+		return &cfbWalker{}
+	}
+	for _, f := range e.entries {
+		open := f.open
+		f.encrypted, f.open = true, nil
+		f.decrypt = func(pw []byte) (io.ReadCloser, error) {
+			if !w.fits(pw) {
 				return nil, errWrongPassword
 			}
-			return io.NopCloser(bytes.NewReader(nil)), nil
-		},
-	}}}, nil
+			rc, err := open()
+			if err != nil {
+				return nil, fmt.Errorf("%w: %v", errFitsUnreadable, err)
+			}
+			return pdfFitsReader{rc}, nil
+		}
+	}
+	return e
+}
+
+// pdfFitsReader reads an embedded file decrypted with a password that
+// fits: an error in its data is not the password's.
+type pdfFitsReader struct{ io.ReadCloser }
+
+func (r pdfFitsReader) Read(p []byte) (int, error) {
+	n, err := r.ReadCloser.Read(p)
+	if err != nil && err != io.EOF {
+		err = fmt.Errorf("%w: %v", errFitsUnreadable, err)
+	}
+	return n, err
+}
+
+// pdfUndecrypted is the walker of a PDF opened with a password whose
+// objects cannot be decrypted (why): a gap of class when they may embed
+// files, nothing when its names say they do not (dictionaries are in
+// clear, object streams are not).
+func pdfUndecrypted(ra io.ReaderAt, size int64, head, tail []byte, sec pdfSecurity, why error, class GapClass) (arcWalker, error) {
+	if hits, _ := pdfHits(ra, size, head, tail); hits == 0 {
+		return nil, errNotContainer
+	}
+	stop := &arcStop{class: class, why: "encrypted PDF (" + sec.what() + "): embedded files not decrypted: " + why.Error()}
+	if class == GapEncrypted {
+		stop.encrypted, stop.sealed = true, true
+	}
+	return &cfbWalker{format: "pdf", stop: stop}, nil
 }
 
 // pdfRead reads n bytes at off, fewer at the end of the file.
@@ -517,10 +642,13 @@ type pdfStandard struct {
 	v, r            int
 	keyLen          int // bytes
 	o, u            []byte
+	oe, ue          []byte // revisions 5 and 6: the file key, encrypted
 	p               uint32
 	id              []byte
 	encryptMetadata bool
 	cipher          string
+	// dict is the encryption dictionary, for its crypt filters.
+	dict map[string]pdfObject
 }
 
 // pdfSecurityOf reads the encryption dictionary of each trailer dictionary
@@ -656,7 +784,7 @@ func pdfStandardOf(e pdfObject, id []byte) (*pdfStandard, error) {
 		return nil, errors.New("its encryption dictionary cannot be read")
 	}
 	s := &pdfStandard{v: int(v), r: int(r), p: uint32(p), id: id, encryptMetadata: true,
-		o: d["O"].s, u: d["U"].s}
+		o: d["O"].s, u: d["U"].s, oe: d["OE"].s, ue: d["UE"].s, dict: d}
 	if m := d["EncryptMetadata"]; m.kind == pdfOther && string(m.s) == "false" {
 		s.encryptMetadata = false
 	}
@@ -707,24 +835,45 @@ func (sec pdfSecurity) what() string {
 	return fmt.Sprintf("standard security handler, revision %d, %s", s.r, s.cipher)
 }
 
-// opens reports whether pw is the user password of each encryption
-// dictionary: the one that opens the document. nil is the empty password.
-func (sec pdfSecurity) opens(pw []byte) bool {
+// unlock checks pw against each encryption dictionary (nil is the
+// empty password): fits when it opens each, and then c decrypts the
+// document's objects, or err says why they cannot be decrypted here.
+func (sec pdfSecurity) unlock(pw []byte) (c *pdfCrypt, fits bool, err error) {
 	for _, s := range sec {
-		if !s.opens(pw) {
-			return false
+		key, ok := s.unlock(pw)
+		if !ok {
+			return nil, false, nil
+		}
+		if err != nil {
+			continue
+		}
+		sc, e := s.crypt(key)
+		switch {
+		case e != nil:
+			err = e
+		case c == nil:
+			c = sc
+		case !c.equal(sc):
+			// Updates that encrypt anew: which objects each key
+			// decrypts is not known.
+			err = errors.New("its encryption dictionaries differ")
 		}
 	}
-	return len(sec) > 0
+	if err != nil {
+		c = nil
+	}
+	return c, len(sec) > 0, err
 }
 
-// opens checks pw as the user password, or the owner password, which
-// readers take at the same prompt (a PDF whose owner password is empty
-// opens without one). Revisions 2 to 4 take the password in
+// unlock checks pw as the user password, then as the owner password,
+// which readers take at the same prompt (a PDF whose owner password is
+// empty opens without one), and returns the file encryption key it gives;
+// nil for a password that fits a dictionary of revision 5 or 6 whose /UE
+// or /OE is malformed. Revisions 2 to 4 take the password in
 // PDFDocEncoding (ISO 32000-1 7.6.3.3: Latin-1 for the characters that
 // matter here, the UTF-8 bytes tried too); revisions 5 and 6 in UTF-8
 // (ISO 32000-2 7.6.4.3.3: SASLprep is not applied), at most 127 bytes.
-func (s *pdfStandard) opens(pw []byte) bool {
+func (s *pdfStandard) unlock(pw []byte) (key []byte, fits bool) {
 	if s.r >= 5 {
 		pw = pw[:min(len(pw), 127)]
 		// Algorithm 11 (user) and 12 (owner): the hash of the password
@@ -741,21 +890,38 @@ func (s *pdfStandard) opens(pw []byte) bool {
 			}
 			return pdfHash2B(pw, salt, udata)
 		}
-		if subtle.ConstantTimeCompare(hash(s.u[32:40], nil), s.u[:32]) == 1 {
-			return true
+		// Algorithm 2.A: the hash with the key salt decrypts /UE or
+		// /OE, AES-256 with no padding and a zero IV, into the key.
+		fileKey := func(k, e []byte) []byte {
+			if len(e) != 32 {
+				return nil
+			}
+			b, _ := aes.NewCipher(k)
+			out := make([]byte, 32)
+			cipher.NewCBCDecrypter(b, make([]byte, 16)).CryptBlocks(out, e)
+			return out
 		}
-		return len(s.o) >= 48 && subtle.ConstantTimeCompare(hash(s.o[32:40], s.u[:48]), s.o[:32]) == 1
+		if subtle.ConstantTimeCompare(hash(s.u[32:40], nil), s.u[:32]) == 1 {
+			return fileKey(hash(s.u[40:48], nil), s.ue), true
+		}
+		if len(s.o) >= 48 && subtle.ConstantTimeCompare(hash(s.o[32:40], s.u[:48]), s.o[:32]) == 1 {
+			return fileKey(hash(s.o[40:48], s.u[:48]), s.oe), true
+		}
+		return nil, false
 	}
 	forms := [][]byte{pw}
 	if l, ok := pdfLatin1(pw); ok && !bytes.Equal(l, pw) {
 		forms = [][]byte{l, pw}
 	}
 	for _, f := range forms {
-		if s.userPassword(f) || s.userPassword(s.ownerToUser(f)) {
-			return true
+		if k := s.userKey(f); k != nil {
+			return k, true
+		}
+		if k := s.userKey(s.ownerToUser(f)); k != nil {
+			return k, true
 		}
 	}
-	return false
+	return nil, false
 }
 
 // ownerToUser is the user password that /O holds encrypted with the key
@@ -811,10 +977,10 @@ var pdfPadding = []byte{
 	0x2e, 0x2e, 0x00, 0xb6, 0xd0, 0x68, 0x3e, 0x80, 0x2f, 0x0c, 0xa9, 0xfe, 0x64, 0x53, 0x69, 0x7a,
 }
 
-// userPassword is Algorithm 6 (ISO 32000-1 7.6.3.4): the key of
-// Algorithm 2 computed from pw gives, by Algorithm 4 (revision 2) or 5
-// (revisions 3 and 4), the document's /U.
-func (s *pdfStandard) userPassword(pw []byte) bool {
+// userKey is Algorithm 6 (ISO 32000-1 7.6.3.4): the key of Algorithm 2
+// computed from pw, when it gives, by Algorithm 4 (revision 2) or 5
+// (revisions 3 and 4), the document's /U; nil otherwise.
+func (s *pdfStandard) userKey(pw []byte) []byte {
 	// Algorithm 2: MD5 of the padded password, /O, /P (low-order byte
 	// first), the first element of /ID, and 0xFFFFFFFF when revision 4
 	// leaves the metadata in clear; 50 more rounds from revision 3.
@@ -842,9 +1008,15 @@ func (s *pdfStandard) userPassword(pw []byte) bool {
 		c.XORKeyStream(out, data)
 		return out
 	}
+	fits := func(ok bool) []byte {
+		if ok {
+			return key
+		}
+		return nil
+	}
 	if s.r == 2 {
 		// Algorithm 4: the padding string encrypted with the key.
-		return subtle.ConstantTimeCompare(rc(key, pdfPadding), s.u[:32]) == 1
+		return fits(subtle.ConstantTimeCompare(rc(key, pdfPadding), s.u[:32]) == 1)
 	}
 	// Algorithm 5: MD5 of the padding string and the first element of
 	// /ID, encrypted with the key, then 19 times with the key's bytes
@@ -860,7 +1032,7 @@ func (s *pdfStandard) userPassword(pw []byte) bool {
 		}
 		x = rc(k, x)
 	}
-	return subtle.ConstantTimeCompare(x, s.u[:16]) == 1
+	return fits(subtle.ConstantTimeCompare(x, s.u[:16]) == 1)
 }
 
 // pdfHash2B is the hash of revision 6 (ISO 32000-2 7.6.4.3.4, Algorithm
@@ -903,4 +1075,189 @@ func pdfHash2B(pw, salt, udata []byte) []byte {
 			return k[:32]
 		}
 	}
+}
+
+// pdfCrypt decrypts the strings and streams of a PDF (ISO 32000-1 7.6.2,
+// 7.6.5; ISO 32000-2 7.6.3): with RC4 or AES-128 and a key for each object
+// (Algorithm 1), or with AES-256 and the file key itself. A method is ""
+// (the identity: not encrypted), "V2" (RC4), "AESV2" (AES-128-CBC) or
+// "AESV3" (AES-256-CBC).
+type pdfCrypt struct {
+	key []byte
+	// The methods of strings, of streams, and of embedded file streams
+	// (/EFF, which defaults to /StmF), and of the crypt filters /CF
+	// names, which a stream's /Crypt filter may name.
+	str, stm, eff   string
+	filters         map[string]string
+	encryptMetadata bool
+}
+
+// crypt is how the document's objects are decrypted with key, the file
+// encryption key: RC4 throughout for versions 1 and 2, the crypt filters
+// of /StmF, /StrF and /EFF for versions 4 and 5 (7.6.5). What is not
+// decrypted here (a method or a version unknown, a key length the method
+// does not take) is an error that says so.
+func (s *pdfStandard) crypt(key []byte) (*pdfCrypt, error) {
+	c := &pdfCrypt{key: key, encryptMetadata: s.encryptMetadata}
+	switch s.v {
+	case 1, 2:
+		c.str, c.stm, c.eff = "V2", "V2", "V2"
+		return c, nil
+	case 4, 5:
+	default:
+		return nil, fmt.Errorf("encryption version %d, which Sekisho does not decrypt", s.v)
+	}
+	if key == nil {
+		return nil, errors.New("its /UE or /OE is malformed")
+	}
+	cf, ok := s.dict["CF"]
+	if ok && cf.kind != pdfDict {
+		return nil, errors.New("its /CF is not a dictionary")
+	}
+	c.filters = map[string]string{}
+	for name, f := range cf.dict {
+		m, has := f.dict["CFM"]
+		if f.kind != pdfDict || has && m.kind != pdfName {
+			return nil, fmt.Errorf("its crypt filter /%s cannot be read", pdfPrintable([]byte(name)))
+		}
+		method := string(m.s)
+		switch {
+		case !has || method == "None":
+			method = ""
+		case method == "V2" && s.v == 4, method == "AESV2" && s.v == 4 && len(key) == 16, method == "AESV3" && s.v == 5 && len(key) == 32:
+		case method == "AESV2" && s.v == 4:
+			return nil, fmt.Errorf("its crypt filter /%s is AES-128 with a key of %d bits", pdfPrintable([]byte(name)), 8*len(key))
+		default:
+			return nil, fmt.Errorf("its crypt filter /%s has the method /%s, which Sekisho does not decrypt in an encryption of version %d",
+				pdfPrintable([]byte(name)), pdfPrintable(m.s), s.v)
+		}
+		c.filters[name] = method
+	}
+	pick := func(k, def string) (string, error) {
+		name := def
+		if n, ok := s.dict[k]; ok {
+			if n.kind != pdfName {
+				return "", fmt.Errorf("its /%s is not a name", k)
+			}
+			name = string(n.s)
+		}
+		return c.filter(name)
+	}
+	var err error
+	if c.str, err = pick("StrF", "Identity"); err != nil {
+		return nil, err
+	}
+	if c.stm, err = pick("StmF", "Identity"); err != nil {
+		return nil, err
+	}
+	c.eff = c.stm
+	if _, ok := s.dict["EFF"]; ok {
+		if c.eff, err = pick("EFF", ""); err != nil {
+			return nil, err
+		}
+	}
+	return c, nil
+}
+
+// filter is the method of the crypt filter name: /Identity is the
+// identity, whatever /CF says (7.6.5).
+func (c *pdfCrypt) filter(name string) (string, error) {
+	if name == "Identity" {
+		return "", nil
+	}
+	m, ok := c.filters[name]
+	if !ok {
+		return "", fmt.Errorf("the crypt filter /%s, which its /CF does not define", pdfPrintable([]byte(name)))
+	}
+	return m, nil
+}
+
+// equal reports whether c and d decrypt the same way.
+func (c *pdfCrypt) equal(d *pdfCrypt) bool {
+	return bytes.Equal(c.key, d.key) && c.str == d.str && c.stm == d.stm && c.eff == d.eff &&
+		c.encryptMetadata == d.encryptMetadata && maps.Equal(c.filters, d.filters)
+}
+
+// decrypt decrypts data, a string or stream of object num gen, with
+// method.
+func (c *pdfCrypt) decrypt(method string, num, gen int64, data []byte) ([]byte, error) {
+	switch method {
+	case "":
+		return data, nil
+	case "AESV3":
+		return pdfAESDecrypt(c.key, data)
+	}
+	// Algorithm 1: MD5 of the file key, the low-order 3 bytes of the
+	// object number and 2 of the generation, low-order first, and
+	// "sAlT" for AES; its first n+5 bytes, 16 at most.
+	h := md5.New()
+	h.Write(c.key)
+	h.Write([]byte{byte(num), byte(num >> 8), byte(num >> 16), byte(gen), byte(gen >> 8)})
+	if method == "AESV2" {
+		h.Write([]byte("sAlT"))
+	}
+	k := h.Sum(nil)[:min(len(c.key)+5, 16)]
+	if method == "AESV2" {
+		return pdfAESDecrypt(k, data)
+	}
+	r, _ := rc4.NewCipher(k)
+	out := make([]byte, len(data))
+	r.XORKeyStream(out, data)
+	return out, nil
+}
+
+// pdfAESDecrypt decrypts data, a 16-byte IV and AES-CBC blocks padded as
+// PKCS#5 says (7.6.2). An empty string is empty.
+func pdfAESDecrypt(key, data []byte) ([]byte, error) {
+	if len(data) == 0 {
+		return nil, nil
+	}
+	if len(data)%16 != 0 {
+		return nil, fmt.Errorf("AES data of %d bytes, not whole blocks", len(data))
+	}
+	b, err := aes.NewCipher(key)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]byte, len(data)-16)
+	cipher.NewCBCDecrypter(b, data[:16]).CryptBlocks(out, data[16:])
+	if len(out) == 0 {
+		return out, nil
+	}
+	n := int(out[len(out)-1])
+	if n == 0 || n > 16 || !bytes.Equal(out[len(out)-n:], bytes.Repeat(out[len(out)-1:], n)) {
+		return nil, errors.New("AES data with bad padding")
+	}
+	return out[:len(out)-n], nil
+}
+
+// strings decrypts the strings in v, at any depth, those of object num
+// gen; objects of an object stream have theirs decrypted with the stream
+// (7.6.2).
+func (c *pdfCrypt) strings(v *pdfObject, num, gen int64, depth int) error {
+	if depth > maxPDFDepth {
+		return nil
+	}
+	switch v.kind {
+	case pdfString:
+		d, err := c.decrypt(c.str, num, gen, v.s)
+		if err != nil {
+			return err
+		}
+		v.s = d
+	case pdfArray:
+		for i := range v.items {
+			if err := c.strings(&v.items[i], num, gen, depth+1); err != nil {
+				return err
+			}
+		}
+	case pdfDict:
+		for k, x := range v.dict {
+			if err := c.strings(&x, num, gen, depth+1); err != nil {
+				return err
+			}
+			v.dict[k] = x
+		}
+	}
+	return nil
 }

@@ -206,7 +206,7 @@ func TestPDFEncryptionDictionary(t *testing.T) {
 		t.Fatalf("%d trailers with /Encrypt", len(dicts))
 	}
 	sec, err := pdfSecurityOf(bytes.NewReader(owner), int64(len(owner)), dicts)
-	if err != nil || len(sec) != 1 || !sec.opens(nil) {
+	if _, fits, _ := sec.unlock(nil); err != nil || len(sec) != 1 || !fits {
 		t.Fatalf("security %+v, %v", sec, err)
 	}
 	s := sec[0]

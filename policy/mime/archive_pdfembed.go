@@ -51,12 +51,12 @@ package mime
 // find file specifications are bounded per PDF (maxPDFObjStmBytes), since
 // a container is not given the message's budget.
 //
-// An owner-password-only PDF (see archive_pdf.go) has its strings and
-// streams encrypted with a key from the empty password, which is not
-// derived here: its dictionaries are in clear, so a file specification
-// written in the file, or an /EmbeddedFile stream, makes it a gap
-// ("embedded files not decrypted"); one held in an encrypted object
-// stream is not seen.
+// An encrypted PDF (see archive_pdf.go) is read the same way once a
+// password opens it: the strings of each object in the file are decrypted
+// as it is parsed, with the key of its object number, and stream data
+// before its filters; objects in an object stream are decrypted with the
+// stream, and their strings are not decrypted again (ISO 32000-1 7.6.2).
+// Cross-reference streams, never encrypted, are not read.
 //
 // The reader is hand-written (no PDF library on the Go module proxy reads
 // hostile input within bounds) and reuses archive_pdf.go's tokenizer.
@@ -194,25 +194,29 @@ func pdfFileHits(ra io.ReaderAt, size int64) int {
 	return hits
 }
 
-// openPDFEmbedded looks for the files embedded in the PDF in ra: a walker
-// of them, or errNotContainer when there are none. head and tail are the
-// first and last pdfWindow bytes openPDF read (tail nil when head is the
-// whole file): a file they cover is not read again. sec is the encryption
-// of an owner-password-only PDF, nil for a PDF that is not encrypted.
-func openPDFEmbedded(ra io.ReaderAt, size int64, head, tail []byte, sec pdfSecurity) (arcWalker, error) {
-	var hits int
-	var whole []byte
+// pdfHits reports which of the names that matter the PDF in ra holds,
+// and the whole file when head, the first pdfWindow bytes openPDF read,
+// is all of it. tail is the last pdfWindow bytes (nil when head is the
+// whole file): a file they cover is not read again.
+func pdfHits(ra io.ReaderAt, size int64, head, tail []byte) (int, []byte) {
 	switch {
 	case tail == nil && int64(len(head)) == size:
-		hits, whole = pdfNameHits(head), head
+		return pdfNameHits(head), head
 	case int64(len(head)+len(tail)) == size:
 		// Head and tail meet: the names across the seam are read too.
 		seam := int64(len(head))
-		hits = pdfNameHits(head) | pdfNameHits(tail) | pdfNameHits(pdfRead(ra, max(0, seam-128), min(size, seam+128)-max(0, seam-128)))
-	default:
-		hits = pdfFileHits(ra, size)
+		return pdfNameHits(head) | pdfNameHits(tail) | pdfNameHits(pdfRead(ra, max(0, seam-128), min(size, seam+128)-max(0, seam-128))), nil
 	}
-	if hits == 0 || sec != nil && hits&pdfHitFile == 0 {
+	return pdfFileHits(ra, size), nil
+}
+
+// openPDFEmbedded looks for the files embedded in the PDF in ra: a walker
+// of them, or errNotContainer when there are none. head and tail are as
+// pdfHits takes them. c decrypts the objects of an encrypted PDF, nil for
+// one that is not encrypted.
+func openPDFEmbedded(ra io.ReaderAt, size int64, head, tail []byte, c *pdfCrypt) (*cfbWalker, error) {
+	hits, whole := pdfHits(ra, size, head, tail)
+	if hits == 0 {
 		return nil, errNotContainer
 	}
 	if size > maxPDFScanSize {
@@ -222,15 +226,8 @@ func openPDFEmbedded(ra io.ReaderAt, size int64, head, tail []byte, sec pdfSecur
 	if whole == nil {
 		whole = pdfRead(ra, 0, size)
 	}
-	s := &pdfScan{b: whole, encrypted: sec != nil, parseLeft: maxPDFParse + 4*int64(len(whole)), objStmLeft: maxPDFObjStmBytes}
+	s := &pdfScan{b: whole, crypt: c, parseLeft: maxPDFParse + 4*int64(len(whole)), objStmLeft: maxPDFObjStmBytes}
 	s.scan()
-	if s.encrypted {
-		if len(s.specs) == 0 && !s.embeddedType {
-			return nil, errNotContainer
-		}
-		return &cfbWalker{format: "pdf", stop: &arcStop{class: GapArchive,
-			why: "encrypted PDF: embedded files not decrypted (" + sec.what() + ")"}}, nil
-	}
 	entries := s.entries()
 	if len(entries) == 0 && s.stop == nil {
 		return nil, errNotContainer
@@ -257,7 +254,7 @@ type pdfDef struct {
 // pdfScan is a PDF being searched for embedded files.
 type pdfScan struct {
 	b          []byte
-	encrypted  bool
+	crypt      *pdfCrypt // nil when the PDF is not encrypted
 	headers    []pdfHeader
 	byNum      map[int64][]int // header indexes by object number
 	parsed     map[int]*pdfDef // parsed headers by index
@@ -266,8 +263,6 @@ type pdfScan struct {
 	parseLeft  int64
 	objStmLeft int64
 	objStms    int
-	// embeddedType: a stream typed /EmbeddedFile was seen.
-	embeddedType bool
 	// ends are the offsets of every "endstream" in the file, found on
 	// first use.
 	ends []int
@@ -326,17 +321,10 @@ func (s *pdfScan) scan() {
 		if d.data < 0 || d.val.kind != pdfDict {
 			continue
 		}
-		if t := d.val.dict["Type"]; t.kind == pdfName && string(t.s) == "EmbeddedFile" {
-			s.embeddedType = true
-		}
 		_, first := d.val.dict["First"]
 		if t := d.val.dict["Type"]; first || t.kind == pdfName && string(t.s) == "ObjStm" {
 			objStms = append(objStms, d)
 		}
-	}
-	if s.encrypted {
-		// The object streams are encrypted.
-		return
 	}
 	s.index()
 	for _, d := range objStms {
@@ -388,6 +376,11 @@ func (s *pdfScan) parse(k int) (*pdfDef, error) {
 	s.parseLeft -= int64(p.i)
 	if err != nil {
 		return nil, err
+	}
+	if s.crypt != nil && h.num >= 0 {
+		if err := s.crypt.strings(&v, h.num, h.gen, 0); err != nil {
+			return nil, fmt.Errorf("its strings cannot be decrypted: %w", err)
+		}
 	}
 	d := &pdfDef{num: h.num, gen: h.gen, val: v, data: -1}
 	p.space()
@@ -692,12 +685,12 @@ func (s *pdfScan) entry(d *pdfDef, data []byte, names []string) *arcEntry {
 			e.size = n
 		}
 	}
-	if _, ok := d.val.dict["Filter"]; !ok && e.size == 0 {
+	if _, ok := d.val.dict["Filter"]; !ok && e.size == 0 && s.crypt == nil {
 		e.size = int64(len(data))
 	}
 	dd := *d
 	e.open = func() (io.ReadCloser, error) {
-		r, err := s.decoderOf(&dd, data)
+		r, err := s.decoderOf(&dd, data, true)
 		if err != nil {
 			return nil, err
 		}
@@ -708,12 +701,13 @@ func (s *pdfScan) entry(d *pdfDef, data []byte, names []string) *arcEntry {
 
 // decoder decodes the data of stream d through its filters.
 func (s *pdfScan) decoder(d *pdfDef) (io.Reader, error) {
-	return s.decoderOf(d, s.streamData(d))
+	return s.decoderOf(d, s.streamData(d), false)
 }
 
 // decoderOf decodes data, the data of stream d, through its filters
-// (7.4).
-func (s *pdfScan) decoderOf(d *pdfDef, data []byte) (io.Reader, error) {
+// (7.4), once decrypted when the PDF is encrypted. embedded: d is an
+// embedded file stream.
+func (s *pdfScan) decoderOf(d *pdfDef, data []byte, embedded bool) (io.Reader, error) {
 	var filters, parms []pdfObject
 	switch f := s.direct(d.val.dict["Filter"]); f.kind {
 	case pdfName:
@@ -729,6 +723,18 @@ func (s *pdfScan) decoderOf(d *pdfDef, data []byte) (io.Reader, error) {
 	}
 	if len(filters) > maxPDFFilters {
 		return nil, fmt.Errorf("%d filters, %d read at most", len(filters), maxPDFFilters)
+	}
+	if s.crypt != nil {
+		method, err := s.streamMethod(d, filters, parms, embedded)
+		if err == nil && d.num < 0 {
+			err = errors.New("an encrypted stream whose object number cannot be read")
+		}
+		if err == nil {
+			data, err = s.crypt.decrypt(method, d.num, d.gen, data)
+		}
+		if err != nil {
+			return nil, err
+		}
 	}
 	var r io.Reader = bytes.NewReader(data)
 	for i, f := range filters {
@@ -765,6 +771,10 @@ func (s *pdfScan) decoderOf(d *pdfDef, data []byte) (io.Reader, error) {
 			}
 			r = lzw.NewReader(r, lzw.MSB, 8)
 		case "Crypt":
+			if s.crypt != nil && i == 0 {
+				// Decrypted above.
+				continue
+			}
 			if n := s.direct(parm["Name"]); n.kind == pdfName && string(n.s) != "Identity" {
 				return nil, fmt.Errorf("/Crypt filter /%s, which Sekisho does not decrypt", pdfPrintable(n.s))
 			}
@@ -773,6 +783,32 @@ func (s *pdfScan) decoderOf(d *pdfDef, data []byte) (io.Reader, error) {
 		}
 	}
 	return r, nil
+}
+
+// streamMethod is how stream d, whose chain is filters with parms, is
+// encrypted (7.6.5): by the crypt filter its own /Crypt filter names,
+// first in its chain (/Identity when it names none); not at all for a
+// metadata stream when /EncryptMetadata is false; by /EFF for an embedded
+// file; by /StmF otherwise.
+func (s *pdfScan) streamMethod(d *pdfDef, filters, parms []pdfObject, embedded bool) (string, error) {
+	if len(filters) > 0 {
+		if f := s.direct(filters[0]); f.kind == pdfName && string(f.s) == "Crypt" {
+			name := "Identity"
+			if len(parms) > 0 {
+				if n := s.direct(s.direct(parms[0]).dict["Name"]); n.kind == pdfName {
+					name = string(n.s)
+				}
+			}
+			return s.crypt.filter(name)
+		}
+	}
+	if t := d.val.dict["Type"]; !s.crypt.encryptMetadata && t.kind == pdfName && string(t.s) == "Metadata" {
+		return "", nil
+	}
+	if embedded {
+		return s.crypt.eff, nil
+	}
+	return s.crypt.stm, nil
 }
 
 // pdfInflate inflates r: a zlib stream, or raw deflate when it does not

@@ -7,6 +7,8 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"io"
+	"maps"
 	"math/rand"
 	"strings"
 	"testing"
@@ -110,21 +112,79 @@ func TestPDFWithoutEmbeddedFiles(t *testing.T) {
 	}
 }
 
-// TestPDFOwnerPasswordEmbedded: a PDF that opens without a password but
-// is encrypted has its embedded files encrypted, which are not decrypted:
-// a gap, not a clean PDF.
-func TestPDFOwnerPasswordEmbedded(t *testing.T) {
+// TestPDFEncryptedEmbedded: the files a PDF embeds are read however qpdf
+// encrypts it. One that opens without a password (an owner password only)
+// is a plain container of them; one that asks for a password is an
+// encrypted document whose files follow it, decrypted, once a candidate
+// opens it, the user password or the owner password.
+func TestPDFEncryptedEmbedded(t *testing.T) {
 	t.Parallel()
-	for _, objstm := range []bool{false, true} {
-		args := []string{"--encrypt", "", "owner", "256", "--"}
-		if objstm {
-			args = append([]string{"--object-streams=generate"}, args...)
+	fs := map[string][]byte{"invoice.exe": peBytes, "note.txt": []byte("hello\n")}
+	for way := range pdfEncryptions {
+		t.Run(way, func(t *testing.T) {
+			t.Parallel()
+			plain := attachPDF(t, plainPDF(), fs)
+			owner := encryptPDF(t, plain, way, "")
+			check(t, inspect(t, owner, "a.pdf", DefaultLimits()), "[pdf]\ninvoice.exe pe\nnote.txt\n", "")
+			user := encryptPDF(t, plain, way, "請求 pw")
+			const locked = "[pdf-encrypted encrypted]\ndocument encrypted\n"
+			for _, pws := range [][]string{nil, {"0wner", "請求"}} {
+				res := inspect(t, user, "a.pdf", DefaultLimits(), pws...)
+				if got := listing(res.Attachments[0].Archive); got != locked {
+					t.Errorf("candidates %q: listing:\n%s\nwant:\n%s", pws, got, locked)
+				}
+			}
+			for _, pw := range []string{"請求 pw", "owner"} {
+				res := inspect(t, user, "a.pdf", DefaultLimits(), "0wner", pw)
+				check(t, res, "[pdf-encrypted encrypted]\ndocument encrypted decrypted\ninvoice.exe pe encrypted decrypted\nnote.txt encrypted decrypted\n", "")
+			}
+			// What is decrypted is what qpdf decrypts, and what was
+			// attached.
+			clear := qpdf(t, user, "--warning-exit-0", "--password=請求 pw", "--decrypt")
+			want := pdfFiles(t, clear, "")
+			if len(want) != 2 || !bytes.Equal(want["invoice.exe"], peBytes) || !bytes.Equal(want["note.txt"], fs["note.txt"]) {
+				t.Errorf("qpdf --decrypt: %q", want)
+			}
+			for pdf, pw := range map[*[]byte]string{&owner: "", &user: "請求 pw"} {
+				if got := pdfFiles(t, *pdf, pw); !maps.EqualFunc(got, want, bytes.Equal) {
+					t.Errorf("password %q: %q, want %q", pw, got, want)
+				}
+			}
+		})
+	}
+}
+
+// pdfFiles returns the files pdf embeds, by name, decrypted with pw.
+func pdfFiles(t *testing.T, pdf []byte, pw string) map[string][]byte {
+	t.Helper()
+	w, err := openPDF(bytes.NewReader(pdf), int64(len(pdf)), "a.pdf")
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string][]byte{}
+	for {
+		e, err := w.next()
+		if err == io.EOF {
+			return out
 		}
-		pdf := attachPDF(t, plainPDF(), map[string][]byte{"invoice.exe": peBytes}, args...)
-		res := inspectDoc(t, "a.pdf", pdf)
-		want := `archive: attachment "a.pdf": encrypted PDF: embedded files not decrypted (standard security handler, revision 6, AES-256)`
-		if g := gapsOf(res); g != want {
-			t.Errorf("object streams %v: gaps %q, want %q", objstm, g, want)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var rc io.ReadCloser
+		if e.encrypted {
+			rc, err = e.decrypt([]byte(pw))
+		} else {
+			rc, err = e.open()
+		}
+		if err != nil {
+			t.Fatalf("%s: %v", e.name, err)
+		}
+		b, err := io.ReadAll(rc)
+		if err != nil {
+			t.Fatalf("%s: %v", e.name, err)
+		}
+		if e.name != "document" {
+			out[e.name] = b
 		}
 	}
 }
