@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"sort"
 	"strconv"
@@ -28,6 +29,28 @@ import (
 // fail with the same error; the services it will use (clamd, Redis, the
 // DNSBL resolver) are asked whether they answer, which is only ever a
 // warning, since they may come up later and each rule has its on_error.
+
+// consoleWarnings names the console's held-mail commands whose program
+// cannot be found: the held list or its actions would fail on the page.
+func consoleWarnings(c policy.ConsoleConfig) []string {
+	if c.Listen == "" {
+		return nil
+	}
+	var out []string
+	for _, k := range []struct {
+		key string
+		cmd []string
+	}{{"queue_command", c.QueueCommand}, {"release_command", c.ReleaseCommand}, {"flush_command", c.FlushCommand}, {"delete_command", c.DeleteCommand}} {
+		if len(k.cmd) == 0 {
+			continue
+		}
+		if _, err := exec.LookPath(k.cmd[0]); err != nil {
+			out = append(out, fmt.Sprintf("console.%s: %s is not found: held mail cannot be %s from the console (set it, or [] to turn it off)",
+				k.key, k.cmd[0], map[string]string{"queue_command": "listed", "release_command": "released", "flush_command": "delivered at once after a release", "delete_command": "deleted"}[k.key]))
+		}
+	}
+	return out
+}
 
 // localErrors tries, without opening the milter socket, what opening it
 // and spooling archives will need: the socket's directory, the group

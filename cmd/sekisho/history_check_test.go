@@ -40,3 +40,22 @@ func TestCheckHistory(t *testing.T) {
 		t.Error("-check created the history file")
 	}
 }
+
+// TestCheckConsoleCommands: -check warns, and still exits 0, when a
+// held-mail command of the console names a program that is not there; a
+// command turned off ([]) is not looked for.
+func TestCheckConsoleCommands(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "c.toml")
+	cfg := fmt.Sprintf("[history]\nstore = %q\n[console]\nlisten = \"127.0.0.1:10031\"\nqueue_command = [\"/bin/echo\"]\nrelease_command = [\"/nonexistent/postsuper\", \"-H\"]\ndelete_command = []\nflush_command = [\"true\"]\n",
+		filepath.Join(dir, "h.db"))
+	if err := os.WriteFile(path, []byte(cfg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var out, errb bytes.Buffer
+	code := run([]string{"-check", "-config", path}, &out, &errb)
+	if code != 0 || strings.Count(errb.String(), "warning: console.") != 1 ||
+		!strings.Contains(errb.String(), "warning: console.release_command: /nonexistent/postsuper is not found: held mail cannot be released") {
+		t.Errorf("exit %d, stderr:\n%s", code, errb.String())
+	}
+}

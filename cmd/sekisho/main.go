@@ -310,6 +310,9 @@ func runCheck(cfg *policy.Config, stdout, stderr io.Writer) int {
 	if w := historyWarning(cfg.History); w != "" {
 		fmt.Fprintf(stderr, "%s: warning: %s\n", name(cfg), w)
 	}
+	for _, w := range consoleWarnings(cfg.Console) {
+		fmt.Fprintf(stderr, "%s: warning: %s\n", name(cfg), w)
+	}
 	for _, err := range errs {
 		fmt.Fprintf(stderr, "%s: %v\n", name(cfg), err)
 	}
