@@ -102,7 +102,7 @@ func openPDF(ra io.ReaderAt, size int64, _ string) (arcWalker, error) {
 		if err != nil {
 			// Only an owner password: every reader opens it without
 			// asking, and its objects cannot be decrypted here.
-			return pdfUndecrypted(ra, size, head, tail, sec, err, GapArchive)
+			return pdfUndecrypted(ra, size, head, tail, err, GapArchive)
 		}
 	}
 	w, err := openPDFEmbedded(ra, size, head, tail, c)
@@ -176,7 +176,7 @@ func (w *pdfLocked) fits(pw []byte) bool {
 // encrypted entries, which a candidate that fits decrypts.
 func (w *pdfLocked) embedded() arcWalker {
 	if w.cryptErr != nil {
-		u, err := pdfUndecrypted(w.ra, w.size, w.head, w.tail, w.sec, w.cryptErr, GapEncrypted)
+		u, err := pdfUndecrypted(w.ra, w.size, w.head, w.tail, w.cryptErr, GapEncrypted)
 		if err != nil {
 			return &cfbWalker{}
 		}
@@ -219,11 +219,11 @@ func (r pdfFitsReader) Read(p []byte) (int, error) {
 // objects cannot be decrypted (why): a gap of class when they may embed
 // files, nothing when its names say they do not (dictionaries are in
 // clear, object streams are not).
-func pdfUndecrypted(ra io.ReaderAt, size int64, head, tail []byte, sec pdfSecurity, why error, class GapClass) (arcWalker, error) {
+func pdfUndecrypted(ra io.ReaderAt, size int64, head, tail []byte, why error, class GapClass) (arcWalker, error) {
 	if hits, _ := pdfHits(ra, size, head, tail); hits == 0 {
 		return nil, errNotContainer
 	}
-	stop := &arcStop{class: class, why: "encrypted PDF (" + sec.what() + "): embedded files not decrypted: " + why.Error()}
+	stop := &arcStop{class: class, why: "encrypted PDF: embedded files not decrypted: " + why.Error()}
 	if class == GapEncrypted {
 		stop.encrypted, stop.sealed = true, true
 	}
@@ -803,8 +803,17 @@ func pdfStandardOf(e pdfObject, id []byte) (*pdfStandard, error) {
 			return nil, errors.New("its encryption dictionary of revision " + strconv.FormatInt(r, 10) + " is malformed")
 		}
 		s.cipher = fmt.Sprintf("RC4-%d", s.keyLen*8)
-		if cf := d["CF"].dict["StdCF"].dict["CFM"]; v == 4 && cf.kind == pdfName && string(cf.s) == "AESV2" {
+		// Version 4 encrypts streams by the crypt filter /StmF names.
+		stmF := "StdCF"
+		if n := d["StmF"]; n.kind == pdfName {
+			stmF = string(n.s)
+		}
+		switch cf := d["CF"].dict[stmF].dict["CFM"]; {
+		case v != 4 || cf.kind != pdfName || string(cf.s) == "V2" || string(cf.s) == "None":
+		case string(cf.s) == "AESV2":
 			s.cipher = "AES-128"
+		default:
+			s.cipher = "crypt filter method /" + pdfPrintable(cf.s)
 		}
 	case (r == 5 || r == 6) && v == 5:
 		if len(s.u) < 48 {
@@ -1128,7 +1137,7 @@ func (s *pdfStandard) crypt(key []byte) (*pdfCrypt, error) {
 		case method == "AESV2" && s.v == 4:
 			return nil, fmt.Errorf("its crypt filter /%s is AES-128 with a key of %d bits", pdfPrintable([]byte(name)), 8*len(key))
 		default:
-			return nil, fmt.Errorf("its crypt filter /%s has the method /%s, which Sekisho does not decrypt in an encryption of version %d",
+			return nil, fmt.Errorf("its crypt filter /%s: method /%s in version %d, which Sekisho does not decrypt",
 				pdfPrintable([]byte(name)), pdfPrintable(m.s), s.v)
 		}
 		c.filters[name] = method

@@ -3,6 +3,8 @@ package mime
 import (
 	"bytes"
 	"compress/zlib"
+	"crypto/md5"
+	"crypto/rc4"
 	"encoding/ascii85"
 	"encoding/hex"
 	"encoding/json"
@@ -10,6 +12,9 @@ import (
 	"io"
 	"maps"
 	"math/rand"
+	"regexp"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -344,6 +349,13 @@ func FuzzPDFEmbed(f *testing.F) {
 	f.Add(attachPDF(f, plain, map[string][]byte{"invoice.exe": peBytes, "a.zip": zipOf(f, map[string][]byte{"d.exe": peBytes})}))
 	f.Add(attachPDF(f, plain, map[string][]byte{"請求書.exe": peBytes}, "--object-streams=generate"))
 	f.Add(attachPDF(f, plain, map[string][]byte{"invoice.exe": peBytes}, "--encrypt", "", "owner", "128", "--use-aes=y", "--"))
+	// Encrypted: the fuzz target's candidate "pw" opens those that ask
+	// for a password.
+	withFiles := attachPDF(f, plain, map[string][]byte{"invoice.exe": peBytes, "note.txt": []byte("hello\n")})
+	for _, way := range []string{"RC4-40", "RC4-128 object streams", "AES-128", "AES-256 object streams", "AES-256 R5"} {
+		f.Add(encryptPDF(f, withFiles, way, ""))
+		f.Add(encryptPDF(f, withFiles, way, "pw"))
+	}
 	f.Add(handPDF(append(attachment("a.exe", "/F (a.exe) /E#46 << /#46 4 0 R >>"), stream("/Filter [/AHx /Fl]", []byte(hex.EncodeToString(zlibOf(peBytes))+">")))...))
 	f.Add(handPDF("<< /Type /Catalog >>", stream("/Type /ObjStm /N 2 /First 8 /Filter /FlateDecode", zlibOf([]byte("3 0 4 20 << /EF << /F 5 0 R >> >> (x)"))), "null", "null", stream("/Filter /RunLengthDecode", []byte{1, 'M', 'Z', 128})))
 	f.Fuzz(func(t *testing.T, data []byte) {
@@ -388,5 +400,156 @@ func TestPDFEmbeddedBounds(t *testing.T) {
 	res = inspect(t, again, "a.pdf", DefaultLimits())
 	if g := gaps(res); !strings.Contains(g, "PDF object 4 is defined more than 16 times: only the last ones were looked at for embedded files") {
 		t.Errorf("gaps %q", g)
+	}
+}
+
+// pdfStandardDict is an encryption dictionary of the standard security
+// handler, version v and revision r (3 or 4), with the user password
+// user, the owner password "owner", a key of n bytes, and extra entries;
+// id is the first element of the file identifier.
+func pdfStandardDict(t *testing.T, user string, v, r, n int, id []byte, extra string) string {
+	t.Helper()
+	pad := func(pw string) []byte { return append([]byte(pw), pdfPadding...)[:32] }
+	rc := func(k, b []byte) []byte {
+		c, _ := rc4.NewCipher(k)
+		out := make([]byte, len(b))
+		c.XORKeyStream(out, b)
+		return out
+	}
+	rounds := func(key, b []byte) []byte {
+		k := make([]byte, len(key))
+		for i := range 20 {
+			for j := range k {
+				k[j] = key[j] ^ byte(i)
+			}
+			b = rc(k, b)
+		}
+		return b
+	}
+	// Algorithm 3: /O, the padded user password encrypted with a key
+	// from the owner password.
+	h := md5.Sum(pad("owner"))
+	for range 50 {
+		h = md5.Sum(h[:])
+	}
+	o := rounds(h[:n], pad(user))
+	// Algorithm 2: the file key; Algorithm 5: /U.
+	const p = -4
+	key := md5.Sum(slices.Concat(pad(user), o, []byte{0xfc, 0xff, 0xff, 0xff}, id))
+	for range 50 {
+		key = md5.Sum(key[:n])
+	}
+	sum := md5.Sum(slices.Concat(pdfPadding, id))
+	u := append(rounds(key[:n], sum[:]), make([]byte, 16)...)
+	s := &pdfStandard{v: v, r: r, keyLen: n, o: o, u: u, p: p & 0xffffffff, id: id, encryptMetadata: true}
+	if k, fits := s.unlock([]byte(user)); !fits || !bytes.Equal(k, key[:n]) {
+		t.Fatalf("the dictionary's key is not the user password's")
+	}
+	return fmt.Sprintf("<< /Filter /Standard /V %d /R %d /Length %d /O <%X> /U <%X> /P %d %s >>", v, r, 8*n, o, u, p, extra)
+}
+
+// TestPDFEncryptedUndecryptable: an encrypted PDF whose objects cannot be
+// decrypted here is a gap that says why when it may embed files, and a
+// plain PDF otherwise; crypt filters that are the identity leave objects
+// in clear.
+func TestPDFEncryptedUndecryptable(t *testing.T) {
+	t.Parallel()
+	id := []byte("0123456789abcdef")
+	ids := fmt.Sprintf("[<%X> <%X>]", id, id)
+	files := func(streamDict string) []string {
+		return []string{"3 0 obj << /Type /Filespec /F (a.exe) /EF << /F 4 0 R >> >> endobj\n", "4 0 obj " + stream(streamDict, peBytes) + " endobj\n"}
+	}
+	aes := "/CF << /StdCF << /CFM /AESV2 >> >> /StmF /StdCF /StrF /StdCF"
+	const gap = `archive: part 1: attachment "a.pdf": encrypted PDF: embedded files not decrypted: `
+	for name, c := range map[string]struct {
+		pdf           []byte
+		listing, gaps string
+	}{
+		"AES-128 with a 64-bit key": {pdfWithEncrypt(pdfStandardDict(t, "", 4, 4, 8, id, aes), ids, files("")...), "",
+			gap + `its crypt filter /StdCF is AES-128 with a key of 64 bits`},
+		"unknown method": {pdfWithEncrypt(pdfStandardDict(t, "", 4, 4, 16, id, "/CF << /StdCF << /CFM /AESV9 >> >> /StmF /StdCF"), ids, files("")...), "",
+			gap + `its crypt filter /StdCF: method /AESV9 in version 4, which Sekisho does not decrypt`},
+		"undefined filter": {pdfWithEncrypt(pdfStandardDict(t, "", 4, 4, 16, id, aes+" /EFF /Other"), ids, files("")...), "",
+			gap + `the crypt filter /Other, which its /CF does not define`},
+		"version 3": {pdfWithEncrypt(pdfStandardDict(t, "", 3, 3, 16, id, ""), ids, files("")...), "",
+			gap + `encryption version 3, which Sekisho does not decrypt`},
+		"user password, unknown method": {pdfWithEncrypt(pdfStandardDict(t, "pw", 4, 4, 16, id, "/CF << /StdCF << /CFM /AESV9 >> >> /StmF /StdCF"), ids, files("")...),
+			"[pdf-encrypted encrypted skipped: encrypted PDF: embedded files not decrypted: its crypt filter /StdCF: method /AESV9 in version 4, which Sekisho does not decrypt]\ndocument encrypted decrypted\n",
+			`encrypted: part 1: attachment "a.pdf": encrypted PDF: embedded files not decrypted: its crypt filter /StdCF: method /AESV9 in version 4, which Sekisho does not decrypt`},
+		"nothing embedded":    {pdfWithEncrypt(pdfStandardDict(t, "", 4, 4, 16, id, "/CF << /StdCF << /CFM /AESV9 >> >> /StmF /StdCF"), ids), "", ""},
+		"identity":            {pdfWithEncrypt(pdfStandardDict(t, "", 4, 4, 16, id, "/StmF /Identity"), ids, files("")...), "[pdf]\na.exe pe\n", ""},
+		"identity crypt":      {pdfWithEncrypt(pdfStandardDict(t, "", 4, 4, 16, id, "/CF << /StdCF << /CFM /AESV2 >> >> /StmF /StdCF /StrF /Identity"), ids, files("/Filter /Crypt /DecodeParms << /Name /Identity >>")...), "[pdf]\na.exe pe\n", ""},
+		"identity embedded":   {pdfWithEncrypt(pdfStandardDict(t, "", 4, 4, 16, id, "/CF << /StdCF << /CFM /AESV2 >> >> /StmF /StdCF /EFF /Identity"), ids, files("")...), "[pdf]\na.exe pe\n", ""},
+		"crypt filter of /CF": {pdfWithEncrypt(pdfStandardDict(t, "", 4, 4, 16, id, "/CF << /StdCF << /CFM /AESV2 >> /Clear << /CFM /None >> >> /StmF /StdCF"), ids, files("/Filter [/Crypt] /DecodeParms [<< /Name /Clear >>]")...), "[pdf]\na.exe pe\n", ""},
+	} {
+		res := inspect(t, c.pdf, "a.pdf", DefaultLimits(), "pw")
+		want := c.listing
+		if want == "" && c.gaps != "" && !strings.HasPrefix(c.gaps, "encrypted") {
+			want = "[pdf skipped: " + c.gaps[strings.Index(c.gaps, `"a.pdf": `)+len(`"a.pdf": `):] + "]\n"
+		}
+		if got := listing(res.Attachments[0].Archive); got != want {
+			t.Errorf("%s: listing:\n%s\nwant:\n%s", name, got, want)
+		}
+		if got := gaps(res); got != c.gaps {
+			t.Errorf("%s: gaps:\n%s\nwant:\n%s", name, got, c.gaps)
+		}
+	}
+}
+
+// embeddedData returns pdf, written by qpdf, with the data of each of its
+// embedded file streams changed by f, and their /Length with it.
+func embeddedData(t *testing.T, pdf []byte, f func([]byte) []byte) []byte {
+	t.Helper()
+	re := regexp.MustCompile(`/Type /EmbeddedFile /Length (\d+) >>\r?\nstream\r?\n`)
+	var out []byte
+	n := 0
+	for {
+		m := re.FindSubmatchIndex(pdf)
+		if m == nil {
+			break
+		}
+		l, _ := strconv.Atoi(string(pdf[m[2]:m[3]]))
+		data := f(slices.Clone(pdf[m[1] : m[1]+l]))
+		out = append(out, pdf[:m[2]]...)
+		out = append(out, strconv.Itoa(len(data))...)
+		out = append(out, pdf[m[3]:m[1]]...)
+		out = append(out, data...)
+		pdf = pdf[m[1]+l:]
+		n++
+	}
+	if n == 0 {
+		t.Fatal("no embedded file stream")
+	}
+	return append(out, pdf...)
+}
+
+// TestPDFEncryptedCorrupt: AES data cut short or badly padded makes the
+// embedded file a gap, whether the PDF asks for a password or not.
+func TestPDFEncryptedCorrupt(t *testing.T) {
+	t.Parallel()
+	fs := map[string][]byte{"invoice.exe": peBytes, "note.txt": []byte("hello\n")}
+	plain := attachPDF(t, plainPDF(), fs)
+	cut := func(b []byte) []byte { return b[:len(b)-3] }
+	// The last byte of the block before the last flips the padding's.
+	pad := func(b []byte) []byte { b[len(b)-17] ^= 0x80; return b }
+	for name, c := range map[string]struct {
+		way, user string
+		f         func([]byte) []byte
+		listing   string
+		why       string
+	}{
+		"AES-128 cut":           {"AES-128", "", cut, "[pdf]\ninvoice.exe\nnote.txt\n", `archive: part 1: attachment "a.pdf" > "invoice.exe": cannot be read: AES data of `},
+		"AES-256 bad padding":   {"AES-256", "", pad, "[pdf]\ninvoice.exe\nnote.txt\n", `archive: part 1: attachment "a.pdf" > "invoice.exe": cannot be read: AES data with bad padding`},
+		"user, AES-256 padding": {"AES-256", "pw", pad, "[pdf-encrypted encrypted]\ndocument encrypted decrypted\ninvoice.exe encrypted\nnote.txt encrypted\n", `encrypted: part 1: attachment "a.pdf" > "invoice.exe": encrypted: not decrypted: the password fits, and the content cannot be read: AES data with bad padding`},
+		"user, AES-128 cut":     {"AES-128", "pw", cut, "[pdf-encrypted encrypted]\ndocument encrypted decrypted\ninvoice.exe encrypted\nnote.txt encrypted\n", `encrypted: part 1: attachment "a.pdf" > "invoice.exe": encrypted: not decrypted: the password fits, and the content cannot be read: AES data of `},
+	} {
+		pdf := embeddedData(t, encryptPDF(t, plain, c.way, c.user), c.f)
+		res := inspect(t, pdf, "a.pdf", DefaultLimits(), "pw")
+		if got := listing(res.Attachments[0].Archive); got != c.listing {
+			t.Errorf("%s: listing:\n%s\nwant:\n%s", name, got, c.listing)
+		}
+		if got := gaps(res); !strings.HasPrefix(got, c.why) || strings.Count(got, "; ") != 1 {
+			t.Errorf("%s: gaps:\n%s\nwant two, the first:\n%s", name, got, c.why)
+		}
 	}
 }
