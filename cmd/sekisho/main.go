@@ -88,7 +88,8 @@ const usageLine = `usage: sekisho [-config FILE] [-listen ADDR] [-cpuprofile FIL
        sekisho -print-config [-config FILE]
        sekisho -version
        sekisho scan [flags] PATH...   (sekisho scan -h for its flags)
-       sekisho history [flags] [ID]   (sekisho history -h for its flags)`
+       sekisho history [flags] [ID]   (sekisho history -h for its flags)
+       sekisho digest [flags]         (sekisho digest -h for its flags)`
 
 func run(args []string, stdout, stderr io.Writer) int {
 	if len(args) > 0 {
@@ -97,6 +98,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 			return runScan(args[1:], stdout, stderr)
 		case "history":
 			return runHistory(args[1:], stdout, stderr)
+		case "digest":
+			return runDigest(args[1:], stdout, stderr)
 		case "help":
 			fmt.Fprintln(stdout, usageLine)
 			return 0
