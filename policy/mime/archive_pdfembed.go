@@ -377,7 +377,8 @@ func (s *pdfScan) parse(k int) (*pdfDef, error) {
 	if err != nil {
 		return nil, err
 	}
-	if s.crypt != nil && h.num >= 0 {
+	// A cross-reference stream is not encrypted (7.5.8.2).
+	if t := v.dict["Type"]; s.crypt != nil && h.num >= 0 && (t.kind != pdfName || string(t.s) != "XRef") {
 		if err := s.crypt.strings(&v, h.num, h.gen, 0); err != nil {
 			return nil, fmt.Errorf("its strings cannot be decrypted: %w", err)
 		}
