@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -136,4 +137,50 @@ func historyOf(t testing.TB, s *sekishoProc, q string) []historyRec {
 		recs = append(recs, r)
 	}
 	return recs
+}
+
+// TestDigestUnits: contrib's digest service and timer pass
+// systemd-analyze verify, the service running the binary the tests built
+// in place of /usr/sbin/sekisho (which verify wants to exist), and the
+// service's command line is one `sekisho digest` takes.
+func TestDigestUnits(t *testing.T) {
+	requireProgram(t, systemdAnalyze)
+	if buildErr != nil {
+		t.Fatal(buildErr)
+	}
+	dir := t.TempDir()
+	var args []string
+	for _, name := range []string{"sekisho-digest.service", "sekisho-digest.timer"} {
+		b, err := os.ReadFile(filepath.Join("../../contrib/systemd", name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, line := range strings.Split(string(b), "\n") {
+			if cmd, ok := strings.CutPrefix(line, "ExecStart=/usr/sbin/sekisho "); ok {
+				args = strings.Fields(cmd)
+			}
+		}
+		b = bytes.ReplaceAll(b, []byte("/usr/sbin/sekisho "), []byte(sekishoBin+" "))
+		if err := os.WriteFile(filepath.Join(dir, name), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if out, err := exec.Command(systemdAnalyze, "verify", "--man=no", filepath.Join(dir, "sekisho-digest.service"), filepath.Join(dir, "sekisho-digest.timer")).CombinedOutput(); err != nil || len(out) != 0 {
+		t.Errorf("systemd-analyze verify: %v\n%s", err, out)
+	}
+	if len(args) < 2 || args[0] != "digest" {
+		t.Fatalf("the service does not run sekisho digest: %q", args)
+	}
+	// Its flags parse: with a configuration of its own and -dry-run, the
+	// run gets as far as reading the (empty) history.
+	cfg := filepath.Join(dir, "sekisho.toml")
+	if err := os.WriteFile(cfg, fmt.Appendf(nil, "[history]\nstore = %q\n", filepath.Join(dir, "history.db")), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if i := slices.Index(args, "-config"); i >= 0 && i+1 < len(args) {
+		args[i+1] = cfg
+	}
+	if code, out := runSekisho(t, append(args, "-dry-run")...); code != 1 || !strings.Contains(out, "history.db") {
+		t.Errorf("sekisho %s -dry-run: exit %d, want 1 for the missing history file\n%s", strings.Join(args, " "), code, out)
+	}
 }
