@@ -76,6 +76,7 @@ needs=(
 	"/usr/bin/dpkg-query dpkg"
 	"/usr/bin/systemd-analyze systemd"
 	"/usr/sbin/postsuper postfix"
+	"/usr/sbin/sendmail postfix"
 	"/usr/sbin/postcat postfix"
 	"/usr/bin/promtool prometheus"
 	"/usr/lib/postgresql/15/bin/initdb postgresql-15"

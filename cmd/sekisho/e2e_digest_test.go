@@ -31,9 +31,7 @@ func TestE2EDigest(t *testing.T) {
 	s := startSekisho(t, sekishoConfig("enforce", fmt.Sprintf("[history]\nstore = %q\n", db), ruleASCIIQuarantine, "[rules.blank]\n"))
 	pf := startPostfix(t, s.Milter, postfixOptions{Main: map[string]string{"non_smtpd_milters": s.Milter}})
 	requireProgram(t, postfixCmd)
-	if _, err := os.Stat(postfixSendmail); err != nil {
-		t.Fatalf("%s, which Debian package postfix ships, is missing: %v", postfixSendmail, err)
-	}
+	requireProgram(t, postfixSendmail)
 
 	tok := token(t)
 	// Held: an ASCII subject, to a recipient of the domain and one of
