@@ -180,6 +180,9 @@ func recordFatal(t *testing.T, path string) string {
 // with its name, its package and the install command, and a program the
 // install script does not list fails as well.
 func TestE2EHarnessRequireProgram(t *testing.T) {
+	if testing.Short() {
+		t.Skip("proves the failures of requireProgram, which skips under -short: run without -short")
+	}
 	pkgs, err := packagesOf()
 	if err != nil {
 		t.Fatal(err)

@@ -78,7 +78,10 @@ func packagesOf() (map[string]string, error) {
 // requireProgram fails the test, never skips it, when a program or file the
 // harness runs is missing, naming the package that ships it and the
 // command that installs it. A path the install script does not list fails
-// too: the script must name everything a test needs.
+// too: the script must name everything a test needs. Under -short it skips
+// the test instead, whether the program is there or not: the fast loop
+// runs none of them (Postfix, clamd, Redis, PostgreSQL, supervisord...),
+// and needs no root.
 func requireProgram(t testing.TB, path string) {
 	t.Helper()
 	pkgs, err := packagesOf()
@@ -91,6 +94,9 @@ func requireProgram(t testing.TB, path string) {
 		pkg, listed = "sendmail-bin, sendmail-base and sendmail-cf (unpacked, not installed)", true
 	case !listed:
 		t.Fatalf("%s is used by a test but not listed in %s: add it with the package that ships it (dpkg -S %s)", path, installDeps, path)
+	}
+	if testing.Short() {
+		t.Skipf("needs %s from Debian package %s, and root for most services: run without -short", path, pkg)
 	}
 	if _, err := os.Stat(path); err != nil {
 		t.Fatalf("%s is missing: it comes with Debian package %s; install every test dependency with %s", path, pkg, installCommand)

@@ -35,6 +35,9 @@ type postgres struct {
 
 func startPostgres(t *testing.T) *postgres {
 	t.Helper()
+	if testing.Short() {
+		t.Skip("needs PostgreSQL 15: run without -short")
+	}
 	for _, p := range []string{"initdb", "postgres"} {
 		if _, err := os.Stat(filepath.Join(pgBin, p)); err != nil {
 			t.Fatalf("PostgreSQL not installed (run testdata/install-deps.sh): %v", err)

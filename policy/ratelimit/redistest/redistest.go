@@ -6,7 +6,8 @@
 // run in parallel and beside other users of the machine.
 //
 // A missing redis-server or redis-cli fails the test, naming the Debian
-// package that ships it: the stores must not go untested.
+// package that ships it: the stores must not go untested. Under -short
+// the test is skipped instead: the fast loop runs no outside server.
 package redistest
 
 import (
@@ -39,6 +40,14 @@ const MasterName = "mymaster"
 
 // startTimeout bounds how long a deployment may take to become ready.
 const startTimeout = 30 * time.Second
+
+// skipShort skips the test under -short.
+func skipShort(tb testing.TB) {
+	tb.Helper()
+	if testing.Short() {
+		tb.Skip("needs redis-server: run without -short")
+	}
+}
 
 // program returns the path of a program, failing the test without it.
 func program(tb testing.TB, name string) string {
@@ -238,6 +247,7 @@ func dataArgs(port int, password string) []string {
 // StartServer starts one redis-server, with password when not empty.
 func StartServer(tb testing.TB, password string) *Server {
 	tb.Helper()
+	skipShort(tb)
 	dir := tb.TempDir()
 	return start(tb, dir, "redis", password, serverArgs(dir, password))
 }
@@ -287,6 +297,7 @@ func StartClusterWithReplicas(tb testing.TB, password string) *Cluster {
 
 func startCluster(tb testing.TB, password string, replicas int) *Cluster {
 	tb.Helper()
+	skipShort(tb)
 	cli := program(tb, "redis-cli")
 	dir := tb.TempDir()
 	c := &Cluster{Password: password}
@@ -399,6 +410,7 @@ const DownAfter = 500 * time.Millisecond
 // that a failover can be agreed at once. The passwords may be empty.
 func StartSentinel(tb testing.TB, password, sentinelPassword string) *Sentinel {
 	tb.Helper()
+	skipShort(tb)
 	dir := tb.TempDir()
 	s := &Sentinel{Password: password, SentinelPassword: sentinelPassword}
 	s.Master = start(tb, dir, "master", password, func(port int) ([]string, error) {
