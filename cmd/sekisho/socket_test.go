@@ -78,6 +78,9 @@ func TestListenKeepsOtherFiles(t *testing.T) {
 }
 
 func TestSocketGroup(t *testing.T) {
+	if testing.Short() {
+		t.Skip("needs root, to give the socket to group postfix: run without -short")
+	}
 	path := filepath.Join(t.TempDir(), "g.sock")
 	c, err := policy.Parse("t.toml", []byte("listen = \"unix:"+path+"\"\nsocket_group = \"postfix\"\n"))
 	if err != nil {
