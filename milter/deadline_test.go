@@ -40,6 +40,9 @@ func waitClosed(t *testing.T, c net.Conn, limit time.Duration) time.Duration {
 // TestWriteDeadline: an MTA that sends and never reads the replies is cut
 // off once a reply cannot be written within write_timeout.
 func TestWriteDeadline(t *testing.T) {
+	if testing.Short() {
+		t.Skip("fills the loopback buffers with megabytes of replies, which takes seconds: run without -short")
+	}
 	addr, logs := startServer(t, "write_timeout = \"500ms\"\n"+baseConfig)
 	c, err := net.Dial("tcp", addr)
 	if err != nil {
@@ -76,6 +79,9 @@ func TestWriteDeadline(t *testing.T) {
 // TestPacketDeadline: a packet must arrive whole within read_timeout of
 // its start, however steadily its bytes trickle in.
 func TestPacketDeadline(t *testing.T) {
+	if testing.Short() {
+		t.Skip("trickles a packet in past a 1 s read_timeout, which takes seconds: run without -short")
+	}
 	addr, logs := startServer(t, "read_timeout = \"1s\"\n"+baseConfig)
 	c, err := net.Dial("tcp", addr)
 	if err != nil {

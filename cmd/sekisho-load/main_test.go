@@ -267,6 +267,9 @@ func TestMain(m *testing.M) {
 // the do-nothing milter in a child process, measures both from /proc and
 // prints the rounds, their medians and the ratios.
 func TestLoadBaseline(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs thousands of messages against two milters, which takes seconds: run without -short")
+	}
 	addr := startMilter(t)
 	var stdout, stderr strings.Builder
 	// /proc counts CPU time in 10 ms ticks: a round must take well over

@@ -15,6 +15,9 @@ import (
 // revision and time the toolchain recorded, and the Go version, and exits 0
 // without reading a configuration.
 func TestVersion(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the binary again with a version and its git revision, which takes seconds: run without -short")
+	}
 	t.Parallel()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()

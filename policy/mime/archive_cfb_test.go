@@ -541,6 +541,9 @@ func TestCFBHostile(t *testing.T) {
 // password does.
 func libreOffice(t testing.TB, name string, src []byte, filter, ext, password string) []byte {
 	t.Helper()
+	if testing.Short() {
+		t.Skip("needs LibreOffice, which takes seconds to start: run without -short")
+	}
 	soffice := tool(t, "soffice")
 	dir := files(t, map[string][]byte{name: src})
 	prof := filepath.Join(dir, "profile")

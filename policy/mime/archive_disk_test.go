@@ -21,9 +21,13 @@ import (
 )
 
 // diskTool returns the path of a program of the disk image tests: mkfs.fat
-// and sfdisk are in /usr/sbin, which the PATH of a user may lack.
+// and sfdisk are in /usr/sbin, which the PATH of a user may lack. Under
+// -short the test is skipped, as tool skips it.
 func diskTool(t testing.TB, name string) string {
 	t.Helper()
+	if testing.Short() {
+		t.Skipf("needs %s: run without -short", name)
+	}
 	if p, err := exec.LookPath(name); err == nil {
 		return p
 	}

@@ -55,6 +55,9 @@ func mkiso(t testing.TB, prog string, fs map[string][]byte, opts ...string) []by
 // mkudffs makes an empty UDF file system of size bytes with mkudffs.
 func mkudffs(t testing.TB, media, rev string, bs, size int) []byte {
 	t.Helper()
+	if testing.Short() {
+		t.Skip("needs mkudffs: run without -short")
+	}
 	p, err := exec.LookPath("mkudffs")
 	if err != nil {
 		p = tool(t, "/usr/sbin/mkudffs")
