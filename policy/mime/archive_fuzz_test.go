@@ -16,6 +16,11 @@ func fuzzArchive(t *testing.T, format string, data []byte) {
 	lim.TempDir = t.TempDir()
 	in := newInspector(bytes.NewReader(nil), lim, nil, [][]byte{[]byte("pw")})
 	a := in.inspectArchive(format, bytes.NewReader(data), int64(len(data)), 1, "f."+format, "attachment", "1", false)
+	if a == nil && format == FormatTar && len(data) < tarBlock {
+		// Sniffed (not claimed by a name), less than one header is no
+		// tar; claimed, it is a gap (TestV7Tar).
+		return
+	}
 	if a == nil || a.Format != format {
 		t.Fatalf("archive = %+v", a)
 	}

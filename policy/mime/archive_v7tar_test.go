@@ -81,6 +81,11 @@ func TestV7Tar(t *testing.T) {
 		if res := inspect(t, exe, "invoice.exe", DefaultLimits()); res.Attachments[0].Executable != "pe" {
 			t.Errorf("executable %q", res.Attachments[0].Executable)
 		}
+		// Named .tar, the same few bytes are a tar that cannot be
+		// opened: a gap, not a plain file.
+		if g := gaps(inspect(t, []byte("0"), "a.tar", DefaultLimits())); !strings.Contains(g, "named or typed as a tar archive") {
+			t.Errorf("one byte named a.tar: gaps %q", g)
+		}
 	})
 }
 
