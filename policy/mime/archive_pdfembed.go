@@ -469,9 +469,12 @@ func (s *pdfScan) resolve(v pdfObject) []*pdfDef {
 // direct is v, or the value of the first definition it refers to.
 func (s *pdfScan) direct(v pdfObject) pdfObject {
 	if v.kind == pdfRef {
-		for _, d := range s.resolve(v) {
-			if d.val.kind != pdfRef {
-				return d.val
+		// The last definition is the one in force: an incremental
+		// update (7.5.6) redefines an object after the first.
+		defs := s.resolve(v)
+		for i := len(defs) - 1; i >= 0; i-- {
+			if defs[i].val.kind != pdfRef {
+				return defs[i].val
 			}
 		}
 		return pdfObject{}
@@ -529,6 +532,7 @@ func (s *pdfScan) objStm(d *pdfDef) {
 		return
 	}
 	if s.objStmLeft <= 0 {
+		s.fail(GapLimit, fmt.Sprintf("PDF object streams decode to more than %d bytes: not all were looked at for embedded files", maxPDFObjStmBytes))
 		return
 	}
 	r, err := s.decoder(d)
@@ -555,6 +559,9 @@ func (s *pdfScan) objStm(d *pdfDef) {
 		s.fail(GapArchive, fmt.Sprintf("PDF object stream %d %d names embedded files, and its /N or /First cannot be read", d.num, d.gen))
 		return
 	}
+	// The content names embedded files: what of it cannot be read is a
+	// gap, since readers that skip what they cannot parse may find a
+	// file specification there.
 	p := &pdfParser{b: content[:first], budget: maxPDFHeaders * 2}
 	for range min(n, maxPDFHeaders) {
 		p.space()
@@ -562,7 +569,8 @@ func (s *pdfScan) objStm(d *pdfDef) {
 		p.space()
 		off, ok2 := pdfInt(p.token())
 		if !ok1 || !ok2 {
-			break
+			s.fail(GapArchive, fmt.Sprintf("PDF object stream %d %d names embedded files, and its table of objects cannot be read", d.num, d.gen))
+			return
 		}
 		if len(s.stmObjs) >= maxPDFHeaders {
 			s.fail(GapLimit, fmt.Sprintf("PDF with more than %d objects in object streams", maxPDFHeaders))
@@ -580,9 +588,7 @@ func (s *pdfScan) objStm(d *pdfDef) {
 		v, err := q.object(0)
 		s.parseLeft -= int64(q.i)
 		if err != nil {
-			if pdfNameHits(content[at:min(int64(len(content)), at+int64(q.i)+1)])&pdfHitFile != 0 {
-				s.fail(GapArchive, fmt.Sprintf("PDF object %d in object stream %d %d cannot be read, and may be a file specification", num, d.num, d.gen))
-			}
+			s.fail(GapArchive, fmt.Sprintf("PDF object %d in object stream %d %d cannot be read, and may be a file specification", num, d.num, d.gen))
 			continue
 		}
 		s.stmObjs[num] = append(s.stmObjs[num], &pdfDef{num: num, val: v, data: -1})
@@ -650,26 +656,42 @@ func pdfQuote(names []string) string {
 func (s *pdfScan) specNames(spec map[string]pdfObject) []string {
 	var out []string
 	for _, key := range []string{"UF", "F", "Unix", "Mac", "DOS"} {
-		v := s.direct(spec[key])
-		if v.kind != pdfString {
-			continue
+		// Every definition of a name: the one in force (the last) is
+		// the name, and the others, which a reader that recovers a
+		// damaged file may show, are judged too.
+		vals := []pdfObject{spec[key]}
+		if spec[key].kind == pdfRef {
+			vals = vals[:0]
+			defs := s.resolve(spec[key])
+			for i := len(defs) - 1; i >= 0; i-- {
+				vals = append(vals, defs[i].val)
+			}
 		}
-		n := pdfTextString(v.s)
-		if i := strings.LastIndexAny(n, `/\`); i >= 0 {
-			n = n[i+1:]
-		}
-		if n == "" {
-			continue
-		}
-		dup := false
-		for _, o := range out {
-			dup = dup || strings.EqualFold(Ext(o), Ext(n))
-		}
-		if !dup {
-			out = append(out, n)
+		for _, v := range vals {
+			if v.kind != pdfString {
+				continue
+			}
+			out = addSpecName(out, pdfTextString(v.s))
 		}
 	}
 	return out
+}
+
+// addSpecName adds the file name n of a file specification to names,
+// without its path, unless a name with its extension is there already.
+func addSpecName(out []string, n string) []string {
+	if i := strings.LastIndexAny(n, `/\`); i >= 0 {
+		n = n[i+1:]
+	}
+	if n == "" {
+		return out
+	}
+	for _, o := range out {
+		if strings.EqualFold(Ext(o), Ext(n)) {
+			return out
+		}
+	}
+	return append(out, n)
 }
 
 // entry is the archive entry of an embedded file stream d with data.

@@ -244,10 +244,16 @@ func TestPDFEmbeddedHandMade(t *testing.T) {
 			`limit: attachment "a.pdf": PDF object streams decode to more than 33554432 bytes: not all were looked at for embedded files`},
 		"objstm filespec": {handPDF("<< /Type /Catalog >>", objStm(1, "3 0 ", "<< /EF << /F 4 0 R >> /UF (b.exe) >>"), "null", stream("", peBytes)),
 			"[pdf]\nb.exe pe\n", ""},
+		// A table of objects that says more than it holds, or offsets
+		// that land in the middle of an object: what is found is judged,
+		// and the rest, which a lenient reader might read as a file
+		// specification, is a gap.
 		"objstm huge N": {handPDF("<< /Type /Catalog >>", objStm(1_000_000_000, strings.Repeat("3 0 ", 100), "<< /EF << /F 4 0 R >> /UF (b.exe) >>"), "null", stream("", peBytes)),
-			"[pdf]\nb.exe pe\n", ""},
+			"[pdf skipped: PDF object stream 2 0 names embedded files, and its table of objects cannot be read]\nb.exe pe\n",
+			`archive: attachment "a.pdf": PDF object stream 2 0 names embedded files, and its table of objects cannot be read`},
 		"objstm bad offsets": {handPDF("<< /Type /Catalog >>", objStm(3, "3 999 5 0 6 1 ", "<< /EF << /F 4 0 R >> /UF (b.exe) >>"), "null", stream("", peBytes)),
-			"[pdf]\nb.exe pe\n", ""},
+			"[pdf skipped: PDF object 6 in object stream 2 0 cannot be read, and may be a file specification]\nb.exe pe\n",
+			`archive: attachment "a.pdf": PDF object 6 in object stream 2 0 cannot be read, and may be a file specification`},
 		"objstm unterminated": {handPDF("<< /Type /Catalog >>", objStm(1, "3 0 ", "<< /EF << /F 4 0 R >> /UF (b.exe)"), "null", stream("", peBytes)),
 			"[pdf skipped: PDF object 3 in object stream 2 0 cannot be read, and may be a file specification]\n",
 			`archive: attachment "a.pdf": PDF object 3 in object stream 2 0 cannot be read, and may be a file specification`},
@@ -551,5 +557,19 @@ func TestPDFEncryptedCorrupt(t *testing.T) {
 		if got := gaps(res); !strings.HasPrefix(got, c.why) || strings.Count(got, "; ") != 1 {
 			t.Errorf("%s: gaps:\n%s\nwant two, the first:\n%s", name, got, c.why)
 		}
+	}
+}
+
+// TestPDFEmbeddedRedefinedName: an incremental update redefines the
+// object that holds a file's name; readers show the last definition, which
+// is the entry's name, and the first is judged too.
+func TestPDFEmbeddedRedefinedName(t *testing.T) {
+	objs := append(attachment("report", "/F 5 0 R /EF << /F 4 0 R >>"), stream("/Type /EmbeddedFile", peBytes), "(report.txt)")
+	pdf := handPDF(objs...)
+	pdf = append(pdf, "5 0 obj\n(report.exe)\nendobj\ntrailer\n<< /Size 6 /Root 1 0 R >>\n%%EOF\n"...)
+	res := inspect(t, pdf, "a.pdf", DefaultLimits())
+	a := res.Attachments[0].Archive
+	if a == nil || len(a.Entries) != 1 || a.Entries[0].Name != "report.exe" || !slices.Contains(a.Entries[0].OtherNames, "report.txt") {
+		t.Fatalf("entries %+v, gaps %s", a, gaps(res))
 	}
 }
