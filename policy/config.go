@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"net/netip"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -21,6 +20,7 @@ import (
 	"github.com/pelletier/go-toml/v2/unstable"
 
 	"github.com/sekisho/sekisho/policy/mime"
+	"github.com/sekisho/sekisho/policy/webconfig"
 )
 
 // DefaultConfig is the configuration used when none is given: every rule
@@ -168,7 +168,7 @@ func (c ConsoleConfig) validate(h HistoryConfig) []*ConfigError {
 	if c.AuditLog != "" && !filepath.IsAbs(c.AuditLog) {
 		return []*ConfigError{{Key: "console.audit_log", Msg: fmt.Sprintf("%q: want an absolute path", c.AuditLog)}}
 	}
-	if ip, err := netip.ParseAddr(host); (err != nil || !ip.IsLoopback()) && host != "localhost" && c.WebConfig == "" {
+	if !webconfig.Loopback(c.Listen) && c.WebConfig == "" {
 		return bad("%q is not a loopback address: the console shows addresses and subjects, and beyond loopback it needs a login; set console.web_config (TLS and basic auth, in the Prometheus exporter toolkit's format)", c.Listen)
 	}
 	return nil

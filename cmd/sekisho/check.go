@@ -20,6 +20,7 @@ import (
 
 	"github.com/sekisho/sekisho/policy"
 	"github.com/sekisho/sekisho/policy/clamd"
+	"github.com/sekisho/sekisho/policy/history/console"
 	"github.com/sekisho/sekisho/policy/ratelimit"
 	"github.com/sekisho/sekisho/policy/webconfig"
 )
@@ -61,9 +62,12 @@ func localErrors(cfg *policy.Config) []error {
 	if err := trySocket(cfg); err != nil {
 		errs = append(errs, err)
 	}
-	for key, path := range map[string]string{"metrics.web_config": cfg.Metrics.WebConfig, "console.web_config": cfg.Console.WebConfig} {
-		if err := webconfig.Validate(path); err != nil {
-			errs = append(errs, fmt.Errorf("%s: %w", key, err))
+	if err := webconfig.Validate(cfg.Metrics.WebConfig); err != nil {
+		errs = append(errs, fmt.Errorf("metrics.web_config: %w", err))
+	}
+	if cfg.Console.Listen != "" {
+		if err := console.CheckAccess(cfg.Console.Listen, cfg.Console.WebConfig); err != nil {
+			errs = append(errs, fmt.Errorf("console.web_config: %w", err))
 		}
 	}
 	dir := cfg.Inspect.TempDir

@@ -5,7 +5,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"net/netip"
 	"time"
 
 	"github.com/sekisho/sekisho/policy/webconfig"
@@ -77,14 +76,7 @@ func (m *Metrics) serve(ln net.Listener, webConfig string, log *slog.Logger) (st
 // counts of mail by outcome and rule, and can keep its few connections
 // busy. A host name is judged by its name only ("localhost" is loopback).
 func ExposedWarning(addr, webConfig string) string {
-	host, _, err := net.SplitHostPort(addr)
-	if err != nil || webConfig != "" {
-		return ""
-	}
-	if host == "localhost" {
-		return ""
-	}
-	if ip, err := netip.ParseAddr(host); err == nil && ip.IsLoopback() {
+	if _, _, err := net.SplitHostPort(addr); err != nil || webConfig != "" || webconfig.Loopback(addr) {
 		return ""
 	}
 	return "metrics endpoint listens beyond loopback, without TLS or authentication: set [metrics] web_config, restrict who can reach it with a firewall, or listen on 127.0.0.1 behind a proxy"

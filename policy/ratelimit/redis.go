@@ -326,6 +326,10 @@ func (r *Redis) replicasOf(ctx context.Context, m *redis.Client) int {
 		return mr.n
 	}
 	n := int(infoField(info, "connected_slaves"))
+	if n < 0 {
+		// An answer without the field tells nothing: WAIT tells.
+		return max(mr.n, 1)
+	}
 	switch {
 	case n == 0 && !mr.seen:
 		logger().Info("rate-limit store: a cluster master has no replica; its counts are not waited for",
@@ -342,15 +346,17 @@ func (r *Redis) replicasOf(ctx context.Context, m *redis.Client) int {
 	return n
 }
 
-// infoField reads the integer field name of an INFO answer; 0 when absent.
+// infoField reads the integer field name of an INFO answer; -1 when
+// absent or not a number.
 func infoField(info, name string) int64 {
 	for _, line := range strings.Split(info, "\n") {
 		if v, ok := strings.CutPrefix(strings.TrimSpace(line), name+":"); ok {
-			n, _ := strconv.ParseInt(v, 10, 64)
-			return n
+			if n, err := strconv.ParseInt(v, 10, 64); err == nil {
+				return n
+			}
 		}
 	}
-	return 0
+	return -1
 }
 
 // redirected reports whether a cluster node answered that the key's slot

@@ -14,9 +14,45 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
+	"os"
 
 	"github.com/prometheus/exporter-toolkit/web"
+	"go.yaml.in/yaml/v2"
 )
+
+// Loopback reports whether a listen address (HOST:PORT) binds to loopback
+// only; a host name is judged by its name ("localhost" is).
+func Loopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip, err := netip.ParseAddr(host)
+	return err == nil && ip.IsLoopback()
+}
+
+// HasUsers reports whether the web configuration at path asks for a login
+// (basic_auth_users); without users the toolkit serves every request.
+func HasUsers(path string) (bool, error) {
+	if path == "" {
+		return false, nil
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return false, fmt.Errorf("web_config %s: %w", path, err)
+	}
+	var c struct {
+		Users map[string]string `yaml:"basic_auth_users"`
+	}
+	if err := yaml.Unmarshal(b, &c); err != nil {
+		return false, fmt.Errorf("web_config %s: %w", path, err)
+	}
+	return len(c.Users) > 0, nil
+}
 
 // Validate checks the web configuration file at path, as the endpoint
 // will read it at start; "" is no file, which is valid.
@@ -43,6 +79,9 @@ func Serve(ln net.Listener, srv *http.Server, path string, log *slog.Logger, wha
 			err = web.Serve(ln, srv, &web.FlagConfig{WebListenAddresses: &addrs, WebSystemdSocket: &systemd, WebConfigFile: &path}, log)
 		}
 		if err != nil && !errors.Is(err, http.ErrServerClosed) {
+			// A listener left open would take connections no one
+			// serves.
+			ln.Close()
 			log.Error(what+" stopped", "listen", ln.Addr().String(), "error", err)
 		}
 	}()

@@ -11,10 +11,12 @@ import (
 	"context"
 	"embed"
 	"errors"
+	"fmt"
 	"html/template"
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"strconv"
 	"strings"
 	"time"
@@ -131,6 +133,45 @@ func (h *handler) render(w http.ResponseWriter, r *http.Request, status int, v v
 	}
 }
 
+// CheckAccess checks what the console at addr will be served under: a
+// web configuration that reads, and beyond loopback one that asks for a
+// login (a web configuration without basic_auth_users serves everyone).
+func CheckAccess(addr, webConfig string) error {
+	if err := webconfig.Validate(webConfig); err != nil {
+		return err
+	}
+	if webconfig.Loopback(addr) {
+		return nil
+	}
+	users, err := webconfig.HasUsers(webConfig)
+	if err != nil {
+		return err
+	}
+	if !users {
+		return fmt.Errorf("web_config %s has no basic_auth_users: beyond loopback the console needs a login", webConfig)
+	}
+	return nil
+}
+
+// loopbackHost refuses a request whose Host is not a loopback name: a
+// console without a login is for loopback, and a web page elsewhere that
+// has its own name resolve to 127.0.0.1 (DNS rebinding) must not read it,
+// nor post to it with the tokens of its pages.
+func loopbackHost(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		host := r.Host
+		if h, _, err := net.SplitHostPort(host); err == nil {
+			host = h
+		}
+		host = strings.TrimSuffix(strings.TrimPrefix(host, "["), "]")
+		if ip, err := netip.ParseAddr(host); (err != nil || !ip.IsLoopback()) && host != "localhost" {
+			http.Error(w, "this console answers to loopback names only (127.0.0.1, [::1], localhost)", http.StatusMisdirectedRequest)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
 // secure adds the headers that keep a page that runs no script from
 // running any, or from being framed.
 func secure(next http.Handler) http.Handler {
@@ -161,8 +202,12 @@ func parseAge(s string) (time.Duration, error) {
 // until the returned function is called with a context bounding the
 // shutdown.
 func Serve(addr, webConfig string, h http.Handler, log *slog.Logger) (func(context.Context) error, error) {
-	if err := webconfig.Validate(webConfig); err != nil {
+	if err := CheckAccess(addr, webConfig); err != nil {
 		return nil, err
+	}
+	users, _ := webconfig.HasUsers(webConfig)
+	if !users {
+		h = loopbackHost(h)
 	}
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {

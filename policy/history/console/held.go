@@ -149,7 +149,7 @@ func (h *handler) heldNow(ctx context.Context, s history.Store) (heldView, error
 			v.More = true
 			break
 		}
-		rec, ok, err := heldRecord(ctx, s, e.QueueID)
+		rec, ok, err := heldRecord(ctx, s, e.QueueID, time.Unix(e.ArrivalTime, 0))
 		if err != nil {
 			return v, err
 		}
@@ -169,9 +169,13 @@ func (h *handler) heldNow(ctx context.Context, s history.Store) (heldView, error
 	return v, nil
 }
 
-// heldRecord finds the decision that held the message with queue id id.
-func heldRecord(ctx context.Context, s history.Store, id string) (history.Record, bool, error) {
-	recs, err := s.Search(ctx, history.Query{Words: []string{id}, Limit: 20})
+// heldRecord finds the decision that held the message with queue id id,
+// which arrived at arrival. Postfix uses queue ids again, so a decision
+// counts only when it was made within an hour of the message's arrival:
+// an old quarantine does not make a message held by something else
+// sekisho's to release.
+func heldRecord(ctx context.Context, s history.Store, id string, arrival time.Time) (history.Record, bool, error) {
+	recs, err := s.Search(ctx, history.Query{Words: []string{id}, Since: arrival.Add(-time.Hour), Until: arrival.Add(time.Hour), Limit: 100})
 	if err != nil {
 		return history.Record{}, false, err
 	}
@@ -255,8 +259,11 @@ type auditEntry struct {
 	Sender  string    `json:"sender"`
 	Rcpts   []string  `json:"rcpts"`
 	Rule    string    `json:"rule"`
-	OK      bool      `json:"ok"`
-	Error   string    `json:"error,omitempty"`
+	// Attempt marks the line written before the action; the line after
+	// it says how it went (OK, Error).
+	Attempt bool   `json:"attempt,omitempty"`
+	OK      bool   `json:"ok"`
+	Error   string `json:"error,omitempty"`
 }
 
 func (h *handler) heldDo(w http.ResponseWriter, r *http.Request) {
@@ -290,18 +297,36 @@ func (h *handler) heldDo(w http.ResponseWriter, r *http.Request) {
 		now = h.held.Now
 	}
 	e := auditEntry{Time: now().UTC(), User: webconfig.User(r), Remote: r.RemoteAddr, Action: action, QueueID: row.QueueID,
-		Sender: row.Sender, Rcpts: row.Rcpts, Rule: row.Record.Rule}
+		Sender: row.Sender, Rcpts: row.Rcpts, Rule: row.Record.Rule, Attempt: true}
+	// The attempt is on disk before anything is done: an audit log that
+	// cannot take it stops the action.
+	if audit != nil {
+		line, _ := json.Marshal(e)
+		_, werr := audit.Write(append(line, '\n'))
+		if werr == nil {
+			werr = audit.Sync()
+		}
+		if werr != nil {
+			h.log.Error("console: the audit log cannot be written: nothing was done", "audit_log", h.held.AuditLog, "error", werr)
+			h.render(w, r, http.StatusInternalServerError, view{Tab: "held", Error: tr(langOf(r), "err_audit", werr.Error())})
+			return
+		}
+	}
+	e.Attempt = false
+	// Once begun, the commands finish even if the browser goes: a command
+	// killed half way would leave the queue and the audit log disagreeing.
+	ctx := context.WithoutCancel(r.Context())
 	var err error
 	if action == "release" {
-		if _, err = h.command(r.Context(), h.held.Release, row.QueueID); err == nil && len(h.held.Flush) > 0 {
+		if _, err = h.command(ctx, h.held.Release, row.QueueID); err == nil && len(h.held.Flush) > 0 {
 			// Released already: a flush that fails leaves it to the
 			// next queue run, which is no failure of the release.
-			if _, ferr := h.command(r.Context(), h.held.Flush, row.QueueID); ferr != nil {
+			if _, ferr := h.command(ctx, h.held.Flush, row.QueueID); ferr != nil {
 				h.log.Warn("console: released message not flushed; it goes at the next queue run", "queue_id", row.QueueID, "error", ferr)
 			}
 		}
 	} else {
-		_, err = h.command(r.Context(), h.held.Delete, row.QueueID)
+		_, err = h.command(ctx, h.held.Delete, row.QueueID)
 	}
 	e.OK = err == nil
 	if err != nil {

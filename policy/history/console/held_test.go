@@ -61,8 +61,8 @@ func queueJSON(name, id, sender string, rcpts ...string) string {
 	for _, r := range rcpts {
 		rs = append(rs, fmt.Sprintf(`{"address": %q}`, r))
 	}
-	return fmt.Sprintf(`{"queue_name": %q, "queue_id": %q, "arrival_time": 1796666400, "message_size": 1234, "sender": %q, "recipients": [%s]}`,
-		name, id, sender, strings.Join(rs, ", "))
+	return fmt.Sprintf(`{"queue_name": %q, "queue_id": %q, "arrival_time": %d, "message_size": 1234, "sender": %q, "recipients": [%s]}`,
+		name, id, time.Now().Unix(), sender, strings.Join(rs, ", "))
 }
 
 func heldServer(t *testing.T, q *fakeQueue) *httptest.Server {
@@ -79,6 +79,9 @@ func heldServer(t *testing.T, q *fakeQueue) *httptest.Server {
 		{Time: now, Host: "mx1", QueueID: "6044909933F", Sender: "sato@example.org", Rcpts: []string{"ito@example.co.jp"},
 			Action: "quarantine", Rule: "send_only", Stage: "eob", Policy: "default", Reason: "send-only address"},
 		{Time: now, Host: "mx1", QueueID: "7055A1A044A", Sender: "x@example.org", Action: "accept", Stage: "eob", Policy: "default"},
+		// A quarantine of long ago under a queue id Postfix gave again
+		// to a message held by something else: not sekisho's.
+		{Time: now.Add(-30 * 24 * time.Hour), Host: "mx1", QueueID: "7055A1A044A", Sender: "old@example.org", Action: "quarantine", Rule: "ascii_only", Stage: "eob", Policy: "default"},
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -182,9 +185,12 @@ func TestHeldRelease(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var e auditEntry
-	if lines := strings.Split(strings.TrimSpace(string(b)), "\n"); len(lines) != 1 || json.Unmarshal([]byte(lines[0]), &e) != nil ||
-		e.Action != "release" || e.QueueID != "5033898822E" || !e.OK || e.Rule != "ascii_only" || e.Remote == "" || e.Sender != "tanaka@example.org" {
+	// The attempt, written before the command ran, then its outcome.
+	var attempt, e auditEntry
+	if lines := strings.Split(strings.TrimSpace(string(b)), "\n"); len(lines) != 2 ||
+		json.Unmarshal([]byte(lines[0]), &attempt) != nil || json.Unmarshal([]byte(lines[1]), &e) != nil ||
+		!attempt.Attempt || attempt.OK || attempt.QueueID != "5033898822E" ||
+		e.Attempt || e.Action != "release" || e.QueueID != "5033898822E" || !e.OK || e.Rule != "ascii_only" || e.Remote == "" || e.Sender != "tanaka@example.org" {
 		t.Errorf("audit log:\n%s", b)
 	}
 	if _, body, _ := get(t, srv.URL+"/held"); strings.Contains(body, "5033898822E") {
