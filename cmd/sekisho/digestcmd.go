@@ -42,7 +42,7 @@ func runDigest(args []string, stdout, stderr io.Writer) int {
 	}
 	configPath := fs.String("config", "", "configuration `file` whose [history] store is read")
 	since := fs.String("since", "24h", "report decisions since `AGE` ago (24h, 7d) or since a TIME (2026-12-01, RFC 3339)")
-	domains := fs.String("domains", "", "only recipients of these comma-separated `domains` get a digest; all when empty")
+	domains := fs.String("domains", "", "only recipients of these comma-separated `domains` get a digest (required, but with -dry-run: no digest goes outside the company)")
 	sendmail := fs.String("sendmail", "/usr/sbin/sendmail -t -i", "`command` each mail is piped to, split on spaces; it must read the recipients from the header (-t)")
 	from := fs.String("from", "", "From `address` of the digests; postmaster@ this host's name when empty")
 	lang := fs.String("lang", "both", "`language` of the digests: ja, en, or both (Japanese first)")
@@ -88,6 +88,12 @@ func runDigest(args []string, stdout, stderr io.Writer) int {
 	argv := strings.Fields(*sendmail)
 	if len(argv) == 0 && !*dryRun {
 		fmt.Fprintln(stderr, "sekisho digest: -sendmail: no command")
+		return 2
+	}
+	if len(splitList(*domains, true)) == 0 && !*dryRun {
+		// Refused outbound mail would otherwise mail its outside
+		// recipients what the company's users sent them.
+		fmt.Fprintln(stderr, "sekisho digest: -domains: name the company's domains: digests go only to their recipients")
 		return 2
 	}
 	filter := digest.Filter{Since: start, Until: now, Domains: splitList(*domains, true), SkipRules: splitList(*skipRules, false)}

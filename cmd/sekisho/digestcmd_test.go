@@ -183,7 +183,9 @@ func TestDigestUsage(t *testing.T) {
 		{[]string{"-config", cfg, "-from", "postmaster@example.co.jp\r\nBcc: x@example.com"}, 2, "-from"},
 		{[]string{"-config", cfg, "-sendmail", " "}, 2, "-sendmail"},
 		{[]string{"-config", cfg, "extra"}, 2, "usage"},
-		{[]string{"-config", noHistory}, 1, "no [history] store"},
+		{[]string{"-config", noHistory, "-domains", "example.co.jp"}, 1, "no [history] store"},
+		{[]string{"-config", cfg}, 2, "-domains: name the company's domains"},
+		{[]string{"-config", cfg, "-domains", " , "}, 2, "-domains: name the company's domains"},
 		{[]string{"-config", cfg, "-from", "postmaster@example.co.jp", "-domains", "example.jp", "-sendmail", filepath.Join(dir, "none")}, 0, ""},
 	} {
 		var stdout, stderr bytes.Buffer
