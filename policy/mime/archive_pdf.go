@@ -539,12 +539,8 @@ func (p *pdfParser) hexString() (pdfObject, error) {
 				out = append(out, half<<4)
 			}
 			return pdfObject{kind: pdfString, s: out}, nil
-		case c >= '0' && c <= '9':
-			v = c - '0'
-		case c >= 'a' && c <= 'f':
-			v = c - 'a' + 10
-		case c >= 'A' && c <= 'F':
-			v = c - 'A' + 10
+		case isHex(c):
+			v = unhex(c)
 		case strings.ContainsRune(pdfWhite, rune(c)):
 			continue
 		default:

@@ -165,20 +165,10 @@ func pdfNameHits(b []byte) int {
 
 // pdfHexByte is the byte of two hexadecimal digits.
 func pdfHexByte(a, b byte) (byte, bool) {
-	v := func(c byte) (byte, bool) {
-		switch {
-		case c >= '0' && c <= '9':
-			return c - '0', true
-		case c >= 'a' && c <= 'f':
-			return c - 'a' + 10, true
-		case c >= 'A' && c <= 'F':
-			return c - 'A' + 10, true
-		}
+	if !isHex(a) || !isHex(b) {
 		return 0, false
 	}
-	x, ok1 := v(a)
-	y, ok2 := v(b)
-	return x<<4 | y, ok1 && ok2
+	return unhex(a)<<4 | unhex(b), true
 }
 
 // pdfFileHits scans the names of the whole file, in chunks of a MiB that
@@ -902,12 +892,8 @@ func (h *pdfHexReader) Read(p []byte) (int, error) {
 		case c == '>':
 			h.done = true
 			continue
-		case c >= '0' && c <= '9':
-			v = c - '0'
-		case c >= 'a' && c <= 'f':
-			v = c - 'a' + 10
-		case c >= 'A' && c <= 'F':
-			v = c - 'A' + 10
+		case isHex(c):
+			v = unhex(c)
 		case strings.IndexByte(pdfWhite, c) >= 0:
 			continue
 		default:
