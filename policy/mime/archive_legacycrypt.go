@@ -54,17 +54,10 @@ func parseLegacyRC4(b []byte) (*legacyRC4, error) {
 	default:
 		return nil, fmt.Errorf("encryption version %d.%d", major, minor)
 	}
-	// Flags, HeaderSize, then the EncryptionHeader (2.3.2) and the
-	// EncryptionVerifier (2.3.3).
-	if len(b) < 12 {
-		return nil, errors.New("RC4 CryptoAPI encryption header is too short")
+	alg, algHash, bits, v, err := cryptoAPIHeader(b, "RC4 CryptoAPI encryption")
+	if err != nil {
+		return nil, err
 	}
-	hs := int64(le.Uint32(b[8:]))
-	if hs < 32 || hs > int64(len(b))-12 {
-		return nil, errors.New("RC4 CryptoAPI encryption header size")
-	}
-	h := b[12 : 12+hs]
-	alg, algHash, bits := le.Uint32(h[8:]), le.Uint32(h[12:]), le.Uint32(h[16:])
 	if (alg != 0 && alg != 0x6801) || (algHash != 0 && algHash != 0x8004) {
 		return nil, fmt.Errorf("RC4 CryptoAPI with algorithm %#x and hash %#x", alg, algHash)
 	}
@@ -74,7 +67,6 @@ func parseLegacyRC4(b []byte) (*legacyRC4, error) {
 	if bits < 40 || bits > 128 || bits%8 != 0 {
 		return nil, fmt.Errorf("RC4 CryptoAPI key of %d bits", bits)
 	}
-	v := b[12+hs:]
 	if len(v) < 4+16+16+4+20 || le.Uint32(v) != 16 || le.Uint32(v[36:]) != 20 {
 		return nil, errors.New("bad RC4 CryptoAPI encryption verifier")
 	}

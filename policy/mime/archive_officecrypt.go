@@ -200,27 +200,40 @@ func parseStandard(b []byte, flags uint32) (*officeCrypt, error) {
 		return nil, errors.New("extensible encryption")
 	case flags&fCryptoAPI == 0 || flags&fAES == 0:
 		return nil, errors.New("RC4 CryptoAPI encryption")
-	case len(b) < 12:
-		return nil, errors.New("EncryptionInfo is too short")
 	}
-	hs := int64(le.Uint32(b[8:]))
-	if hs < 32 || hs > int64(len(b))-12 {
-		return nil, errors.New("EncryptionInfo header size")
+	alg, algHash, bits, v, err := cryptoAPIHeader(b, "EncryptionInfo")
+	if err != nil {
+		return nil, err
 	}
-	h := b[12 : 12+hs]
-	alg, algHash, bits := le.Uint32(h[8:]), le.Uint32(h[12:]), le.Uint32(h[16:])
 	if (alg != 0 && alg != 0x660e && alg != 0x660f && alg != 0x6610) || (algHash != 0 && algHash != 0x8004) {
 		return nil, fmt.Errorf("algorithm %#x with hash %#x", alg, algHash)
 	}
 	if bits != 128 && bits != 192 && bits != 256 {
 		return nil, fmt.Errorf("key of %d bits", bits)
 	}
-	v := b[12+hs:]
 	if len(v) < 4+16+16+4+32 || le.Uint32(v) != 16 || le.Uint32(v[36:]) != 20 {
 		return nil, errors.New("bad encryption verifier")
 	}
 	return &officeCrypt{what: fmt.Sprintf("standard encryption, AES-%d, SHA1", bits),
 		salt: v[4:20], verifier: v[20:36], verifierHash: v[40:72], keyLen: int(bits / 8)}, nil
+}
+
+// cryptoAPIHeader splits an encryption header of the CryptoAPI form, as
+// standard encryption and RC4 CryptoAPI share it (2.3.4.5, 2.3.5.1):
+// version and flags, HeaderSize, the EncryptionHeader (2.3.2), then the
+// EncryptionVerifier (2.3.3), which it returns with the header's AlgID,
+// AlgIDHash and KeySize. name names the structure in errors.
+func cryptoAPIHeader(b []byte, name string) (alg, algHash, bits uint32, verifier []byte, err error) {
+	le := binary.LittleEndian
+	if len(b) < 12 {
+		return 0, 0, 0, nil, errors.New(name + " is too short")
+	}
+	hs := int64(le.Uint32(b[8:]))
+	if hs < 32 || hs > int64(len(b))-12 {
+		return 0, 0, 0, nil, errors.New(name + " header size")
+	}
+	h := b[12 : 12+hs]
+	return le.Uint32(h[8:]), le.Uint32(h[12:]), le.Uint32(h[16:]), b[12+hs:], nil
 }
 
 // utf16LE is a password as Office hashes it: UTF-16LE, at most 255
