@@ -6,7 +6,6 @@ import (
 	"log/slog"
 	"net/netip"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/miekg/dns"
@@ -297,7 +296,7 @@ zones = [{ zone = "bl.example" }]
 // follows.
 func TestDNSBLZoneHealth(t *testing.T) {
 	srv := rtStartDNS(t, map[string]testkit.Record{rtQname("bl.example"): {Rcode: dns.RcodeServerFailure}})
-	var logs lockedBuffer
+	var logs testkit.Buffer
 	env, m := rtMetricsEnv()
 	env.Logger = slog.New(slog.NewTextHandler(&logs, nil))
 	e := rtEngine(t, fmt.Sprintf("[rules.dnsbl]\nresolver = %q\ntimeout = \"2s\"\nzones = [{ zone = \"bl.example\" }]\n", srv.Addr), env)
@@ -315,22 +314,4 @@ func TestDNSBLZoneHealth(t *testing.T) {
 	if strings.Count(out, "dnsbl zone not answering") != 1 || strings.Count(out, "dnsbl zone answers again") != 1 {
 		t.Errorf("log:\n%s", out)
 	}
-}
-
-// lockedBuffer is a log written by several goroutines.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }

@@ -1,10 +1,10 @@
 package history
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"github.com/sekisho/sekisho/policy/internal/testkit"
 	"log/slog"
 	"path/filepath"
 	"slices"
@@ -266,7 +266,7 @@ func metricValue(t *testing.T, m *metrics.Metrics, name string) float64 {
 // records are dropped and counted, the failure is logged once as WARN and
 // its end once as INFO.
 func TestWriterStoreDown(t *testing.T) {
-	var log syncBuffer
+	var log testkit.Buffer
 	m := metrics.New("test")
 	st := &downStore{}
 	w := NewWriter(st, Options{Host: "mx1", Logger: slog.New(slog.NewTextHandler(&log, nil)), Metrics: m, Batch: 10})
@@ -301,7 +301,7 @@ func TestWriterStoreDown(t *testing.T) {
 // returns at once and counts what it drops; Close gives up at its
 // deadline.
 func TestWriterQueueFull(t *testing.T) {
-	var log syncBuffer
+	var log testkit.Buffer
 	m := metrics.New("test")
 	st := &downStore{up: true, block: make(chan struct{})}
 	w := NewWriter(st, Options{Logger: slog.New(slog.NewTextHandler(&log, nil)), Metrics: m, Queue: 10, Batch: 1, Timeout: time.Hour})
@@ -358,21 +358,4 @@ func waitFor(t *testing.T, ok func() bool) {
 		}
 	}
 	t.Fatal("timed out")
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }

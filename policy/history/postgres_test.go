@@ -3,6 +3,7 @@ package history
 import (
 	"context"
 	"fmt"
+	"github.com/sekisho/sekisho/policy/internal/testkit"
 	"log/slog"
 	"net"
 	"os"
@@ -169,7 +170,7 @@ func TestPostgresStore(t *testing.T) {
 func TestPostgresSeveralHosts(t *testing.T) {
 	pg := startPostgres(t)
 	m := metrics.New("test")
-	var log syncBuffer
+	var log testkit.Buffer
 	opts := Options{Logger: slog.New(slog.NewTextHandler(&log, nil)), Metrics: m, Timeout: 2 * time.Second}
 	opts.Host = "mx1"
 	w1 := NewWriter(must(Open(pg.url(), false)), opts)

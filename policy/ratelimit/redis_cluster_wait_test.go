@@ -1,13 +1,12 @@
 package ratelimit_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"github.com/sekisho/sekisho/policy/internal/testkit"
 	"log/slog"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -16,28 +15,9 @@ import (
 	"github.com/sekisho/sekisho/policy/ratelimit/redistest"
 )
 
-// lockedBuffer is a log the store and the Redis client write from their
-// own goroutines.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // captureLog sends the package's log to a buffer for the test.
-func captureLog(t *testing.T) *lockedBuffer {
-	var log lockedBuffer
+func captureLog(t *testing.T) *testkit.Buffer {
+	var log testkit.Buffer
 	ratelimit.SetLogger(slog.New(slog.NewTextHandler(&log, nil)))
 	t.Cleanup(func() { ratelimit.SetLogger(slog.Default()) })
 	return &log
