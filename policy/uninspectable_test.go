@@ -10,6 +10,9 @@ import (
 	"github.com/sekisho/sekisho/policy"
 )
 
+// rtMimeReply is the rule's default reply.
+const rtMimeReply = "554 5.6.0 Message content could not be checked"
+
 func TestUninspectableClasses(t *testing.T) {
 	const limitFile = "deep-nesting.eml"     // a limit exceeded
 	const archiveFile = "rar-attachment.eml" // an archive not looked into
