@@ -89,7 +89,9 @@ const usageLine = `usage: sekisho [-config FILE] [-listen ADDR] [-cpuprofile FIL
        sekisho -version
        sekisho scan [flags] PATH...   (sekisho scan -h for its flags)
        sekisho history [flags] [ID]   (sekisho history -h for its flags)
-       sekisho digest [flags]         (sekisho digest -h for its flags)`
+       sekisho digest [flags]         (sekisho digest -h for its flags)
+       sekisho held-request -spool DIR release|delete QUEUEID
+       sekisho held-apply -spool DIR  (as root: sekisho held-apply -h)`
 
 func run(args []string, stdout, stderr io.Writer) int {
 	if len(args) > 0 {
@@ -100,6 +102,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 			return runHistory(args[1:], stdout, stderr)
 		case "digest":
 			return runDigest(args[1:], stdout, stderr)
+		case "held-request":
+			return runHeldRequest(args[1:], stdout, stderr)
+		case "held-apply":
+			return runHeldApply(args[1:], stdout, stderr)
 		case "help":
 			fmt.Fprintln(stdout, usageLine)
 			return 0
