@@ -4,8 +4,9 @@ package console
 // (quarantine), with the decision that held each, and their release or
 // deletion. The queue is read with Postfix's own tools, as an
 // administrator would (postqueue -j), and a message is released or
-// deleted with the configured commands (postsuper -H or -d, through sudo,
-// since only root may change the queue); only a message that is in the
+// deleted with the configured commands (postsuper -H or -d through sudo,
+// since only root may change the queue, or sekisho held-request, which
+// asks a root service to); only a message that is in the
 // hold queue now and that the history says sekisho held can be. Each
 // action is confirmed on a page of its own, carries a token only the
 // console's own pages hold (so that another site cannot make a browser
@@ -104,8 +105,9 @@ func heldToken(action, id string) string {
 }
 
 // command runs a configured command with extra arguments, within the
-// timeout, and returns its output.
-func (h *handler) command(ctx context.Context, argv []string, extra ...string) ([]byte, error) {
+// timeout, and returns its output. env is added to the command's
+// environment.
+func (h *handler) command(ctx context.Context, env, argv []string, extra ...string) ([]byte, error) {
 	t := h.held.Timeout
 	if t <= 0 {
 		t = 30 * time.Second
@@ -114,6 +116,9 @@ func (h *handler) command(ctx context.Context, argv []string, extra ...string) (
 	defer cancel()
 	args := append(append([]string{}, argv[1:]...), extra...)
 	cmd := exec.CommandContext(ctx, argv[0], args...)
+	if len(env) > 0 {
+		cmd.Env = append(os.Environ(), env...)
+	}
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	if err := cmd.Run(); err != nil {
@@ -134,7 +139,7 @@ func (h *handler) command(ctx context.Context, argv []string, extra ...string) (
 // counted.
 func (h *handler) heldNow(ctx context.Context, s history.Store) (heldView, error) {
 	var v heldView
-	out, err := h.command(ctx, h.held.Queue)
+	out, err := h.command(ctx, nil, h.held.Queue)
 	if err != nil {
 		return v, err
 	}
@@ -316,17 +321,20 @@ func (h *handler) heldDo(w http.ResponseWriter, r *http.Request) {
 	// Once begun, the commands finish even if the browser goes: a command
 	// killed half way would leave the queue and the audit log disagreeing.
 	ctx := context.WithoutCancel(r.Context())
+	// Who asked goes to the commands too: sekisho held-request hands it
+	// to the root side, which logs it with what it did.
+	env := []string{"SEKISHO_CONSOLE_USER=" + e.User, "SEKISHO_CONSOLE_REMOTE=" + e.Remote}
 	var err error
 	if action == "release" {
-		if _, err = h.command(ctx, h.held.Release, row.QueueID); err == nil && len(h.held.Flush) > 0 {
+		if _, err = h.command(ctx, env, h.held.Release, row.QueueID); err == nil && len(h.held.Flush) > 0 {
 			// Released already: a flush that fails leaves it to the
 			// next queue run, which is no failure of the release.
-			if _, ferr := h.command(ctx, h.held.Flush, row.QueueID); ferr != nil {
+			if _, ferr := h.command(ctx, env, h.held.Flush, row.QueueID); ferr != nil {
 				h.log.Warn("console: released message not flushed; it goes at the next queue run", "queue_id", row.QueueID, "error", ferr)
 			}
 		}
 	} else {
-		_, err = h.command(ctx, h.held.Delete, row.QueueID)
+		_, err = h.command(ctx, env, h.held.Delete, row.QueueID)
 	}
 	e.OK = err == nil
 	if err != nil {

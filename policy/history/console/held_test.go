@@ -233,3 +233,27 @@ func TestHeldDeleteFailures(t *testing.T) {
 		t.Errorf("release link shown while off:\n%s", body)
 	}
 }
+
+// TestHeldCommandsKnowWho: the release and delete commands are told who
+// asked (sekisho held-request hands it to the root side); the command
+// that lists the queue is not.
+func TestHeldCommandsKnowWho(t *testing.T) {
+	q := newFakeQueue(t, queueJSON("hold", "5033898822E", "tanaka@example.org", "suzuki@example.co.jp"))
+	who := filepath.Join(q.dir, "who")
+	q.held.Release = []string{"sh", "-c", `echo "$0 user=$SEKISHO_CONSOLE_USER remote=$SEKISHO_CONSOLE_REMOTE" >> ` + who}
+	q.held.Flush = nil
+	q.held.Queue = []string{"sh", "-c", `echo "queue remote=$SEKISHO_CONSOLE_REMOTE" >> ` + who + `; cat ` + q.queue}
+	srv := heldServer(t, q)
+	_, body, _ := get(t, srv.URL+"/held/5033898822E/release")
+	m := tokenRE.FindStringSubmatch(body)
+	if m == nil {
+		t.Fatalf("confirmation page:\n%s", body)
+	}
+	if code, body := post(t, srv.URL+"/held/5033898822E/release", url.Values{"token": {m[1]}}, ""); code != 200 {
+		t.Fatalf("release: %d\n%s", code, body)
+	}
+	b, _ := os.ReadFile(who)
+	if !regexp.MustCompile(`(?m)^5033898822E user= remote=127\.0\.0\.1:\d+$`).Match(b) || strings.Contains(string(b), "queue remote=1") {
+		t.Errorf("what the commands were told:\n%s", b)
+	}
+}
