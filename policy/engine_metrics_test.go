@@ -78,3 +78,28 @@ sekisho_uninspectable_messages_total{reason="archive"} 1`
 		t.Errorf("metrics:\n%s\nwant:\n%s", got, want)
 	}
 }
+
+// rtMetricsEnv is an Env of its own that counts into fresh metrics.
+func rtMetricsEnv() (*policy.Env, *metrics.Metrics) {
+	m := metrics.New("test")
+	return &policy.Env{Logger: slog.New(slog.DiscardHandler), Metrics: m}, m
+}
+
+// rtMetricsEqual compares the named metrics of m with the text exposition
+// want (without HELP lines: only the samples and their TYPE matter here).
+func rtMetricsEqual(t *testing.T, m *metrics.Metrics, want string, names ...string) {
+	t.Helper()
+	got, err := testutil.CollectAndFormat(m.Registry(), expfmt.TypeTextPlain, names...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var samples []string
+	for _, line := range strings.Split(string(got), "\n") {
+		if line != "" && !strings.HasPrefix(line, "#") {
+			samples = append(samples, line)
+		}
+	}
+	if g, w := strings.Join(samples, "\n"), strings.TrimSpace(want); g != w {
+		t.Errorf("metrics:\n%s\nwant:\n%s", g, w)
+	}
+}

@@ -315,3 +315,20 @@ func TestDNSBLZoneHealth(t *testing.T) {
 		t.Errorf("log:\n%s", out)
 	}
 }
+
+// TestMetricsDNSBL: the rule's lookups are counted by zone through the
+// Env's resolver.
+func TestMetricsDNSBL(t *testing.T) {
+	srv := rtStartDNS(t, map[string]testkit.Record{rtQname("bl.example"): {A: []string{"127.0.0.2"}}})
+	env, m := rtMetricsEnv()
+	e := rtEngine(t, fmt.Sprintf("[rules.dnsbl]\nresolver = %q\nzones = [{ zone = \"bl.example\" }]\n", srv.Addr), env)
+	rtConnect(e, rtListedClient)
+	rtConnect(e, rtListedClient)
+	rtConnect(e, rtCleanClient)
+	rtMetricsEqual(t, m, `
+sekisho_dnsbl_cache_total{result="hit",zone="bl.example"} 1
+sekisho_dnsbl_cache_total{result="miss",zone="bl.example"} 2
+sekisho_dnsbl_lookups_total{result="clean",zone="bl.example"} 1
+sekisho_dnsbl_lookups_total{result="listed",zone="bl.example"} 2
+`, "sekisho_dnsbl_cache_total", "sekisho_dnsbl_lookups_total")
+}

@@ -260,3 +260,19 @@ func TestRateLimitConfigErrors(t *testing.T) {
 		}
 	}
 }
+
+// TestMetricsRateLimitStore: each failed store call is counted by
+// operation, whatever the rule's on_error makes of it.
+func TestMetricsRateLimitStore(t *testing.T) {
+	env, m := rtMetricsEnv()
+	defer env.Close()
+	e := rtEngine(t, "[rules.rate_limit]\nlimit = 3\nstore = \"redis://"+rtClosedAddr(t)+"/0\"\ntimeout = \"200ms\"\non_error = \"accept\"\n", env)
+	_, msg := rtRcpt(e, rtAliceToBob)
+	e.Finish(context.Background(), msg)
+	_, msg = rtRcpt(e, rtAliceToBob)
+	rtMetricsEqual(t, m, `
+sekisho_ratelimit_store_errors_total{op="add"} 1
+sekisho_ratelimit_store_errors_total{op="count"} 2
+`, "sekisho_ratelimit_store_errors_total")
+	msg.Close()
+}

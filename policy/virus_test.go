@@ -11,6 +11,9 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/prometheus/common/expfmt"
+
 	"github.com/sekisho/sekisho/policy"
 )
 
@@ -421,5 +424,43 @@ func TestVirusConfigErrors(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), tt.want) {
 			t.Errorf("config\n%s: error %v, want %q", tt.cfg, err, tt.want)
 		}
+	}
+}
+
+// TestMetricsVirus: a verdict is timed, a scan without one is counted by
+// kind, once per message, in both scan modes.
+func TestMetricsVirus(t *testing.T) {
+	raw := rtVirusMail(t, "a harmless file")
+	scan := func(t *testing.T, env *policy.Env, addr, mode string) {
+		t.Helper()
+		e := rtEngine(t, fmt.Sprintf("[rules.virus]\naddress = \"inet:%s\"\ntimeout = \"5s\"\nscan = %q\nscan_text = true\n", addr, mode), env)
+		msg := rtBytesMessage(t, raw)
+		rtStream(e, msg, raw, 100)
+		e.Run(context.Background(), policy.StageEOB, msg)
+		msg.Close()
+	}
+	env, m := rtMetricsEnv()
+	clean := rtStartClamd(t, "")
+	scan(t, env, clean.addr, "message")
+	scan(t, env, clean.addr, "parts")
+	scan(t, env, rtClosedAddr(t), "message")
+	scan(t, env, rtClosedAddr(t), "parts")
+	scan(t, env, rtStartClamd(t, "INSTREAM size limit exceeded. ERROR").addr, "message")
+	rtMetricsEqual(t, m, `
+sekisho_clamd_errors_total{kind="connect"} 2
+sekisho_clamd_errors_total{kind="other"} 0
+sekisho_clamd_errors_total{kind="protocol"} 0
+sekisho_clamd_errors_total{kind="size_limit"} 1
+sekisho_clamd_errors_total{kind="timeout"} 0
+`, "sekisho_clamd_errors_total")
+	if n := testutil.CollectAndCount(m.Registry(), "sekisho_clamd_scan_duration_seconds"); n != 1 {
+		t.Fatalf("%d histograms, want 1", n)
+	}
+	got, err := testutil.CollectAndFormat(m.Registry(), expfmt.TypeTextPlain, "sekisho_clamd_scan_duration_seconds")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(got), "sekisho_clamd_scan_duration_seconds_count 2\n") {
+		t.Errorf("want 2 verdicts timed (one per mode):\n%s", got)
 	}
 }
