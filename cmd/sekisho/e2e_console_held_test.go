@@ -85,24 +85,7 @@ audit_log = %q
 		}
 	}
 
-	do := func(action, id string) string {
-		t.Helper()
-		code, page := httpGet(t, base+"/held/"+id+"/"+action)
-		m := regexp.MustCompile(`name="token" value="([0-9a-f]+)"`).FindStringSubmatch(page)
-		if code != 200 || m == nil {
-			t.Fatalf("confirmation of %s %s: %d\n%s", action, id, code, page)
-		}
-		resp, err := http.PostForm(base+"/held/"+id+"/"+action, url.Values{"token": {m[1]}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		b, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		if resp.StatusCode != 200 {
-			t.Fatalf("%s %s: %d\n%s", action, id, resp.StatusCode, b)
-		}
-		return string(b)
-	}
+	do := func(action, id string) string { return consoleHeldDo(t, base, action, id) }
 	if page := do("release", ids[tok1]); !strings.Contains(page, "message "+ids[tok1]+" released") {
 		t.Errorf("release page:\n%s", page)
 	}
@@ -148,6 +131,28 @@ audit_log = %q
 		}
 	}
 	s.waitLog(t, `msg="console: held message released"`, "queue_id="+ids[tok1])
+}
+
+// consoleHeldDo releases or deletes a held message on the console at base
+// as an administrator does: its confirmation page, then that page's form.
+// It returns the page that answers.
+func consoleHeldDo(t *testing.T, base, action, id string) string {
+	t.Helper()
+	code, page := httpGet(t, base+"/held/"+id+"/"+action)
+	m := regexp.MustCompile(`name="token" value="([0-9a-f]+)"`).FindStringSubmatch(page)
+	if code != 200 || m == nil {
+		t.Fatalf("confirmation of %s %s: %d\n%s", action, id, code, page)
+	}
+	resp, err := http.PostForm(base+"/held/"+id+"/"+action, url.Values{"token": {m[1]}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("%s %s: %d\n%s", action, id, resp.StatusCode, b)
+	}
+	return string(b)
 }
 
 // httpGet fetches u and returns the status and body.
