@@ -190,6 +190,7 @@ type b64bufs struct {
 	in    [32 << 10]byte
 	chars [32<<10 + 8]byte
 	held  [2*headChars + 64]byte
+	dec   charDecoder
 }
 
 var b64buf = sync.Pool{New: func() any { return new(b64bufs) }}
@@ -229,15 +230,18 @@ func decodeBase64(r io.Reader, k *sink, w io.Writer) (int64, error) {
 		err = nil
 	}
 	k.setHead(decodeChars(held[:min(len(held), headChars)]))
-	if k.spool != nil {
-		k.spool.encoded = true
-		k.spool.Write(held)
-	}
 	var dec *charDecoder
 	if w != nil {
-		dec = &charDecoder{w: w}
+		// Decoded whole for w anyway: the spool, if any, takes the
+		// decoded bytes too, so that what looks inside (a PDF is read
+		// whole) does not decode the characters a second time.
+		dec = &bufs.dec
+		dec.w, dec.spool, dec.nc = w, k.spool, 0
 		dec.write(held)
 		defer dec.flush()
+	} else if k.spool != nil {
+		k.spool.encoded = true
+		k.spool.Write(held)
 	}
 	for err == nil {
 		if dec == nil && (k.spool == nil || k.spool.tooBig || k.spool.err != nil) {
@@ -255,11 +259,10 @@ func decodeBase64(r io.Reader, k *sink, w io.Writer) (int64, error) {
 			m += g.flush(chars[m:])
 		}
 		total += int64(m)
-		if k.spool != nil {
-			k.spool.Write(chars[:m])
-		}
 		if dec != nil {
 			dec.write(chars[:m])
+		} else if k.spool != nil {
+			k.spool.Write(chars[:m])
 		}
 	}
 	if err == io.EOF {
@@ -269,9 +272,10 @@ func decodeBase64(r io.Reader, k *sink, w io.Writer) (int64, error) {
 }
 
 // charDecoder decodes alphabet characters written to it in any pieces and
-// writes the bytes to w.
+// writes the bytes to w, and to spool when it is not nil.
 type charDecoder struct {
 	w     io.Writer
+	spool *spool
 	carry [3]byte
 	nc    int
 	group [4]byte // a group completed from carry (a local would escape to the heap)
@@ -290,12 +294,12 @@ func (d *charDecoder) write(c []byte) {
 		copy(g[d.nc:], c[:need])
 		c, d.nc = c[need:], 0
 		n, _ := base64.RawStdEncoding.Decode(d.out[:], g)
-		d.w.Write(d.out[:n])
+		d.emit(d.out[:n])
 	}
 	for len(c) >= 4 {
 		whole := min(len(c)/4*4, len(d.out)/3*4)
 		n, _ := base64.RawStdEncoding.Decode(d.out[:], c[:whole])
-		d.w.Write(d.out[:n])
+		d.emit(d.out[:n])
 		c = c[whole:]
 	}
 	d.nc = copy(d.carry[:], c)
@@ -305,9 +309,17 @@ func (d *charDecoder) write(c []byte) {
 func (d *charDecoder) flush() {
 	if d.nc > 1 {
 		n, _ := base64.RawStdEncoding.Decode(d.out[:], d.carry[:d.nc])
-		d.w.Write(d.out[:n])
+		d.emit(d.out[:n])
 	}
 	d.nc = 0
+	d.w, d.spool = nil, nil
+}
+
+func (d *charDecoder) emit(b []byte) {
+	d.w.Write(b)
+	if d.spool != nil {
+		d.spool.Write(b)
+	}
 }
 
 // decodeChars decodes alphabet characters, a final group of two or three

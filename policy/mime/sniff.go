@@ -244,21 +244,56 @@ func (r b64ReaderAt) ReadAt(p []byte, off int64) (int, error) {
 	if off >= size {
 		return 0, io.EOF
 	}
-	end := min(off+int64(len(p)), size)
-	from := off / 3 * 4
-	to := min((end+2)/3*4, r.chars)
-	enc := make([]byte, to-from)
-	if n, err := r.ra.ReadAt(enc, from); n < len(enc) {
-		return 0, err
+	want := int(min(int64(len(p)), size-off))
+	// The characters are read through a pooled buffer, a piece at a time,
+	// and whole groups decoded straight into p: a PDF is read whole, and
+	// a buffer of its size encoded and another decoded cost more than the
+	// decoding itself.
+	bp := b64atBufs.Get().(*[b64atChars]byte)
+	defer b64atBufs.Put(bp)
+	n := 0
+	for n < want {
+		pos := off + int64(n)
+		from := pos / 3 * 4
+		if skip := int(pos % 3); skip > 0 || want-n < 3 || from+4 > r.chars {
+			// A group read in part: decoded aside, the bytes asked for copied.
+			enc := bp[:min(4, r.chars-from)]
+			if m, err := r.ra.ReadAt(enc, from); m < len(enc) {
+				return n, err
+			}
+			var g [3]byte
+			d, _ := base64.RawStdEncoding.Decode(g[:], enc[:len(enc)/4*4+[4]int{0, 0, 2, 3}[len(enc)%4]])
+			if d <= skip {
+				return n, io.EOF
+			}
+			n += copy(p[n:want], g[skip:d])
+			continue
+		}
+		// Whole groups, as many as p and the buffer take and the
+		// characters hold.
+		groups := min(int64(want-n)/3, int64(len(bp)/4), (r.chars-from)/4)
+		enc := bp[:groups*4]
+		if m, err := r.ra.ReadAt(enc, from); m < len(enc) {
+			return n, err
+		}
+		d, _ := base64.RawStdEncoding.Decode(p[n:], enc)
+		n += d
+		if d < len(enc)/4*3 {
+			// The spool holds alphabet characters only; never loop on
+			// what does not decode.
+			return n, errors.New("spool: characters that do not decode")
+		}
 	}
-	dec := make([]byte, base64.RawStdEncoding.DecodedLen(len(enc)))
-	d, _ := base64.RawStdEncoding.Decode(dec, enc[:len(enc)/4*4+[4]int{0, 0, 2, 3}[len(enc)%4]])
-	n := copy(p, dec[off%3:min(int64(d), end-from/4*3)])
 	if n < len(p) {
 		return n, io.EOF
 	}
 	return n, nil
 }
+
+// b64atChars is the piece of characters b64ReaderAt reads at a time.
+const b64atChars = 16 << 10
+
+var b64atBufs = sync.Pool{New: func() any { return new([b64atChars]byte) }}
 
 // blockReader reads the blocks of a spool held in memory.
 type blockReader struct{ s *spool }
