@@ -4,9 +4,9 @@
 # Redis (server, Sentinel and redis-cli --cluster), supervisord, zip and 7-Zip, the
 # tools that make the archives and disc images the inspection opens (bzip2, xz,
 # zstd, GNU tar, genisoimage, xorriso, mkudffs, pycdlib, isolinux, mkfs.fat, mtools,
-# sfdisk, qemu-img, gcab, cabextract, lhasa, jlha with its Java runtime), openssl for
-# S/MIME, PostgreSQL (the history store of several MX hosts), Chromium (the
-# console's browser tests), and Sendmail.
+# sfdisk, qemu-img, gcab and its test cabinets, cabextract, lhasa, jlha with its
+# Java runtime), openssl for S/MIME, PostgreSQL (the history store of several
+# MX hosts), Chromium (the console's browser tests), and Sendmail.
 #
 # Every package is named here and installed with --no-install-recommends,
 # so that the result does not depend on how APT is configured: a package
@@ -58,6 +58,7 @@ needs=(
 	"/usr/bin/qemu-img qemu-utils"
 	"/usr/bin/gcab gcab"
 	"/usr/bin/cabextract cabextract"
+	"/usr/libexec/installed-tests/libgcab-1.0/CVE-2015-4471.cab libgcab-tests"
 	"/usr/bin/lhasa lhasa"
 	"/usr/bin/jlha jlha-utils"
 	"/usr/lib/jvm/java-17-openjdk-amd64/bin/java openjdk-17-jre-headless"
