@@ -50,7 +50,7 @@ func consoleWarnings(c policy.ConsoleConfig) []string {
 				k.key, k.cmd[0], map[string]string{"queue_command": "listed", "release_command": "released", "flush_command": "delivered at once after a release", "delete_command": "deleted"}[k.key]))
 		}
 	}
-	return out
+	return append(out, heldCommandWarnings(c)...)
 }
 
 // localErrors tries, without opening the milter socket, what opening it

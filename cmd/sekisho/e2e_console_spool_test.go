@@ -244,3 +244,59 @@ audit_log = %q
 		t.Errorf("held-request for a message no longer held: %d\n%s", code, out)
 	}
 }
+
+// TestCheckHeldNoNewPrivs: -check run with no new privileges, as the
+// packaged unit runs the daemon, says that sudo cannot work there and
+// that postqueue needs group postdrop; without no_new_privs, or once the
+// user is in group postdrop, it does not.
+func TestCheckHeldNoNewPrivs(t *testing.T) {
+	t.Parallel()
+	for _, p := range []string{setprivCmd, usermodCmd} {
+		requireProgram(t, p)
+	}
+	u := throwawayUser(t)
+	dir := worldDir(t, "check-nnp")
+	bin := userBinary(t, dir)
+	state := filepath.Join(dir, "state")
+	if err := os.Mkdir(state, 0o750); err != nil {
+		t.Fatal(err)
+	}
+	uid, _ := strconv.Atoi(u.Uid)
+	if err := os.Chown(state, uid, -1); err != nil {
+		t.Fatal(err)
+	}
+	cfg := filepath.Join(dir, "c.toml")
+	text := fmt.Sprintf(`[history]
+store = %q
+[console]
+listen = "127.0.0.1:10031"
+queue_command = [%q, "-j"]
+release_command = ["sudo", "-n", "/usr/sbin/postsuper", "-H"]
+flush_command = []
+delete_command = []
+`, filepath.Join(state, "h.db"), postqueueCmd)
+	if err := os.WriteFile(cfg, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	check := func(nnp bool) string {
+		t.Helper()
+		args := []string{"--reuid=" + u.Uid, "--regid=" + u.Gid, "--init-groups"}
+		if nnp {
+			args = append(args, "--no-new-privs")
+		}
+		out, _ := exec.Command(setprivCmd, append(args, "--", bin, "-check", "-config", cfg)...).CombinedOutput()
+		return string(out)
+	}
+	sudo := "warning: console.release_command runs sudo, which cannot gain privileges in a process with no_new_privs"
+	postdrop := "warning: console.queue_command runs postqueue, whose set-group-id postdrop does not work under no_new_privs"
+	if out := check(true); !strings.Contains(out, sudo) || !strings.Contains(out, postdrop) {
+		t.Errorf("-check with no_new_privs:\n%s", out)
+	}
+	if out := check(false); strings.Contains(out, "no_new_privs") {
+		t.Errorf("-check without no_new_privs:\n%s", out)
+	}
+	accounts(t, usermodCmd, "--append", "--groups", "postdrop", u.Username)
+	if out := check(true); !strings.Contains(out, sudo) || strings.Contains(out, postdrop) {
+		t.Errorf("-check with no_new_privs, in group postdrop:\n%s", out)
+	}
+}

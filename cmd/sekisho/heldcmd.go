@@ -40,6 +40,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/sekisho/sekisho/policy"
 )
 
 const (
@@ -457,4 +459,72 @@ func heldPast(action string) string {
 		return "released"
 	}
 	return "deleted"
+}
+
+// heldCommandWarnings explains, for -check, what each form of the
+// console's held-mail commands needs and lacks here: sekisho
+// held-request a spool it can write to (and sekisho-held.path to answer
+// it); sudo and postqueue's set-group-id a process that may gain
+// privileges, which one under no_new_privs (systemd's NoNewPrivileges=yes,
+// as in the packaged unit) is not.
+func heldCommandWarnings(c policy.ConsoleConfig) []string {
+	var out []string
+	nnp := noNewPrivs()
+	for _, k := range []struct {
+		key, action string
+		cmd         []string
+	}{{"queue_command", "listed", c.QueueCommand}, {"release_command", "release", c.ReleaseCommand},
+		{"flush_command", "flushed", c.FlushCommand}, {"delete_command", "delete", c.DeleteCommand}} {
+		if len(k.cmd) == 0 {
+			continue
+		}
+		switch prog := filepath.Base(k.cmd[0]); {
+		case len(k.cmd) > 1 && k.cmd[1] == "held-request" && (k.action == "release" || k.action == "delete"):
+			if w := heldRequestWarning(k.cmd[2:], k.action); w != "" {
+				out = append(out, fmt.Sprintf("console.%s: %s", k.key, w))
+			}
+		case prog == "sudo" && nnp:
+			out = append(out, fmt.Sprintf("console.%s runs sudo, which cannot gain privileges in a process with no_new_privs (systemd's NoNewPrivileges=yes, as in the packaged unit): there use [\"/usr/sbin/sekisho\", \"held-request\", \"-spool\", \"/var/lib/sekisho/held\", \"release\" or \"delete\"] with sekisho-held.path", k.key))
+		case prog == "postqueue" && nnp && os.Geteuid() != 0 && !inGroup("postdrop"):
+			out = append(out, fmt.Sprintf("console.%s runs postqueue, whose set-group-id postdrop does not work under no_new_privs (systemd's NoNewPrivileges=yes): put this user in group postdrop (usermod --append --groups postdrop sekisho, as the package does)", k.key))
+		}
+	}
+	return out
+}
+
+// heldRequestWarning says what a held-request command (its arguments
+// after held-request) lacks: its flags, its action, its spool.
+func heldRequestWarning(args []string, action string) string {
+	fs := flag.NewFlagSet("held-request", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	spool := fs.String("spool", "", "")
+	fs.Duration("wait", 0, "")
+	if err := fs.Parse(args); err != nil || *spool == "" || fs.NArg() != 1 || fs.Arg(0) != action {
+		return fmt.Sprintf("want [\"/usr/sbin/sekisho\", \"held-request\", \"-spool\", \"DIR\", %q] (the queue id is appended)", action)
+	}
+	for _, d := range heldSpoolDirs {
+		p := filepath.Join(*spool, d)
+		if err := unix.Access(p, unix.W_OK|unix.X_OK); err != nil {
+			return fmt.Sprintf("the spool's %s: %v: held mail cannot be asked to be %sd; make %s and its tmp, new and done owned by this user, mode 0750 (the package makes /var/lib/sekisho/held), and have sekisho-held.path run `sekisho held-apply -spool %s` as root",
+				p, err, action, *spool, *spool)
+		}
+	}
+	return ""
+}
+
+// noNewPrivs reports whether this process runs with no_new_privs set.
+func noNewPrivs() bool {
+	v, err := unix.PrctlRetInt(unix.PR_GET_NO_NEW_PRIVS, 0, 0, 0, 0)
+	return err == nil && v == 1
+}
+
+// inGroup reports whether this process has the group name among its own.
+func inGroup(name string) bool {
+	g, err := user.LookupGroup(name)
+	if err != nil {
+		return false
+	}
+	gid, _ := strconv.Atoi(g.Gid)
+	groups, _ := os.Getgroups()
+	return os.Getegid() == gid || slices.Contains(groups, gid)
 }

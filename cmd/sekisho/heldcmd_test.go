@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"os"
@@ -368,6 +369,52 @@ func TestHeldIDs(t *testing.T) {
 	} {
 		if got := heldIDRE.MatchString(id); got != want {
 			t.Errorf("%q: %v, want %v", id, got, want)
+		}
+	}
+}
+
+// TestCheckHeldRequest: -check says what a held-request command lacks: a
+// spool this user can write to, its flags and action; and nothing once
+// it has them.
+func TestCheckHeldRequest(t *testing.T) {
+	dir := t.TempDir()
+	spool := filepath.Join(dir, "held")
+	write := func(release, del string) string {
+		path := filepath.Join(dir, "c.toml")
+		cfg := fmt.Sprintf("[history]\nstore = %q\n[console]\nlisten = \"127.0.0.1:10031\"\nqueue_command = [\"/bin/echo\"]\nflush_command = []\nrelease_command = %s\ndelete_command = %s\n",
+			filepath.Join(dir, "h.db"), release, del)
+		if err := os.WriteFile(path, []byte(cfg), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return path
+	}
+	cmd := func(action string) string {
+		return fmt.Sprintf(`["/bin/true", "held-request", "-spool", %q, %q]`, spool, action)
+	}
+	for _, c := range []struct {
+		release, del string
+		mkdir        bool
+		want         []string
+	}{
+		{cmd("release"), cmd("delete"), false, []string{"warning: console.release_command: the spool's " + spool + "/tmp", "warning: console.delete_command: the spool's", "have sekisho-held.path run `sekisho held-apply -spool " + spool + "` as root"}},
+		{cmd("release"), cmd("release"), true, []string{`warning: console.delete_command: want ["/usr/sbin/sekisho", "held-request", "-spool", "DIR", "delete"]`}},
+		{`["/bin/true", "held-request", "release"]`, "[]", true, []string{"warning: console.release_command: want"}},
+		{cmd("release"), cmd("delete"), true, nil},
+	} {
+		if c.mkdir {
+			for _, d := range heldSpoolDirs {
+				os.MkdirAll(filepath.Join(spool, d), 0o750)
+			}
+		}
+		var out, errb bytes.Buffer
+		code := run([]string{"-check", "-config", write(c.release, c.del)}, &out, &errb)
+		if code != 0 || c.want == nil && errb.Len() > 0 {
+			t.Errorf("%s %s: exit %d:\n%s", c.release, c.del, code, errb.String())
+		}
+		for _, w := range c.want {
+			if !strings.Contains(errb.String(), w) {
+				t.Errorf("%s %s: no warning %q:\n%s", c.release, c.del, w, errb.String())
+			}
 		}
 	}
 }
