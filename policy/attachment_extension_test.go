@@ -10,14 +10,14 @@ import (
 	"github.com/sekisho/sekisho/policy"
 )
 
-// rtExtReply is the rule's default reply, which goes on with the file's
+// extReply is the rule's default reply, which goes on with the file's
 // name (see TestReplyPlaceholders).
-const rtExtReply = "550 5.7.1 Attachment type not allowed: "
+const extReply = "550 5.7.1 Attachment type not allowed: "
 
-// rtEncryptedZip returns a zip archive whose one entry, note.txt, carries
+// flaggedZip returns a zip archive whose one entry, note.txt, carries
 // the encrypted flag, as a traditional PKWARE-encrypted entry looks to a
 // reader without the password.
-func rtEncryptedZip(t testing.TB) []byte {
+func flaggedZip(t testing.TB) []byte {
 	t.Helper()
 	data := []byte("stand-in ciphertext of the note")
 	var buf bytes.Buffer
@@ -42,8 +42,8 @@ func rtEncryptedZip(t testing.TB) []byte {
 }
 
 func TestAttachmentExtensionEncrypted(t *testing.T) {
-	raw := rtMail(rtJIS(t, "資料送付"), rtJapaneseText,
-		rtPart{"application/zip", "資料.zip", rtEncryptedZip(t)})
+	raw := multipartMail(jisWord(t, "資料送付"), japaneseText,
+		attachment{"application/zip", "資料.zip", flaggedZip(t)})
 	tests := []struct {
 		name   string
 		cfg    string
@@ -62,13 +62,13 @@ func TestAttachmentExtensionEncrypted(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			e := rtEngine(t, "[rules.attachment_extension]\n"+tt.cfg+"\n\n[rules.blank]\n[rules.ascii_only]\n", nil)
-			v := e.Run(context.Background(), policy.StageEOB, rtBytesMessage(t, raw))
+			e := newEngine(t, "[rules.attachment_extension]\n"+tt.cfg+"\n\n[rules.blank]\n[rules.ascii_only]\n", nil)
+			v := e.Run(context.Background(), policy.StageEOB, rawMessage(t, raw))
 			if tt.action == policy.Continue {
-				rtExpectContinue(t, v)
+				expectContinue(t, v)
 				return
 			}
-			rtExpect(t, v, "attachment_extension", tt.action, tt.reply, `"資料.zip" (part 2) is an encrypted archive`)
+			expect(t, v, "attachment_extension", tt.action, tt.reply, `"資料.zip" (part 2) is an encrypted archive`)
 		})
 	}
 }

@@ -16,15 +16,15 @@ overrides = [{ recipients = ["big@example.co.jp"], max = "10MiB" }]
 `
 	const bigReply = "552 5.3.4 Attachment too large: ??.pdf (4MiB, limit 3MiB)"
 	drawing := make([]byte, 4<<20)
-	copy(drawing, rtPDF)
-	big := rtMail(rtJIS(t, "図面送付"), rtJapaneseText, rtPart{"application/pdf", "図面.pdf", drawing})
-	over := rtMail(rtJIS(t, "資料送付"), rtJapaneseText,
-		rtPart{"application/pdf", "資料1.pdf", make([]byte, 3<<20)},
-		rtPart{"application/pdf", "資料2.pdf", make([]byte, 2<<20+1)},
+	copy(drawing, pdfHead)
+	big := multipartMail(jisWord(t, "図面送付"), japaneseText, attachment{"application/pdf", "図面.pdf", drawing})
+	over := multipartMail(jisWord(t, "資料送付"), japaneseText,
+		attachment{"application/pdf", "資料1.pdf", make([]byte, 3<<20)},
+		attachment{"application/pdf", "資料2.pdf", make([]byte, 2<<20+1)},
 	)
-	fits := rtMail(rtJIS(t, "資料送付"), rtJapaneseText,
-		rtPart{"application/pdf", "資料1.pdf", make([]byte, 3<<20)},
-		rtPart{"application/pdf", "資料2.pdf", make([]byte, 2<<20)},
+	fits := multipartMail(jisWord(t, "資料送付"), japaneseText,
+		attachment{"application/pdf", "資料1.pdf", make([]byte, 3<<20)},
+		attachment{"application/pdf", "資料2.pdf", make([]byte, 2<<20)},
 	)
 	tests := []struct {
 		name   string
@@ -43,24 +43,24 @@ overrides = [{ recipients = ["big@example.co.jp"], max = "10MiB" }]
 			"552 5.3.4 Attachment too large: all attachments together (5.1MiB, limit 5MiB)"},
 		{"exactly max, total exactly max_total", fits, []string{"tanaka@example.co.jp"}, "", ""},
 	}
-	e := rtEngine(t, cfg, nil)
+	e := newEngine(t, cfg, nil)
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			v := e.Run(context.Background(), policy.StageEOB, rtBytesMessage(t, tt.raw, tt.rcpts...))
+			v := e.Run(context.Background(), policy.StageEOB, rawMessage(t, tt.raw, tt.rcpts...))
 			if tt.reason == "" {
-				rtExpectContinue(t, v)
+				expectContinue(t, v)
 				return
 			}
-			rtExpect(t, v, "attachment_size", policy.Reject, tt.reply, tt.reason)
+			expect(t, v, "attachment_size", policy.Reject, tt.reply, tt.reason)
 		})
 	}
 }
 
 func TestAttachmentSizeDefaultMax(t *testing.T) {
-	e := rtEngine(t, "[rules.attachment_size]\n", nil)
-	over := rtMail(rtJIS(t, "図面"), rtJapaneseText, rtPart{"application/pdf", "a.pdf", make([]byte, 3<<20+1)})
-	rtExpect(t, e.Run(context.Background(), policy.StageEOB, rtBytesMessage(t, over)),
+	e := newEngine(t, "[rules.attachment_size]\n", nil)
+	over := multipartMail(jisWord(t, "図面"), japaneseText, attachment{"application/pdf", "a.pdf", make([]byte, 3<<20+1)})
+	expect(t, e.Run(context.Background(), policy.StageEOB, rawMessage(t, over)),
 		"attachment_size", policy.Reject, "552 5.3.4 Attachment too large: a.pdf (3.1MiB, limit 3MiB)", "is 3145729 bytes, over the limit of 3MiB")
-	at := rtMail(rtJIS(t, "図面"), rtJapaneseText, rtPart{"application/pdf", "a.pdf", make([]byte, 3<<20)})
-	rtExpectContinue(t, e.Run(context.Background(), policy.StageEOB, rtBytesMessage(t, at)))
+	at := multipartMail(jisWord(t, "図面"), japaneseText, attachment{"application/pdf", "a.pdf", make([]byte, 3<<20)})
+	expectContinue(t, e.Run(context.Background(), policy.StageEOB, rawMessage(t, at)))
 }

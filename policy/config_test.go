@@ -108,7 +108,7 @@ func TestDefaultConfig(t *testing.T) {
 	if !c.Exempt.Authenticated || !slices.Equal(c.Exempt.Networks, []string{"127.0.0.0/8", "::1/128"}) {
 		t.Errorf("exempt = %+v", c.Exempt)
 	}
-	rules := newEngine(t, c).Rules()
+	rules := configEngine(t, c, nil).Rules()
 	so, rl := slices.Index(rules, "send_only"), slices.Index(rules, "recipient_limit")
 	if so < 0 || rl < 0 || so > rl {
 		t.Errorf("Rules() = %q, want send_only and recipient_limit on, in that order", rules)
@@ -143,7 +143,7 @@ func TestEmptyConfig(t *testing.T) {
 	if c.Mode != "enforce" || c.Header != "X-Sekisho" || c.ReadTimeout.D().Minutes() != 10 || c.Inspect.MaxHeaderSize != 256<<10 {
 		t.Errorf("defaults not applied: %+v", c)
 	}
-	if got := newEngine(t, c).Rules(); len(got) != 0 {
+	if got := configEngine(t, c, nil).Rules(); len(got) != 0 {
 		t.Errorf("Rules() = %q, want none", got)
 	}
 }
@@ -191,7 +191,7 @@ func TestValidOrderFile(t *testing.T) {
 	if want := []string{"recipient_limit", "send_only"}; !slices.Equal(c.Order, want) {
 		t.Errorf("Order = %q, want %q", c.Order, want)
 	}
-	if got, want := newEngine(t, c).Rules(), []string{"recipient_limit", "send_only"}; !slices.Equal(got, want) {
+	if got, want := configEngine(t, c, nil).Rules(), []string{"recipient_limit", "send_only"}; !slices.Equal(got, want) {
 		t.Errorf("Rules() = %q, want %q", got, want)
 	}
 }
@@ -210,7 +210,7 @@ func TestContribExampleParses(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	newEngine(t, c)
+	configEngine(t, c, nil)
 }
 
 func TestParseListen(t *testing.T) {
@@ -297,7 +297,7 @@ func checkRules(t *testing.T, toml string, want []string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := newEngine(t, c).Rules(); !slices.Equal(got, want) {
+	if got := configEngine(t, c, nil).Rules(); !slices.Equal(got, want) {
 		t.Errorf("Rules() = %q, want %q", got, want)
 	}
 }
@@ -332,7 +332,7 @@ func TestMarshalRoundTrip(t *testing.T) {
 			if string(out) != string(out2) {
 				t.Errorf("printed twice, differs:\n%s\n---\n%s", out, out2)
 			}
-			if got, want := newEngine(t, again).Rules(), newEngine(t, c).Rules(); !slices.Equal(got, want) {
+			if got, want := configEngine(t, again, nil).Rules(), configEngine(t, c, nil).Rules(); !slices.Equal(got, want) {
 				t.Errorf("rules %q, want %q", got, want)
 			}
 		})

@@ -6,15 +6,13 @@ import (
 	"strings"
 	"testing"
 
-	"golang.org/x/text/encoding/japanese"
-
 	"github.com/sekisho/sekisho/policy"
 )
 
-// rtContentConfig enables every content rule with its defaults, in the
+// contentConfig enables every content rule with its defaults, in the
 // order in which a file usually lists them: what an attachment is first,
 // then the structure, then the text.
-const rtContentConfig = `
+const contentConfig = `
 [rules.attachment_extension]
 [rules.attachment_no_extension]
 [rules.attachment_size]
@@ -109,41 +107,41 @@ func TestContentRulesOnCraftedMessages(t *testing.T) {
 	// The rules' default replies (in their test files); those ending in
 	// ": " go on with the file's name (see TestReplyPlaceholders).
 	replies := map[string]string{
-		"attachment_extension":    rtExtReply,
-		"attachment_no_extension": rtNoExtReply,
-		"uninspectable":           rtMimeReply,
-		"blank":                   rtBlankBody,
-		"ascii_only":              rtASCIIBody,
+		"attachment_extension":    extReply,
+		"attachment_no_extension": noExtReply,
+		"uninspectable":           uninspectableReply,
+		"blank":                   blankBodyReply,
+		"ascii_only":              asciiBodyReply,
 	}
-	e := rtEngine(t, rtContentConfig, nil)
+	e := newEngine(t, contentConfig, nil)
 	for _, tt := range tests {
 		t.Run(tt.file, func(t *testing.T) {
 			// At end of headers only the subject is judged, before the
 			// body is read.
-			m := rtFileMessage(t, tt.file)
+			m := fileMessage(t, tt.file)
 			raw := m.Raw
 			m.Raw = nil
 			v := e.Run(context.Background(), policy.StageEOH, m)
 			if tt.subject {
-				rtExpectContinue(t, v)
+				expectContinue(t, v)
 			} else {
-				rtExpect(t, v, "ascii_only", policy.Reject, rtASCIISubject, "has only ASCII characters")
+				expect(t, v, "ascii_only", policy.Reject, asciiSubjectReply, "has only ASCII characters")
 			}
 			if m.Inspection != nil {
 				t.Error("the body was inspected at end of headers")
 			}
 
-			m = rtFileMessage(t, tt.file)
+			m = fileMessage(t, tt.file)
 			m.Raw = raw
 			v = e.Run(context.Background(), policy.StageEOB, m)
 			if tt.rule == "" {
-				rtExpectContinue(t, v)
+				expectContinue(t, v)
 			} else {
 				want := replies[tt.rule]
 				if got := v.Reply.String(); strings.HasSuffix(want, ": ") && strings.HasPrefix(got, want) {
 					want = got // and the file's name
 				}
-				rtExpect(t, v, tt.rule, policy.Reject, want, tt.reason)
+				expect(t, v, tt.rule, policy.Reject, want, tt.reason)
 			}
 			if v.Stage != policy.StageEOB {
 				t.Errorf("verdict stage = %s, want eob", v.Stage)
@@ -153,94 +151,6 @@ func TestContentRulesOnCraftedMessages(t *testing.T) {
 			}
 		})
 	}
-}
-
-// rtPart is one attachment of a built message.
-type rtPart struct {
-	ctype    string
-	filename string // written as an RFC 2231 UTF-8 parameter when not ASCII
-	data     []byte
-}
-
-// rtMail builds a multipart message: subject is the raw header value, text
-// the UTF-8 body text, each part a base64 attachment.
-func rtMail(subject, text string, parts ...rtPart) []byte {
-	var b strings.Builder
-	b.WriteString("From: sender@example.net\r\nTo: tanaka@example.co.jp\r\n")
-	if subject != "" {
-		b.WriteString("Subject: " + subject + "\r\n")
-	}
-	b.WriteString("MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"rt-b\"\r\n\r\n")
-	b.WriteString("--rt-b\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: base64\r\n\r\n")
-	rtBase64(&b, []byte(text))
-	for _, p := range parts {
-		b.WriteString("--rt-b\r\nContent-Type: " + p.ctype + "\r\nContent-Transfer-Encoding: base64\r\n")
-		if rtIsASCII(p.filename) {
-			b.WriteString("Content-Disposition: attachment; filename=\"" + p.filename + "\"\r\n\r\n")
-		} else {
-			b.WriteString("Content-Disposition: attachment; filename*=UTF-8''" + rtPercent(p.filename) + "\r\n\r\n")
-		}
-		rtBase64(&b, p.data)
-	}
-	b.WriteString("--rt-b--\r\n")
-	return []byte(b.String())
-}
-
-func rtBase64(b *strings.Builder, data []byte) {
-	s := base64.StdEncoding.EncodeToString(data)
-	for len(s) > 76 {
-		b.WriteString(s[:76] + "\r\n")
-		s = s[76:]
-	}
-	b.WriteString(s + "\r\n")
-}
-
-func rtPercent(s string) string {
-	var b strings.Builder
-	for _, c := range []byte(s) {
-		if c < 0x80 && (c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c == '.') {
-			b.WriteByte(c)
-		} else {
-			b.WriteString("%" + strings.ToUpper(string("0123456789abcdef"[c>>4])+string("0123456789abcdef"[c&15])))
-		}
-	}
-	return b.String()
-}
-
-func rtIsASCII(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if s[i] >= 0x80 {
-			return false
-		}
-	}
-	return true
-}
-
-// rtJIS returns s as an RFC 2047 ISO-2022-JP encoded word, as Japanese
-// mail clients write subjects.
-func rtJIS(t testing.TB, s string) string {
-	t.Helper()
-	b, err := japanese.ISO2022JP.NewEncoder().String(s)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return "=?ISO-2022-JP?B?" + base64.StdEncoding.EncodeToString([]byte(b)) + "?="
-}
-
-// rtPDF is the start of a PDF document.
-var rtPDF = []byte("%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\n%%EOF\n")
-
-// rtJapaneseText is a body that no text rule objects to.
-const rtJapaneseText = "いつもお世話になっております。\r\n見積書をお送りします。ご確認ください。\r\n"
-
-// are known, the body is not (Raw is nil).
-func rtHeaderMessage(headers ...policy.Header) *policy.Message {
-	m := rtEnvelope()
-	m.Headers = append([]policy.Header{
-		{Name: "From", Value: "sender@example.net"},
-		{Name: "To", Value: "tanaka@example.co.jp"},
-	}, headers...)
-	return m
 }
 
 func TestSubjectAtEndOfHeaders(t *testing.T) {
@@ -253,26 +163,26 @@ func TestSubjectAtEndOfHeaders(t *testing.T) {
 		reason  string
 	}{
 		{"ascii subject", []policy.Header{{Name: "Subject", Value: "Cheap watches, best prices"}},
-			"ascii_only", rtASCIISubject, `subject "Cheap watches, best prices" has only ASCII characters`},
+			"ascii_only", asciiSubjectReply, `subject "Cheap watches, best prices" has only ASCII characters`},
 		{"ascii encoded word", []policy.Header{{Name: "Subject", Value: "=?UTF-8?B?" + base64.StdEncoding.EncodeToString([]byte("Your invoice")) + "?="}},
-			"ascii_only", rtASCIISubject, `subject "Your invoice"`},
+			"ascii_only", asciiSubjectReply, `subject "Your invoice"`},
 		{"japanese subject", []policy.Header{{Name: "Subject", Value: "" /* set below */}}, "", "", ""},
-		{"no subject", nil, "blank", rtBlankSubject, "no Subject header"},
-		{"empty subject", []policy.Header{{Name: "Subject", Value: ""}}, "blank", rtBlankSubject, "blank subject"},
-		{"ideographic spaces", []policy.Header{{Name: "Subject", Value: ideographic}}, "blank", rtBlankSubject, "blank subject"},
-		{"ideographic spaces in ISO-2022-JP", []policy.Header{{Name: "Subject", Value: "" /* set below */}}, "blank", rtBlankSubject, "blank subject"},
+		{"no subject", nil, "blank", blankSubjectReply, "no Subject header"},
+		{"empty subject", []policy.Header{{Name: "Subject", Value: ""}}, "blank", blankSubjectReply, "blank subject"},
+		{"ideographic spaces", []policy.Header{{Name: "Subject", Value: ideographic}}, "blank", blankSubjectReply, "blank subject"},
+		{"ideographic spaces in ISO-2022-JP", []policy.Header{{Name: "Subject", Value: "" /* set below */}}, "blank", blankSubjectReply, "blank subject"},
 	}
-	tests[2].headers[0].Value = rtJIS(t, "見積書の送付について（ご確認）")
-	tests[6].headers[0].Value = rtJIS(t, "\u3000\u3000")
-	e := rtEngine(t, rtContentConfig, nil)
+	tests[2].headers[0].Value = jisWord(t, "見積書の送付について（ご確認）")
+	tests[6].headers[0].Value = jisWord(t, "\u3000\u3000")
+	e := newEngine(t, contentConfig, nil)
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			m := rtHeaderMessage(tt.headers...)
+			m := headerMessage(tt.headers...)
 			v := e.Run(context.Background(), policy.StageEOH, m)
 			if tt.rule == "" {
-				rtExpectContinue(t, v)
+				expectContinue(t, v)
 			} else {
-				rtExpect(t, v, tt.rule, policy.Reject, tt.reply, tt.reason)
+				expect(t, v, tt.rule, policy.Reject, tt.reply, tt.reason)
 			}
 			if v.Stage != policy.StageEOH {
 				t.Errorf("verdict stage = %s, want eoh", v.Stage)
@@ -285,12 +195,12 @@ func TestSubjectAtEndOfHeaders(t *testing.T) {
 }
 
 func TestJapaneseMailWithPDFPasses(t *testing.T) {
-	raw := rtMail(rtJIS(t, "見積書の送付について"), rtJapaneseText,
-		rtPart{"application/pdf", "見積書.pdf", rtPDF})
-	e := rtEngine(t, rtContentConfig, nil)
-	m := rtBytesMessage(t, raw)
+	raw := multipartMail(jisWord(t, "見積書の送付について"), japaneseText,
+		attachment{"application/pdf", "見積書.pdf", pdfHead})
+	e := newEngine(t, contentConfig, nil)
+	m := rawMessage(t, raw)
 	for _, stage := range []policy.Stage{policy.StageEOH, policy.StageEOB} {
-		rtExpectContinue(t, e.Run(context.Background(), stage, m))
+		expectContinue(t, e.Run(context.Background(), stage, m))
 	}
 	if len(m.Annotations()) != 0 {
 		t.Errorf("annotations = %v, want none", m.Annotations())
@@ -301,7 +211,7 @@ func TestJapaneseMailWithPDFPasses(t *testing.T) {
 }
 
 func TestSubjectPartOff(t *testing.T) {
-	e := rtEngine(t, "[rules.ascii_only]\nsubject = false\n\n[rules.blank]\nsubject = false\n", nil)
+	e := newEngine(t, "[rules.ascii_only]\nsubject = false\n\n[rules.blank]\nsubject = false\n", nil)
 	if e.Needs(policy.StageEOH) {
 		t.Error("Needs(eoh) with both subject checks off")
 	}
@@ -310,13 +220,13 @@ func TestSubjectPartOff(t *testing.T) {
 		nil,
 		{{Name: "Subject", Value: "   "}},
 	} {
-		rtExpectContinue(t, e.Run(context.Background(), policy.StageEOH, rtHeaderMessage(h...)))
+		expectContinue(t, e.Run(context.Background(), policy.StageEOH, headerMessage(h...)))
 	}
 	// The body parts are still on.
-	rtExpect(t, e.Run(context.Background(), policy.StageEOB, rtFileMessage(t, "plain-ascii.eml")),
-		"ascii_only", policy.Reject, rtASCIIBody)
-	rtExpect(t, e.Run(context.Background(), policy.StageEOB, rtFileMessage(t, "attachment-only.eml")),
-		"blank", policy.Reject, rtBlankBody)
+	expect(t, e.Run(context.Background(), policy.StageEOB, fileMessage(t, "plain-ascii.eml")),
+		"ascii_only", policy.Reject, asciiBodyReply)
+	expect(t, e.Run(context.Background(), policy.StageEOB, fileMessage(t, "attachment-only.eml")),
+		"blank", policy.Reject, blankBodyReply)
 }
 
 func TestContentRuleOrderIsTableOrder(t *testing.T) {
@@ -336,8 +246,8 @@ func TestContentRuleOrderIsTableOrder(t *testing.T) {
 		{"[rules.blank]\n[rules.uninspectable]\nenabled = false\n", "deep-nesting.eml", "blank"},
 	}
 	for _, tt := range tests {
-		e := rtEngine(t, tt.cfg, nil)
-		v := e.Run(context.Background(), policy.StageEOB, rtFileMessage(t, tt.file))
+		e := newEngine(t, tt.cfg, nil)
+		v := e.Run(context.Background(), policy.StageEOB, fileMessage(t, tt.file))
 		if v.Rule != tt.rule {
 			t.Errorf("config\n%s: rule %q decided, want %q", tt.cfg, v.Rule, tt.rule)
 		}
@@ -345,9 +255,9 @@ func TestContentRuleOrderIsTableOrder(t *testing.T) {
 }
 
 func TestContentRuleDryRun(t *testing.T) {
-	e := rtEngine(t, "[rules.attachment_extension]\ndry_run = true\n\n[rules.attachment_size]\n", nil)
-	m := rtFileMessage(t, "double-extension.eml")
-	rtExpectContinue(t, e.Run(context.Background(), policy.StageEOB, m))
+	e := newEngine(t, "[rules.attachment_extension]\ndry_run = true\n\n[rules.attachment_size]\n", nil)
+	m := fileMessage(t, "double-extension.eml")
+	expectContinue(t, e.Run(context.Background(), policy.StageEOB, m))
 	a := m.Annotations()
 	if len(a) != 1 {
 		t.Fatalf("annotations = %v, want one", a)
@@ -362,9 +272,9 @@ func TestContentRuleDryRun(t *testing.T) {
 }
 
 func TestContentRulesNeedTheBody(t *testing.T) {
-	e := rtEngine(t, "[rules.attachment_extension]\n", nil)
-	m := rtEnvelope()
+	e := newEngine(t, "[rules.attachment_extension]\n", nil)
+	m := envelope()
 	v := e.Run(context.Background(), policy.StageEOB, m)
-	rtExpect(t, v, "uninspectable", policy.Tempfail, "451 4.7.1 Temporary policy failure, try again later",
+	expect(t, v, "uninspectable", policy.Tempfail, "451 4.7.1 Temporary policy failure, try again later",
 		"the message body is not available")
 }

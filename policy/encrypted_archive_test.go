@@ -3,8 +3,6 @@ package policy_test
 import (
 	"bytes"
 	"context"
-	"encoding/base64"
-	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -12,14 +10,9 @@ import (
 	"testing"
 	"time"
 
-	"golang.org/x/text/encoding/japanese"
-
 	"github.com/sekisho/sekisho/policy"
 	"github.com/sekisho/sekisho/policy/internal/testkit"
 )
-
-// peHead is the start of a Windows executable.
-var peHead = append([]byte("MZ\x90\x00\x03\x00\x00\x00"), bytes.Repeat([]byte{0}, 56)...)
 
 // encryptedZip writes files into a zip encrypted with password by zip -P
 // (traditional PKWARE encryption), as PPAP mail carries them.
@@ -51,30 +44,15 @@ func encryptedZip(t *testing.T, password string, files map[string][]byte) []byte
 
 // archiveMail is a Japanese mail with a zip attached.
 func archiveMail(zip []byte) []byte {
-	return []byte("Subject: =?UTF-8?B?" + base64.StdEncoding.EncodeToString([]byte("見積書の送付")) + "?=\r\n" +
-		"MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n" +
-		"--b\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n見積書を添付します。パスワードは別途お送りします。\r\n" +
-		"--b\r\nContent-Type: application/zip; name=mitsumori.zip\r\nContent-Transfer-Encoding: base64\r\n\r\n" +
-		base64.StdEncoding.EncodeToString(zip) + "\r\n--b--\r\n")
+	return attachmentMail("見積書の送付", "見積書を添付します。パスワードは別途お送りします。", "application/zip", "mitsumori.zip", zip)
 }
 
 // passwordMail is the mail that follows, in ISO-2022-JP as Japanese mail
 // software sends it.
 func passwordMail(t *testing.T, password string) []byte {
-	body, err := japanese.ISO2022JP.NewEncoder().String("先ほどのファイルのパスワードをお知らせします。\r\n\r\nパスワード：" + password + "\r\n\r\nよろしくお願いいたします。\r\n")
-	if err != nil {
-		t.Fatal(err)
-	}
-	return []byte("Subject: =?ISO-2022-JP?B?" + base64.StdEncoding.EncodeToString([]byte(mustJIS(t, "パスワードのお知らせ"))) + "?=\r\n" +
+	body := jis(t, "先ほどのファイルのパスワードをお知らせします。\r\n\r\nパスワード："+password+"\r\n\r\nよろしくお願いいたします。\r\n")
+	return []byte("Subject: " + jisWord(t, "パスワードのお知らせ") + "\r\n" +
 		"MIME-Version: 1.0\r\nContent-Type: text/plain; charset=ISO-2022-JP\r\nContent-Transfer-Encoding: 7bit\r\n\r\n" + body)
-}
-
-func mustJIS(t *testing.T, s string) string {
-	out, err := japanese.ISO2022JP.NewEncoder().String(s)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return out
 }
 
 // pairing is an engine in pair mode with a clock the test moves.
@@ -87,8 +65,9 @@ type pairing struct {
 
 func newPairing(t *testing.T, extra string) *pairing {
 	p := &pairing{t: t, clock: testkit.NewClock(time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC))}
-	env := &policy.Env{Logger: slog.New(slog.NewTextHandler(&p.log, nil)), Now: p.clock.Now}
-	p.e = rtEngine(t, "[rules.attachment_extension]\n\n[rules.encrypted_archive]\nmode = \"pair\"\npair_timeout = \"1h\"\n"+extra, env)
+	env := logEnv(&p.log)
+	env.Now = p.clock.Now
+	p.e = newEngine(t, "[rules.attachment_extension]\n\n[rules.encrypted_archive]\nmode = \"pair\"\npair_timeout = \"1h\"\n"+extra, env)
 	return p
 }
 
@@ -96,36 +75,32 @@ func newPairing(t *testing.T, extra string) *pairing {
 // sender to rcpts, and returns the outcome.
 func (p *pairing) send(raw []byte, sender string, rcpts ...string) policy.Outcome {
 	p.t.Helper()
-	m := rtEnvelope(rcpts...)
+	m := envelope(rcpts...)
 	m.Sender = sender
-	ctx := context.Background()
-	p.e.OpenStreams(ctx, m)
-	m.Headers = rtHeaders(p.t, raw)
-	for b := raw; len(b) > 0; b = b[min(len(b), 512):] {
-		p.e.Feed(m, bytes.Clone(b[:min(len(b), 512)]))
-	}
+	m.Headers = headersOf(p.t, raw)
+	feed(p.e, m, raw, 512)
 	defer m.Close()
-	return p.e.Finish(ctx, m)
+	return p.e.Finish(context.Background(), m)
 }
 
 func TestEncryptedArchiveJudge(t *testing.T) {
 	zip := encryptedZip(t, "Pw-2026", map[string][]byte{"見積書.pdf": []byte("%PDF-1.4\n")})
-	e := rtEngine(t, "[rules.encrypted_archive]\n", nil)
-	v := e.Run(context.Background(), policy.StageEOB, rtBytesMessage(t, archiveMail(zip)))
-	rtExpect(t, v, "encrypted_archive", policy.Reject,
+	e := newEngine(t, "[rules.encrypted_archive]\n", nil)
+	v := e.Run(context.Background(), policy.StageEOB, rawMessage(t, archiveMail(zip)))
+	expect(t, v, "encrypted_archive", policy.Reject,
 		"550 5.7.1 Encrypted archives and documents are not accepted: their content cannot be checked. Please share the file another way",
 		`attachment "mitsumori.zip" (part 2) is an encrypted archive`)
-	e = rtEngine(t, "[rules.encrypted_archive]\naction = \"tempfail\"\n", nil)
-	v = e.Run(context.Background(), policy.StageEOB, rtBytesMessage(t, archiveMail(zip)))
-	rtExpect(t, v, "encrypted_archive", policy.Tempfail,
+	e = newEngine(t, "[rules.encrypted_archive]\naction = \"tempfail\"\n", nil)
+	v = e.Run(context.Background(), policy.StageEOB, rawMessage(t, archiveMail(zip)))
+	expect(t, v, "encrypted_archive", policy.Tempfail,
 		"450 4.7.1 Encrypted archives and documents are not accepted: their content cannot be checked. Please share the file another way")
 	// {filename} and {reason} name the file.
-	e = rtEngine(t, "[rules.encrypted_archive]\nreply = \"550 5.7.1 {filename}: encrypted ({reason})\"\n", nil)
-	v = e.Run(context.Background(), policy.StageEOB, rtBytesMessage(t, archiveMail(zip)))
-	rtExpect(t, v, "encrypted_archive", policy.Reject, "550 5.7.1 mitsumori.zip: encrypted (mitsumori.zip is an encrypted archive)")
+	e = newEngine(t, "[rules.encrypted_archive]\nreply = \"550 5.7.1 {filename}: encrypted ({reason})\"\n", nil)
+	v = e.Run(context.Background(), policy.StageEOB, rawMessage(t, archiveMail(zip)))
+	expect(t, v, "encrypted_archive", policy.Reject, "550 5.7.1 mitsumori.zip: encrypted (mitsumori.zip is an encrypted archive)")
 	// A plain zip is no business of this rule.
-	plain := rtFileMessage(t, "zip-with-exe.eml")
-	rtExpectContinue(t, rtEngine(t, "[rules.encrypted_archive]\n", nil).Run(context.Background(), policy.StageEOB, plain))
+	plain := fileMessage(t, "zip-with-exe.eml")
+	expectContinue(t, newEngine(t, "[rules.encrypted_archive]\n", nil).Run(context.Background(), policy.StageEOB, plain))
 }
 
 // TestEncryptedArchivePairing follows PPAP mail through the engine: the
@@ -142,12 +117,12 @@ func TestEncryptedArchivePairing(t *testing.T) {
 		// content tells.
 		p := newPairing(t, "")
 		o := p.send(exe, from, to)
-		rtExpect(t, o.Verdict, "encrypted_archive", policy.Tempfail,
+		expect(t, o.Verdict, "encrypted_archive", policy.Tempfail,
 			"451 4.7.0 Encrypted archive or document: it will be accepted once its password has been sent in a separate mail", "waiting for its password")
 		// The MTA retries before the password came: still waiting.
 		p.clock.Advance(10 * time.Minute)
 		o = p.send(exe, from, to)
-		rtExpect(t, o.Verdict, "encrypted_archive", policy.Tempfail, o.Reply.String(), "10m0s of 1h0m0s waited")
+		expect(t, o.Verdict, "encrypted_archive", policy.Tempfail, o.Reply.String(), "10m0s of 1h0m0s waited")
 		// The password mail is delivered.
 		p.clock.Advance(time.Minute)
 		if o := p.send(passwordMail(t, pw), from, to); !o.Accepted() || o.Rule != "" {
@@ -156,7 +131,7 @@ func TestEncryptedArchivePairing(t *testing.T) {
 		// The retry is decrypted: the executable inside is refused.
 		p.clock.Advance(5 * time.Minute)
 		o = p.send(exe, from, to)
-		rtExpect(t, o.Verdict, "attachment_extension", policy.Reject, "550 5.7.1 Attachment type not allowed: mitsumori.zip > ???.pdf",
+		expect(t, o.Verdict, "attachment_extension", policy.Reject, "550 5.7.1 Attachment type not allowed: mitsumori.zip > ???.pdf",
 			`"mitsumori.zip" (part 2) > "見積書.pdf" is an executable (pe)`)
 		if strings.Contains(p.log.String(), pw) {
 			t.Errorf("the password is in the log:\n%s", p.log.String())
@@ -168,11 +143,11 @@ func TestEncryptedArchivePairing(t *testing.T) {
 
 	t.Run("clean inside", func(t *testing.T) {
 		p := newPairing(t, "")
-		rtExpect(t, p.send(pdf, from, to).Verdict, "encrypted_archive", policy.Tempfail, "451 4.7.0 Encrypted archive or document: it will be accepted once its password has been sent in a separate mail")
+		expect(t, p.send(pdf, from, to).Verdict, "encrypted_archive", policy.Tempfail, "451 4.7.0 Encrypted archive or document: it will be accepted once its password has been sent in a separate mail")
 		// Another sender's password, or one to another recipient, opens nothing.
 		p.send(passwordMail(t, pw), "other@partner.example.jp", to)
 		p.send(passwordMail(t, pw), from, "suzuki@example.co.jp")
-		rtExpect(t, p.send(pdf, from, to).Verdict, "encrypted_archive", policy.Tempfail, "451 4.7.0 Encrypted archive or document: it will be accepted once its password has been sent in a separate mail")
+		expect(t, p.send(pdf, from, to).Verdict, "encrypted_archive", policy.Tempfail, "451 4.7.0 Encrypted archive or document: it will be accepted once its password has been sent in a separate mail")
 		p.send(passwordMail(t, "wrong-one"), from, to)
 		p.send(passwordMail(t, pw), from, to)
 		o := p.send(pdf, from, to)
@@ -184,19 +159,19 @@ func TestEncryptedArchivePairing(t *testing.T) {
 		}
 		// Once accepted, the archive and its candidates are forgotten: the
 		// same file sent again waits anew.
-		rtExpect(t, p.send(pdf, from, to).Verdict, "encrypted_archive", policy.Tempfail, "451 4.7.0 Encrypted archive or document: it will be accepted once its password has been sent in a separate mail", "0s of 1h0m0s waited")
+		expect(t, p.send(pdf, from, to).Verdict, "encrypted_archive", policy.Tempfail, "451 4.7.0 Encrypted archive or document: it will be accepted once its password has been sent in a separate mail", "0s of 1h0m0s waited")
 	})
 
 	t.Run("password never comes", func(t *testing.T) {
 		p := newPairing(t, "action = \"reject\"\nreply = \"550 5.7.1 Send the file by the file server, not as an encrypted zip\"\n")
 		p.send(pdf, from, to)
 		p.clock.Advance(59 * time.Minute)
-		rtExpect(t, p.send(pdf, from, to).Verdict, "encrypted_archive", policy.Tempfail, "451 4.7.0 Encrypted archive or document: it will be accepted once its password has been sent in a separate mail")
+		expect(t, p.send(pdf, from, to).Verdict, "encrypted_archive", policy.Tempfail, "451 4.7.0 Encrypted archive or document: it will be accepted once its password has been sent in a separate mail")
 		p.clock.Advance(time.Minute)
-		rtExpect(t, p.send(pdf, from, to).Verdict, "encrypted_archive", policy.Reject,
+		expect(t, p.send(pdf, from, to).Verdict, "encrypted_archive", policy.Reject,
 			"550 5.7.1 Send the file by the file server, not as an encrypted zip", "no password that opens it came within pair_timeout 1h0m0s")
 		// The null sender cannot send a password: the action applies at once.
-		rtExpect(t, newPairing(t, "").send(pdf, "", to).Verdict, "encrypted_archive", policy.Reject,
+		expect(t, newPairing(t, "").send(pdf, "", to).Verdict, "encrypted_archive", policy.Reject,
 			"550 5.7.1 Encrypted archives and documents are not accepted: their content cannot be checked. Please share the file another way", "null sender")
 	})
 
@@ -206,9 +181,9 @@ func TestEncryptedArchivePairing(t *testing.T) {
 		p := newPairing(t, "")
 		p.send(exe, from, to)
 		p.send(passwordMail(t, pw), from, to)
-		m := rtBytesMessage(t, exe, to)
+		m := rawMessage(t, exe, to)
 		m.Sender = from
-		rtExpect(t, p.e.Finish(context.Background(), m).Verdict, "attachment_extension", policy.Reject, "550 5.7.1 Attachment type not allowed: mitsumori.zip > ???.pdf")
+		expect(t, p.e.Finish(context.Background(), m).Verdict, "attachment_extension", policy.Reject, "550 5.7.1 Attachment type not allowed: mitsumori.zip > ???.pdf")
 	})
 }
 
@@ -265,24 +240,20 @@ func documentMail(t *testing.T, fixture, name string) []byte {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return []byte("Subject: =?UTF-8?B?" + base64.StdEncoding.EncodeToString([]byte("見積書の送付")) + "?=\r\n" +
-		"MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n" +
-		"--b\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n見積書を添付します。\r\n" +
-		"--b\r\nContent-Type: application/vnd.openxmlformats-officedocument.spreadsheetml.sheet; name=" + name + "\r\nContent-Transfer-Encoding: base64\r\n\r\n" +
-		base64.StdEncoding.EncodeToString(doc) + "\r\n--b--\r\n")
+	return attachmentMail("見積書の送付", "見積書を添付します。", "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", name, doc)
 }
 
 // TestEncryptedDocumentJudge: an Office file protected by a password is
 // judged like an encrypted archive, and only by this rule.
 func TestEncryptedDocumentJudge(t *testing.T) {
 	raw := documentMail(t, "harmless.xlsx", "mitsumori.xlsx")
-	v := rtEngine(t, "[rules.encrypted_archive]\n", nil).Run(context.Background(), policy.StageEOB, rtBytesMessage(t, raw))
-	rtExpect(t, v, "encrypted_archive", policy.Reject,
+	v := newEngine(t, "[rules.encrypted_archive]\n", nil).Run(context.Background(), policy.StageEOB, rawMessage(t, raw))
+	expect(t, v, "encrypted_archive", policy.Reject,
 		"550 5.7.1 Encrypted archives and documents are not accepted: their content cannot be checked. Please share the file another way",
 		`attachment "mitsumori.xlsx" (part 2) is an encrypted document`)
 	// Without the rule it is accepted: uninspectable leaves encrypted
 	// attachments to it.
-	rtExpectContinue(t, rtEngine(t, "[rules.attachment_extension]\n\n[rules.uninspectable]\n", nil).Run(context.Background(), policy.StageEOB, rtBytesMessage(t, raw)))
+	expectContinue(t, newEngine(t, "[rules.attachment_extension]\n\n[rules.uninspectable]\n", nil).Run(context.Background(), policy.StageEOB, rawMessage(t, raw)))
 }
 
 // TestEncryptedDocumentPairing: an encrypted .xlsx waits for its
@@ -292,9 +263,9 @@ func TestEncryptedDocumentPairing(t *testing.T) {
 	harmless := documentMail(t, "harmless.xlsx", "mitsumori.xlsx")
 	exe := documentMail(t, "exe.docx", "mitsumori.docx")
 	p := newPairing(t, "")
-	rtExpect(t, p.send(harmless, from, to).Verdict, "encrypted_archive", policy.Tempfail,
+	expect(t, p.send(harmless, from, to).Verdict, "encrypted_archive", policy.Tempfail,
 		"451 4.7.0 Encrypted archive or document: it will be accepted once its password has been sent in a separate mail", "is an encrypted document: waiting for its password")
-	rtExpect(t, p.send(exe, from, to).Verdict, "encrypted_archive", policy.Tempfail, "451 4.7.0 Encrypted archive or document: it will be accepted once its password has been sent in a separate mail")
+	expect(t, p.send(exe, from, to).Verdict, "encrypted_archive", policy.Tempfail, "451 4.7.0 Encrypted archive or document: it will be accepted once its password has been sent in a separate mail")
 	p.clock.Advance(time.Minute)
 	if o := p.send(passwordMail(t, "Pw-2026"), from, to); !o.Accepted() {
 		t.Fatalf("password mail: %+v", o.Verdict)
@@ -303,7 +274,7 @@ func TestEncryptedDocumentPairing(t *testing.T) {
 	if !o.Accepted() || len(o.Headers) != 1 || !strings.Contains(o.Headers[0].Value, "decrypted with the password sent after it, and checked") {
 		t.Fatalf("decrypted harmless document: %+v %+v", o.Verdict, o.Headers)
 	}
-	rtExpect(t, p.send(exe, from, to).Verdict, "attachment_extension", policy.Reject,
+	expect(t, p.send(exe, from, to).Verdict, "attachment_extension", policy.Reject,
 		"550 5.7.1 Attachment type not allowed: mitsumori.docx > EncryptedPackage > word/embeddings/invoice.exe",
 		`"EncryptedPackage" > "word/embeddings/invoice.exe" denied extension exe`)
 }
@@ -332,21 +303,17 @@ func encryptedPDF(t *testing.T, user, owner string) []byte {
 
 // pdfMail is a mail with a PDF attached as name.
 func pdfMail(pdf []byte, name string) []byte {
-	return []byte("Subject: =?UTF-8?B?" + base64.StdEncoding.EncodeToString([]byte("請求書の送付")) + "?=\r\n" +
-		"MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n" +
-		"--b\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n請求書を添付します。\r\n" +
-		"--b\r\nContent-Type: application/pdf; name=" + name + "\r\nContent-Transfer-Encoding: base64\r\n\r\n" +
-		base64.StdEncoding.EncodeToString(pdf) + "\r\n--b--\r\n")
+	return attachmentMail("請求書の送付", "請求書を添付します。", "application/pdf", name, pdf)
 }
 
 // TestEncryptedPDFJudge: a PDF with an owner password only (no printing,
 // no editing) opens without a password: it is no encrypted document, and
 // is accepted; one with a user password is refused.
 func TestEncryptedPDFJudge(t *testing.T) {
-	e := rtEngine(t, "[rules.encrypted_archive]\n", nil)
-	rtExpectContinue(t, e.Run(context.Background(), policy.StageEOB, rtBytesMessage(t, pdfMail(encryptedPDF(t, "", "owner-Pw"), "seikyu.pdf"))))
-	v := e.Run(context.Background(), policy.StageEOB, rtBytesMessage(t, pdfMail(encryptedPDF(t, "user-Pw", "owner-Pw"), "seikyu.pdf")))
-	rtExpect(t, v, "encrypted_archive", policy.Reject,
+	e := newEngine(t, "[rules.encrypted_archive]\n", nil)
+	expectContinue(t, e.Run(context.Background(), policy.StageEOB, rawMessage(t, pdfMail(encryptedPDF(t, "", "owner-Pw"), "seikyu.pdf"))))
+	v := e.Run(context.Background(), policy.StageEOB, rawMessage(t, pdfMail(encryptedPDF(t, "user-Pw", "owner-Pw"), "seikyu.pdf")))
+	expect(t, v, "encrypted_archive", policy.Reject,
 		"550 5.7.1 Encrypted archives and documents are not accepted: their content cannot be checked. Please share the file another way",
 		`attachment "seikyu.pdf" (part 2) is an encrypted document`)
 }
@@ -360,13 +327,13 @@ func TestEncryptedPDFPairing(t *testing.T) {
 	const pw = "Pdf-2026"
 	mail := pdfMail(encryptedPDF(t, pw, "owner-"+pw), "seikyu.pdf")
 	p := newPairing(t, "")
-	rtExpect(t, p.send(mail, from, to).Verdict, "encrypted_archive", policy.Tempfail,
+	expect(t, p.send(mail, from, to).Verdict, "encrypted_archive", policy.Tempfail,
 		"451 4.7.0 Encrypted archive or document: it will be accepted once its password has been sent in a separate mail", "is an encrypted document: waiting for its password")
 	p.clock.Advance(time.Minute)
 	if o := p.send(passwordMail(t, "not-"+pw), from, to); !o.Accepted() {
 		t.Fatalf("password mail: %+v", o.Verdict)
 	}
-	rtExpect(t, p.send(mail, from, to).Verdict, "encrypted_archive", policy.Tempfail, "451 4.7.0 Encrypted archive or document: it will be accepted once its password has been sent in a separate mail")
+	expect(t, p.send(mail, from, to).Verdict, "encrypted_archive", policy.Tempfail, "451 4.7.0 Encrypted archive or document: it will be accepted once its password has been sent in a separate mail")
 	p.send(passwordMail(t, pw), from, to)
 	o := p.send(mail, from, to)
 	if !o.Accepted() || len(o.Headers) != 1 || !strings.Contains(o.Headers[0].Value, "decrypted with the password sent after it, and checked") {
@@ -376,7 +343,7 @@ func TestEncryptedPDFPairing(t *testing.T) {
 	lone := pdfMail(encryptedPDF(t, "never-sent", "owner"), "shiryo.pdf")
 	p.send(lone, from, to)
 	p.clock.Advance(time.Hour)
-	rtExpect(t, p.send(lone, from, to).Verdict, "encrypted_archive", policy.Reject,
+	expect(t, p.send(lone, from, to).Verdict, "encrypted_archive", policy.Reject,
 		"550 5.7.1 Encrypted archives and documents are not accepted: their content cannot be checked. Please share the file another way",
 		"no password that opens it came within pair_timeout 1h0m0s")
 }

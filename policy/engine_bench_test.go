@@ -1,11 +1,8 @@
 package policy_test
 
 import (
-	"bytes"
 	"context"
 	"fmt"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -18,21 +15,10 @@ import (
 // Japanese messages of testdata/mime and one with a 1 MB base64 PDF. The
 // throughput is of the messages' bytes.
 func BenchmarkEngineMessage(b *testing.B) {
-	cfg, err := policy.Parse("bench.toml", bytes.Replace(policy.DefaultConfig, []byte("limit = 5"), []byte("limit = 1000000000"), 1))
-	if err != nil {
-		b.Fatal(err)
-	}
-	e, err := policy.NewEngine(cfg, rtEnv())
-	if err != nil {
-		b.Fatal(err)
-	}
+	e := newEngine(b, strings.Replace(string(policy.DefaultConfig), "limit = 5", "limit = 1000000000", 1), nil)
 	var msgs [][]byte
 	for _, name := range []string{"iso2022jp", "iso2022jp-split-word", "sjis-base64", "unlabelled-raw-sjis-subject", "eucjp-qp", "html-utf8-entities"} {
-		data, err := os.ReadFile(filepath.Join(rtMimeDir, name+".eml"))
-		if err != nil {
-			b.Fatal(err)
-		}
-		msgs = append(msgs, data)
+		msgs = append(msgs, mimeFile(b, name+".eml"))
 	}
 	var pdf strings.Builder
 	pdf.WriteString("Subject: =?ISO-2022-JP?B?GyRCO3FOQRsoQg==?=\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\n" +
@@ -47,7 +33,7 @@ func BenchmarkEngineMessage(b *testing.B) {
 	headers := make([][]policy.Header, len(msgs))
 	for i, m := range msgs {
 		total += int64(len(m))
-		headers[i] = rtHeaders(b, m)
+		headers[i] = headersOf(b, m)
 	}
 	b.SetBytes(total / int64(len(msgs)))
 	b.ReportAllocs()
@@ -56,7 +42,7 @@ func BenchmarkEngineMessage(b *testing.B) {
 	for b.Loop() {
 		raw, hdr := msgs[n%len(msgs)], headers[n%len(msgs)]
 		n++
-		m := &policy.Message{Client: rtClient}
+		m := &policy.Message{Client: outsider}
 		e.Run(ctx, policy.StageConnect, m)
 		m.Reset()
 		m.Sender = fmt.Sprintf("sender%d@example.net", n)

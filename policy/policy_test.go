@@ -2,40 +2,12 @@ package policy_test
 
 import (
 	"context"
-	"log/slog"
-	"net/netip"
 	"strings"
 	"testing"
 	"unicode/utf8"
 
 	"github.com/sekisho/sekisho/policy"
 )
-
-func discardLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }
-
-// newEngine builds the engine of a configuration with a silent logger.
-func newEngine(t testing.TB, c *policy.Config) *policy.Engine {
-	t.Helper()
-	e, err := policy.NewEngine(c, &policy.Env{Logger: discardLogger()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return e
-}
-
-// parseEngine parses a configuration and builds its engine.
-func parseEngine(t testing.TB, toml string) *policy.Engine {
-	t.Helper()
-	c, err := policy.Parse("test.toml", []byte(toml))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return newEngine(t, c)
-}
-
-// outsider is a client that no exemption of the default configuration
-// covers.
-var outsider = policy.Client{Addr: netip.MustParseAddr("203.0.113.7"), Helo: "mx.example.net"}
 
 func TestParseReply(t *testing.T) {
 	tests := []struct {
@@ -288,7 +260,7 @@ func TestTempfailDefaultReply(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			e := parseEngine(t, tt.toml)
+			e := newEngine(t, tt.toml, nil)
 			m := &policy.Message{Client: outsider, Sender: "a@example.net", Rcpt: tt.rcpt}
 			v := e.Run(context.Background(), policy.StageRcpt, m)
 			if v.String() != tt.want {

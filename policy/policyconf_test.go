@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/base64"
 	"fmt"
-	"log/slog"
 	"strings"
 	"testing"
 
@@ -82,10 +81,7 @@ func TestPolicyMerge(t *testing.T) {
 	if got := fmt.Sprint(design.Own(), overseas.Own()); got != "[ascii_only attachment_size] [send_only blank]" {
 		t.Errorf("own tables %s", got)
 	}
-	e, err := policy.NewEngine(c, rtEnv())
-	if err != nil {
-		t.Fatal(err)
-	}
+	e := configEngine(t, c, nil)
 	got := fmt.Sprint(e.PolicyRules())
 	want := "map[default:[send_only uninspectable attachment_size ascii_only] design:[send_only uninspectable attachment_size] policy2:[send_only uninspectable attachment_size ascii_only blank]]"
 	if got != want {
@@ -119,21 +115,6 @@ func TestPolicyMarshal(t *testing.T) {
 	}
 }
 
-// transaction runs the RCPT stage for each recipient as the MTA would,
-// keeping those accepted, and returns each recipient's verdict.
-func transaction(e *policy.Engine, m *policy.Message, rcpts ...string) []policy.Verdict {
-	var out []policy.Verdict
-	for _, r := range rcpts {
-		m.Rcpt = r
-		v := e.Run(context.Background(), policy.StageRcpt, m)
-		if v.Action == policy.Continue {
-			m.Rcpts = append(m.Rcpts, r)
-		}
-		out = append(out, v)
-	}
-	return out
-}
-
 // policyMessage is a Japanese message with a 10 kB attachment: over the
 // top-level limit, under design's.
 func policyMessage(t *testing.T) *policy.Message {
@@ -142,7 +123,7 @@ func policyMessage(t *testing.T) *policy.Message {
 		base64.StdEncoding.EncodeToString([]byte("お世話になっております。")) + "\r\n--b\r\nContent-Type: application/pdf; name=a.pdf\r\n" +
 		"Content-Disposition: attachment; filename=a.pdf\r\nContent-Transfer-Encoding: base64\r\n\r\n" +
 		base64.StdEncoding.EncodeToString(bytes.Repeat([]byte("%PDF"), 2500)) + "\r\n--b--\r\n"
-	m := rtBytesMessage(t, []byte(raw))
+	m := rawMessage(t, []byte(raw))
 	m.Rcpts = nil
 	return m
 }
@@ -152,17 +133,16 @@ func policyMessage(t *testing.T) *policy.Message {
 // sent again by the MTA, to be judged under its own.
 func TestPolicySplit(t *testing.T) {
 	var logs bytes.Buffer
-	env := &policy.Env{Logger: slog.New(slog.NewTextHandler(&logs, nil))}
-	e := rtEngine(t, policyConfig, env)
+	e := newEngine(t, policyConfig, logEnv(&logs))
 	ctx := context.Background()
 
 	m := policyMessage(t)
-	vs := transaction(e, m, "tanaka@example.co.jp", "sato@design.example.co.jp", "suzuki@example.co.jp", "postmaster@design.example.co.jp")
-	rtExpectContinue(t, vs[0])
-	rtExpect(t, vs[1], "policy", policy.Tempfail, "452 4.5.3 Policy differs, send separately",
+	vs := rcptTo(e, m, "tanaka@example.co.jp", "sato@design.example.co.jp", "suzuki@example.co.jp", "postmaster@design.example.co.jp")
+	expectContinue(t, vs[0])
+	expect(t, vs[1], "policy", policy.Tempfail, "452 4.5.3 Policy differs, send separately",
 		"recipient sato@design.example.co.jp is under policy design, the transaction under default")
-	rtExpectContinue(t, vs[2])
-	rtExpectContinue(t, vs[3]) // an exempt recipient goes with any policy
+	expectContinue(t, vs[2])
+	expectContinue(t, vs[3]) // an exempt recipient goes with any policy
 	if m.Policy() != policy.DefaultPolicy {
 		t.Errorf("policy %q", m.Policy())
 	}
@@ -173,9 +153,9 @@ func TestPolicySplit(t *testing.T) {
 
 	// The MTA sends the deferred recipient again, alone: design's limit.
 	m = policyMessage(t)
-	vs = transaction(e, m, "sato@design.example.co.jp", "tanaka@example.co.jp")
-	rtExpectContinue(t, vs[0])
-	rtExpect(t, vs[1], "policy", policy.Tempfail, "452 4.5.3 Policy differs, send separately", "under policy default, the transaction under design")
+	vs = rcptTo(e, m, "sato@design.example.co.jp", "tanaka@example.co.jp")
+	expectContinue(t, vs[0])
+	expect(t, vs[1], "policy", policy.Tempfail, "452 4.5.3 Policy differs, send separately", "under policy default, the transaction under design")
 	if m.Policy() != "design" {
 		t.Errorf("policy %q", m.Policy())
 	}
@@ -189,23 +169,23 @@ func TestPolicySplit(t *testing.T) {
 
 	// A refused first recipient does not decide the policy.
 	m = policyMessage(t)
-	vs = transaction(e, m, "info@overseas.example.co.jp", "sato@design.example.co.jp", "noreply@design.example.co.jp", "tanaka@example.co.jp")
-	rtExpect(t, vs[0], "send_only", policy.Reject, "550 5.1.1 User unknown")
-	rtExpectContinue(t, vs[1])
-	rtExpect(t, vs[2], "send_only", policy.Reject, "550 5.1.1 User unknown")
-	rtExpect(t, vs[3], "policy", policy.Tempfail, "452 4.5.3 Policy differs, send separately")
+	vs = rcptTo(e, m, "info@overseas.example.co.jp", "sato@design.example.co.jp", "noreply@design.example.co.jp", "tanaka@example.co.jp")
+	expect(t, vs[0], "send_only", policy.Reject, "550 5.1.1 User unknown")
+	expectContinue(t, vs[1])
+	expect(t, vs[2], "send_only", policy.Reject, "550 5.1.1 User unknown")
+	expect(t, vs[3], "policy", policy.Tempfail, "452 4.5.3 Policy differs, send separately")
 	// Each policy's own RCPT rules: info@ is send-only only for policy2.
 	m = policyMessage(t)
-	rtExpectContinue(t, transaction(e, m, "info@example.co.jp")[0])
+	expectContinue(t, rcptTo(e, m, "info@example.co.jp")[0])
 }
 
 // TestPolicySplitDryRun: in dry-run mode the split is only logged and
 // recorded; the recipient is judged under the transaction's policy.
 func TestPolicySplitDryRun(t *testing.T) {
-	e := rtEngine(t, "mode = \"dry-run\"\n"+policyConfig, nil)
+	e := newEngine(t, "mode = \"dry-run\"\n"+policyConfig, nil)
 	m := policyMessage(t)
-	vs := transaction(e, m, "tanaka@example.co.jp", "sato@design.example.co.jp")
-	rtExpectContinue(t, vs[1])
+	vs := rcptTo(e, m, "tanaka@example.co.jp", "sato@design.example.co.jp")
+	expectContinue(t, vs[1])
 	if len(m.Rcpts) != 2 {
 		t.Fatalf("recipients %q", m.Rcpts)
 	}

@@ -20,11 +20,11 @@ func TestRateLimitRedisKeysAreDigests(t *testing.T) {
 	config := func(secret string) string {
 		return fmt.Sprintf("[rules.rate_limit]\nlimit = 2\nwindow = \"10m\"\nstore = %q\nkey_secret = %q\n", srv.URL("pw"), secret)
 	}
-	e := rtEngine(t, config("first secret"), nil)
-	rtSend(t, e, rtAliceToBob)
-	rtSend(t, e, rtAliceToBob)
-	v, _ := rtRcpt(e, rtAliceToBob)
-	rtExpect(t, v, "rate_limit", policy.Tempfail, rtRateReply,
+	e := newEngine(t, config("first secret"), nil)
+	rateSend(t, e, aliceToBob)
+	rateSend(t, e, aliceToBob)
+	v, _ := rateRcpt(e, aliceToBob)
+	expect(t, v, "rate_limit", policy.Tempfail, rateReply,
 		"sender+recipient:alice@example.net|bob@example.co.jp had 2 messages within 10m0s (limit 2)")
 
 	cl := srv.Client("pw")
@@ -47,8 +47,8 @@ func TestRateLimitRedisKeysAreDigests(t *testing.T) {
 		}
 	}
 
-	other := rtEngine(t, config("second secret"), nil)
-	rtSend(t, other, rtAliceToBob) // counted apart: another digest
+	other := newEngine(t, config("second secret"), nil)
+	rateSend(t, other, aliceToBob) // counted apart: another digest
 	if got := keys(); len(got) != 2 {
 		t.Errorf("keys %q with two secrets, want two", got)
 	}

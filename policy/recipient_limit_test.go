@@ -15,21 +15,6 @@ const tooMany = "550 5.5.3 Too many recipients"
 // alone, so that no other rule decides.
 const limitConfig = "[rules.recipient_limit]\nmax = 9\ncount_headers = true\n"
 
-// rcptTo plays n RCPT commands as the MTA does: a recipient that is refused
-// is not added to the message. It returns the verdict of each.
-func rcptTo(e *policy.Engine, m *policy.Message, rcpts ...string) []policy.Verdict {
-	var out []policy.Verdict
-	for _, r := range rcpts {
-		m.Rcpt = r
-		v := e.Run(context.Background(), policy.StageRcpt, m)
-		if v.Action == policy.Continue {
-			m.Rcpts = append(m.Rcpts, r)
-		}
-		out = append(out, v)
-	}
-	return out
-}
-
 func users(from, to int) []string {
 	var out []string
 	for i := from; i <= to; i++ {
@@ -42,7 +27,7 @@ func users(from, to int) []string {
 // recipient is refused, every later one too, and the message as a whole at
 // end of headers, so that nobody receives it.
 func TestRecipientLimitEnvelope(t *testing.T) {
-	e := newEngine(t, policy.Default())
+	e := configEngine(t, policy.Default(), nil)
 	m := &policy.Message{Client: outsider, Sender: "sender@example.net"}
 	got := rcptTo(e, m, users(1, 9)...)
 	for i, v := range got {
@@ -82,7 +67,7 @@ func TestRecipientLimitEnvelope(t *testing.T) {
 }
 
 func TestRecipientLimitNineIsFine(t *testing.T) {
-	e := parseEngine(t, limitConfig)
+	e := newEngine(t, limitConfig, nil)
 	m := &policy.Message{Client: outsider, Sender: "sender@example.net"}
 	for i, v := range rcptTo(e, m, users(1, 9)...) {
 		if v.Action != policy.Continue {
@@ -175,7 +160,7 @@ func TestRecipientLimitHeaders(t *testing.T) {
 		{"a group alone", []policy.Header{{"To", "undisclosed-recipients:;"}}, false},
 		{"five, folded, names repeating the address", []policy.Header{{"To", folded(users(1, 5))}}, false},
 	}
-	e := parseEngine(t, limitConfig)
+	e := newEngine(t, limitConfig, nil)
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			m := &policy.Message{Client: outsider, Sender: "sender@example.net"}
@@ -194,7 +179,7 @@ func TestRecipientLimitHeaders(t *testing.T) {
 }
 
 func TestRecipientLimitWithoutHeaders(t *testing.T) {
-	e := parseEngine(t, "[rules.recipient_limit]\nmax = 9\n")
+	e := newEngine(t, "[rules.recipient_limit]\nmax = 9\n", nil)
 	m := &policy.Message{Client: outsider, Headers: []policy.Header{{"To", strings.Join(users(1, 20), ", ")}}}
 	if v := e.Run(context.Background(), policy.StageEOH, m); v.Action != policy.Continue {
 		t.Errorf("count_headers off: verdict %+v", v)

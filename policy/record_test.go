@@ -3,7 +3,6 @@ package policy_test
 import (
 	"bytes"
 	"context"
-	"log/slog"
 	"slices"
 	"strings"
 	"sync"
@@ -37,9 +36,10 @@ func (r *recorder) all() []history.Record {
 // reason and reply.
 func TestHistoryRecordsOutcome(t *testing.T) {
 	rec := &recorder{}
-	env := &policy.Env{Logger: slog.New(slog.DiscardHandler), History: rec}
-	e := rtEngine(t, "[rules.attachment_extension]\n", env)
-	m := rtFileMessage(t, "zip-with-exe.eml")
+	env := quietEnv()
+	env.History = rec
+	e := newEngine(t, "[rules.attachment_extension]\n", env)
+	m := fileMessage(t, "zip-with-exe.eml")
 	o := e.Finish(context.Background(), m)
 	if o.Action != policy.Reject {
 		t.Fatalf("outcome %+v", o.Verdict)
@@ -63,9 +63,10 @@ func TestHistoryRecordsOutcome(t *testing.T) {
 // nothing.
 func TestHistoryRecordsRecipientRefusal(t *testing.T) {
 	rec := &recorder{}
-	env := &policy.Env{Logger: slog.New(slog.DiscardHandler), History: rec}
-	e := rtEngine(t, "[rules.recipient_limit]\nmax = 1\n", env)
-	m := rtEnvelope("a@example.co.jp")
+	env := quietEnv()
+	env.History = rec
+	e := newEngine(t, "[rules.recipient_limit]\nmax = 1\n", env)
+	m := envelope("a@example.co.jp")
 	m.Rcpt = "b@example.co.jp"
 	v := e.Run(context.Background(), policy.StageRcpt, m)
 	if !v.Action.Final() {
@@ -75,7 +76,7 @@ func TestHistoryRecordsRecipientRefusal(t *testing.T) {
 	if len(recs) != 1 || recs[0].Stage != "rcpt" || !slices.Equal(recs[0].Rcpts, []string{"b@example.co.jp"}) || recs[0].Rule != "recipient_limit" {
 		t.Fatalf("records %+v", recs)
 	}
-	e.Preview(context.Background(), rtBytesMessage(t, []byte("Subject: x\r\n\r\nhi\r\n")))
+	e.Preview(context.Background(), rawMessage(t, []byte("Subject: x\r\n\r\nhi\r\n")))
 	if n := len(rec.all()); n != 1 {
 		t.Errorf("Preview recorded: %d records", n)
 	}
@@ -87,17 +88,17 @@ func TestHistoryRecordsRecipientRefusal(t *testing.T) {
 func TestHistoryRedacts(t *testing.T) {
 	rec := &recorder{}
 	var log bytes.Buffer
-	env := &policy.Env{Logger: slog.New(slog.NewTextHandler(&log, nil)), History: rec, Now: func() time.Time { return time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC) }}
-	e := rtEngine(t, "[rules.attachment_extension]\n\n[rules.encrypted_archive]\nmode = \"pair\"\npair_timeout = \"1h\"\n\n[rules.ascii_only]\naction = \"tag\"\n", env)
+	env := logEnv(&log)
+	env.History = rec
+	env.Now = func() time.Time { return time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC) }
+	e := newEngine(t, "[rules.attachment_extension]\n\n[rules.encrypted_archive]\nmode = \"pair\"\npair_timeout = \"1h\"\n\n[rules.ascii_only]\naction = \"tag\"\n", env)
 	mail := []byte("Subject: Password: Tr0ub4dor\r\nMIME-Version: 1.0\r\nContent-Type: text/plain\r\n\r\nPassword: Tr0ub4dor\r\n")
-	m := rtEnvelope("b@example.co.jp")
+	m := envelope("b@example.co.jp")
 	m.Sender = "a@example.org"
-	ctx := context.Background()
-	e.OpenStreams(ctx, m)
-	m.Headers = rtHeaders(t, mail)
-	e.Feed(m, mail)
+	m.Headers = headersOf(t, mail)
+	feed(e, m, mail, len(mail))
 	defer m.Close()
-	e.Finish(ctx, m)
+	e.Finish(context.Background(), m)
 	recs := rec.all()
 	if len(recs) != 1 {
 		t.Fatalf("records %+v", recs)
@@ -117,9 +118,10 @@ func TestHistoryRedacts(t *testing.T) {
 // why; the client's address and HELO are in the record.
 func TestHistoryRecordsExempt(t *testing.T) {
 	rec := &recorder{}
-	env := &policy.Env{Logger: slog.New(slog.DiscardHandler), History: rec}
-	e := rtEngine(t, "[exempt]\nnetworks = [\"203.0.113.0/24\"]\n\n[rules.blank]\n", env)
-	m := rtBytesMessage(t, []byte("Subject: \r\n\r\n\r\n"))
+	env := quietEnv()
+	env.History = rec
+	e := newEngine(t, "[exempt]\nnetworks = [\"203.0.113.0/24\"]\n\n[rules.blank]\n", env)
+	m := rawMessage(t, []byte("Subject: \r\n\r\n\r\n"))
 	if o := e.Finish(context.Background(), m); !o.Accepted() {
 		t.Fatalf("exempt message refused: %+v", o.Verdict)
 	}

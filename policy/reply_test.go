@@ -107,78 +107,78 @@ func TestReplyPlaceholders(t *testing.T) {
 	tests := []struct {
 		name  string
 		cfg   string
-		parts []rtPart
+		parts []attachment
 		rule  string
 		reply string
 	}{
 		{"filename and reason",
 			"[rules.attachment_extension]\nreply = \"550 5.7.1 Not allowed: {filename} ({reason})\"\n",
-			[]rtPart{{"application/octet-stream", "invoice.pdf.exe", exe}},
+			[]attachment{{"application/octet-stream", "invoice.pdf.exe", exe}},
 			"attachment_extension", "550 5.7.1 Not allowed: invoice.pdf.exe (file type .exe not allowed)"},
 		{"a Japanese name is made ASCII",
 			"[rules.attachment_extension]\nreply = \"550 5.7.1 Not allowed: {filename}\"\n",
-			[]rtPart{{"application/octet-stream", "請求書.exe", exe}},
+			[]attachment{{"application/octet-stream", "請求書.exe", exe}},
 			"attachment_extension", "550 5.7.1 Not allowed: ???.exe"},
 		{"a direction override shows",
 			"[rules.attachment_extension]\nreply = \"550 5.7.1 Not allowed: {filename}\"\n",
-			[]rtPart{{"application/octet-stream", "invoice_\u202efdp.exe", exe}},
+			[]attachment{{"application/octet-stream", "invoice_\u202efdp.exe", exe}},
 			"attachment_extension", "550 5.7.1 Not allowed: invoice_?fdp.exe"},
 		{"executable content",
 			"[rules.attachment_extension]\nreply = \"550 5.7.1 {filename}: {reason}\"\n",
-			[]rtPart{{"application/pdf", "document.pdf", exe}},
+			[]attachment{{"application/pdf", "document.pdf", exe}},
 			"attachment_extension", "550 5.7.1 document.pdf: executable program (pe)"},
 		{"no extension",
 			"[rules.attachment_no_extension]\nreply = \"550 5.7.1 {filename}: {reason}\"\n",
-			[]rtPart{{"application/octet-stream", "README", []byte("text")}},
+			[]attachment{{"application/octet-stream", "README", []byte("text")}},
 			"attachment_no_extension", "550 5.7.1 README: no file extension"},
 		{"size",
 			"[rules.attachment_size]\nmax = \"1KiB\"\nreply = \"552 5.3.4 {filename} is {size}, over {limit}: {reason}\"\n",
-			[]rtPart{{"application/pdf", "見積書.pdf", []byte(strings.Repeat("x", 1500))}},
+			[]attachment{{"application/pdf", "見積書.pdf", []byte(strings.Repeat("x", 1500))}},
 			"attachment_size", "552 5.3.4 ???.pdf is 1.5KiB, over 1KiB: ???.pdf is 1.5KiB, over the limit of 1KiB"},
 		{"size of all attachments",
 			"[rules.attachment_size]\nmax_total = \"2KB\"\nreply = \"552 5.3.4 {filename} ({size}, limit {limit})\"\n",
-			[]rtPart{{"application/pdf", "a.pdf", []byte(strings.Repeat("x", 1500))}, {"application/pdf", "b.pdf", []byte(strings.Repeat("x", 1500))}},
+			[]attachment{{"application/pdf", "a.pdf", []byte(strings.Repeat("x", 1500))}, {"application/pdf", "b.pdf", []byte(strings.Repeat("x", 1500))}},
 			"attachment_size", "552 5.3.4 all attachments together (3KB, limit 2KB)"},
 		{"policy_url is a line of its own",
 			"policy_url = \"https://www.example.co.jp/mail-policy\"\n[rules.attachment_extension]\nreply = \"550 5.7.1 Not allowed: {filename}\"\n",
-			[]rtPart{{"application/octet-stream", "a.exe", exe}},
+			[]attachment{{"application/octet-stream", "a.exe", exe}},
 			"attachment_extension", "550 5.7.1 Not allowed: a.exe\nSee https://www.example.co.jp/mail-policy"},
 		{"policy_url placed in the text is not added again",
 			"policy_url = \"https://www.example.co.jp/mail-policy\"\n[rules.attachment_extension]\nreply = \"550 5.7.1 Not allowed: {filename}, see {policy_url}\"\n",
-			[]rtPart{{"application/octet-stream", "a.exe", exe}},
+			[]attachment{{"application/octet-stream", "a.exe", exe}},
 			"attachment_extension", "550 5.7.1 Not allowed: a.exe, see https://www.example.co.jp/mail-policy"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			e := rtEngine(t, tt.cfg, nil)
-			raw := rtMail(rtJIS(t, "資料送付"), rtJapaneseText, tt.parts...)
-			rtExpect(t, e.Run(context.Background(), policy.StageEOB, rtBytesMessage(t, raw)), tt.rule, policy.Reject, tt.reply)
+			e := newEngine(t, tt.cfg, nil)
+			raw := multipartMail(jisWord(t, "資料送付"), japaneseText, tt.parts...)
+			expect(t, e.Run(context.Background(), policy.StageEOB, rawMessage(t, raw)), tt.rule, policy.Reject, tt.reply)
 		})
 	}
 }
 
 // TestReplyTextRules: the text rules say where the problem is.
 func TestReplyTextRules(t *testing.T) {
-	e := rtEngine(t, "[rules.blank]\nreply = \"550 5.6.0 {where}: {reason}\"\n[rules.ascii_only]\nreply = \"550 5.7.1 {where}: {reason}\"\n", nil)
+	e := newEngine(t, "[rules.blank]\nreply = \"550 5.6.0 {where}: {reason}\"\n[rules.ascii_only]\nreply = \"550 5.7.1 {where}: {reason}\"\n", nil)
 	tests := []struct {
 		stage   policy.Stage
 		subject string // "-" for none
 		text    string
 		reply   string
 	}{
-		{policy.StageEOH, "-", rtJapaneseText, "550 5.6.0 subject: the subject is missing"},
-		{policy.StageEOH, "  ", rtJapaneseText, "550 5.6.0 subject: the subject is blank"},
-		{policy.StageEOH, "Hello", rtJapaneseText, "550 5.7.1 subject: the subject has only ASCII characters"},
+		{policy.StageEOH, "-", japaneseText, "550 5.6.0 subject: the subject is missing"},
+		{policy.StageEOH, "  ", japaneseText, "550 5.6.0 subject: the subject is blank"},
+		{policy.StageEOH, "Hello", japaneseText, "550 5.7.1 subject: the subject has only ASCII characters"},
 		{policy.StageEOB, "", "", "550 5.6.0 body: the body has no text"},
 		{policy.StageEOB, "", "Hello, world\r\n", "550 5.7.1 body: the body text has only ASCII characters"},
 	}
 	for _, tt := range tests {
 		subject := tt.subject
 		if subject == "" {
-			subject = rtJIS(t, "資料送付")
+			subject = jisWord(t, "資料送付")
 		}
-		raw := []byte(strings.Replace(string(rtMail(subject, tt.text)), "Subject: -\r\n", "", 1))
-		if got := e.Run(context.Background(), tt.stage, rtBytesMessage(t, raw)).Reply.String(); got != tt.reply {
+		raw := []byte(strings.Replace(string(multipartMail(subject, tt.text)), "Subject: -\r\n", "", 1))
+		if got := e.Run(context.Background(), tt.stage, rawMessage(t, raw)).Reply.String(); got != tt.reply {
 			t.Errorf("subject %q, text %q: reply %q, want %q", tt.subject, tt.text, got, tt.reply)
 		}
 	}

@@ -9,7 +9,7 @@ import (
 
 // TestSendOnly runs the send_only rule of the default configuration at RCPT.
 func TestSendOnly(t *testing.T) {
-	e := newEngine(t, policy.Default())
+	e := configEngine(t, policy.Default(), nil)
 	tests := []struct {
 		rcpt   string
 		reject bool
@@ -41,7 +41,7 @@ func TestSendOnly(t *testing.T) {
 // TestSendOnlyOnlyAtRcpt: the envelope sender and the headers are not the
 // rule's business.
 func TestSendOnlyOnlyAtRcpt(t *testing.T) {
-	e := parseEngine(t, "[rules.send_only]\naddresses = [\"noreply@*\"]\n")
+	e := newEngine(t, "[rules.send_only]\naddresses = [\"noreply@*\"]\n", nil)
 	m := &policy.Message{
 		Client:  outsider,
 		Sender:  "noreply@example.jp",
@@ -59,11 +59,11 @@ func TestSendOnlyOnlyAtRcpt(t *testing.T) {
 }
 
 func TestSendOnlyReply(t *testing.T) {
-	e := parseEngine(t, `
+	e := newEngine(t, `
 [rules.send_only]
 addresses = ["noreply@*"]
 reply = "550 5.7.1 {rcpt} does not receive mail"
-`)
+`, nil)
 	m := &policy.Message{Client: outsider, Rcpt: "NoReply@example.jp"}
 	v := e.Run(context.Background(), policy.StageRcpt, m)
 	if want := "550 5.7.1 NoReply@example.jp does not receive mail"; v.String() != want {

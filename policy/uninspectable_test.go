@@ -3,15 +3,14 @@ package policy_test
 import (
 	"bytes"
 	"context"
-	"log/slog"
 	"strings"
 	"testing"
 
 	"github.com/sekisho/sekisho/policy"
 )
 
-// rtMimeReply is the rule's default reply.
-const rtMimeReply = "554 5.6.0 Message content could not be checked"
+// uninspectableReply is the rule's default reply.
+const uninspectableReply = "554 5.6.0 Message content could not be checked"
 
 func TestUninspectableClasses(t *testing.T) {
 	const limitFile = "deep-nesting.eml"     // a limit exceeded
@@ -39,10 +38,10 @@ func TestUninspectableClasses(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			e := rtEngine(t, "[rules.attachment_extension]\nencrypted = \"accept\"\ndeny = [\"scr\"]\n\n[rules.uninspectable]\n"+tt.cfg+"\n", nil)
-			v := e.Run(context.Background(), policy.StageEOB, rtFileMessage(t, tt.file))
+			e := newEngine(t, "[rules.attachment_extension]\nencrypted = \"accept\"\ndeny = [\"scr\"]\n\n[rules.uninspectable]\n"+tt.cfg+"\n", nil)
+			v := e.Run(context.Background(), policy.StageEOB, fileMessage(t, tt.file))
 			if tt.action == policy.Continue {
-				rtExpectContinue(t, v)
+				expectContinue(t, v)
 				return
 			}
 			if v.Rule != "uninspectable" || v.Action != tt.action {
@@ -65,16 +64,16 @@ func TestUninspectableSeverity(t *testing.T) {
 		"--b\r\nContent-Type: application/x-rar; name=a.rar\r\n\r\nRar!\x1a\x07\x01\x00xxxx\r\n" +
 		"--b\r\nContent-Type: message/partial; id=x; number=1; total=2\r\n\r\nSubject: x\r\n\r\ny\r\n--b--\r\n")
 	for _, cfg := range []string{"archive = \"tag\"\nstructure = \"reject\"\n", "structure = \"reject\"\narchive = \"tag\"\n"} {
-		e := rtEngine(t, "[rules.uninspectable]\n"+cfg+"\n[rules.blank]\n", nil)
-		v := e.Run(context.Background(), policy.StageEOB, rtBytesMessage(t, raw))
-		rtExpect(t, v, "uninspectable", policy.Reject, "554 5.6.0 Message content could not be checked", "structure: part 2: message/partial")
+		e := newEngine(t, "[rules.uninspectable]\n"+cfg+"\n[rules.blank]\n", nil)
+		v := e.Run(context.Background(), policy.StageEOB, rawMessage(t, raw))
+		expect(t, v, "uninspectable", policy.Reject, "554 5.6.0 Message content could not be checked", "structure: part 2: message/partial")
 		if strings.Contains(v.Reason, "archive:") {
 			t.Errorf("reason %q names the gap whose outcome lost", v.Reason)
 		}
 	}
-	e := rtEngine(t, "[rules.uninspectable]\narchive = \"tag\"\nstructure = \"log\"\n", nil)
-	m := rtBytesMessage(t, raw)
-	rtExpectContinue(t, e.Run(context.Background(), policy.StageEOB, m))
+	e := newEngine(t, "[rules.uninspectable]\narchive = \"tag\"\nstructure = \"log\"\n", nil)
+	m := rawMessage(t, raw)
+	expectContinue(t, e.Run(context.Background(), policy.StageEOB, m))
 	if a := m.Annotations(); len(a) != 1 || a[0].Rule != "uninspectable" || a[0].Action != policy.Tag || !strings.Contains(a[0].Reason, `"a.rar": corrupt`) {
 		t.Errorf("annotations = %+v, want one tag by uninspectable", a)
 	}
@@ -91,28 +90,27 @@ func TestUninspectableImplicit(t *testing.T) {
 		{"[rules.attachment_size]\n\n[rules.uninspectable]\nenabled = false\n", []string{"attachment_size"}},
 		{"[rules.ascii_only]\n\n[rules.mime_limits]\n", []string{"uninspectable", "ascii_only"}},
 	} {
-		e := rtEngine(t, tt.cfg, nil)
+		e := newEngine(t, tt.cfg, nil)
 		if got := e.Rules(); strings.Join(got, " ") != strings.Join(tt.want, " ") {
 			t.Errorf("config\n%s: rules = %v, want %v", tt.cfg, got, tt.want)
 		}
 	}
 	// Without a table of its own, a deeply nested message is still refused.
-	v := rtEngine(t, "[rules.attachment_extension]\n", nil).Run(context.Background(), policy.StageEOB, rtFileMessage(t, "deep-nesting.eml"))
-	rtExpect(t, v, "uninspectable", policy.Reject, "554 5.6.0 Message content could not be checked")
+	v := newEngine(t, "[rules.attachment_extension]\n", nil).Run(context.Background(), policy.StageEOB, fileMessage(t, "deep-nesting.eml"))
+	expect(t, v, "uninspectable", policy.Reject, "554 5.6.0 Message content could not be checked")
 }
 
 // TestAcceptNamesGaps proves that nothing is accepted silently: the accept
 // line of a message with a gap names it.
 func TestAcceptNamesGaps(t *testing.T) {
 	var log bytes.Buffer
-	env := &policy.Env{Logger: slog.New(slog.NewTextHandler(&log, nil))}
-	e := rtEngine(t, "[rules.attachment_extension]\ndeny = [\"scr\"]\n\n[rules.uninspectable]\narchive = \"accept\"\n", env)
-	rtExpectContinue(t, e.Run(context.Background(), policy.StageEOB, rtFileMessage(t, "rar-attachment.eml")))
+	e := newEngine(t, "[rules.attachment_extension]\ndeny = [\"scr\"]\n\n[rules.uninspectable]\narchive = \"accept\"\n", logEnv(&log))
+	expectContinue(t, e.Run(context.Background(), policy.StageEOB, fileMessage(t, "rar-attachment.eml")))
 	if !strings.Contains(log.String(), "msg=accept") || !strings.Contains(log.String(), `uninspected="archive: part 2: attachment \"docs.rar\": corrupt: rardecode: bad header crc"`) {
 		t.Errorf("log:\n%s", log.String())
 	}
 	log.Reset()
-	rtExpectContinue(t, e.Run(context.Background(), policy.StageEOB, rtFileMessage(t, "iso2022jp.eml")))
+	expectContinue(t, e.Run(context.Background(), policy.StageEOB, fileMessage(t, "iso2022jp.eml")))
 	if strings.Contains(log.String(), "uninspected") {
 		t.Errorf("log of a message read completely:\n%s", log.String())
 	}

@@ -19,26 +19,24 @@ import (
 // costs no scan; new signatures, an error, a part too big to hold or cut
 // at max_scan_size, and cache = "off" each mean a scan.
 func TestVirusCache(t *testing.T) {
-	clean := rtPartsMail(t, "hello", "application/pdf", "%PDF-1.7 the same report")
-	infected := rtPartsMail(t, "hello", "application/octet-stream", rtEICAR)
-	scans := func(c *rtClamd) int { _, n, _ := c.counts(); return n }
+	clean := partsMail(t, "hello", "application/pdf", "%PDF-1.7 the same report")
+	infected := partsMail(t, "hello", "application/octet-stream", eicar)
+	scans := func(c *fakeClamd) int { _, n, _ := c.counts(); return n }
 
 	t.Run("kept", func(t *testing.T) {
-		clamd := rtStartClamd(t, "")
-		env := rtEnv()
-		clock := testkit.NewClock(time.Date(2026, 12, 7, 9, 0, 0, 0, time.UTC))
-		env.Now = clock.Now
-		e := rtEngine(t, "[rules.virus]\naddress = \"inet:"+clamd.addr+"\"\n", env)
+		clamd := startClamd(t, "")
+		env, clock := clockEnv(time.Date(2026, 12, 7, 9, 0, 0, 0, time.UTC))
+		e := newEngine(t, "[rules.virus]\naddress = \"inet:"+clamd.addr+"\"\n", env)
 		for i := range 3 {
-			v, _ := rtScanParts(e, clean)
-			rtExpectContinue(t, v)
+			v, _ := scanParts(e, clean)
+			expectContinue(t, v)
 			if n := scans(clamd); n != 1 {
 				t.Fatalf("message %d: %d scans, want 1", i+1, n)
 			}
 		}
 		for i := range 2 {
-			v, _ := rtScanParts(e, infected)
-			rtExpect(t, v, "virus", policy.Reject, rtVirusReply, "clamd found Eicar-Test-Signature in")
+			v, _ := scanParts(e, infected)
+			expect(t, v, "virus", policy.Reject, virusReply, "clamd found Eicar-Test-Signature in")
 			if cached := strings.Contains(v.Reason, "kept from an earlier scan"); cached != (i == 1) {
 				t.Errorf("message %d: reason %q", i+1, v.Reason)
 			}
@@ -47,8 +45,8 @@ func TestVirusCache(t *testing.T) {
 			t.Errorf("%d scans, want 2", n)
 		}
 		// A reload keeps the verdicts: the cache is the process's.
-		e = rtEngine(t, "[rules.virus]\naddress = \"inet:"+clamd.addr+"\"\n", env)
-		rtScanParts(e, clean)
+		e = newEngine(t, "[rules.virus]\naddress = \"inet:"+clamd.addr+"\"\n", env)
+		scanParts(e, clean)
 		if n := scans(clamd); n != 2 {
 			t.Errorf("after a reload: %d scans, want 2", n)
 		}
@@ -56,11 +54,11 @@ func TestVirusCache(t *testing.T) {
 		// before counts.
 		clamd.setVersion("ClamAV 1.4.6/27481/Mon Dec  7 10:00:00 2026")
 		clock.Advance(2 * time.Minute)
-		rtScanParts(e, clean)
+		scanParts(e, clean)
 		if n := scans(clamd); n != 3 {
 			t.Errorf("after a signature update: %d scans, want 3", n)
 		}
-		rtScanParts(e, clean)
+		scanParts(e, clean)
 		if n := scans(clamd); n != 3 {
 			t.Errorf("again after the update: %d scans, want 3", n)
 		}
@@ -68,28 +66,28 @@ func TestVirusCache(t *testing.T) {
 	t.Run("held in several pieces", func(t *testing.T) {
 		// A part of 200 KB is held in several chunks while it is hashed,
 		// then sent whole: clamd gets every byte, EICAR at its end too.
-		clamd := rtStartClamd(t, "")
-		content := strings.Repeat("%PDF-1.7 filler line\n", 200000/21) + rtEICAR
-		big := rtPartsMail(t, "hello", "application/octet-stream", content)
-		e := rtEngine(t, "[rules.virus]\naddress = \"inet:"+clamd.addr+"\"\n", nil)
+		clamd := startClamd(t, "")
+		content := strings.Repeat("%PDF-1.7 filler line\n", 200000/21) + eicar
+		big := partsMail(t, "hello", "application/octet-stream", content)
+		e := newEngine(t, "[rules.virus]\naddress = \"inet:"+clamd.addr+"\"\n", nil)
 		for i := range 2 {
-			v, _ := rtScanParts(e, big)
-			rtExpect(t, v, "virus", policy.Reject, rtVirusReply, "clamd found Eicar-Test-Signature in")
+			v, _ := scanParts(e, big)
+			expect(t, v, "virus", policy.Reject, virusReply, "clamd found Eicar-Test-Signature in")
 			if _, n, data := clamd.counts(); n != 1 || data != len(content) {
 				t.Errorf("message %d: clamd got %d scans, %d bytes; want 1 scan of %d bytes", i+1, n, data, len(content))
 			}
 		}
 	})
 	t.Run("errors are not kept", func(t *testing.T) {
-		clamd := rtStartClamd(t, "INSTREAM size limit exceeded. ERROR")
-		e := rtEngine(t, "[rules.virus]\naddress = \"inet:"+clamd.addr+"\"\n", nil)
-		v, _ := rtScanParts(e, clean)
-		rtExpect(t, v, "virus", policy.Tempfail, rtServFail)
+		clamd := startClamd(t, "INSTREAM size limit exceeded. ERROR")
+		e := newEngine(t, "[rules.virus]\naddress = \"inet:"+clamd.addr+"\"\n", nil)
+		v, _ := scanParts(e, clean)
+		expect(t, v, "virus", policy.Tempfail, servFailReply)
 		clamd.setReply("")
-		v, _ = rtScanParts(e, infected)
-		rtExpect(t, v, "virus", policy.Reject, rtVirusReply)
-		v, _ = rtScanParts(e, clean)
-		rtExpectContinue(t, v)
+		v, _ = scanParts(e, infected)
+		expect(t, v, "virus", policy.Reject, virusReply)
+		v, _ = scanParts(e, clean)
+		expectContinue(t, v)
 		if n := scans(clamd); n != 3 {
 			t.Errorf("%d scans, want 3", n)
 		}
@@ -100,10 +98,10 @@ func TestVirusCache(t *testing.T) {
 		"cut at max_scan_size": `max_scan_size = "16B"`,
 	} {
 		t.Run(name, func(t *testing.T) {
-			clamd := rtStartClamd(t, "")
-			e := rtEngine(t, "[rules.virus]\naddress = \"inet:"+clamd.addr+"\"\n"+cfg+"\n", nil)
-			rtScanParts(e, clean)
-			rtScanParts(e, clean)
+			clamd := startClamd(t, "")
+			e := newEngine(t, "[rules.virus]\naddress = \"inet:"+clamd.addr+"\"\n"+cfg+"\n", nil)
+			scanParts(e, clean)
+			scanParts(e, clean)
 			if n := scans(clamd); n != 2 {
 				t.Errorf("%d scans, want 2", n)
 			}
@@ -111,11 +109,11 @@ func TestVirusCache(t *testing.T) {
 	}
 	t.Run("no signature version", func(t *testing.T) {
 		// A clamd that answers no database version: nothing is kept.
-		clamd := rtStartClamd(t, "")
+		clamd := startClamd(t, "")
 		clamd.setVersion("ClamAV 1.4.6")
-		e := rtEngine(t, "[rules.virus]\naddress = \"inet:"+clamd.addr+"\"\n", nil)
-		rtScanParts(e, clean)
-		rtScanParts(e, clean)
+		e := newEngine(t, "[rules.virus]\naddress = \"inet:"+clamd.addr+"\"\n", nil)
+		scanParts(e, clean)
+		scanParts(e, clean)
 		if n := scans(clamd); n != 2 {
 			t.Errorf("%d scans, want 2", n)
 		}
@@ -129,9 +127,9 @@ func TestVirusCache(t *testing.T) {
 // Redis that does not answer sends every part to clamd, and mail flows.
 func TestVirusCacheRedis(t *testing.T) {
 	srv := redistest.StartServer(t, "")
-	clamd := rtStartClamd(t, "")
-	clean := rtPartsMail(t, "hello", "application/pdf", "%PDF-1.7 the same report")
-	infected := rtPartsMail(t, "hello", "application/octet-stream", rtEICAR)
+	clamd := startClamd(t, "")
+	clean := partsMail(t, "hello", "application/pdf", "%PDF-1.7 the same report")
+	infected := partsMail(t, "hello", "application/octet-stream", eicar)
 	scans := func() int { _, n, _ := clamd.counts(); return n }
 	expectScans := func(step string, want int) {
 		t.Helper()
@@ -141,26 +139,25 @@ func TestVirusCacheRedis(t *testing.T) {
 	}
 	clock := testkit.NewClock(time.Date(2026, 12, 7, 9, 0, 0, 0, time.UTC))
 	daemon := func() (*policy.Engine, *metrics.Metrics) {
-		env := rtEnv()
+		env, m := metricsEnv()
 		env.Now = clock.Now
-		env.Metrics = metrics.New("test")
 		cfg := fmt.Sprintf("[rules.virus]\naddress = \"inet:%s\"\ncache = %q\ncache_ttl = \"30m\"\n", clamd.addr, srv.URL(""))
-		return rtEngine(t, cfg, env), env.Metrics
+		return newEngine(t, cfg, env), m
 	}
 	first, firstMetrics := daemon()
 	second, _ := daemon()
 
-	v, _ := rtScanParts(first, clean)
-	rtExpectContinue(t, v)
+	v, _ := scanParts(first, clean)
+	expectContinue(t, v)
 	expectScans("first daemon, clean part", 1)
-	v, _ = rtScanParts(second, clean)
-	rtExpectContinue(t, v)
+	v, _ = scanParts(second, clean)
+	expectContinue(t, v)
 	expectScans("second daemon, the same part", 1)
-	v, _ = rtScanParts(first, infected)
-	rtExpect(t, v, "virus", policy.Reject, rtVirusReply, "clamd found Eicar-Test-Signature in")
+	v, _ = scanParts(first, infected)
+	expect(t, v, "virus", policy.Reject, virusReply, "clamd found Eicar-Test-Signature in")
 	expectScans("first daemon, infected part", 2)
-	v, _ = rtScanParts(second, infected)
-	rtExpect(t, v, "virus", policy.Reject, rtVirusReply, "kept from an earlier scan of the same bytes, signatures 1.4.6/27480")
+	v, _ = scanParts(second, infected)
+	expect(t, v, "virus", policy.Reject, virusReply, "kept from an earlier scan of the same bytes, signatures 1.4.6/27480")
 	expectScans("second daemon, the same infected part", 2)
 
 	// The keys are digests: neither content nor names show, and they
@@ -191,18 +188,18 @@ func TestVirusCacheRedis(t *testing.T) {
 	// and what one daemon scans then the other finds.
 	clamd.setVersion("ClamAV 1.4.6/27481/Mon Dec  7 10:00:00 2026")
 	clock.Advance(2 * time.Minute)
-	rtScanParts(second, clean)
+	scanParts(second, clean)
 	expectScans("after a signature update", 3)
-	rtScanParts(first, clean)
+	scanParts(first, clean)
 	expectScans("the other daemon after the update", 3)
 
 	// Redis down: every part goes to clamd, verdicts and all.
 	srv.Stop()
-	v, _ = rtScanParts(first, clean)
-	rtExpectContinue(t, v)
+	v, _ = scanParts(first, clean)
+	expectContinue(t, v)
 	expectScans("Redis down, clean part", 4)
-	v, _ = rtScanParts(first, infected)
-	rtExpect(t, v, "virus", policy.Reject, rtVirusReply, "clamd found Eicar-Test-Signature in")
+	v, _ = scanParts(first, infected)
+	expect(t, v, "virus", policy.Reject, virusReply, "clamd found Eicar-Test-Signature in")
 	if strings.Contains(v.Reason, "kept from") {
 		t.Errorf("Redis down: reason %q says the verdict was kept", v.Reason)
 	}
@@ -257,7 +254,7 @@ func TestVirusCacheConfig(t *testing.T) {
 		case tc.err != "" && (err == nil || !strings.Contains(err.Error(), tc.err)):
 			t.Errorf("cache = %s: error %v, want one with %q", tc.cache, err, tc.err)
 		case err == nil:
-			if _, err := policy.NewEngine(c, rtEnv()); err != nil {
+			if _, err := policy.NewEngine(c, quietEnv()); err != nil {
 				t.Errorf("cache = %s: %v", tc.cache, err)
 			}
 		}

@@ -17,15 +17,15 @@ import (
 	"github.com/sekisho/sekisho/policy"
 )
 
-// rtEICAR is the EICAR anti-virus test file, written in two halves so that
+// eicar is the EICAR anti-virus test file, written in two halves so that
 // this source file is not itself taken for it.
-var rtEICAR = `X5O!P%@AP[4\PZX54(P^)7CC)7}$` + `EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*`
+var eicar = `X5O!P%@AP[4\PZX54(P^)7CC)7}$` + `EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*`
 
-// rtClamd is a fake clamd on loopback TCP that speaks zINSTREAM: it reads
+// fakeClamd is a fake clamd on loopback TCP that speaks zINSTREAM: it reads
 // length-prefixed chunks until a zero-length one and replies with the
 // EICAR signature when the data holds the test string, OK otherwise, or
 // with reply when that is set.
-type rtClamd struct {
+type fakeClamd struct {
 	addr  string
 	reply string // fixed reply without its NUL, "" for a real verdict
 
@@ -34,37 +34,37 @@ type rtClamd struct {
 	scans    int // streams received to their end
 	data     int // stream bytes received
 	command  string
-	version  string // the VERSION reply; rtClamdVersion when unset
+	version  string // the VERSION reply; clamdVersion when unset
 	versions int    // VERSION requests
 	open     map[net.Conn]struct{}
 }
 
-// rtClamdVersion is the fake's answer to VERSION: engine 1.4.6,
+// clamdVersion is the fake's answer to VERSION: engine 1.4.6,
 // signatures 27480.
-const rtClamdVersion = "ClamAV 1.4.6/27480/Mon Dec  7 08:00:00 2026"
+const clamdVersion = "ClamAV 1.4.6/27480/Mon Dec  7 08:00:00 2026"
 
 // setReply makes the fake answer every scan with reply ("" for a real
 // verdict).
-func (c *rtClamd) setReply(reply string) {
+func (c *fakeClamd) setReply(reply string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.reply = reply
 }
 
 // setVersion changes the fake's signature version, as an update does.
-func (c *rtClamd) setVersion(v string) {
+func (c *fakeClamd) setVersion(v string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.version = v
 }
 
-func rtStartClamd(t *testing.T, reply string) *rtClamd {
+func startClamd(t *testing.T, reply string) *fakeClamd {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := &rtClamd{addr: ln.Addr().String(), reply: reply, open: map[net.Conn]struct{}{}}
+	c := &fakeClamd{addr: ln.Addr().String(), reply: reply, open: map[net.Conn]struct{}{}}
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() {
@@ -105,14 +105,14 @@ func rtStartClamd(t *testing.T, reply string) *rtClamd {
 	return c
 }
 
-func (c *rtClamd) serve(conn net.Conn) {
-	cmd, ok := rtReadCommand(conn)
+func (c *fakeClamd) serve(conn net.Conn) {
+	cmd, ok := readCommand(conn)
 	c.mu.Lock()
 	if ok && cmd == "zVERSION" {
 		c.versions++
 		v := c.version
 		if v == "" {
-			v = rtClamdVersion
+			v = clamdVersion
 		}
 		c.mu.Unlock()
 		conn.Write([]byte(v + "\x00"))
@@ -135,7 +135,7 @@ func (c *rtClamd) serve(conn net.Conn) {
 	// A session: each stream answered with its number as it ends, as
 	// clamd does; an error reply ends it.
 	for n := 1; ; n++ {
-		cmd, ok := rtReadCommand(conn)
+		cmd, ok := readCommand(conn)
 		if !ok || cmd == "zEND" {
 			return
 		}
@@ -150,8 +150,8 @@ func (c *rtClamd) serve(conn net.Conn) {
 	}
 }
 
-// rtReadCommand reads one NUL-terminated command.
-func rtReadCommand(conn net.Conn) (string, bool) {
+// readCommand reads one NUL-terminated command.
+func readCommand(conn net.Conn) (string, bool) {
 	var cmd []byte
 	b := make([]byte, 1)
 	for {
@@ -166,7 +166,7 @@ func rtReadCommand(conn net.Conn) (string, bool) {
 }
 
 // stream reads one INSTREAM and returns the reply to it.
-func (c *rtClamd) stream(conn net.Conn) (string, bool) {
+func (c *fakeClamd) stream(conn net.Conn) (string, bool) {
 	var data []byte
 	for {
 		var n uint32
@@ -192,21 +192,21 @@ func (c *rtClamd) stream(conn net.Conn) (string, bool) {
 	switch {
 	case reply != "":
 		return reply, true
-	case bytes.Contains(data, []byte(rtEICAR)):
+	case bytes.Contains(data, []byte(eicar)):
 		return "stream: Eicar-Test-Signature FOUND", true
 	}
 	return "stream: OK", true
 }
 
 // counts returns the connections, complete streams and bytes received.
-func (c *rtClamd) counts() (conns, scans, data int) {
+func (c *fakeClamd) counts() (conns, scans, data int) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.conns, c.scans, c.data
 }
 
-// rtClosedAddr returns a loopback address nothing listens on.
-func rtClosedAddr(t *testing.T) string {
+// closedAddr returns a loopback address nothing listens on.
+func closedAddr(t *testing.T) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -217,52 +217,40 @@ func rtClosedAddr(t *testing.T) string {
 	return addr
 }
 
-// rtVirusEngine builds a virus rule that streams the raw message to clamd
+// virusEngine builds a virus rule that streams the raw message to clamd
 // at addr; rest is the body of the [rules.virus] table after the address.
-func rtVirusEngine(t *testing.T, addr, rest string) *policy.Engine {
+func virusEngine(t *testing.T, addr, rest string) *policy.Engine {
 	t.Helper()
-	return rtEngine(t, fmt.Sprintf("[rules.virus]\naddress = \"inet:%s\"\ntimeout = \"5s\"\nscan = \"message\"\n%s\n", addr, rest), nil)
+	return newEngine(t, fmt.Sprintf("[rules.virus]\naddress = \"inet:%s\"\ntimeout = \"5s\"\nscan = \"message\"\n%s\n", addr, rest), nil)
 }
 
-// rtVirusMail returns a raw message whose 7bit body is content, so that
+// virusMail returns a raw message whose 7bit body is content, so that
 // the fake clamd, which does not decode MIME, finds the test string.
-func rtVirusMail(t *testing.T, content string) []byte {
-	return []byte("From: sender@example.net\r\nTo: tanaka@example.co.jp\r\nSubject: " + rtJIS(t, "請求書") +
+func virusMail(t *testing.T, content string) []byte {
+	return []byte("From: sender@example.net\r\nTo: tanaka@example.co.jp\r\nSubject: " + jisWord(t, "請求書") +
 		"\r\nMIME-Version: 1.0\r\nContent-Type: text/plain; charset=us-ascii\r\n\r\n" + content + "\r\n")
 }
 
-// rtStream passes raw to the engine as the milter does: the streams are
-// opened before the first header and fed in pieces, which Feed counts.
-func rtStream(e *policy.Engine, m *policy.Message, raw []byte, piece int) {
-	m.Size = 0
-	e.OpenStreams(context.Background(), m)
-	for len(raw) > 0 {
-		n := min(piece, len(raw))
-		e.Feed(m, raw[:n])
-		raw = raw[n:]
-	}
-}
-
-const rtVirusReply = "554 5.7.1 Virus found: Eicar-Test-Signature"
+const virusReply = "554 5.7.1 Virus found: Eicar-Test-Signature"
 
 func TestVirus(t *testing.T) {
-	infected := rtVirusMail(t, rtEICAR)
-	clean := rtVirusMail(t, "just a harmless file")
+	infected := virusMail(t, eicar)
+	clean := virusMail(t, "just a harmless file")
 	for _, path := range []string{"stream", "fallback"} {
 		t.Run(path, func(t *testing.T) {
-			clamd := rtStartClamd(t, "")
-			e := rtVirusEngine(t, clamd.addr, "")
+			clamd := startClamd(t, "")
+			e := virusEngine(t, clamd.addr, "")
 			for _, raw := range [][]byte{infected, clean} {
-				m := rtBytesMessage(t, raw)
+				m := rawMessage(t, raw)
 				if path == "stream" {
 					m.Raw = nil
-					rtStream(e, m, raw, 17)
+					feed(e, m, raw, 17)
 				}
 				v := e.Run(context.Background(), policy.StageEOB, m)
 				if bytes.Equal(raw, infected) {
-					rtExpect(t, v, "virus", policy.Reject, rtVirusReply, "clamd found Eicar-Test-Signature")
+					expect(t, v, "virus", policy.Reject, virusReply, "clamd found Eicar-Test-Signature")
 				} else {
-					rtExpectContinue(t, v)
+					expectContinue(t, v)
 				}
 				m.Close()
 			}
@@ -278,7 +266,7 @@ func TestVirus(t *testing.T) {
 }
 
 func TestVirusNeedsHeadersAndBody(t *testing.T) {
-	e := rtVirusEngine(t, "127.0.0.1:3310", "")
+	e := virusEngine(t, "127.0.0.1:3310", "")
 	for _, s := range []policy.Stage{policy.StageEOH, policy.StageEOB} {
 		if !e.Needs(s) {
 			t.Errorf("Needs(%s) = false: the message must be streamed to clamd", s)
@@ -287,10 +275,10 @@ func TestVirusNeedsHeadersAndBody(t *testing.T) {
 }
 
 func TestVirusActionFromConfig(t *testing.T) {
-	clamd := rtStartClamd(t, "")
-	e := rtVirusEngine(t, clamd.addr, `action = "discard"`)
-	m := rtBytesMessage(t, rtVirusMail(t, rtEICAR))
-	rtStream(e, m, rtVirusMail(t, rtEICAR), 1000)
+	clamd := startClamd(t, "")
+	e := virusEngine(t, clamd.addr, `action = "discard"`)
+	m := rawMessage(t, virusMail(t, eicar))
+	feed(e, m, virusMail(t, eicar), 1000)
 	v := e.Run(context.Background(), policy.StageEOB, m)
 	if v.Rule != "virus" || v.Action != policy.Discard {
 		t.Errorf("verdict = %s %s, want virus discard", v.Rule, v.Action)
@@ -298,15 +286,15 @@ func TestVirusActionFromConfig(t *testing.T) {
 }
 
 func TestVirusClamdDown(t *testing.T) {
-	addr := rtClosedAddr(t)
-	raw := rtVirusMail(t, rtEICAR)
+	addr := closedAddr(t)
+	raw := virusMail(t, eicar)
 	tests := []struct {
 		name   string
 		cfg    string
 		action policy.Action
 		reply  string
 	}{
-		{"tempfail by default", "", policy.Tempfail, rtServFail},
+		{"tempfail by default", "", policy.Tempfail, servFailReply},
 		{"error reply", `error_reply = "451 4.3.0 Virus scanner unavailable"`, policy.Tempfail, "451 4.3.0 Virus scanner unavailable"},
 		{"accept", `on_error = "accept"`, policy.Continue, ""},
 		{"tag", `on_error = "tag"`, policy.Continue, ""},
@@ -314,16 +302,16 @@ func TestVirusClamdDown(t *testing.T) {
 	for _, tt := range tests {
 		for _, path := range []string{"stream", "fallback", "fallback without size"} {
 			t.Run(tt.name+"/"+path, func(t *testing.T) {
-				e := rtVirusEngine(t, addr, tt.cfg)
-				m := rtBytesMessage(t, raw)
+				e := virusEngine(t, addr, tt.cfg)
+				m := rawMessage(t, raw)
 				if path == "stream" {
-					rtStream(e, m, raw, 100)
+					feed(e, m, raw, 100)
 				}
 				v := e.Run(context.Background(), policy.StageEOB, m)
 				if tt.action == policy.Continue {
-					rtExpectContinue(t, v)
+					expectContinue(t, v)
 				} else {
-					rtExpect(t, v, "virus", tt.action, tt.reply, "error: clamd", "connection refused")
+					expect(t, v, "virus", tt.action, tt.reply, "error: clamd", "connection refused")
 				}
 				a := m.Annotations()
 				if tt.cfg != `on_error = "tag"` {
@@ -344,23 +332,23 @@ func TestVirusClamdDown(t *testing.T) {
 }
 
 func TestVirusClamdSizeLimit(t *testing.T) {
-	clamd := rtStartClamd(t, "INSTREAM size limit exceeded. ERROR")
-	raw := rtVirusMail(t, "a file clamd finds too long")
+	clamd := startClamd(t, "INSTREAM size limit exceeded. ERROR")
+	raw := virusMail(t, "a file clamd finds too long")
 	for _, path := range []string{"stream", "fallback"} {
 		t.Run(path, func(t *testing.T) {
-			e := rtVirusEngine(t, clamd.addr, "")
-			m := rtBytesMessage(t, raw)
+			e := virusEngine(t, clamd.addr, "")
+			m := rawMessage(t, raw)
 			if path == "stream" {
-				rtStream(e, m, raw, 100)
+				feed(e, m, raw, 100)
 			}
-			rtExpect(t, e.Run(context.Background(), policy.StageEOB, m), "virus", policy.Tempfail, rtServFail,
+			expect(t, e.Run(context.Background(), policy.StageEOB, m), "virus", policy.Tempfail, servFailReply,
 				"INSTREAM size limit exceeded")
 		})
 	}
 }
 
 func TestVirusOversize(t *testing.T) {
-	raw := rtVirusMail(t, rtEICAR+strings.Repeat("x", 2000))
+	raw := virusMail(t, eicar+strings.Repeat("x", 2000))
 	tests := []struct {
 		name   string
 		cfg    string
@@ -374,11 +362,11 @@ func TestVirusOversize(t *testing.T) {
 	for _, tt := range tests {
 		for _, path := range []string{"stream", "fallback", "fallback without size"} {
 			t.Run(tt.name+"/"+path, func(t *testing.T) {
-				clamd := rtStartClamd(t, "")
-				e := rtVirusEngine(t, clamd.addr, "max_scan_size = \"1KB\"\n"+tt.cfg)
-				m := rtBytesMessage(t, raw)
+				clamd := startClamd(t, "")
+				e := virusEngine(t, clamd.addr, "max_scan_size = \"1KB\"\n"+tt.cfg)
+				m := rawMessage(t, raw)
 				if path == "stream" {
-					rtStream(e, m, raw, 300)
+					feed(e, m, raw, 300)
 				}
 				want := fmt.Sprintf("not scanned: message of %d bytes is over max_scan_size 1KB", len(raw))
 				if path == "fallback without size" {
@@ -388,13 +376,13 @@ func TestVirusOversize(t *testing.T) {
 				}
 				v := e.Run(context.Background(), policy.StageEOB, m)
 				if tt.action == policy.Tag {
-					rtExpectContinue(t, v)
+					expectContinue(t, v)
 					a := m.Annotations()
 					if len(a) != 1 || a[0].Action != policy.Tag || a[0].Rule != "virus" || a[0].Reason != want {
 						t.Errorf("annotations = %+v, want one tag by virus with reason %q", a, want)
 					}
 				} else {
-					rtExpect(t, v, "virus", tt.action, tt.reply, want)
+					expect(t, v, "virus", tt.action, tt.reply, want)
 				}
 				m.Close()
 				_, scans, data := clamd.counts()
@@ -430,23 +418,23 @@ func TestVirusConfigErrors(t *testing.T) {
 // TestMetricsVirus: a verdict is timed, a scan without one is counted by
 // kind, once per message, in both scan modes.
 func TestMetricsVirus(t *testing.T) {
-	raw := rtVirusMail(t, "a harmless file")
+	raw := virusMail(t, "a harmless file")
 	scan := func(t *testing.T, env *policy.Env, addr, mode string) {
 		t.Helper()
-		e := rtEngine(t, fmt.Sprintf("[rules.virus]\naddress = \"inet:%s\"\ntimeout = \"5s\"\nscan = %q\nscan_text = true\n", addr, mode), env)
-		msg := rtBytesMessage(t, raw)
-		rtStream(e, msg, raw, 100)
+		e := newEngine(t, fmt.Sprintf("[rules.virus]\naddress = \"inet:%s\"\ntimeout = \"5s\"\nscan = %q\nscan_text = true\n", addr, mode), env)
+		msg := rawMessage(t, raw)
+		feed(e, msg, raw, 100)
 		e.Run(context.Background(), policy.StageEOB, msg)
 		msg.Close()
 	}
-	env, m := rtMetricsEnv()
-	clean := rtStartClamd(t, "")
+	env, m := metricsEnv()
+	clean := startClamd(t, "")
 	scan(t, env, clean.addr, "message")
 	scan(t, env, clean.addr, "parts")
-	scan(t, env, rtClosedAddr(t), "message")
-	scan(t, env, rtClosedAddr(t), "parts")
-	scan(t, env, rtStartClamd(t, "INSTREAM size limit exceeded. ERROR").addr, "message")
-	rtMetricsEqual(t, m, `
+	scan(t, env, closedAddr(t), "message")
+	scan(t, env, closedAddr(t), "parts")
+	scan(t, env, startClamd(t, "INSTREAM size limit exceeded. ERROR").addr, "message")
+	expectMetrics(t, m, `
 sekisho_clamd_errors_total{kind="connect"} 2
 sekisho_clamd_errors_total{kind="other"} 0
 sekisho_clamd_errors_total{kind="protocol"} 0
