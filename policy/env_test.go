@@ -9,13 +9,8 @@ import (
 func TestEnvPrune(t *testing.T) {
 	env := &Env{}
 	parse := func(timeout string) *Config {
-		c, err := Parse("t.toml", []byte("[rules.rate_limit]\nlimit = 3\nstore = \"redis://127.0.0.1:1/0\"\ntimeout = \""+timeout+"\"\n"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := NewEngine(c, env); err != nil {
-			t.Fatal(err)
-		}
+		c := mustParse(t, "[rules.rate_limit]\nlimit = 3\nstore = \"redis://127.0.0.1:1/0\"\ntimeout = \""+timeout+"\"\n")
+		envEngine(t, c, env)
 		return c
 	}
 	first, second := parse("1s"), parse("2s")

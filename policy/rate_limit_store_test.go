@@ -59,7 +59,7 @@ func TestRateLimitStoreForms(t *testing.T) {
 // store of its own, in either form; a block that does not name one
 // inherits the top-level store, a table included.
 func TestRateLimitStorePolicy(t *testing.T) {
-	c, err := Parse("t.toml", []byte(`[rules.rate_limit]
+	c := mustParse(t, `[rules.rate_limit]
 limit = 3
 store = { nodes = ["n1:7000"] }
 
@@ -77,10 +77,7 @@ store = { sentinels = ["s1:26379"], master_name = "m" }
 recipients = ["*@c.example"]
 [policy.rules.rate_limit]
 store = "memory"
-`))
-	if err != nil {
-		t.Fatal(err)
-	}
+`)
 	for i, want := range []string{"redis+cluster://n1:7000", "redis+sentinel://s1:26379/m/0", "memory"} {
 		if got := c.Policies[i].Rules.RateLimit.Store.url; got != want {
 			t.Errorf("policy %d: store %q, want %q", i+1, got, want)
@@ -133,18 +130,13 @@ func TestRateLimitStoreErrors(t *testing.T) {
 func TestEnvPrunePolicies(t *testing.T) {
 	env := &Env{}
 	defer env.Close()
-	c, err := Parse("t.toml", []byte(`[[policy]]
+	c := mustParse(t, `[[policy]]
 recipients = ["*@a.example"]
 [policy.rules.rate_limit]
 limit = 3
 store = { nodes = ["127.0.0.1:1"] }
-`))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := NewEngine(c, env); err != nil {
-		t.Fatal(err)
-	}
+`)
+	envEngine(t, c, env)
 	if err := env.Prune(c); err != nil {
 		t.Fatal(err)
 	}
