@@ -18,7 +18,7 @@ import (
 
 // aloneMail is one message of a connection, as the MTA passes it on.
 type aloneMail struct {
-	client netip.Addr // the client; rtClient's when not valid
+	client netip.Addr // the client; outsider's when not valid
 	sender string
 	rcpts  []string
 	raw    []byte
@@ -43,28 +43,28 @@ func aloneRules(t *testing.T, addr func(string) string) []aloneRule {
 	ascii := []byte("Subject: Invoice payment\r\nMIME-Version: 1.0\r\nContent-Type: text/plain; charset=us-ascii\r\n\r\nPlease pay the invoice today.\r\n")
 	blank := []byte("Subject: \r\nMIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n\u3000\r\n")
 	named := func(name string) []byte {
-		return []byte("Subject: " + rtJIS(t, "資料") + "\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n" +
+		return []byte("Subject: " + jis(t, "資料") + "\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n" +
 			"--b\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nお世話になっております。\r\n" +
 			"--b\r\nContent-Type: application/octet-stream\r\nContent-Disposition: attachment; filename=" + name + "\r\n" +
-			"Content-Transfer-Encoding: 7bit\r\n\r\n" + rtEICAR + "\r\n--b--\r\n")
+			"Content-Transfer-Encoding: 7bit\r\n\r\n" + eicar + "\r\n--b--\r\n")
 	}
 	one := []string{"tanaka@example.co.jp"}
 	mail := func(raw []byte) aloneMail { return aloneMail{sender: "bad@example.net", rcpts: one, raw: raw} }
 	clamd := fmt.Sprintf("address = \"inet:%s\"\ntimeout = \"5s\"", addr("clamd"))
 	dnsbl := fmt.Sprintf("resolver = %q\ntimeout = \"2s\"\nzones = [{ zone = \"bl.example\" }]", addr("dns"))
-	listed := aloneMail{client: aloneListed, sender: "bad@example.net", rcpts: one, raw: rtReadFile(t, "iso2022jp.eml")}
+	listed := aloneMail{client: aloneListed, sender: "bad@example.net", rcpts: one, raw: mimeFile(t, "iso2022jp.eml")}
 	redis := fmt.Sprintf("store = %q", addr("redis"))
 	return []aloneRule{
 		{rule: "dnsbl", table: dnsbl, bad: listed},
 		{rule: "dnsbl", table: dnsbl + "\nrefuse_at = \"connect\"", bad: listed},
 		{rule: "send_only", table: `addresses = ["noreply@example.co.jp"]`,
-			bad: aloneMail{sender: "bad@example.net", rcpts: []string{"noreply@example.co.jp"}, raw: rtReadFile(t, "iso2022jp.eml")}},
+			bad: aloneMail{sender: "bad@example.net", rcpts: []string{"noreply@example.co.jp"}, raw: mimeFile(t, "iso2022jp.eml")}},
 		{rule: "recipient_limit", table: "max = 2",
-			bad: aloneMail{sender: "bad@example.net", rcpts: []string{"a@example.co.jp", "b@example.co.jp", "c@example.co.jp"}, raw: rtReadFile(t, "iso2022jp.eml")}},
+			bad: aloneMail{sender: "bad@example.net", rcpts: []string{"a@example.co.jp", "b@example.co.jp", "c@example.co.jp"}, raw: mimeFile(t, "iso2022jp.eml")}},
 		{rule: "recipient_limit", table: "max = 2\ncount_headers = true",
-			bad: mail([]byte("To: a@example.co.jp, b@example.co.jp, c@example.co.jp\r\n" + string(rtReadFile(t, "iso2022jp.eml"))))},
-		{rule: "rate_limit", table: "limit = 2", bad: mail(rtReadFile(t, "iso2022jp.eml")), times: 3},
-		{rule: "rate_limit", table: "limit = 2\n" + redis, bad: mail(rtReadFile(t, "iso2022jp.eml")), times: 3},
+			bad: mail([]byte("To: a@example.co.jp, b@example.co.jp, c@example.co.jp\r\n" + string(mimeFile(t, "iso2022jp.eml"))))},
+		{rule: "rate_limit", table: "limit = 2", bad: mail(mimeFile(t, "iso2022jp.eml")), times: 3},
+		{rule: "rate_limit", table: "limit = 2\n" + redis, bad: mail(mimeFile(t, "iso2022jp.eml")), times: 3},
 		{rule: "ascii_only", bad: mail(ascii)},
 		{rule: "ascii_only", table: "subject = false", bad: mail(ascii)},
 		{rule: "ascii_only", table: "body = false", bad: mail(ascii)},
@@ -74,10 +74,10 @@ func aloneRules(t *testing.T, addr func(string) string) []aloneRule {
 		{rule: "attachment_size", table: `max = "40B"`, bad: mail(named("report.pdf"))},
 		{rule: "attachment_extension", bad: mail(named("invoice.scr"))},
 		{rule: "attachment_no_extension", bad: mail(named("README"))},
-		{rule: "encrypted_archive", bad: mail(rtReadFile(t, "encrypted-zip.eml"))},
-		{rule: "encrypted_archive", table: `mode = "pair"`, bad: mail(rtReadFile(t, "encrypted-zip.eml"))},
-		{rule: "encrypted_archive", table: "mode = \"pair\"\n" + redis, bad: mail(rtReadFile(t, "encrypted-zip.eml"))},
-		{rule: "uninspectable", bad: mail(rtReadFile(t, "deep-nesting.eml"))},
+		{rule: "encrypted_archive", bad: mail(mimeFile(t, "encrypted-zip.eml"))},
+		{rule: "encrypted_archive", table: `mode = "pair"`, bad: mail(mimeFile(t, "encrypted-zip.eml"))},
+		{rule: "encrypted_archive", table: "mode = \"pair\"\n" + redis, bad: mail(mimeFile(t, "encrypted-zip.eml"))},
+		{rule: "uninspectable", bad: mail(mimeFile(t, "deep-nesting.eml"))},
 		{rule: "virus", table: clamd, bad: mail(named("report.pdf"))},
 		{rule: "virus", table: clamd + "\nscan = \"message\"", bad: mail(named("report.pdf"))},
 	}
@@ -88,9 +88,9 @@ func aloneRules(t *testing.T, addr func(string) string) []aloneRule {
 func aloneClean(t *testing.T) []aloneMail {
 	var out []aloneMail
 	for i, raw := range [][]byte{
-		rtPartsMail(t, "お世話になっております。", "application/pdf", "%PDF-1.7 見積書"),
-		rtReadFile(t, "iso2022jp.eml"),
-		rtReadFile(t, "html-utf8-entities.eml"),
+		partsMail(t, "お世話になっております。", "application/pdf", "%PDF-1.7 見積書"),
+		mimeFile(t, "iso2022jp.eml"),
+		mimeFile(t, "html-utf8-entities.eml"),
 	} {
 		out = append(out, aloneMail{sender: fmt.Sprintf("sender%d@example.net", i), rcpts: []string{"tanaka@example.co.jp"}, raw: raw})
 	}
@@ -102,7 +102,7 @@ func aloneClean(t *testing.T) []aloneMail {
 func aloneSend(t *testing.T, e *policy.Engine, mail aloneMail) policy.Verdict {
 	t.Helper()
 	ctx := context.Background()
-	client := rtClient
+	client := outsider
 	if mail.client.IsValid() {
 		client.Addr = mail.client
 	}
@@ -130,8 +130,8 @@ func aloneSend(t *testing.T, e *policy.Engine, mail aloneMail) policy.Verdict {
 	if len(m.Rcpts) == 0 {
 		return refused
 	}
-	m.Headers = rtHeaders(t, mail.raw)
-	rtStream(e, m, mail.raw, 4096)
+	m.Headers = headersOf(t, mail.raw)
+	feed(e, m, mail.raw, 4096)
 	if v := e.Run(ctx, policy.StageEOH, m); v.Action.Final() {
 		return v
 	}
@@ -151,7 +151,7 @@ func aloneEngine(t *testing.T, r aloneRule, mode string, offline bool, logs *byt
 	if offline {
 		off = cfg.Offline()
 	}
-	env := rtEnv()
+	env := quietEnv()
 	env.Logger = slog.New(slog.NewTextHandler(logs, nil))
 	e, err := policy.NewEngine(cfg, env)
 	if err != nil {
@@ -177,8 +177,8 @@ func aloneFailed(t *testing.T, what string, logs *bytes.Buffer) {
 // configuration of several rules would hide it behind another that asked;
 // a declaration its methods do not serve stops NewEngine.
 func TestEachRuleAlone(t *testing.T) {
-	clamd := rtStartClamd(t, "")
-	dns := rtStartDNS(t, map[string]testkit.Record{
+	clamd := startClamd(t, "")
+	dns := startDNS(t, map[string]testkit.Record{
 		"99.2.0.192.bl.example.": {A: []string{"127.0.0.2"}},
 	})
 	redis := redistest.StartServer(t, "")
