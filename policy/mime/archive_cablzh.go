@@ -19,16 +19,18 @@ import (
 // github.com/Microsoft/go-winio/wim/lzx, decodes the WIM variant only: a
 // fixed 32 KiB window, each chunk decoded whole into it, no window size
 // of its own per folder, whereas a cabinet's LZX window is 32 KiB to 2 MiB
-// and its blocks run across data blocks.
+// and its blocks run across data blocks. LZX is decoded in lzx.go.
 //
 // A cabinet ([MS-CAB], Microsoft's "Cabinet File Format") is a CFHEADER,
 // then its CFFOLDER records, each a stream of CFDATA blocks (at most 32 KiB
 // each once decoded) compressed with one method, and its CFFILE records:
 // a name, a size, a folder and an offset in the folder's decoded stream.
-// Stored folders and MSZIP ones ([MS-MCI]: each block "CK" and a deflate
-// stream whose dictionary is the 32 KiB decoded before it) are read; an
-// entry in an LZX or Quantum folder is listed and cannot be read (a gap),
-// and so is an entry whose data lies in another cabinet of a set.
+// Stored folders, MSZIP ones ([MS-MCI]: each block "CK" and a deflate
+// stream whose dictionary is the 32 KiB decoded before it) and LZX ones
+// (one stream for the folder, each block one frame of it; most of
+// Microsoft's own cabinets) are read; an entry in a Quantum folder is
+// listed and cannot be read (a gap), and so is an entry whose data lies
+// in another cabinet of a set.
 // MSZIP blocks are inflated by compress/flate, one block at a time into a
 // buffer of 32 KiB: a block that says more than it holds fails, one that
 // holds more is cut. Entries are read in the order of their records, each
@@ -49,7 +51,8 @@ import (
 // not read.
 //
 // Neither reader allocates by a size the archive declares: records are
-// read one by one, data blocks and windows have fixed sizes.
+// read one by one, data blocks and windows have fixed sizes (an LZX
+// folder's window, 2^15 to 2^21 bytes, is the one the folder chooses).
 func init() {
 	registerContainer(&container{
 		format: FormatCab,
@@ -250,11 +253,9 @@ func (w *cabWalker) open(folder int, off, size int64) (io.ReadCloser, error) {
 	blocks := int64(binary.LittleEndian.Uint16(f[4:]))
 	method := binary.LittleEndian.Uint16(f[6:])
 	switch method & 0xf {
-	case 0, 1:
+	case 0, 1, 3:
 	case 2:
 		return nil, errors.New("compressed with Quantum: not supported")
-	case 3:
-		return nil, errors.New("compressed with LZX: not supported")
 	default:
 		return nil, fmt.Errorf("corrupt: compression method %d", method&0xf)
 	}
@@ -271,7 +272,9 @@ func (w *cabWalker) open(folder int, off, size int64) (io.ReadCloser, error) {
 		w.dec = d
 	}
 	if d.folder != folder || d.pos > off {
-		d.start(folder, start, blocks, method&0xf, continued)
+		if err := d.start(folder, start, blocks, method, continued); err != nil {
+			return nil, err
+		}
 	}
 	if need := off - d.pos; need > w.pass {
 		return nil, fmt.Errorf("too big: %d bytes to decompress to reach it, %d left for this cabinet", need, w.pass)
@@ -294,7 +297,7 @@ func (w *cabWalker) open(folder int, off, size int64) (io.ReadCloser, error) {
 type cabDecoder struct {
 	w         *cabWalker
 	folder    int
-	method    uint16 // 0 stored, 1 MSZIP
+	method    uint16 // 0 stored, 1 MSZIP, 3 LZX
 	at        int64  // offset of the next CFDATA
 	blocks    int64  // CFDATA blocks left
 	continued bool   // the folder goes on in the next cabinet
@@ -307,13 +310,26 @@ type cabDecoder struct {
 	hist      []byte // the last 32 KiB decoded: MSZIP's dictionary
 	src       *bytes.Reader
 	fr        io.ReadCloser // MSZIP's inflater
+	lzx       *lzxDecoder
 }
 
-// start sets d to the start of a folder.
-func (d *cabDecoder) start(folder int, at, blocks int64, method uint16, continued bool) {
-	d.folder, d.at, d.blocks, d.method, d.continued = folder, at, blocks, method, continued
+// start sets d to the start of a folder; method is the folder's
+// typeCompress, which holds LZX's window size.
+func (d *cabDecoder) start(folder int, at, blocks int64, method uint16, continued bool) error {
+	d.folder, d.at, d.blocks, d.method, d.continued = folder, at, blocks, method&0xf, continued
 	d.pos, d.data, d.err = 0, nil, nil
 	d.hist = d.hist[:0]
+	if d.method != 3 {
+		return nil
+	}
+	if d.lzx == nil {
+		d.lzx = new(lzxDecoder)
+	}
+	if err := d.lzx.reset(int(method>>8) & 0x1f); err != nil {
+		d.folder = -1
+		return err
+	}
+	return nil
 }
 
 // block decodes the next CFDATA block into d.data; io.EOF after the last.
@@ -353,6 +369,14 @@ func (d *cabDecoder) block() error {
 			return fmt.Errorf("corrupt: stored data block of %d bytes says %d", packed, plain)
 		}
 		d.data = in
+		return nil
+	}
+	if d.method == 3 {
+		out := d.out[:plain]
+		if err := d.lzx.frame(in, out); err != nil {
+			return err
+		}
+		d.data = out
 		return nil
 	}
 	if packed < 2 || in[0] != 'C' || in[1] != 'K' {

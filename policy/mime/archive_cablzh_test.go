@@ -252,13 +252,13 @@ func TestCabNames(t *testing.T) {
 }
 
 // TestCabGaps: what a cabinet holds that is not read is a gap of its
-// entry, the entry listed: LZX and Quantum folders, files of other
-// cabinets of a set.
+// entry, the entry listed: Quantum folders, files of other cabinets of a
+// set.
 func TestCabGaps(t *testing.T) {
-	t.Run("lzx and quantum", func(t *testing.T) {
+	t.Run("quantum", func(t *testing.T) {
 		a := gcab(t, true, map[string][]byte{"INVOICE.EXE": invoiceExe})
 		folder := 36
-		for method, why := range map[uint16]string{0x1503: "compressed with LZX: not supported", 0x0f02: "compressed with Quantum: not supported"} {
+		for method, why := range map[uint16]string{0x0f02: "compressed with Quantum: not supported", 0x1502: "compressed with Quantum: not supported"} {
 			b := append([]byte(nil), a...)
 			binary.LittleEndian.PutUint16(b[folder+6:], method)
 			check(t, inspect(t, b, "a.cab", DefaultLimits()), "[cab]\nINVOICE.EXE\n",
@@ -699,12 +699,18 @@ func fuzzCabLzh(t *testing.T, format string, data []byte) {
 	}
 }
 
-// FuzzCAB: cabinets of gcab, stored and MSZIP, and built ones (a set's
-// first cabinet, a block that lies), mutated.
+// FuzzCAB: cabinets of gcab, stored and MSZIP, of makecab, LZX, and built
+// ones (a set's first cabinet, a block that lies, LZX of each kind of
+// block and window), mutated.
 func FuzzCAB(f *testing.F) {
 	fs := map[string][]byte{"INVOICE.EXE": invoiceExe, "a.txt": wordsText(40000), "c.zip": storeZip(f, "d.exe", peBytes)}
 	f.Add(gcab(f, false, fs))
 	f.Add(gcab(f, true, fs))
+	for _, name := range []string{"lzx-makecab-2blocks.cab", "lzx-makecab-verbatim.cab", "lzx-makecab-cp932.cab"} {
+		f.Add(lzxSample(f, name))
+	}
+	f.Add(lzxCab(15, 0, false, "INVOICE.EXE", invoiceExe, "a.txt", wordsText(40000)))
+	f.Add(lzxCab(21, 12000000, true, "setup.exe", x86Like(40000)))
 	f.Add(cabStored(cabNextCabinet, "a.exe", peBytes, "b.txt", []byte("x")))
 	f.Add(cabBuild(0, 0, [][]byte{[]byte("MZ")}, []int{0xffff}, []cabFileRec{{name: "setup.exe", size: 0xffff}}))
 	f.Fuzz(func(t *testing.T, data []byte) { fuzzCabLzh(t, FormatCab, data) })

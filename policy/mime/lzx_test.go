@@ -1,0 +1,499 @@
+package mime
+
+import (
+	"bytes"
+	"crypto/md5"
+	"encoding/binary"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// lzxSampleDir holds cabinets that Microsoft's makecab compressed with LZX
+// (lzx-makecab.txt there says where they come from).
+const lzxSampleDir = "../../testdata/mime/archives"
+
+// lzxGcabTests is where Debian's libgcab-tests puts the cabinets of gcab's
+// test suite, among them one that made libmspack's LZX decoder read
+// before its buffer (CVE-2015-4471).
+const lzxGcabTests = "/usr/libexec/installed-tests/libgcab-1.0"
+
+// lzxSample reads a cabinet of lzxSampleDir.
+func lzxSample(t testing.TB, name string) []byte {
+	t.Helper()
+	a, err := os.ReadFile(filepath.Join(lzxSampleDir, name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a
+}
+
+// cabextractSums runs cabextract -t on a cabinet and returns the MD5 of
+// each file it extracts, in the order of the cabinet's records; a file it
+// cannot extract fails the test.
+func cabextractSums(t testing.TB, a []byte) []string {
+	t.Helper()
+	dir := files(t, map[string][]byte{"a.cab": a})
+	cmd := exec.Command(tool(t, "cabextract"), "-t", "a.cab")
+	cmd.Dir = dir
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("cabextract -t: %v\n%s", err, out)
+	}
+	var sums []string
+	for _, l := range strings.Split(string(out), "\n") {
+		f := strings.Fields(l)
+		if len(f) >= 3 && f[len(f)-2] == "OK" && len(f[len(f)-1]) == 32 {
+			sums = append(sums, f[len(f)-1])
+		}
+	}
+	return sums
+}
+
+// cabSums decodes every file of a cabinet, in the order of its records,
+// and returns their names and MD5s; a file that cannot be read fails the
+// test.
+func cabSums(t testing.TB, a []byte) (names, sums []string) {
+	t.Helper()
+	w, err := openCab(bytes.NewReader(a), int64(len(a)), "a.cab")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for {
+		e, err := w.next()
+		if err == io.EOF {
+			return names, sums
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		rc, err := e.open()
+		if err != nil {
+			t.Fatalf("%s: %v", e.name, err)
+		}
+		b, err := io.ReadAll(rc)
+		if err != nil {
+			t.Fatalf("%s: %v", e.name, err)
+		}
+		if int64(len(b)) != e.size {
+			t.Fatalf("%s: %d bytes, not %d", e.name, len(b), e.size)
+		}
+		s := md5.Sum(b)
+		names, sums = append(names, e.name), append(sums, hex.EncodeToString(s[:]))
+	}
+}
+
+// sameAsCabextract checks that what the reader decodes of each file of a
+// cabinet is what cabextract extracts.
+func sameAsCabextract(t *testing.T, a []byte) []string {
+	t.Helper()
+	names, got := cabSums(t, a)
+	if want := cabextractSums(t, a); fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("files %q decode to %v, cabextract extracts %v", names, got, want)
+	}
+	return names
+}
+
+// cabFolder reads the first CFFOLDER of a cabinet without reserved fields:
+// its typeCompress and its number of CFDATA blocks.
+func cabFolder(a []byte) (method uint16, blocks int) {
+	return binary.LittleEndian.Uint16(a[36+6:]), int(binary.LittleEndian.Uint16(a[36+4:]))
+}
+
+// TestCabLZXMakecab: cabinets that makecab compressed with LZX (window
+// 2^18: verbatim, aligned offset and uncompressed blocks; an aligned block
+// that runs over two data blocks) decode to what cabextract extracts.
+func TestCabLZXMakecab(t *testing.T) {
+	for _, c := range []struct {
+		file, names string
+		blocks      int
+	}{
+		{"lzx-makecab-2blocks.cab", "[empty zero dir1/file1 dir2/file2]", 2},
+		{"lzx-makecab-verbatim.cab", "[file INSTALL random zero]", 1},
+		{"lzx-makecab-cp932.cab", "[表だよ/漢字.txt 表だよ/一覧表.txt]", 1},
+	} {
+		t.Run(c.file, func(t *testing.T) {
+			a := lzxSample(t, c.file)
+			if m, n := cabFolder(a); m != 0x1203 || n != c.blocks {
+				t.Fatalf("folder of method %#x in %d blocks", m, n)
+			}
+			if names := sameAsCabextract(t, a); fmt.Sprint(names) != c.names {
+				t.Errorf("names %q", names)
+			}
+		})
+	}
+}
+
+// lzxWriter writes an LZX bit stream: 16-bit little-endian words, each
+// from its most significant bit.
+type lzxWriter struct {
+	out []byte
+	acc uint32
+	n   uint
+}
+
+func (w *lzxWriter) bits(v uint32, n uint) {
+	for n > 0 {
+		k := min(n, 16-w.n)
+		w.acc = w.acc<<k | (v>>(n-k))&(1<<k-1)
+		w.n += k
+		n -= k
+		if w.n == 16 {
+			w.out = append(w.out, byte(w.acc), byte(w.acc>>8))
+			w.acc, w.n = 0, 0
+		}
+	}
+}
+
+// align pads to the next 16-bit boundary.
+func (w *lzxWriter) align() {
+	if w.n > 0 {
+		w.bits(0, 16-w.n)
+	}
+}
+
+// take returns the bytes written so far and starts anew.
+func (w *lzxWriter) take() []byte {
+	b := w.out
+	w.out = nil
+	return b
+}
+
+// lzxCode is a complete canonical prefix code of n symbols, every
+// length ⌈log2 n⌉ or one less: its lengths and codes.
+func lzxCode(n int) (lens []uint8, codes []uint32) {
+	l := 1
+	for 1<<l < n {
+		l++
+	}
+	short := 1<<l - n // symbols one bit shorter
+	lens = make([]uint8, n)
+	for i := range lens {
+		lens[i] = uint8(l)
+		if i < short {
+			lens[i] = uint8(l - 1)
+		}
+	}
+	codes = make([]uint32, n)
+	code := uint32(0)
+	for length := 1; length <= 16; length++ {
+		for s, sl := range lens {
+			if int(sl) == length {
+				codes[s] = code
+				code++
+			}
+		}
+		code <<= 1
+	}
+	return lens, codes
+}
+
+// lzxPutLens writes lens as differences from prev through a pretree, one
+// symbol each, and makes prev lens.
+func lzxPutLens(w *lzxWriter, prev, lens []uint8) {
+	pl, pc := lzxCode(lzxPretreeSyms)
+	for _, l := range pl {
+		w.bits(uint32(l), 4)
+	}
+	for i, l := range lens {
+		z := (int(prev[i]) - int(l) + 17) % 17
+		w.bits(pc[z], uint(pl[z]))
+		prev[i] = l
+	}
+}
+
+// lzxEncode is a small LZX compressor for the tests (the tools at hand
+// write no LZX): data in frames of 32 KiB, one CFDATA block each, every
+// frame one verbatim block (with greedy matches as far back as the window
+// allows, across frames and around the window) or, when stored is set,
+// one uncompressed block for all. intel is the E8 translation size the
+// stream's header gives (0: none).
+func lzxEncode(data []byte, bits int, intel uint32, stored bool) (blocks [][]byte, claims []int) {
+	w := &lzxWriter{}
+	if intel != 0 {
+		w.bits(1, 1)
+		w.bits(intel>>16, 16)
+		w.bits(intel&0xffff, 16)
+	} else {
+		w.bits(0, 1)
+	}
+	frames := func(yield func(at, n int) bool) {
+		for at := 0; at < len(data); at += lzxFrame {
+			if !yield(at, min(lzxFrame, len(data)-at)) {
+				return
+			}
+		}
+	}
+	if stored {
+		w.bits(lzxUncompressed, 3)
+		w.bits(uint32(len(data)), 24)
+		w.bits(0, 16-w.n) // 1 to 16 bits of padding
+		for range 3 {
+			w.out = binary.LittleEndian.AppendUint32(w.out, 1)
+		}
+		for at, n := range frames {
+			w.out = append(w.out, data[at:at+n]...)
+			if at+n == len(data) && n%2 == 1 {
+				w.out = append(w.out, 0)
+			}
+			blocks, claims = append(blocks, w.take()), append(claims, n)
+		}
+		return blocks, claims
+	}
+	nmain := lzxNumChars + lzxSlots[bits]*8
+	ml, mc := lzxCode(nmain)
+	ll, lc := lzxCode(lzxLengthSyms)
+	prevMain, prevLen := make([]uint8, nmain), make([]uint8, lzxLengthSyms)
+	maxOff := 1<<bits - 3
+	head := map[[3]byte]int{} // the last position of each 3 bytes
+	for at, n := range frames {
+		w.bits(lzxVerbatim, 3)
+		w.bits(uint32(n), 24)
+		lzxPutLens(w, prevMain[:lzxNumChars], ml[:lzxNumChars])
+		lzxPutLens(w, prevMain[lzxNumChars:], ml[lzxNumChars:])
+		lzxPutLens(w, prevLen, ll)
+		for i := at; i < at+n; {
+			length, off := 0, 0
+			if i+3 <= at+n {
+				var k [3]byte
+				copy(k[:], data[i:])
+				if j, ok := head[k]; ok && i-j <= maxOff {
+					for length < 257 && i+length < at+n && data[j+length] == data[i+length] {
+						length++
+					}
+					off = i - j
+				}
+				head[k] = i
+			}
+			if length < 3 {
+				w.bits(mc[data[i]], uint(ml[data[i]]))
+				i++
+				continue
+			}
+			f := uint32(off + 2)
+			slot := 3
+			for slot+1 < len(lzxPositionBase) && lzxPositionBase[slot+1] <= f {
+				slot++
+			}
+			sym := lzxNumChars + slot*8 + min(length-2, 7)
+			w.bits(mc[sym], uint(ml[sym]))
+			if length-2 >= 7 {
+				w.bits(lc[length-9], uint(ll[length-9]))
+			}
+			w.bits(f-lzxPositionBase[slot], uint(lzxExtraBits[slot]))
+			for k := i + 1; k < i+length && k+3 <= len(data); k++ {
+				var h [3]byte
+				copy(h[:], data[k:])
+				head[h] = k
+			}
+			i += length
+		}
+		w.align()
+		blocks, claims = append(blocks, w.take()), append(claims, n)
+	}
+	return blocks, claims
+}
+
+// lzxCab is a cabinet of one LZX folder of the given window, compressed
+// by lzxEncode, holding the files given as name, content pairs.
+func lzxCab(bits int, intel uint32, stored bool, fs ...any) []byte {
+	var data []byte
+	var recs []cabFileRec
+	for i := 0; i < len(fs); i += 2 {
+		b := fs[i+1].([]byte)
+		recs = append(recs, cabFileRec{name: fs[i].(string), size: uint32(len(b)), off: uint32(len(data)), attrs: 0x20})
+		data = append(data, b...)
+	}
+	blocks, claims := lzxEncode(data, bits, intel, stored)
+	return cabBuild(0, 3|uint16(bits)<<8, blocks, claims, recs)
+}
+
+// x86Like returns n bytes of what E8 translation is for: call
+// instructions (E8 and a 32-bit operand) between other bytes, some
+// operands within the translation size, some not, and repeats.
+func x86Like(n int) []byte {
+	r := rand.New(rand.NewPCG(3, 4))
+	var b []byte
+	for len(b) < n {
+		switch r.IntN(4) {
+		case 0:
+			b = binary.LittleEndian.AppendUint32(append(b, 0xe8), uint32(r.Int32N(1<<20)-1<<10))
+		case 1:
+			b = append(b, 0x55, 0x8b, 0xec, 0x83, 0xec, 0x10)
+		case 2:
+			b = append(b, byte(r.IntN(256)))
+		default:
+			if len(b) > 64 {
+				k := r.IntN(len(b) - 32)
+				b = append(b, b[k:k+32]...)
+			}
+		}
+	}
+	return b[:n]
+}
+
+// TestCabLZXWindows: LZX folders of the smallest and the largest window
+// and one between, over several data blocks, with matches that reach back
+// across blocks and around the window, and uncompressed blocks that run
+// over data blocks, decode to what cabextract extracts.
+func TestCabLZXWindows(t *testing.T) {
+	text := wordsText(300 << 10) // more than the 2^15 and 2^18 windows
+	for _, bits := range []int{15, 18, 21} {
+		for _, stored := range []bool{false, true} {
+			t.Run(fmt.Sprintf("2^%d stored=%v", bits, stored), func(t *testing.T) {
+				a := lzxCab(bits, 0, stored, "INVOICE.EXE", invoiceExe, "a.txt", text, "b.txt", []byte("odd\n"))
+				if _, n := cabFolder(a); n < 10 {
+					t.Fatalf("%d data blocks", n)
+				}
+				if !stored && len(a) > len(text)/2 {
+					t.Fatalf("%d bytes: the encoder found few matches", len(a))
+				}
+				sameAsCabextract(t, a)
+			})
+		}
+	}
+}
+
+// TestCabLZXTranslation: the E8 translation of x86 code is undone with
+// the stream's translation size, frame by frame, as cabextract undoes it;
+// the decoded bytes are not the stream's.
+func TestCabLZXTranslation(t *testing.T) {
+	code := x86Like(100 << 10)
+	for _, stored := range []bool{false, true} {
+		a := lzxCab(16, 12000000, stored, "setup.exe", code)
+		sameAsCabextract(t, a)
+		if _, sums := cabSums(t, a); sums[0] == fmt.Sprintf("%x", md5.Sum(code)) {
+			t.Errorf("stored=%v: nothing translated", stored)
+		}
+	}
+}
+
+// TestCabLZXExecutable: an executable in an LZX folder is found by its
+// content, in a cabinet attached to a message, as in a stored or MSZIP
+// one; cabextract extracts the cabinet.
+func TestCabLZXExecutable(t *testing.T) {
+	a := lzxCab(21, 0, false, "INVOICE.EXE", invoiceExe, "readme.txt", []byte("read me\n"), "docs/請求書.exe", peBytes)
+	sameAsCabextract(t, a)
+	check(t, inspect(t, a, "a.cab", DefaultLimits()), "[cab]\nINVOICE.EXE pe\nreadme.txt\ndocs/請求書.exe pe\n", "")
+	msg := "From: a@example.jp\r\nTo: b@example.jp\r\nSubject: invoice\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"b\"\r\n\r\n" +
+		"--b\r\nContent-Type: text/plain\r\n\r\nSee attached.\r\n" +
+		"--b\r\nContent-Type: application/vnd.ms-cab-compressed; name=\"invoice.cab\"\r\nContent-Transfer-Encoding: base64\r\n\r\n" +
+		b64enc(a) + "\r\n--b--\r\n"
+	lim := DefaultLimits()
+	lim.TempDir = t.TempDir()
+	res, err := Inspect(strings.NewReader(msg), lim)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Attachments) != 1 || listing(res.Attachments[0].Archive) != "[cab]\nINVOICE.EXE pe\nreadme.txt\ndocs/請求書.exe pe\n" || len(res.Uninspected) != 0 {
+		t.Errorf("attachments %+v, gaps %s", res.Attachments, gaps(res))
+	}
+}
+
+// TestCabLZXHostile: an LZX stream cut short, corrupted, or of a window
+// LZX has not, is a gap of the files it holds, with its reason.
+func TestCabLZXHostile(t *testing.T) {
+	const gap = `archive: part 1: attachment "a.cab" > "%s": cannot be read: %s`
+	twoBlocks := lzxSample(t, "lzx-makecab-2blocks.cab")
+	dataAt := int(binary.LittleEndian.Uint32(twoBlocks[36:]))
+	t.Run("truncated", func(t *testing.T) {
+		// The second data block of makecab's cabinet keeps 2 of its bytes.
+		a := bytes.Clone(twoBlocks)
+		second := dataAt + 8 + int(binary.LittleEndian.Uint16(a[dataAt+4:]))
+		binary.LittleEndian.PutUint16(a[second+4:], 2)
+		// The first 32 KiB of zero, in the first block, are its head;
+		// the files after it are out of reach.
+		check(t, inspect(t, a, "a.cab", DefaultLimits()), "[cab]\nempty\nzero\ndir1/file1\ndir2/file2\n",
+			fmt.Sprintf(gap, "dir1/file1", "corrupt: LZX data block ends before its frame")+"; "+
+				fmt.Sprintf(gap, "dir2/file2", "corrupt: LZX data block ends before its frame"))
+		// A stream the encoder cut: the last data block loses its end.
+		b := lzxCab(15, 0, false, "setup.exe", invoiceExe)
+		at := dataAtOf(b)
+		n := int(binary.LittleEndian.Uint16(b[at+4:]))
+		binary.LittleEndian.PutUint16(b[at+4:], uint16(n/2))
+		check(t, inspect(t, b[:at+8+n/2], "a.cab", DefaultLimits()), "[cab]\nsetup.exe\n",
+			fmt.Sprintf(gap, "setup.exe", "corrupt: LZX data block ends before its frame"))
+	})
+	t.Run("corrupted", func(t *testing.T) {
+		// One byte of the first data block changed: the block type, the
+		// code lengths of a tree, a match's offset, a match's length.
+		for at, want := range map[int]string{
+			5:  "corrupt: LZX block type 0",
+			20: "corrupt: LZX code lengths that are no prefix code",
+			76: "corrupt: LZX match at offset 1 before the start of the stream or the window",
+			80: "corrupt: LZX match of 257 bytes runs past its block or frame",
+		} {
+			a := bytes.Clone(twoBlocks)
+			a[dataAt+8+at] ^= 0xa5
+			check(t, inspect(t, a, "a.cab", DefaultLimits()), "[cab]\nempty\nzero\ndir1/file1\ndir2/file2\n",
+				fmt.Sprintf(gap, "zero", want)+"; "+fmt.Sprintf(gap, "dir1/file1", want)+"; "+fmt.Sprintf(gap, "dir2/file2", want))
+		}
+		// Every byte of the stream flipped in turn: a gap or the same
+		// listing, never a panic.
+		for i := dataAt + 8; i < len(twoBlocks); i++ {
+			a := bytes.Clone(twoBlocks)
+			a[i] ^= 0xa5
+			if res := inspect(t, a, "a.cab", DefaultLimits()); strings.Contains(gaps(res), "reader failed") {
+				t.Fatalf("byte %d: %s", i, gaps(res))
+			}
+		}
+	})
+	t.Run("window", func(t *testing.T) {
+		for bits, want := range map[uint16]string{14: "corrupt: LZX window of 2^14 bytes", 22: "corrupt: LZX window of 2^22 bytes"} {
+			a := bytes.Clone(twoBlocks)
+			binary.LittleEndian.PutUint16(a[36+6:], 3|bits<<8)
+			check(t, inspect(t, a, "a.cab", DefaultLimits()), "[cab]\nempty\nzero\ndir1/file1\ndir2/file2\n",
+				fmt.Sprintf(gap, "empty", want)+"; "+fmt.Sprintf(gap, "zero", want)+"; "+fmt.Sprintf(gap, "dir1/file1", want)+"; "+fmt.Sprintf(gap, "dir2/file2", want))
+		}
+	})
+	t.Run("gcab CVE-2015-4471", func(t *testing.T) {
+		if testing.Short() {
+			t.Skip("needs libgcab-tests: run without -short")
+		}
+		a, err := os.ReadFile(filepath.Join(lzxGcabTests, "CVE-2015-4471.cab"))
+		if err != nil {
+			t.Fatalf("%v: run bash testdata/install-deps.sh as root to install libgcab-tests", err)
+		}
+		if m, _ := cabFolder(a); m&0xf != 3 {
+			t.Fatalf("method %#x", m)
+		}
+		res := inspect(t, a, "a.cab", DefaultLimits())
+		if len(res.Uninspected) == 0 || strings.Contains(gaps(res), "reader failed") {
+			t.Errorf("listing %s gaps %s", listing(res.Attachments[0].Archive), gaps(res))
+		}
+	})
+}
+
+// dataAtOf is the offset of the first CFDATA of a cabinet of one folder
+// without reserved fields.
+func dataAtOf(a []byte) int { return int(binary.LittleEndian.Uint32(a[36:])) }
+
+// BenchmarkCabLZX decodes 4 MiB of text from an LZX folder of window 2^21.
+func BenchmarkCabLZX(b *testing.B) {
+	text := wordsText(4 << 20)
+	a := lzxCab(21, 12000000, false, "a.txt", text)
+	b.SetBytes(int64(len(text)))
+	for b.Loop() {
+		w, err := openCab(bytes.NewReader(a), int64(len(a)), "a.cab")
+		if err != nil {
+			b.Fatal(err)
+		}
+		e, err := w.next()
+		if err != nil {
+			b.Fatal(err)
+		}
+		rc, err := e.open()
+		if err != nil {
+			b.Fatal(err)
+		}
+		if n, err := io.Copy(io.Discard, rc); err != nil || n != int64(len(text)) {
+			b.Fatalf("%d bytes, %v", n, err)
+		}
+	}
+}
