@@ -339,17 +339,6 @@ var (
 // japaneseText is a body that no text rule objects to.
 const japaneseText = "いつもお世話になっております。\r\n見積書をお送りします。ご確認ください。\r\n"
 
-// Former names, still used by rule_alone_test.go and the PPAP tests of 7z
-// and rar.
-var (
-	rtClient         = outsider
-	rtEnv            = quietEnv
-	rtEngine         = newEngine
-	rtHeaders        = headersOf
-	rtStream         = feed
-	rtExpect         = expect
-	rtExpectContinue = expectContinue
-	rtStartClamd     = startClamd
-	rtStartDNS       = startDNS
-	rtPartsMail      = partsMail
-)
+// rtExpect is expect's former name, still used by the PPAP tests of 7z and
+// rar.
+var rtExpect = expect
