@@ -124,23 +124,3 @@ func TestRateLimitStoreErrors(t *testing.T) {
 		}
 	}
 }
-
-// TestEnvPrunePolicies: the Redis client of a [[policy]] block's own store
-// outlives a reload that keeps the block.
-func TestEnvPrunePolicies(t *testing.T) {
-	env := &Env{}
-	defer env.Close()
-	c := mustParse(t, `[[policy]]
-recipients = ["*@a.example"]
-[policy.rules.rate_limit]
-limit = 3
-store = { nodes = ["127.0.0.1:1"] }
-`)
-	envEngine(t, c, env)
-	if err := env.Prune(c); err != nil {
-		t.Fatal(err)
-	}
-	if _, ok := env.redis[redisKey("redis+cluster://127.0.0.1:1", c.Policies[0].Rules.RateLimit.Timeout.D())]; !ok || len(env.redis) != 1 {
-		t.Errorf("clients after a prune that keeps the policy's store: %v", env.redis)
-	}
-}
