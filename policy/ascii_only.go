@@ -22,6 +22,8 @@ func (c *AsciiOnlyConfig) setDefaults() {
 
 func (c *AsciiOnlyConfig) validate() []*ConfigError { return c.TextSwitch.validate() }
 
+func (c *AsciiOnlyConfig) needs() Needs { return c.TextSwitch.needs("where") }
+
 func (c *AsciiOnlyConfig) build(*Env) (Rule, error) { return &asciiOnly{c.parts()}, nil }
 
 // asciiOnly judges the subject at end of headers, so that such mail is
@@ -76,8 +78,11 @@ func (s TextSwitch) validate() []*ConfigError {
 	return nil
 }
 
-// judgesContent: the body text is read from the inspection.
-func (s TextSwitch) judgesContent() bool { return s.Body }
+// needs: the subject is judged at end of headers, the body text at end of
+// body, from the inspection; the hits give vars.
+func (s TextSwitch) needs(vars ...string) Needs {
+	return Needs{Stages: s.parts().Stages(), Vars: vars, Inspection: s.Body}
+}
 
 func (s TextSwitch) parts() textParts { return textParts{subject: s.Subject, body: s.Body} }
 

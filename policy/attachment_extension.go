@@ -68,7 +68,9 @@ func (c *AttachmentExtensionConfig) validate() []*ConfigError {
 	return errs
 }
 
-func (c *AttachmentExtensionConfig) judgesContent() bool { return true }
+func (c *AttachmentExtensionConfig) needs() Needs {
+	return Needs{Stages: []Stage{StageEOB}, Vars: []string{"filename"}, Inspection: true, CrossCheck: true, Derive: true}
+}
 
 // crossCheck: with encrypted_archive on, encrypted archives are its alone.
 func (c *AttachmentExtensionConfig) crossCheck(rules *RulesConfig) (string, string) {

@@ -17,7 +17,9 @@ func (c *AttachmentNoExtensionConfig) setDefaults() {
 
 func (c *AttachmentNoExtensionConfig) validate() []*ConfigError { return nil }
 
-func (c *AttachmentNoExtensionConfig) judgesContent() bool { return true }
+func (c *AttachmentNoExtensionConfig) needs() Needs {
+	return Needs{Stages: []Stage{StageEOB}, Vars: []string{"filename"}, Inspection: true}
+}
 
 func (c *AttachmentNoExtensionConfig) build(*Env) (Rule, error) { return attachmentNoExtension{}, nil }
 

@@ -45,7 +45,9 @@ func (c *AttachmentSizeConfig) validate() []*ConfigError {
 	return errs
 }
 
-func (c *AttachmentSizeConfig) judgesContent() bool { return true }
+func (c *AttachmentSizeConfig) needs() Needs {
+	return Needs{Stages: []Stage{StageEOB}, Vars: []string{"filename", "size", "limit"}, Inspection: true}
+}
 
 func (c *AttachmentSizeConfig) build(*Env) (Rule, error) {
 	return &attachmentSize{max: c.Max, total: c.MaxTotal, overrides: c.overrides}, nil

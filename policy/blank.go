@@ -20,6 +20,8 @@ func (c *BlankConfig) setDefaults() {
 
 func (c *BlankConfig) validate() []*ConfigError { return c.TextSwitch.validate() }
 
+func (c *BlankConfig) needs() Needs { return c.TextSwitch.needs("where") }
+
 func (c *BlankConfig) build(*Env) (Rule, error) { return &blank{c.parts()}, nil }
 
 // blank judges the subject at end of headers and the body at end of body.

@@ -416,8 +416,8 @@ func (c *Config) deriveTable(t ruleConfig, set func(key string) bool, fresh bool
 	if set("action") && !set("reply") && rc.Action == Tempfail {
 		rc.Reply = temporary(rc.Reply)
 	}
-	if d, ok := t.(deriver); ok {
-		d.derive(set)
+	if t.needs().Derive {
+		t.(deriver).derive(set)
 	}
 }
 

@@ -99,8 +99,10 @@ func (c *DNSBLConfig) validate() []*ConfigError {
 	return errs
 }
 
-// needsNetwork: the lists are asked through DNS.
-func (c *DNSBLConfig) needsNetwork() bool { return true }
+// needs: the lists are asked through DNS.
+func (c *DNSBLConfig) needs() Needs {
+	return Needs{Stages: dnsblStages(c.RefuseAt == "rcpt"), Vars: []string{"zones", "txt"}, Network: true, Derive: true}
+}
 
 func (c *DNSBLConfig) build(env *Env) (Rule, error) {
 	return &dnsblRule{
@@ -129,8 +131,10 @@ func (r *dnsblRule) Name() string { return "dnsbl" }
 
 // Stages: the lookup is made at connect; refused at RCPT, the verdict is
 // given there (the engine keeps it for the connection).
-func (r *dnsblRule) Stages() []Stage {
-	if r.atRcpt {
+func (r *dnsblRule) Stages() []Stage { return dnsblStages(r.atRcpt) }
+
+func dnsblStages(atRcpt bool) []Stage {
+	if atRcpt {
 		return []Stage{StageConnect, StageRcpt}
 	}
 	return []Stage{StageConnect}

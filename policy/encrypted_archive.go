@@ -95,10 +95,13 @@ func (c *EncryptedArchiveConfig) pairsInRedis() bool {
 	return c.Enabled && c.Mode == "pair" && !c.Store.memory()
 }
 
-func (c *EncryptedArchiveConfig) judgesContent() bool { return true }
-
-// needsNetwork: pairs kept in Redis.
-func (c *EncryptedArchiveConfig) needsNetwork() bool { return c.pairsInRedis() }
+// needs: the rule reads the inspection; its pairing, redaction and
+// commit serve pair mode (in mode judge they do nothing); pairs kept in
+// Redis need the network.
+func (c *EncryptedArchiveConfig) needs() Needs {
+	return Needs{Stages: []Stage{StageEOB}, Vars: []string{"filename"}, Inspection: true,
+		Commit: true, Redaction: true, Pairing: true, Network: c.pairsInRedis(), Derive: true}
+}
 
 func (c *EncryptedArchiveConfig) build(env *Env) (Rule, error) {
 	r := &encryptedArchive{pair: c.Mode == "pair", timeout: c.PairTimeout.D(), pairReply: c.PairReply,

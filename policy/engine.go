@@ -47,18 +47,40 @@ type boundRule struct {
 	errorReply Reply
 	stream     int // index of its stream in the message, -1 if it reads none
 
-	// What the rule also is, asserted once rather than for every message.
-	content   bool      // it reads the inspection (its table's judgesContent)
-	streamer  Streamer  // nil if it is none
-	committer Committer // nil if it is none
+	// What its table declares it needs, and the methods that serve it,
+	// asserted once rather than for every message.
+	needs     Needs
+	streamer  Streamer  // nil unless needs.Stream
+	committer Committer // nil unless needs.Commit
+	redactor  redactor  // nil unless needs.Redaction
+	pairer    pairer    // nil unless needs.Pairing
 }
 
-// classify records what kinds of rule b's Rule also is, and whether its
-// table says it reads the inspection.
-func (b *boundRule) classify(cfg ruleConfig) {
-	b.content = judgesContent(cfg)
-	b.streamer, _ = b.Rule.(Streamer)
-	b.committer, _ = b.Rule.(Committer)
+// classify gives b what the table cfg declares it needs, and the methods
+// that serve it; it fails when the rule and the declaration disagree. A
+// rule without a table (nil, a test's fake) needs only its stages.
+func (b *boundRule) classify(cfg ruleConfig) error {
+	b.needs = Needs{Stages: b.Rule.Stages()}
+	if cfg != nil {
+		b.needs = cfg.needs()
+		if err := checkServed(b.needs, b.Rule); err != nil {
+			return err
+		}
+	}
+	b.stages = b.needs.Stages
+	if b.needs.Stream {
+		b.streamer = b.Rule.(Streamer)
+	}
+	if b.needs.Commit {
+		b.committer = b.Rule.(Committer)
+	}
+	if b.needs.Redaction {
+		b.redactor = b.Rule.(redactor)
+	}
+	if b.needs.Pairing {
+		b.pairer = b.Rule.(pairer)
+	}
+	return nil
 }
 
 // NewEngine builds the rules of a validated configuration.
@@ -101,21 +123,20 @@ func (e *Engine) buildSet(name string, rules *RulesConfig, order []string, env *
 			}
 			built[t.cfg] = r
 		}
-		b := &boundRule{Rule: r, name: t.name, stages: r.Stages(), action: rc.Action, reply: rc.Reply,
+		b := &boundRule{Rule: r, name: t.name, action: rc.Action, reply: rc.Reply,
 			dryRun: rc.DryRun || e.cfg.Mode == "dry-run", onError: rc.OnError, errorReply: rc.ErrorReply, stream: -1}
-		b.classify(t.cfg)
+		if err := b.classify(t.cfg); err != nil {
+			return nil, fmt.Errorf("%s: %w", t.key, err)
+		}
 		for _, s := range b.stages {
 			e.needs[s] = true
 		}
-		if _, ok := r.(Streamer); ok {
+		if b.needs.Stream {
 			b.stream = set.streams
 			set.streams++
 			e.needs[StageEOH], e.needs[StageEOB] = true, true
 		}
-		if b.content && slices.Contains(b.stages, StageEOB) {
-			set.inspects = true
-		}
-		if ps, ok := r.(interface{ scansParts() bool }); ok && ps.scansParts() {
+		if (b.needs.Inspection && slices.Contains(b.stages, StageEOB)) || b.needs.Parts == EveryPart {
 			set.inspects = true
 		}
 		set.rules = append(set.rules, b)
@@ -125,16 +146,16 @@ func (e *Engine) buildSet(name string, rules *RulesConfig, order []string, env *
 }
 
 // inspectionFirst moves the rule that judges what could not be read (see
-// the registry's gaps tag) before the first other rule that judges the
+// Needs.Gaps) before the first other rule that judges the
 // inspection, whatever the file's order, so that the reply to a message
 // that could not be read completely says so.
 func inspectionFirst(rules []*boundRule) []*boundRule {
 	at, first := -1, -1
 	for i, r := range rules {
-		if !r.content {
+		if !r.needs.Inspection {
 			continue
 		}
-		if judgesGaps(r.name) {
+		if r.needs.Gaps {
 			at = i
 		} else if first < 0 {
 			first = i
@@ -411,7 +432,7 @@ func (e *Engine) exemptRecipient(ctx context.Context, m *Message) bool {
 // holds for the rest of the message.
 func (e *Engine) evaluate(ctx context.Context, r *boundRule, stage Stage, m *Message) (v Verdict, whole, ok bool) {
 	var err error
-	if r.content && stage == StageEOB {
+	if r.needs.Inspection && stage == StageEOB {
 		err = e.inspect(ctx, m)
 	}
 	var hit Hit
@@ -449,19 +470,12 @@ func (e *Engine) evaluate(ctx context.Context, r *boundRule, stage Stage, m *Mes
 	return v, hit.WholeMessage, true
 }
 
-// redactor is a rule that knows what a password looks like (PPAP
-// pairing): the reasons of the policy's verdicts, which quote subjects and
-// body text in log lines and headers, go through it.
-type redactor interface {
-	redact(reason string) string
-}
-
 // redact returns reason with what the policy's rules take for passwords
 // hidden.
 func (s *ruleSet) redact(reason string) string {
 	for _, r := range s.rules {
-		if x, ok := r.Rule.(redactor); ok {
-			reason = x.redact(reason)
+		if r.redactor != nil {
+			reason = r.redactor.redact(reason)
 		}
 	}
 	return reason
@@ -493,7 +507,7 @@ func (e *Engine) check(ctx context.Context, r *boundRule, stage Stage, m *Messag
 	}()
 	if s := r.streamer; s != nil && stage == StageEOB {
 		if st := m.takeStream(r.stream); st != nil {
-			if sc, ok := st.sink.(partScanner); ok && (sc.needsParts() || m.state.inspection != nil) {
+			if p := r.needs.Parts; st.sink != nil && (p == EveryPart || p == PartsIfInspected && m.state.inspection != nil) {
 				// The inspection hands the parts over: it must be done.
 				if err := e.inspect(ctx, m); err != nil {
 					return Hit{}, err
@@ -503,15 +517,6 @@ func (e *Engine) check(ctx context.Context, r *boundRule, stage Stage, m *Messag
 		}
 	}
 	return r.Check(ctx, stage, m)
-}
-
-// partScanner is the stream of a rule that the inspection hands parts to.
-// needsParts says whether the rule judges nothing without them (the virus
-// rule in parts mode); else it takes only the parts that only the
-// inspection can give it (decrypted archive entries), if it runs.
-type partScanner interface {
-	mime.Scanner
-	needsParts() bool
 }
 
 // errorVerdict applies a rule's on_error outcome; ok is false when the

@@ -2,18 +2,6 @@ package policy
 
 import "slices"
 
-// networked is a rule configuration that may ask a server to decide (a
-// DNSBL, clamd, a Redis store), as its settings say.
-type networked interface {
-	needsNetwork() bool
-}
-
-// needsNetwork reports whether a rule table asks a server to decide.
-func needsNetwork(t ruleConfig) bool {
-	n, ok := t.(networked)
-	return ok && n.needsNetwork()
-}
-
 // Offline turns off, in the top-level rules and in every policy, the
 // rules that need the network, and returns their names: `sekisho scan`
 // runs without them unless asked, and shows them as not run.
@@ -21,7 +9,7 @@ func (c *Config) Offline() []string {
 	var off []string
 	disable := func(rules *RulesConfig) {
 		for _, t := range rules.tables(nil) {
-			if rc := t.cfg.common(); rc.Enabled && needsNetwork(t.cfg) {
+			if rc := t.cfg.common(); rc.Enabled && t.cfg.needs().Network {
 				rc.Enabled = false
 				if !slices.Contains(off, t.name) {
 					off = append(off, t.name)

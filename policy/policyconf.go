@@ -194,10 +194,15 @@ func (c *Config) validatePolicies() []*ConfigError {
 			}
 		}
 		for _, name := range p.own {
-			switch when := decidesBefore(name); {
-			case when == "connect":
+			e, _ := entryOf(name)
+			c := p.Rules.get(e)
+			if c == nil {
+				continue
+			}
+			switch when, early := decidesBefore(c); {
+			case early && when == StageConnect:
 				bad(".rules."+name, "%s decides when the client connects, before any recipient is known: it cannot differ by policy", name)
-			case when != "" && len(p.Kinds) > 0:
+			case early && len(p.Kinds) > 0:
 				bad(".rules."+name, "%s decides at RCPT, before the headers show the kind of mail: it cannot differ by kind; choose such mail by senders in a block of its own", name)
 			}
 		}

@@ -69,8 +69,10 @@ func (c *RateLimitConfig) validate() []*ConfigError {
 	return append(errs, c.Store.validate()...)
 }
 
-// needsNetwork: counts kept in Redis.
-func (c *RateLimitConfig) needsNetwork() bool { return !c.Store.memory() }
+// needs: the rule counts accepted mail, in Redis through the network.
+func (c *RateLimitConfig) needs() Needs {
+	return Needs{Stages: []Stage{StageRcpt}, Vars: []string{"count", "limit", "window"}, Commit: true, Network: !c.Store.memory(), Derive: true}
+}
 
 func (c *RateLimitConfig) build(env *Env) (Rule, error) {
 	r := &rateLimit{kind: c.Key, limit: c.Limit, window: c.Window.D(), secret: []byte(c.KeySecret), metrics: env.Metrics}

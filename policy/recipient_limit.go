@@ -28,6 +28,10 @@ func (c *RecipientLimitConfig) validate() []*ConfigError {
 	return nil
 }
 
+func (c *RecipientLimitConfig) needs() Needs {
+	return Needs{Stages: recipientLimitStages(c.CountHeaders), Vars: []string{"count", "limit"}}
+}
+
 func (c *RecipientLimitConfig) build(*Env) (Rule, error) {
 	return &recipientLimit{max: c.Max, headers: c.CountHeaders}, nil
 }
@@ -44,8 +48,10 @@ type recipientLimit struct {
 
 func (r *recipientLimit) Name() string { return "recipient_limit" }
 
-func (r *recipientLimit) Stages() []Stage {
-	if r.headers {
+func (r *recipientLimit) Stages() []Stage { return recipientLimitStages(r.headers) }
+
+func recipientLimitStages(headers bool) []Stage {
+	if headers {
 		return []Stage{StageRcpt, StageEOH}
 	}
 	return []Stage{StageRcpt}

@@ -13,38 +13,28 @@ import (
 // builds the rule. The order of the fields is the order in which the rules
 // of one stage are evaluated when the file does not decide (see Order).
 // Adding a rule is adding its file, with its configuration type, and one
-// field here. The field's tags say what the engine needs to know of the
-// rule beyond its table:
-//
-//   - decides: "connect" or "rcpt" for a rule that decides before the
-//     headers are known; a [[policy]] block chosen later, by sender at RCPT
-//     or by kind of mail at end of headers, cannot change it.
-//   - vars: the placeholders its hits give its replies, besides the common
-//     ones and {reason}, which every rule gives (-check refuses others).
-//   - gaps: "content" for the rule that judges what could not be read: it
-//     is turned on, with its defaults, wherever a rule that judges the
-//     content is on without it, and it runs before the other content
-//     rules, so that the reply to a message not read completely says so.
-//   - formerly: the rule a former table name stands for.
+// field here. What the rule needs of the engine beyond its table is
+// declared by the table's needs method (see Needs). The one tag besides
+// toml is formerly: the rule a former table name stands for.
 //
 // A table that is present turns its rule on (enabled = false turns it off
 // again); an absent table leaves the rule off.
 type RulesConfig struct {
-	DNSBL                 *DNSBLConfig                 `toml:"dnsbl" decides:"connect" vars:"zones,txt"`
-	SendOnly              *SendOnlyConfig              `toml:"send_only" decides:"rcpt" vars:""`
-	RecipientLimit        *RecipientLimitConfig        `toml:"recipient_limit" decides:"rcpt" vars:"count,limit"`
-	RateLimit             *RateLimitConfig             `toml:"rate_limit" decides:"rcpt" vars:"count,limit,window"`
-	AsciiOnly             *AsciiOnlyConfig             `toml:"ascii_only" vars:"where"`
-	Blank                 *BlankConfig                 `toml:"blank" vars:"where"`
-	AttachmentSize        *AttachmentSizeConfig        `toml:"attachment_size" vars:"filename,size,limit"`
-	AttachmentExtension   *AttachmentExtensionConfig   `toml:"attachment_extension" vars:"filename"`
-	AttachmentNoExtension *AttachmentNoExtensionConfig `toml:"attachment_no_extension" vars:"filename"`
-	EncryptedArchive      *EncryptedArchiveConfig      `toml:"encrypted_archive" vars:"filename"`
-	Uninspectable         *UninspectableConfig         `toml:"uninspectable" vars:"" gaps:"content"`
-	Virus                 *VirusConfig                 `toml:"virus" vars:"virus,filename"`
+	DNSBL                 *DNSBLConfig                 `toml:"dnsbl"`
+	SendOnly              *SendOnlyConfig              `toml:"send_only"`
+	RecipientLimit        *RecipientLimitConfig        `toml:"recipient_limit"`
+	RateLimit             *RateLimitConfig             `toml:"rate_limit"`
+	AsciiOnly             *AsciiOnlyConfig             `toml:"ascii_only"`
+	Blank                 *BlankConfig                 `toml:"blank"`
+	AttachmentSize        *AttachmentSizeConfig        `toml:"attachment_size"`
+	AttachmentExtension   *AttachmentExtensionConfig   `toml:"attachment_extension"`
+	AttachmentNoExtension *AttachmentNoExtensionConfig `toml:"attachment_no_extension"`
+	EncryptedArchive      *EncryptedArchiveConfig      `toml:"encrypted_archive"`
+	Uninspectable         *UninspectableConfig         `toml:"uninspectable"`
+	Virus                 *VirusConfig                 `toml:"virus"`
 
 	// Former names, read as the rule they name now.
-	MimeLimits *UninspectableConfig `toml:"mime_limits" formerly:"uninspectable" vars:"" gaps:"content"`
+	MimeLimits *UninspectableConfig `toml:"mime_limits" formerly:"uninspectable"`
 }
 
 // ruleConfig is what every [rules.NAME] table type provides.
@@ -60,46 +50,32 @@ type ruleConfig interface {
 	validate() []*ConfigError
 	// build makes the rule from what validate parsed.
 	build(env *Env) (Rule, error)
-}
-
-// contentJudge is a rule configuration whose rule reads the inspection
-// (Message.Inspection) at end of body, when judgesContent says so for its
-// settings. It is the one place a rule declares that need: the engine then
-// inspects the message before the rule runs, and a configuration that has
-// such a rule gets uninspectable, so that what cannot be read completely
-// does not pass as clean.
-type contentJudge interface {
-	judgesContent() bool
+	// needs declares, for the table's settings, what the rule needs of
+	// the engine and of the configuration.
+	needs() Needs
 }
 
 // judgesContent reports whether the rule of table c reads the inspection.
-func judgesContent(c ruleConfig) bool {
-	j, ok := c.(contentJudge)
-	return ok && j.judgesContent()
-}
-
-// deriver is a rule configuration with defaults that depend on what the
-// file sets, such as a 4xx reply for an action set to tempfail: set says
-// whether the file sets a key of the rule's table.
-type deriver interface {
-	derive(set func(key string) bool)
-}
+func judgesContent(c ruleConfig) bool { return c.needs().Inspection }
 
 // registryEntry is one field of RulesConfig.
 type registryEntry struct {
-	name    string // the rule's name
-	key     string // the table's name: the rule's name, or a former one
-	field   int
-	decides string   // "connect" or "rcpt" for a rule that decides before the headers, else ""
-	vars    []string // the placeholders of its replies, besides the common ones and {reason}
-	gaps    bool     // the rule that judges what could not be read
+	name  string // the rule's name
+	key   string // the table's name: the rule's name, or a former one
+	field int
+	gaps  bool     // the rule that judges what could not be read (Needs.Gaps)
+	vars  []string // the placeholders its hits give its replies (Needs.Vars)
 }
 
-// registry lists the fields of RulesConfig, in their order.
+// registry lists the fields of RulesConfig, in their order. Each table's
+// declared needs are checked with its defaults: a rule whose table
+// declares a need without the method that serves it, or has the method
+// without declaring the need, stops the package here.
 var registry = func() []registryEntry {
 	t := reflect.TypeFor[RulesConfig]()
 	iface := reflect.TypeFor[ruleConfig]()
 	var out []registryEntry
+	inspection, gaps := false, false
 	for i := range t.NumField() {
 		f := t.Field(i)
 		if !f.Type.Implements(iface) {
@@ -110,15 +86,18 @@ var registry = func() []registryEntry {
 		if n := f.Tag.Get("formerly"); n != "" {
 			name = n
 		}
-		vars, ok := f.Tag.Lookup("vars")
-		if !ok {
-			panic(fmt.Sprintf("policy: RulesConfig.%s has no vars tag: say which placeholders its replies get (vars:\"\" for none)", f.Name))
+		e := registryEntry{name: name, key: key, field: i}
+		def := newTable(e)
+		n := def.needs()
+		if err := checkNeeds(n, def); err != nil {
+			panic(fmt.Sprintf("policy: RulesConfig.%s: %v", f.Name, err))
 		}
-		e := registryEntry{name: name, key: key, field: i, decides: f.Tag.Get("decides"), gaps: f.Tag.Get("gaps") == "content"}
-		if vars != "" {
-			e.vars = strings.Split(vars, ",")
-		}
+		e.gaps, e.vars = n.Gaps, n.Vars
+		inspection, gaps = inspection || n.Inspection, gaps || n.Gaps
 		out = append(out, e)
+	}
+	if inspection && !gaps {
+		panic("policy: rules read the inspection, and none declares Gaps: what could not be read would pass as clean")
 	}
 	return out
 }()
@@ -131,12 +110,6 @@ func entryOf(name string) (registryEntry, bool) {
 		}
 	}
 	return registryEntry{}, false
-}
-
-// judgesGaps reports whether the rule named judges what could not be read.
-func judgesGaps(name string) bool {
-	e, _ := entryOf(name)
-	return e.gaps
 }
 
 // implicitGapsRule turns on, with its defaults, the rule that judges what
@@ -181,12 +154,15 @@ var RuleNames = func() []string {
 	return out
 }()
 
-// decidesBefore returns the stage before end of headers at which a rule
-// decides ("connect", "rcpt"), "" for a rule that decides at end of
-// headers or later.
-func decidesBefore(name string) string {
-	e, _ := entryOf(name)
-	return e.decides
+// decidesBefore returns the stage before end of headers at which the
+// rule of table c decides (connect, RCPT), and false for a rule that
+// decides at end of headers or later.
+func decidesBefore(c ruleConfig) (Stage, bool) {
+	st := c.needs().Stages
+	if len(st) == 0 || st[0] >= StageEOH {
+		return 0, false
+	}
+	return st[0], true
 }
 
 // get returns the table of entry e, nil when absent.

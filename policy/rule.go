@@ -10,7 +10,8 @@ import (
 type Rule interface {
 	// Name is the rule's name in the configuration ("send_only").
 	Name() string
-	// Stages lists the stages the rule decides at, earliest first.
+	// Stages lists the stages the rule decides at, earliest first: those
+	// its table declares (Needs.Stages), which NewEngine checks.
 	Stages() []Stage
 	// Check looks at the message at one of the rule's stages. An error means
 	// "could not decide" and leads to the rule's on_error outcome.
@@ -38,10 +39,12 @@ type Hit struct {
 }
 
 // Streamer is a rule that reads the raw message as the MTA passes it on
-// (headers, then body), such as a virus scanner. The engine opens a stream
-// per message before the first header, feeds it, and at end of body gives
-// it back to the rule's CheckStream instead of calling Check; Check is left
-// for a message that was not streamed (it reads Message.Raw).
+// (headers, then body), such as a virus scanner: it serves Needs.Stream,
+// which its table declares. The engine opens a stream per message before
+// the first header, feeds it, and at end of body gives it back to the
+// rule's CheckStream instead of calling Check; Check is left for a message
+// that was not streamed (it reads Message.Raw). A rule that declares Parts
+// returns a stream that is also a mime.Scanner.
 type Streamer interface {
 	Rule
 	// OpenStream starts a scan of one message.
@@ -61,6 +64,7 @@ type StreamSink interface {
 
 // Committer is a rule that records mail once it is finally accepted, such
 // as a rate limit that counts only delivered mail; Engine.Finish commits.
+// It serves Needs.Commit, which its table declares.
 type Committer interface {
 	Rule
 	Commit(ctx context.Context, m *Message) error

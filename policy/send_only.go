@@ -28,6 +28,8 @@ func (c *SendOnlyConfig) validate() []*ConfigError {
 	return errs
 }
 
+func (c *SendOnlyConfig) needs() Needs { return Needs{Stages: []Stage{StageRcpt}} }
+
 func (c *SendOnlyConfig) build(*Env) (Rule, error) { return &sendOnly{patterns: c.patterns}, nil }
 
 // sendOnly refuses recipients that are send-only addresses, at RCPT.

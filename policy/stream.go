@@ -6,7 +6,7 @@ import (
 	"github.com/sekisho/sekisho/policy/mime"
 )
 
-// stream is the scan of one message by one Streamer rule.
+// stream is the scan of one message by one rule that declares Stream.
 type stream struct {
 	sink StreamSink // nil when err is set
 	err  error      // why the stream could not be opened or written
@@ -33,16 +33,23 @@ func (e *Engine) OpenStreams(ctx context.Context, m *Message) {
 			continue
 		}
 		sink, err := s.OpenStream(ctx, m)
+		var sc mime.Scanner
+		if err == nil {
+			if sc, err = partsOf(r.needs, sink); err != nil {
+				sink.Abort()
+			}
+		}
 		st := &stream{sink: sink, err: err}
 		if err != nil {
 			st.sink = nil
-		} else if sc, ok := sink.(mime.Scanner); ok {
+		} else if sc != nil {
 			scanners = append(scanners, sc)
 		}
 		m.state.streams[r.stream] = st
 	}
 	if set.inspects {
-		// Only the virus rule scans parts, and a configuration has one.
+		// The inspection hands parts to one scanner: the first rule's
+		// that takes them.
 		var scan mime.Scanner
 		if len(scanners) > 0 {
 			scan = scanners[0]
@@ -72,20 +79,14 @@ func (e *Engine) Feed(m *Message, p []byte) {
 	}
 }
 
-// pairer is a rule that has password candidates for the encrypted
-// archives of a message (PPAP pairing), and wants its body text kept.
-type pairer interface {
-	pairState(ctx context.Context, m *Message) (passwords [][]byte, keepText int)
-}
-
 // limitsFor returns the inspection limits of m and the password candidates
 // the rules of the policy have for it.
 func (e *Engine) limitsFor(ctx context.Context, s *ruleSet, m *Message) (mime.Limits, [][]byte) {
 	lim := e.limits
 	var out [][]byte
 	for _, r := range s.rules {
-		if p, ok := r.Rule.(pairer); ok {
-			pws, keep := p.pairState(ctx, m)
+		if r.pairer != nil {
+			pws, keep := r.pairer.pairState(ctx, m)
 			out = append(out, pws...)
 			lim.KeepText = max(lim.KeepText, keep)
 		}

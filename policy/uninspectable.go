@@ -55,8 +55,10 @@ var gapWhat = map[mime.GapClass]string{
 // uninspectableReply is the rule's default reply.
 var uninspectableReply = Reply{Code: 554, Enhanced: "5.6.0", Text: "Message content could not be checked"}
 
-// judgesContent: the rule judges the gaps of the inspection.
-func (c *UninspectableConfig) judgesContent() bool { return true }
+// needs: the rule judges the gaps of the inspection.
+func (c *UninspectableConfig) needs() Needs {
+	return Needs{Stages: []Stage{StageEOB}, Inspection: true, Gaps: true, Derive: true}
+}
 
 func (c *UninspectableConfig) setDefaults() { c.outcome(Reject, uninspectableReply) }
 

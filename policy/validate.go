@@ -108,8 +108,8 @@ func (c *Config) validateRules(prefix string, rules *RulesConfig, order []string
 		}
 	}
 	for _, t := range rules.tables(order) {
-		if x, ok := t.cfg.(crossChecker); ok && t.cfg.common().Enabled {
-			if key, msg := x.crossCheck(rules); msg != "" {
+		if t.cfg.needs().CrossCheck && t.cfg.common().Enabled {
+			if key, msg := t.cfg.(crossChecker).crossCheck(rules); msg != "" {
 				bad(prefix+t.key+"."+key, "%s", strings.ReplaceAll(msg, "{prefix}", prefix))
 			}
 		}
@@ -135,8 +135,7 @@ func (c *Config) validateRules(prefix string, rules *RulesConfig, order []string
 			if rk.key == "error_reply" && rk.r == c.ErrorReply {
 				continue // the top-level one, checked there
 			}
-			e, _ := entryOf(t.name)
-			who, provides := t.name, append([]string{"reason"}, e.vars...)
+			who, provides := t.name, append([]string{"reason"}, t.cfg.needs().Vars...)
 			if rk.key == "error_reply" {
 				who, provides = "error_reply", nil
 			}
@@ -158,14 +157,6 @@ func (c *Config) validateRules(prefix string, rules *RulesConfig, order []string
 
 // commonPlaceholders are the placeholders every reply text may use.
 var commonPlaceholders = []string{"client_ip", "sender", "rcpt", "queue_id", "policy_url"}
-
-// crossChecker is a rule configuration that checks itself against the
-// other tables of its rules: the key of its table at fault and the
-// message, "" when all is well; {prefix} in the message stands for the
-// tables' prefix ("rules.", "policy[0].rules.").
-type crossChecker interface {
-	crossCheck(rules *RulesConfig) (key, msg string)
-}
 
 var placeholderRE = regexp.MustCompile(`\{([A-Za-z0-9_]+)\}`)
 

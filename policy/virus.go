@@ -35,8 +35,16 @@ type VirusConfig struct {
 	client *clamd.Client
 }
 
-// needsNetwork: clamd decides.
-func (c *VirusConfig) needsNetwork() bool { return true }
+// needs: clamd decides, from the raw message, or in parts mode from the
+// parts the inspection decodes; in message mode clamd still gets the
+// archive entries a password opened, when the message is inspected.
+func (c *VirusConfig) needs() Needs {
+	parts := PartsIfInspected
+	if c.Scan == "parts" {
+		parts = EveryPart
+	}
+	return Needs{Stages: []Stage{StageEOB}, Vars: []string{"virus", "filename"}, Stream: true, Parts: parts, Network: true, Derive: true}
+}
 
 func (c *VirusConfig) setDefaults() {
 	c.outcome(Reject, Reply{Code: 554, Enhanced: "5.7.1", Text: "Virus found: {virus}"})
@@ -166,8 +174,6 @@ type virusSink struct {
 	max int64
 	dec *partsScan // the decrypted entries
 }
-
-func (v *virusSink) needsParts() bool { return false }
 
 // Part takes the decrypted archive entries, and no other part: clamd
 // reads those in the raw message.
