@@ -23,10 +23,6 @@ import (
 // except the entries of an encrypted one that a password opened, which go
 // to it decrypted.
 
-// scansParts marks the virus rule in parts mode: the engine inspects
-// every message so that the parts reach it.
-func (r *virus) scansParts() bool { return r.parts }
-
 // partsScan is the scan of one message's parts. Part is called by the
 // inspection, Abort by the milter's goroutine, verdict after the
 // inspection ended.
@@ -60,8 +56,6 @@ var _ mime.Scanner = (*partsScan)(nil)
 
 // Write takes the raw message, which parts mode does not use.
 func (p *partsScan) Write(b []byte) (int, error) { return len(b), nil }
-
-func (p *partsScan) needsParts() bool { return true }
 
 // used reports whether any part was handed over, or tried to be.
 func (p *partsScan) used() bool {
