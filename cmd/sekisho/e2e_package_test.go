@@ -29,7 +29,15 @@ const (
 	packagedConfig   = "/etc/sekisho/sekisho.toml"
 	packagedUnit     = "/lib/systemd/system/sekisho.service"
 	packagedWantedBy = "/etc/systemd/system/multi-user.target.wants/sekisho.service"
+	packagedHeldPath = "/lib/systemd/system/sekisho-held.path"
+	packagedHeldUnit = "/lib/systemd/system/sekisho-held.service"
+	packagedHeldWant = "/etc/systemd/system/paths.target.wants/sekisho-held.path"
+	packagedTimerOn  = "/etc/systemd/system/timers.target.wants/sekisho-digest.timer"
+	packagedSpool    = "/var/lib/sekisho/held"
 )
+
+// packagedUnits are the systemd units the package installs.
+var packagedUnits = []string{packagedUnit, "/lib/systemd/system/sekisho-digest.service", "/lib/systemd/system/sekisho-digest.timer", packagedHeldPath, packagedHeldUnit}
 
 // mustRun runs a command and fails the test unless it succeeds.
 func mustRun(t testing.TB, args ...string) string {
@@ -112,15 +120,18 @@ func TestPackage(t *testing.T) {
 	}
 
 	// The user as it was: the package must keep an existing user and add
-	// it to group postfix, or make it. An existing one is taken out of
-	// group postfix first, so that the install has to put it back.
+	// it to groups postfix and postdrop, or make it. An existing one is
+	// taken out of those groups first, so that the install has to put it
+	// back.
 	_, err = user.Lookup("sekisho")
 	userExisted := err == nil
 	var groupsBefore []string
 	if userExisted {
 		groupsBefore = groupsOf(t, "sekisho")
-		if slices.Contains(groupsBefore, "postfix") {
-			accounts(t, gpasswdCmd, "--delete", "sekisho", "postfix")
+		for _, g := range []string{"postfix", "postdrop"} {
+			if slices.Contains(groupsBefore, g) {
+				accounts(t, gpasswdCmd, "--delete", "sekisho", g)
+			}
 		}
 	}
 	t.Cleanup(func() {
@@ -133,8 +144,15 @@ func TestPackage(t *testing.T) {
 		switch {
 		case !userExisted && err == nil:
 			accounts(t, userdelCmd, "sekisho")
-		case userExisted && slices.Contains(groupsBefore, "postfix") && !slices.Contains(groupsOf(t, "sekisho"), "postfix"):
-			accounts(t, usermodCmd, "--append", "--groups", "postfix", "sekisho")
+		case userExisted:
+			for _, g := range []string{"postfix", "postdrop"} {
+				before, now := slices.Contains(groupsBefore, g), slices.Contains(groupsOf(t, "sekisho"), g)
+				if before && !now {
+					accounts(t, usermodCmd, "--append", "--groups", g, "sekisho")
+				} else if !before && now {
+					accounts(t, gpasswdCmd, "--delete", "sekisho", g)
+				}
+			}
 		}
 	})
 
@@ -161,11 +179,17 @@ func TestPackage(t *testing.T) {
 		{"/usr/sbin/sekisho", 0o755, 0, 0},
 		{packagedConfig, 0o644, 0, 0},
 		{packagedUnit, 0o644, 0, 0},
+		{packagedHeldPath, 0o644, 0, 0},
+		{packagedHeldUnit, 0o644, 0, 0},
 		{packagedSuperv, 0o644, 0, 0},
 		{"/usr/share/sekisho/prometheus/alerts.yml", 0o644, 0, 0},
 		{"/usr/share/man/man8/sekisho.8.gz", 0o644, 0, 0},
 		{"/usr/share/doc/sekisho/README.md", 0o644, 0, 0},
 		{"/var/lib/sekisho", os.ModeDir | 0o750, uid, -1},
+		{packagedSpool, os.ModeDir | 0o750, uid, -1},
+		{packagedSpool + "/tmp", os.ModeDir | 0o750, uid, -1},
+		{packagedSpool + "/new", os.ModeDir | 0o750, uid, -1},
+		{packagedSpool + "/done", os.ModeDir | 0o750, uid, -1},
 		{"/var/spool/postfix/sekisho", os.ModeDir | 0o750, uid, gid},
 		{"/var/log/sekisho", os.ModeDir | 0o750, 0, -1},
 	} {
@@ -182,8 +206,18 @@ func TestPackage(t *testing.T) {
 	if conffiles := mustRun(t, dpkgQueryCmd, "-W", "-f=${Conffiles}", "sekisho"); !strings.Contains(conffiles, packagedConfig+" ") {
 		t.Errorf("%s is not a conffile: %q", packagedConfig, conffiles)
 	}
-	if groups := groupsOf(t, "sekisho"); !slices.Contains(groups, "postfix") {
-		t.Errorf("user sekisho in groups %v after install, want postfix among them", groups)
+	if groups := groupsOf(t, "sekisho"); !slices.Contains(groups, "postfix") || !slices.Contains(groups, "postdrop") {
+		t.Errorf("user sekisho in groups %v after install, want postfix and postdrop among them", groups)
+	}
+	// Enabled as designed: the daemon and sekisho-held.path on, the
+	// digest's timer off until an administrator turns it on.
+	for _, want := range []string{packagedWantedBy, packagedHeldWant} {
+		if target, err := os.Readlink(want); err != nil || !strings.HasSuffix(target, filepath.Base(want)) {
+			t.Errorf("%s: %q, %v: want the unit enabled", want, target, err)
+		}
+	}
+	if _, err := os.Lstat(packagedTimerOn); err == nil {
+		t.Errorf("%s: the digest's timer is enabled by the install", packagedTimerOn)
 	}
 	if userExisted {
 		u, _ := user.Lookup("sekisho")
@@ -199,8 +233,10 @@ func TestPackage(t *testing.T) {
 	if text := mustRun(t, "/usr/sbin/sekisho", "-version"); !strings.HasPrefix(text, "sekisho 0.0~git") && !regexp.MustCompile(`^sekisho \d`).MatchString(text) {
 		t.Errorf("installed sekisho -version: %q, want the package's version", text)
 	}
-	if verify, err := exec.Command(systemdAnalyze, "verify", packagedUnit).CombinedOutput(); err != nil || len(verify) != 0 {
-		t.Errorf("systemd-analyze verify %s: %v\n%s", packagedUnit, err, verify)
+	for _, unit := range packagedUnits {
+		if verify, err := exec.Command(systemdAnalyze, "verify", unit).CombinedOutput(); err != nil || len(verify) != 0 {
+			t.Errorf("systemd-analyze verify %s: %v\n%s", unit, err, verify)
+		}
 	}
 
 	// -check of the installed configuration, as the daemon's user, the
@@ -208,12 +244,31 @@ func TestPackage(t *testing.T) {
 	if check, err := exec.Command(runuserCmd, "-u", "sekisho", "--", "/usr/sbin/sekisho", "-check", "-config", packagedConfig).CombinedOutput(); err != nil || string(check) != packagedConfig+": OK\n" {
 		t.Errorf("runuser -u sekisho -- sekisho -check: %v\n%s", err, check)
 	}
+	// The packaged configuration with the console turned on: its
+	// held-mail commands need nothing more, even with no new privileges
+	// (as the packaged unit runs the daemon).
+	consoleCfg := filepath.Join(worldDir(t, "package-console"), "sekisho.toml")
+	b, err := os.ReadFile(packagedConfig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := strings.Replace(string(b), "[console]\nlisten          = \"\"", fmt.Sprintf("[history]\nstore = \"/var/lib/sekisho/history.db\"\n\n[console]\nlisten = \"127.0.0.1:%d\"", freePort(t)), 1)
+	if text == string(b) {
+		t.Fatalf("%s has no [console] listen line to turn on:\n%s", packagedConfig, b)
+	}
+	if err := os.WriteFile(consoleCfg, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if check, err := exec.Command(setprivCmd, "--reuid=sekisho", "--regid="+strconv.Itoa(uidGid(t, "sekisho")), "--init-groups", "--no-new-privs", "--",
+		"/usr/sbin/sekisho", "-check", "-config", consoleCfg).CombinedOutput(); err != nil || string(check) != consoleCfg+": OK\n" {
+		t.Errorf("sekisho -check of the packaged configuration with the console on, as sekisho with no new privileges: %v\n%s", err, check)
+	}
 
 	// The packaged supervisord program block as it is, included by a
 	// supervisord of the test's own.
 	dir := worldDir(t, "package-supervisor")
 	conf := filepath.Join(dir, "supervisord.conf")
-	text := fmt.Sprintf(`[unix_http_server]
+	text = fmt.Sprintf(`[unix_http_server]
 file=%[1]s/supervisor.sock
 
 [supervisord]
@@ -279,13 +334,14 @@ files = %[2]s
 		t.Errorf("the supervised sekisho's log at %s does not show the refusal:\n%s", sv.log, logs)
 	}
 	stopSupervisor()
+	packagedHeld(t, pf)
 
 	// Purge: what the package made is gone; the user stays.
 	purged, err := purge()
 	if err != nil {
 		t.Fatalf("dpkg --purge: %v\n%s", err, purged)
 	}
-	for _, p := range []string{"/usr/sbin/sekisho", "/etc/sekisho", packagedUnit, packagedWantedBy, "/usr/share/sekisho", "/var/lib/sekisho", "/var/log/sekisho", "/var/spool/postfix/sekisho"} {
+	for _, p := range append([]string{"/usr/sbin/sekisho", "/etc/sekisho", packagedWantedBy, packagedHeldWant, "/usr/share/sekisho", "/var/lib/sekisho", "/var/log/sekisho", "/var/spool/postfix/sekisho"}, packagedUnits...) {
 		if _, err := os.Lstat(p); err == nil {
 			t.Errorf("%s is still there after dpkg --purge", p)
 		}
@@ -309,4 +365,64 @@ func lookupIDs(t testing.TB, userName, group string) (int, int) {
 	uid, _ := strconv.Atoi(u.Uid)
 	gid, _ := strconv.Atoi(g.Gid)
 	return uid, gid
+}
+
+// uidGid returns the id of a user's primary group.
+func uidGid(t testing.TB, name string) int {
+	t.Helper()
+	u, err := user.Lookup(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gid, _ := strconv.Atoi(u.Gid)
+	return gid
+}
+
+// packagedHeld asks, as the packaged daemon would (user sekisho, no new
+// privileges, the packaged configuration's release_command), for a held
+// message to be released, and answers as sekisho-held.path would: the
+// installed unit's ExecStart, as root with its capability bounding set,
+// on the test's Postfix instance. The message is not held, and the answer
+// says so: the request went through the installed spool and the root
+// side ran postsuper.
+func packagedHeld(t *testing.T, pf *postfix) {
+	t.Helper()
+	unit, err := os.ReadFile(packagedHeldUnit)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile(`(?m)^ExecStart=(.+)$`).FindSubmatch(unit)
+	if m == nil {
+		t.Fatalf("%s has no ExecStart:\n%s", packagedHeldUnit, unit)
+	}
+	type answer struct {
+		out string
+		err error
+	}
+	done := make(chan answer, 1)
+	go func() {
+		out, err := exec.Command(setprivCmd, "--reuid=sekisho", "--regid="+strconv.Itoa(uidGid(t, "sekisho")), "--init-groups", "--no-new-privs", "--",
+			"/usr/sbin/sekisho", "held-request", "-spool", packagedSpool, "-wait", "20s", "release", "3F1A2B40C5").CombinedOutput()
+		done <- answer{string(out), err}
+	}()
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		if names, _ := os.ReadDir(packagedSpool + "/new"); len(names) > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no request in %s/new", packagedSpool)
+		}
+	}
+	args := append([]string{"--no-new-privs", "--bounding-set=" + unitCaps(t, packagedHeldUnit), "--"}, strings.Fields(string(m[1]))...)
+	applied, err := exec.Command(setprivCmd, append(args, "-postfix-config", pf.etc)...).CombinedOutput()
+	if err != nil {
+		t.Errorf("%s: %v\n%s", m[1], err, applied)
+	}
+	a := <-done
+	if a.err == nil || !strings.Contains(a.out, "message 3F1A2B40C5 is not in the hold queue") {
+		t.Errorf("held-request: %v\n%s\nheld-apply:\n%s", a.err, a.out, applied)
+	}
+	if !strings.Contains(string(applied), `msg="held-apply: held message not released"`) {
+		t.Errorf("held-apply's log:\n%s", applied)
+	}
 }
