@@ -213,15 +213,17 @@ type lzxDecoder struct {
 	aligned    lzxHuff
 }
 
-// reset starts a folder's stream with a window of 2^bits bytes; the
-// window is kept when it has that size.
+// reset starts a folder's stream with a window of 2^bits bytes. The
+// largest window yet is kept for the next folders: a cabinet whose files
+// go back and forth between folders of two sizes allocates once.
 func (z *lzxDecoder) reset(bits int) error {
 	if bits < lzxMinWindow || bits > lzxMaxWindow {
 		return fmt.Errorf("corrupt: LZX window of 2^%d bytes", bits)
 	}
-	if len(z.window) != 1<<bits {
+	if cap(z.window) < 1<<bits {
 		z.window = make([]byte, 1<<bits)
 	}
+	z.window = z.window[:1<<bits]
 	z.slots = lzxSlots[bits]
 	z.pos, z.total, z.frames = 0, 0, 0
 	z.r = [3]uint32{1, 1, 1}

@@ -497,3 +497,94 @@ func BenchmarkCabLZX(b *testing.B) {
 		}
 	}
 }
+
+// lzxFolder is one folder of a cabinet lzxFolders writes.
+type lzxFolder struct {
+	bits  int
+	files []any // name, content pairs
+}
+
+// lzxFolders is a cabinet of LZX folders, each compressed by lzxEncode,
+// with the files of all folders' records in the order given by order
+// (indexes into all folders' files, in turn).
+func lzxFolders(folders []lzxFolder, order []int) []byte {
+	type rec struct {
+		name   string
+		size   int
+		off    int
+		folder int
+	}
+	var recs []rec
+	var datas [][][]byte
+	var claimss [][]int
+	for i, f := range folders {
+		var data []byte
+		for j := 0; j < len(f.files); j += 2 {
+			b := f.files[j+1].([]byte)
+			recs = append(recs, rec{f.files[j].(string), len(b), len(data), i})
+			data = append(data, b...)
+		}
+		blocks, claims := lzxEncode(data, f.bits, 0, false)
+		datas, claimss = append(datas, blocks), append(claimss, claims)
+	}
+	var files []byte
+	for _, i := range order {
+		r := recs[i]
+		var h [16]byte
+		binary.LittleEndian.PutUint32(h[0:], uint32(r.size))
+		binary.LittleEndian.PutUint32(h[4:], uint32(r.off))
+		binary.LittleEndian.PutUint16(h[8:], uint16(r.folder))
+		binary.LittleEndian.PutUint16(h[14:], 0x20)
+		files = append(append(append(files, h[:]...), r.name...), 0)
+	}
+	filesAt := 36 + 8*len(folders)
+	at := filesAt + len(files)
+	var folderRecs, data []byte
+	for i, blocks := range datas {
+		var f [8]byte
+		binary.LittleEndian.PutUint32(f[0:], uint32(at+len(data)))
+		binary.LittleEndian.PutUint16(f[4:], uint16(len(blocks)))
+		binary.LittleEndian.PutUint16(f[6:], 3|uint16(folders[i].bits)<<8)
+		folderRecs = append(folderRecs, f[:]...)
+		for j, b := range blocks {
+			var h [8]byte
+			binary.LittleEndian.PutUint16(h[4:], uint16(len(b)))
+			binary.LittleEndian.PutUint16(h[6:], uint16(claimss[i][j]))
+			data = append(append(data, h[:]...), b...)
+		}
+	}
+	h := make([]byte, 36)
+	copy(h, "MSCF")
+	binary.LittleEndian.PutUint32(h[8:], uint32(at+len(data)))
+	binary.LittleEndian.PutUint32(h[16:], uint32(filesAt))
+	h[24], h[25] = 3, 1
+	binary.LittleEndian.PutUint16(h[26:], uint16(len(folders)))
+	binary.LittleEndian.PutUint16(h[28:], uint16(len(order)))
+	return append(append(append(h, folderRecs...), files...), data...)
+}
+
+// TestCabLZXFolders: a cabinet of two LZX folders of windows 2^21 and
+// 2^15, its records going back and forth between them, decodes to what
+// cabextract extracts, and allocates one window, not one per change of
+// folder.
+func TestCabLZXFolders(t *testing.T) {
+	var big, small []any
+	var order []int
+	for i := range 50 {
+		big = append(big, fmt.Sprintf("big%02d.txt", i), wordsText(300+i))
+		small = append(small, fmt.Sprintf("small%02d.exe", i), append(bytes.Clone(peBytes), byte(i)))
+		order = append(order, i, 50+i)
+	}
+	a := lzxFolders([]lzxFolder{{21, big}, {15, small}}, order)
+	if names := sameAsCabextract(t, a); len(names) != 100 || names[0] != "big00.txt" || names[1] != "small00.exe" {
+		t.Fatalf("names %q", names)
+	}
+	allocs := testing.Benchmark(func(b *testing.B) {
+		for range b.N {
+			cabSums(t, a)
+		}
+	}).AllocedBytesPerOp()
+	if allocs > 4<<20 {
+		t.Errorf("%d bytes allocated to read the cabinet once", allocs)
+	}
+}
