@@ -120,7 +120,7 @@ func TestPairingRarEncryptedHeaders(t *testing.T) {
 			t.Fatalf("password mail: %+v", o.Verdict)
 		}
 		p.clock.Advance(5 * time.Minute)
-		rtExpect(t, p.send(exe, from, to).Verdict, "attachment_extension", policy.Reject,
+		expect(t, p.send(exe, from, to).Verdict, "attachment_extension", policy.Reject,
 			"550 5.7.1 Attachment type not allowed: quote.rar > quote.pdf", `"quote.rar" (part 2) > "quote.pdf" is an executable (pe)`)
 	})
 
