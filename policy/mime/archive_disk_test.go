@@ -4,7 +4,6 @@ package mime
 // qemu-img, xorriso), then broken by hand for the hostile cases.
 
 import (
-	"archive/zip"
 	"bytes"
 	"encoding/binary"
 	"encoding/json"
@@ -73,7 +72,7 @@ type diskFile struct {
 // holding an executable.
 func diskFiles(t testing.TB) []diskFile {
 	pad := bytes.Repeat([]byte("padding "), 5000)
-	inner := storeZipFiles(t, "payload.exe", peBytes, "pad.bin", pad)
+	inner := storeZip(t, "payload.exe", peBytes, "pad.bin", pad)
 	return []diskFile{
 		{"INVOICE.EXE", peBytes},
 		{"readme.txt", []byte("read me\r\n")},
@@ -86,24 +85,6 @@ func diskFiles(t testing.TB) []diskFile {
 // diskListing is the listing of an image holding diskFiles.
 func diskListing(format string) string {
 	return "[" + format + "]\nINVOICE.EXE pe\nreadme.txt\ninner.zip\n  [zip]\n  payload.exe pe\n  pad.bin\nDOCS/請求書 2026.exe pe\n"
-}
-
-// storeZipFiles builds a zip of stored entries: name, data, name, data…
-func storeZipFiles(t testing.TB, fs ...any) []byte {
-	t.Helper()
-	var b bytes.Buffer
-	w := zip.NewWriter(&b)
-	for i := 0; i < len(fs); i += 2 {
-		fw, err := w.CreateHeader(&zip.FileHeader{Name: fs[i].(string), Method: zip.Store})
-		if err != nil {
-			t.Fatal(err)
-		}
-		fw.Write(fs[i+1].([]byte))
-	}
-	if err := w.Close(); err != nil {
-		t.Fatal(err)
-	}
-	return b.Bytes()
 }
 
 // fatImage formats a FAT image of kb KiB with mkfs.fat and opts, and

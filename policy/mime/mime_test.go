@@ -569,7 +569,7 @@ func BenchmarkInspectEncoding(b *testing.B) {
 		return []byte("Subject: =?UTF-8?B?6LOH5paZ?=\r\nMIME-Version: 1.0\r\nContent-Type: " + ctype + "\r\nContent-Transfer-Encoding: " + cte + "\r\n\r\n" + body)
 	}
 	msg, _ := base64Attachment(75000)
-	zip := storeZipB(b, "data.bin", bytes.Repeat([]byte("0123456789abcdef"), 5000))
+	zip := storeZip(b, "data.bin", bytes.Repeat([]byte("0123456789abcdef"), 5000))
 	cases := []struct {
 		name string
 		msg  []byte
@@ -592,17 +592,4 @@ func BenchmarkInspectEncoding(b *testing.B) {
 			}
 		})
 	}
-}
-
-// storeZipB is storeZip for benchmarks.
-func storeZipB(b *testing.B, name string, data []byte) []byte {
-	var buf bytes.Buffer
-	w := zip.NewWriter(&buf)
-	fw, err := w.CreateHeader(&zip.FileHeader{Name: name, Method: zip.Store})
-	if err != nil {
-		b.Fatal(err)
-	}
-	fw.Write(data)
-	w.Close()
-	return buf.Bytes()
 }

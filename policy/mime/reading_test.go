@@ -31,16 +31,6 @@ func mixed(ct string, parts ...string) string {
 	return b.String()
 }
 
-// readingOf inspects msg and returns the result.
-func readingOf(t *testing.T, msg string) *Result {
-	t.Helper()
-	res, err := Inspect(strings.NewReader(msg), Limits{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return res
-}
-
 // findsPE reports whether an attachment (or archive entry) of res is a PE
 // or has the name name.
 func finds(res *Result, name string) bool {
@@ -117,7 +107,7 @@ func TestReadingAsThunderbird(t *testing.T) {
 		{name: "two content types", msg: mixed("multipart/mixed; boundary=b", exePart("Content-Type: text/plain\r\nContent-Type: application/pdf; name=a.pdf\r\nContent-Transfer-Encoding: base64")), ambiguous: true},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			res := readingOf(t, c.msg)
+			res := inspectString(t, c.msg)
 			if !finds(res, c.find) {
 				t.Errorf("not found: %q (PE when empty); result %+v", c.find, res)
 			}
@@ -162,7 +152,7 @@ func TestReadingControls(t *testing.T) {
 		{"plain", mixed("multipart/mixed; boundary=\"b\"", "Content-Type: application/pdf; name=\"a.pdf\"\r\nContent-Disposition: attachment; filename=\"a.pdf\"\r\nContent-Transfer-Encoding: base64\r\n\r\n"+pdf+"\r\n"), false},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			res := readingOf(t, c.msg)
+			res := inspectString(t, c.msg)
 			for _, a := range res.Attachments {
 				if a.Executable != "" || a.Ext != "pdf" {
 					t.Errorf("attachment %+v", a)
@@ -190,7 +180,7 @@ func TestReadingsBounded(t *testing.T) {
 	for range 6 {
 		nest = "Content-Type: " + ct.String() + "\r\n\r\n--b\r\n" + nest + "--b--\r\n"
 	}
-	res := readingOf(t, "Subject: x\r\n"+nest)
+	res := inspectString(t, "Subject: x\r\n"+nest)
 	if !res.Has(GapStructure) || !res.Has(GapAmbiguous) {
 		t.Fatalf("gaps %v", res.Uninspected)
 	}
@@ -199,7 +189,7 @@ func TestReadingsBounded(t *testing.T) {
 // TestEBCDICLabelNotDecoded: English text labelled with an EBCDIC code
 // page is read as the ASCII a client shows.
 func TestEBCDICLabelNotDecoded(t *testing.T) {
-	res := readingOf(t, "Subject: x\r\nContent-Type: text/plain; charset=IBM037\r\n\r\nPlease find the invoice attached.\r\n")
+	res := inspectString(t, "Subject: x\r\nContent-Type: text/plain; charset=IBM037\r\n\r\nPlease find the invoice attached.\r\n")
 	if res.Text.NonASCII || !strings.Contains(res.Text.Sample, "invoice") {
 		t.Fatalf("text %+v", res.Text)
 	}
@@ -243,11 +233,11 @@ func TestReadingAbort(t *testing.T) {
 // TestEmptyMultipart: an empty multipart/alternative hides nothing; one
 // whose text has no delimiter may hide a part.
 func TestEmptyMultipart(t *testing.T) {
-	res := readingOf(t, mixed("multipart/mixed; boundary=b", "Content-Type: multipart/alternative; boundary=alt\r\n\r\n\r\n"))
+	res := inspectString(t, mixed("multipart/mixed; boundary=b", "Content-Type: multipart/alternative; boundary=alt\r\n\r\n\r\n"))
 	if len(res.Uninspected) != 0 || !res.Text.NonASCII {
 		t.Fatalf("empty alternative: %+v", res)
 	}
-	res = readingOf(t, mixed("multipart/mixed; boundary=b", "Content-Type: multipart/alternative; boundary=alt\r\n\r\n--other\r\nContent-Type: text/plain\r\n\r\nx\r\n"))
+	res = inspectString(t, mixed("multipart/mixed; boundary=b", "Content-Type: multipart/alternative; boundary=alt\r\n\r\n--other\r\nContent-Type: text/plain\r\n\r\nx\r\n"))
 	if !res.Has(GapStructure) {
 		t.Fatalf("alternative without delimiter: %+v", res)
 	}

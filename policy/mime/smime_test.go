@@ -51,44 +51,44 @@ func TestSMIME(t *testing.T) {
 		if !strings.Contains(msg, "smime-type=signed-data") {
 			t.Fatalf("openssl wrote no opaque-signed message:\n%s", msg[:min(len(msg), 400)])
 		}
-		res := readingOf(t, msg)
+		res := inspectString(t, msg)
 		if !finds(res, "") || !res.Text.NonASCII || len(res.Uninspected) > 0 {
 			t.Fatalf("%+v", res)
 		}
 	})
 	t.Run("opaque-signed pdf", func(t *testing.T) {
-		res := readingOf(t, smimeMessage(t, dir, entity("invoice.pdf", []byte("%PDF-1.4\n")), "-sign", "-nodetach", "-signer", cert, "-inkey", key))
+		res := inspectString(t, smimeMessage(t, dir, entity("invoice.pdf", []byte("%PDF-1.4\n")), "-sign", "-nodetach", "-signer", cert, "-inkey", key))
 		if finds(res, "") || len(res.Attachments) != 1 || res.Attachments[0].Filename != "invoice.pdf" || !res.Text.NonSpace || len(res.Uninspected) > 0 {
 			t.Fatalf("%+v", res)
 		}
 	})
 	t.Run("encrypted", func(t *testing.T) {
-		res := readingOf(t, smimeMessage(t, dir, entity("invoice.pdf", peBytes), "-encrypt", "-aes256", cert))
+		res := inspectString(t, smimeMessage(t, dir, entity("invoice.pdf", peBytes), "-encrypt", "-aes256", cert))
 		if !res.Has(GapEncrypted) || !res.Text.Encrypted || len(res.Attachments) != 0 {
 			t.Fatalf("%+v", res)
 		}
 	})
 	t.Run("signed file named .p7m", func(t *testing.T) {
 		// A CAdES-signed file is an attachment, not a message to open.
-		res := readingOf(t, mixed("multipart/mixed; boundary=b", "Content-Type: application/octet-stream; name=\"invoice.pdf.p7m\"\r\nContent-Transfer-Encoding: base64\r\n\r\nMIIBAAYJKoZIhvcNAQcCoIIB\r\n"))
+		res := inspectString(t, mixed("multipart/mixed; boundary=b", "Content-Type: application/octet-stream; name=\"invoice.pdf.p7m\"\r\nContent-Transfer-Encoding: base64\r\n\r\nMIIBAAYJKoZIhvcNAQcCoIIB\r\n"))
 		if len(res.Attachments) != 1 || res.Attachments[0].Filename != "invoice.pdf.p7m" || len(res.Uninspected) != 0 {
 			t.Fatalf("%+v", res)
 		}
 	})
 	t.Run("corrupt", func(t *testing.T) {
-		res := readingOf(t, "Subject: x\r\nContent-Type: application/pkcs7-mime; smime-type=signed-data; name=smime.p7m\r\nContent-Transfer-Encoding: base64\r\n\r\nMIIBAAYJKoZIhvcNAQcCoIIB\r\n")
+		res := inspectString(t, "Subject: x\r\nContent-Type: application/pkcs7-mime; smime-type=signed-data; name=smime.p7m\r\nContent-Transfer-Encoding: base64\r\n\r\nMIIBAAYJKoZIhvcNAQcCoIIB\r\n")
 		if !res.Has(GapStructure) {
 			t.Fatalf("%+v", res)
 		}
 	})
 	t.Run("pgp/mime encrypted", func(t *testing.T) {
-		res := readingOf(t, "Subject: x\r\nContent-Type: multipart/encrypted; protocol=\"application/pgp-encrypted\"; boundary=e\r\n\r\n--e\r\nContent-Type: application/pgp-encrypted\r\n\r\nVersion: 1\r\n--e\r\nContent-Type: application/octet-stream\r\n\r\n-----BEGIN PGP MESSAGE-----\r\nhQEMA0\r\n-----END PGP MESSAGE-----\r\n--e--\r\n")
+		res := inspectString(t, "Subject: x\r\nContent-Type: multipart/encrypted; protocol=\"application/pgp-encrypted\"; boundary=e\r\n\r\n--e\r\nContent-Type: application/pgp-encrypted\r\n\r\nVersion: 1\r\n--e\r\nContent-Type: application/octet-stream\r\n\r\n-----BEGIN PGP MESSAGE-----\r\nhQEMA0\r\n-----END PGP MESSAGE-----\r\n--e--\r\n")
 		if !res.Has(GapEncrypted) || !res.Text.Encrypted || len(res.Attachments) != 0 {
 			t.Fatalf("%+v", res)
 		}
 	})
 	t.Run("pgp signature", func(t *testing.T) {
-		res := readingOf(t, "Subject: x\r\nContent-Type: multipart/signed; protocol=\"application/pgp-signature\"; boundary=s\r\n\r\n--s\r\nContent-Type: text/plain; charset=UTF-8\r\n\r\nこんにちは\r\n--s\r\nContent-Type: application/pgp-signature\r\n\r\n-----BEGIN PGP SIGNATURE-----\r\niQEz\r\n-----END PGP SIGNATURE-----\r\n--s--\r\n")
+		res := inspectString(t, "Subject: x\r\nContent-Type: multipart/signed; protocol=\"application/pgp-signature\"; boundary=s\r\n\r\n--s\r\nContent-Type: text/plain; charset=UTF-8\r\n\r\nこんにちは\r\n--s\r\nContent-Type: application/pgp-signature\r\n\r\n-----BEGIN PGP SIGNATURE-----\r\niQEz\r\n-----END PGP SIGNATURE-----\r\n--s--\r\n")
 		if len(res.Attachments) != 0 || len(res.Uninspected) != 0 || !res.Text.NonASCII {
 			t.Fatalf("%+v", res)
 		}

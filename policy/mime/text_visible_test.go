@@ -19,16 +19,6 @@ func visibleHTML(s string) string {
 	return b.String()
 }
 
-// inspectText inspects a message given as text and returns its result.
-func inspectText(t *testing.T, msg string) *Result {
-	t.Helper()
-	res, err := Inspect(strings.NewReader(msg), DefaultLimits())
-	if err != nil {
-		t.Fatalf("Inspect: %v", err)
-	}
-	return res
-}
-
 // TestHTMLHiddenText: the content of elements a reader does not see is
 // not text.
 func TestHTMLHiddenText(t *testing.T) {
@@ -124,7 +114,7 @@ func TestHTMLHiddenNonASCII(t *testing.T) {
 		for _, prefix := range []string{"", long} {
 			t.Run(tt.name, func(t *testing.T) {
 				msg := "Subject: test\r\nContent-Type: text/html; charset=utf-8\r\n\r\n" + prefix + tt.body + "\r\n"
-				res := inspectText(t, msg)
+				res := inspectString(t, msg)
 				if res.Text.NonASCII != tt.nonASCII || !res.Text.NonSpace {
 					t.Errorf("body %q: NonASCII %v NonSpace %v, want NonASCII %v", tt.body, res.Text.NonASCII, res.Text.NonSpace, tt.nonASCII)
 				}
@@ -236,7 +226,7 @@ func TestInvisibleBody(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			msg := "Subject: =?UTF-8?B?" + b64enc([]byte("\ufe0f\u034f\u200b")) + "?=\r\nContent-Type: " + tt.ctype + "\r\n\r\n" + tt.body + "\r\n"
-			res := inspectText(t, msg)
+			res := inspectString(t, msg)
 			if !res.HasSubject || !IsBlank(res.Subject) {
 				t.Errorf("subject %q: IsBlank false", res.Subject)
 			}

@@ -168,7 +168,7 @@ func TestUTF7Body(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			msg := "Subject: test\r\nContent-Type: " + tt.ctype + "\r\nContent-Transfer-Encoding: " + tt.cte + "\r\n\r\n" + tt.body + "\r\n"
-			res := inspectText(t, msg)
+			res := inspectString(t, msg)
 			if res.Text.NonASCII != tt.nonASCII || !res.Text.NonSpace || res.Text.Sample != tt.sample {
 				t.Errorf("NonASCII %v NonSpace %v Sample %q, want %v true %q", res.Text.NonASCII, res.Text.NonSpace, res.Text.Sample, tt.nonASCII, tt.sample)
 			}
