@@ -25,24 +25,15 @@ func defaultScanner(t *testing.T, cfg []byte) *scan.Scanner {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &scan.Scanner{Clock: &scan.Clock{}}
-	s.NotRun = c.Offline()
-	e, err := policy.NewEngine(c, &policy.Env{Logger: slog.New(slog.DiscardHandler), Now: s.Clock.Now})
-	if err != nil {
-		t.Fatal(err)
-	}
-	s.Engine = e
-	return s
+	return offline(t, c, &scan.Scanner{})
 }
 
+// scanFile scans one file of testdata/notifications.
 func scanFile(t *testing.T, s *scan.Scanner, name string) scan.Report {
 	t.Helper()
-	var out []scan.Report
-	if err := scan.Walk([]string{filepath.Join(notifications, name)}, func(it scan.Item) error {
-		out = append(out, s.Scan(context.Background(), it))
-		return nil
-	}); err != nil || len(out) != 1 {
-		t.Fatalf("%s: %v (%d reports)", name, err, len(out))
+	_, out := scanText(t, s, filepath.Join(notifications, name))
+	if len(out) != 1 {
+		t.Fatalf("%s: %d reports", name, len(out))
 	}
 	return out[0]
 }

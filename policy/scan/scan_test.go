@@ -26,9 +26,16 @@ func scanner(t *testing.T, env scan.Envelope) *scan.Scanner {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &scan.Scanner{Envelope: env, Clock: &scan.Clock{}, Count: true}
-	s.NotRun = cfg.Offline()
-	e, err := policy.NewEngine(cfg, &policy.Env{Logger: slog.New(slog.DiscardHandler), Now: s.Clock.Now})
+	return offline(t, cfg, &scan.Scanner{Envelope: env, Count: true})
+}
+
+// offline completes s as sekisho scan does for the configuration c: the
+// rules that need a server left out, the engine on the scan's own clock.
+func offline(t *testing.T, c *policy.Config, s *scan.Scanner) *scan.Scanner {
+	t.Helper()
+	s.Clock = &scan.Clock{}
+	s.NotRun = c.Offline()
+	e, err := policy.NewEngine(c, &policy.Env{Logger: slog.New(slog.DiscardHandler), Now: s.Clock.Now})
 	if err != nil {
 		t.Fatal(err)
 	}
