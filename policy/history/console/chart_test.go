@@ -1,9 +1,7 @@
 package console
 
 import (
-	"context"
 	"fmt"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -54,24 +52,15 @@ func TestBuildChart(t *testing.T) {
 // TestChartPage: the chart page counts the store's refusals of the week
 // and escapes rule names it draws.
 func TestChartPage(t *testing.T) {
-	s, err := history.Open(filepath.Join(t.TempDir(), "h.db"), false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
 	now := time.Now()
-	err = s.Add(context.Background(), []history.Record{
+	srv := serve(t, storeOf(t, []history.Record{
 		{Time: now, Rule: "ascii_only", Action: "reject", Stage: "eoh"},
 		{Time: now, Rule: "ascii_only", Action: "quarantine", Stage: "eoh"},
 		{Time: now.Add(-2 * time.Hour), Rule: `<b>x</b>`, Action: "tempfail", Stage: "rcpt"},
 		{Time: now, Rule: "blank", Action: "reject", Stage: "eob", DryRun: true},
 		{Time: now, Action: "accept", Stage: "eob"},
 		{Time: now.Add(-8 * 24 * time.Hour), Rule: "virus", Action: "reject", Stage: "eob"},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := testServerOn(t, s)
+	}...), Held{})
 	code, body, _ := get(t, srv.URL+"/chart")
 	if code != 200 {
 		t.Fatalf("GET /chart: %d\n%s", code, body)

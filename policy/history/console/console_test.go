@@ -14,43 +14,60 @@ import (
 	"github.com/sekisho/sekisho/policy/history"
 )
 
+// testServer serves the console, without held-mail commands, on a store
+// of two records, one of them full of markup.
 func testServer(t *testing.T) *httptest.Server {
+	t.Helper()
+	now := time.Now()
+	return serve(t, storeOf(t,
+		history.Record{Time: now.Add(-48 * time.Hour), Host: "mx1", QueueID: "OLD1", Sender: "old@example.org", Rcpts: []string{"a@example.co.jp"}, Action: "accept", Stage: "eob", Policy: "default"},
+		history.Record{Time: now, Host: "mx1", QueueID: "XSS1", Sender: `"><img src=x>@example.org`, Rcpts: []string{"a@example.co.jp"},
+			Subject: `<script>document.title="pwned"</script>御見積`, Action: "reject", Rule: "blank", Stage: "eob", Policy: "default",
+			Reason: `subject "<b>x</b>"`, Reply: "550 5.6.0 The body has no text"},
+	), Held{})
+}
+
+// storeOf opens a history store of the test's own holding recs.
+func storeOf(t *testing.T, recs ...history.Record) history.Store {
 	t.Helper()
 	s, err := history.Open(filepath.Join(t.TempDir(), "h.db"), false)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { s.Close() })
-	now := time.Now()
-	err = s.Add(context.Background(), []history.Record{
-		{Time: now.Add(-48 * time.Hour), Host: "mx1", QueueID: "OLD1", Sender: "old@example.org", Rcpts: []string{"a@example.co.jp"}, Action: "accept", Stage: "eob", Policy: "default"},
-		{Time: now, Host: "mx1", QueueID: "XSS1", Sender: `"><img src=x>@example.org`, Rcpts: []string{"a@example.co.jp"},
-			Subject: `<script>document.title="pwned"</script>御見積`, Action: "reject", Rule: "blank", Stage: "eob", Policy: "default",
-			Reason: `subject "<b>x</b>"`, Reply: "550 5.6.0 The body has no text"},
-	})
-	if err != nil {
+	if err := s.Add(context.Background(), recs); err != nil {
 		t.Fatal(err)
 	}
-	return testServerOn(t, s)
+	return s
 }
 
-// testServerOn serves the console on store s.
-func testServerOn(t *testing.T, s history.Store) *httptest.Server {
+// serve serves the console on store s with the held-mail commands of held.
+func serve(t *testing.T, s history.Store, held Held) *httptest.Server {
 	t.Helper()
-	srv := httptest.NewServer(Handler(func() history.Store { return s }, slog.New(slog.DiscardHandler), Held{}))
+	srv := httptest.NewServer(Handler(func() history.Store { return s }, slog.New(slog.DiscardHandler), held))
 	t.Cleanup(srv.Close)
 	return srv
 }
 
-func get(t *testing.T, url string) (int, string, http.Header) {
+// do sends req and returns the answer's status, body and header.
+func do(t *testing.T, req *http.Request) (int, string, http.Header) {
 	t.Helper()
-	resp, err := http.Get(url)
+	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
 	return resp.StatusCode, string(b), resp.Header
+}
+
+func get(t *testing.T, url string) (int, string, http.Header) {
+	t.Helper()
+	req, err := http.NewRequest("GET", url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return do(t, req)
 }
 
 // TestConsoleEscapes: what senders control (subject, address, reason)

@@ -1,10 +1,8 @@
 package console
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -67,13 +65,8 @@ func queueJSON(name, id, sender string, rcpts ...string) string {
 
 func heldServer(t *testing.T, q *fakeQueue) *httptest.Server {
 	t.Helper()
-	s, err := history.Open(filepath.Join(t.TempDir(), "h.db"), false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
 	now := time.Now()
-	err = s.Add(context.Background(), []history.Record{
+	return serve(t, storeOf(t, []history.Record{
 		{Time: now, Host: "mx1", QueueID: "5033898822E", Sender: "tanaka@example.org", Rcpts: []string{"suzuki@example.co.jp"},
 			Subject: "<b>invoice</b>", Action: "quarantine", Rule: "ascii_only", Stage: "eob", Policy: "default", Reason: "subject is ASCII only"},
 		{Time: now, Host: "mx1", QueueID: "6044909933F", Sender: "sato@example.org", Rcpts: []string{"ito@example.co.jp"},
@@ -82,13 +75,7 @@ func heldServer(t *testing.T, q *fakeQueue) *httptest.Server {
 		// A quarantine of long ago under a queue id Postfix gave again
 		// to a message held by something else: not sekisho's.
 		{Time: now.Add(-30 * 24 * time.Hour), Host: "mx1", QueueID: "7055A1A044A", Sender: "old@example.org", Action: "quarantine", Rule: "ascii_only", Stage: "eob", Policy: "default"},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(Handler(func() history.Store { return s }, slog.New(slog.DiscardHandler), q.held))
-	t.Cleanup(srv.Close)
-	return srv
+	}...), q.held)
 }
 
 var tokenRE = regexp.MustCompile(`name="token" value="([0-9a-f]+)"`)
@@ -100,21 +87,8 @@ func post(t *testing.T, u string, form url.Values, origin string) (int, string) 
 	if origin != "" {
 		req.Header.Set("Origin", origin)
 	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	var b strings.Builder
-	buf := make([]byte, 4096)
-	for {
-		n, err := resp.Body.Read(buf)
-		b.Write(buf[:n])
-		if err != nil {
-			break
-		}
-	}
-	return resp.StatusCode, b.String()
+	code, body, _ := do(t, req)
+	return code, body
 }
 
 // TestHeldList: the held list shows the messages of the hold queue that

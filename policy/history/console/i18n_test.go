@@ -1,7 +1,6 @@
 package console
 
 import (
-	"io"
 	"net/http"
 	"strings"
 	"testing"
@@ -13,13 +12,8 @@ func getLang(t *testing.T, url, acceptLanguage string) string {
 	if acceptLanguage != "" {
 		req.Header.Set("Accept-Language", acceptLanguage)
 	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return string(b)
+	_, body, _ := do(t, req)
+	return body
 }
 
 // TestLanguages: a browser that prefers Japanese gets Japanese pages, any
