@@ -701,7 +701,7 @@ func fuzzCabLzh(t *testing.T, format string, data []byte) {
 
 // FuzzCAB: cabinets of gcab, stored and MSZIP, of makecab, LZX, and built
 // ones (a set's first cabinet, a block that lies, LZX of each kind of
-// block and window), mutated.
+// block and window, the LZX stream of a help file), mutated.
 func FuzzCAB(f *testing.F) {
 	fs := map[string][]byte{"INVOICE.EXE": invoiceExe, "a.txt": wordsText(40000), "c.zip": storeZip(f, "d.exe", peBytes)}
 	f.Add(gcab(f, false, fs))
@@ -711,6 +711,11 @@ func FuzzCAB(f *testing.F) {
 	}
 	f.Add(lzxCab(15, 0, false, "INVOICE.EXE", invoiceExe, "a.txt", wordsText(40000)))
 	f.Add(lzxCab(21, 12000000, true, "setup.exe", x86Like(40000)))
+	chm, err := os.ReadFile(filepath.Join(clamTestFiles, "clam.chm"))
+	if err != nil {
+		f.Fatalf("%v: run bash testdata/install-deps.sh as root to install clamav-testfiles", err)
+	}
+	f.Add(chmLZX(f, chm))
 	f.Add(cabStored(cabNextCabinet, "a.exe", peBytes, "b.txt", []byte("x")))
 	f.Add(cabBuild(0, 0, [][]byte{[]byte("MZ")}, []int{0xffff}, []cabFileRec{{name: "setup.exe", size: 0xffff}}))
 	f.Fuzz(func(t *testing.T, data []byte) { fuzzCabLzh(t, FormatCab, data) })

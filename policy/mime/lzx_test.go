@@ -588,3 +588,119 @@ func TestCabLZXFolders(t *testing.T) {
 		t.Errorf("%d bytes allocated to read the cabinet once", allocs)
 	}
 }
+
+// chmLZX reads the LZX stream of a compiled HTML Help file (ITSF version
+// 3: its directory of PMGL chunks, the MSCompressed section's content,
+// control data and reset table), which Microsoft's HTML Help compiler
+// writes with the LZX of cabinets, and returns it as a cabinet of one LZX
+// folder holding the files of that section. The stream must be one frame:
+// a longer one is reset every few frames, which a cabinet's is not.
+func chmLZX(t testing.TB, chm []byte) []byte {
+	t.Helper()
+	le32 := func(at int) int { return int(binary.LittleEndian.Uint32(chm[at:])) }
+	le64 := func(at int) int { return int(binary.LittleEndian.Uint64(chm[at:])) }
+	if len(chm) < 0x60 || string(chm[:4]) != "ITSF" || le32(4) != 3 {
+		t.Fatal("no ITSF version 3 header")
+	}
+	dir, dirLen, sect0 := le64(0x48), le64(0x50), le64(0x58)
+	itsp, chunk := le32(dir+8), le32(dir+0x10)
+	type entry struct{ section, off, size int }
+	entries := map[string]entry{}
+	var names []string
+	encint := func(c []byte, i *int) int {
+		v := 0
+		for {
+			x := c[*i]
+			*i++
+			v = v<<7 | int(x&0x7f)
+			if x < 0x80 {
+				return v
+			}
+		}
+	}
+	for at := dir + itsp; at+chunk <= dir+dirLen; at += chunk {
+		c := chm[at : at+chunk]
+		if string(c[:4]) != "PMGL" {
+			continue
+		}
+		end := chunk - int(binary.LittleEndian.Uint32(c[4:]))
+		for i := 0x14; i < end; {
+			n := encint(c, &i)
+			name := string(c[i : i+n])
+			i += n
+			e := entry{encint(c, &i), encint(c, &i), encint(c, &i)}
+			entries[name] = e
+			names = append(names, name)
+		}
+	}
+	const ms = "::DataSpace/Storage/MSCompressed/"
+	get := func(name string) []byte {
+		e, ok := entries[ms+name]
+		if !ok || e.section != 0 {
+			t.Fatalf("no %s", name)
+		}
+		return chm[sect0+e.off : sect0+e.off+e.size]
+	}
+	control := get("ControlData")
+	reset := get("Transform/{7FC28940-9D31-11D0-9B27-00A0C91E9C7C}/InstanceData/ResetTable")
+	content := get("Content")
+	if string(control[4:8]) != "LZXC" || binary.LittleEndian.Uint32(control[8:]) != 2 {
+		t.Fatalf("control data %x", control)
+	}
+	bits := 15
+	for 1<<bits < int(binary.LittleEndian.Uint32(control[16:]))*lzxFrame {
+		bits++
+	}
+	plain := int(binary.LittleEndian.Uint64(reset[16:]))
+	if frames := binary.LittleEndian.Uint32(reset[4:]); frames != 1 || plain > lzxFrame || int(binary.LittleEndian.Uint64(reset[24:])) != len(content) {
+		t.Fatalf("%d frames, %d bytes", frames, plain)
+	}
+	var recs []cabFileRec
+	for _, n := range names {
+		if e := entries[n]; e.section == 1 && e.size > 0 {
+			recs = append(recs, cabFileRec{name: strings.TrimPrefix(n, "/"), size: uint32(e.size), off: uint32(e.off), attrs: 0x20})
+		}
+	}
+	return cabBuild(0, 3|uint16(bits)<<8, [][]byte{content}, []int{plain}, recs)
+}
+
+// clamTestFiles is where Debian's clamav-testfiles puts ClamAV's test
+// files.
+const clamTestFiles = "/usr/share/clamav-testfiles"
+
+// TestCabLZXFromHelpCompiler: the LZX stream that Microsoft's HTML Help
+// compiler wrote into ClamAV's clam.chm (its #SYSTEM says HHA Version
+// 4.74.8702; window 2^16), as a cabinet, decodes to what cabextract
+// extracts; the file clam.exe.txt in it is ClamAV's clam.exe, found by
+// its content.
+func TestCabLZXFromHelpCompiler(t *testing.T) {
+	tool(t, "cabextract")
+	chm, err := os.ReadFile(filepath.Join(clamTestFiles, "clam.chm"))
+	if err != nil {
+		t.Fatalf("%v: run bash testdata/install-deps.sh as root to install clamav-testfiles", err)
+	}
+	exe, err := os.ReadFile(filepath.Join(clamTestFiles, "clam.exe"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := chmLZX(t, chm)
+	if m, _ := cabFolder(a); m != 0x1003 {
+		t.Fatalf("method %#x", m)
+	}
+	names := sameAsCabextract(t, a)
+	if len(names) < 10 {
+		t.Fatalf("files %q", names)
+	}
+	w, err := openCab(bytes.NewReader(a), int64(len(a)), "a.cab")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := readEntries(t, w)
+	if !bytes.Equal(got["clam.exe.txt"], exe) {
+		t.Errorf("clam.exe.txt is not clam.exe")
+	}
+	res := inspect(t, a, "help.cab", DefaultLimits())
+	if l := listing(res.Attachments[0].Archive); !strings.Contains(l, "\nclam.exe.txt pe\n") || len(res.Uninspected) != 0 {
+		t.Errorf("listing %s gaps %s", l, gaps(res))
+	}
+}
