@@ -17,15 +17,6 @@ import (
 	"github.com/sekisho/sekisho/policy/ratelimit/storetest"
 )
 
-// startRedis runs a throwaway redis-server for the test's duration and
-// returns its URL; a missing redis-server fails the test.
-func startRedis(tb testing.TB) string {
-	tb.Helper()
-	return redistest.StartServer(tb, "").URL("")
-}
-
-func freePort() (int, error) { return redistest.FreePort() }
-
 var prefixes atomic.Int64
 
 // newRedisFor returns a store on url whose keys no other store shares.
@@ -40,7 +31,7 @@ func newRedisFor(t *testing.T, url string) *ratelimit.Redis {
 }
 
 func TestRedis(t *testing.T) {
-	url := startRedis(t)
+	url := redistest.StartServer(t, "").URL("")
 	storetest.Run(t, func(t *testing.T, _ func() time.Time) ratelimit.Store {
 		return newRedisFor(t, url)
 	})
@@ -49,7 +40,7 @@ func TestRedis(t *testing.T) {
 // TestRedisSharedByHosts checks that two stores on one server, like two MX
 // hosts, see each other's events, including concurrent ones.
 func TestRedisSharedByHosts(t *testing.T) {
-	url := startRedis(t)
+	url := redistest.StartServer(t, "").URL("")
 	ctx := context.Background()
 	var hosts [2]*ratelimit.Redis
 	for i := range hosts {
@@ -85,7 +76,7 @@ func TestRedisSharedByHosts(t *testing.T) {
 // TestRedisKeys checks the stored layout: the prefix is applied, the key
 // expires one window after its last event, and nothing else is written.
 func TestRedisKeys(t *testing.T) {
-	url := startRedis(t)
+	url := redistest.StartServer(t, "").URL("")
 	ctx := context.Background()
 	s, err := ratelimit.NewRedis(url, "sekisho:rl:", time.Second)
 	if err != nil {
@@ -123,7 +114,7 @@ func TestRedisKeys(t *testing.T) {
 func TestRedisDown(t *testing.T) {
 	const timeout = 300 * time.Millisecond
 	const slack = time.Second // for a loaded machine
-	port, err := freePort()
+	port, err := redistest.FreePort()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -190,7 +181,7 @@ func TestNewRedisErrors(t *testing.T) {
 }
 
 func BenchmarkRedisCountAdd(b *testing.B) {
-	url := startRedis(b)
+	url := redistest.StartServer(b, "").URL("")
 	ctx := context.Background()
 	s, err := ratelimit.NewRedis(url, "bench:", 2*time.Second)
 	if err != nil {
