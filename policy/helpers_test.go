@@ -338,7 +338,3 @@ var (
 
 // japaneseText is a body that no text rule objects to.
 const japaneseText = "いつもお世話になっております。\r\n見積書をお送りします。ご確認ください。\r\n"
-
-// rtExpect is expect's former name, still used by the PPAP tests of 7z and
-// rar.
-var rtExpect = expect
