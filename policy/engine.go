@@ -63,6 +63,9 @@ func (b *boundRule) classify(cfg ruleConfig) error {
 	b.needs = Needs{Stages: b.Rule.Stages()}
 	if cfg != nil {
 		b.needs = cfg.needs()
+		if err := checkNeeds(b.needs, cfg); err != nil {
+			return err
+		}
 		if err := checkServed(b.needs, b.Rule); err != nil {
 			return err
 		}

@@ -125,12 +125,17 @@ var (
 
 // checkNeeds checks what a table declares in itself, and against the
 // methods of the table: it returns what is wrong, nil when nothing is.
+// The registry checks each table with its defaults, NewEngine with the
+// settings in force.
 func checkNeeds(n Needs, table ruleConfig) error {
 	if len(n.Stages) == 0 {
 		return fmt.Errorf("declares no stage")
 	}
 	if !slices.IsSorted(n.Stages) || len(slices.Compact(slices.Clone(n.Stages))) != len(n.Stages) {
 		return fmt.Errorf("declares stages %v: list each once, earliest first", n.Stages)
+	}
+	if n.Inspection && !slices.Contains(n.Stages, StageEOB) {
+		return fmt.Errorf("declares Inspection without deciding at end of body, where the inspection is read")
 	}
 	if n.Gaps && !n.Inspection {
 		return fmt.Errorf("declares Gaps without Inspection: the rule that judges what could not be read reads the inspection")

@@ -134,7 +134,8 @@ func TestSkeletonNeedsAreServed(t *testing.T) {
 	}{
 		{"no stage", Needs{}, "declares no stage"},
 		{"stages out of order", Needs{Stages: []Stage{StageEOB, StageEOH}}, "earliest first"},
-		{"gaps without inspection", Needs{Stages: eoh, Gaps: true}, "Gaps without Inspection"},
+		{"gaps without inspection", Needs{Stages: []Stage{StageEOB}, Gaps: true}, "Gaps without Inspection"},
+		{"inspection before end of body", Needs{Stages: eoh, Inspection: true}, "Inspection without deciding at end of body"},
 		{"parts without stream", Needs{Stages: eoh, Parts: EveryPart}, "Parts without Stream"},
 		{"derive without derive", Needs{Stages: eoh, Derive: true}, "declares Derive"},
 		{"crossCheck without crossCheck", Needs{Stages: eoh, CrossCheck: true}, "declares CrossCheck"},
