@@ -55,9 +55,6 @@ type ruleConfig interface {
 	needs() Needs
 }
 
-// judgesContent reports whether the rule of table c reads the inspection.
-func judgesContent(c ruleConfig) bool { return c.needs().Inspection }
-
 // registryEntry is one field of RulesConfig.
 type registryEntry struct {
 	name  string // the rule's name
@@ -131,7 +128,7 @@ func implicitGapsRule(rules *RulesConfig, defaults func(ruleConfig)) (string, bo
 		return "", false
 	}
 	for _, t := range rules.tables(nil) {
-		if t.cfg.common().Enabled && judgesContent(t.cfg) {
+		if t.cfg.common().Enabled && t.cfg.needs().Inspection {
 			e := gaps[0]
 			c := newTable(e)
 			defaults(c)
