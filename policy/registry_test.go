@@ -22,7 +22,7 @@ func TestEveryRuleIsDocumented(t *testing.T) {
 	}
 	readme := read("../README.md")
 	contrib := read("../contrib/sekisho.toml")
-	full := read("../cmd/sekisho/testdata/e2e/full.toml")
+	full := read("../cmd/sekisho/e2e/testdata/full.toml")
 	if len(policy.RuleNames) < 11 {
 		t.Fatalf("RuleNames = %q", policy.RuleNames)
 	}
@@ -39,7 +39,7 @@ func TestEveryRuleIsDocumented(t *testing.T) {
 			t.Errorf("contrib/sekisho.toml has no [rules.%s] table", name)
 		}
 		if !table.MatchString(full) {
-			t.Errorf("cmd/sekisho/testdata/e2e/full.toml has no [rules.%s] table", name)
+			t.Errorf("cmd/sekisho/e2e/testdata/full.toml has no [rules.%s] table", name)
 		}
 	}
 }
