@@ -17,6 +17,14 @@ package main
 // that one message of the hold queue, and writes the outcome to
 // DIR/done/ID. The spool's user can ask for nothing but the release or
 // deletion of one held message by its queue id.
+//
+// DIR itself is root's and not writable by the spool's user, who owns
+// only tmp, new, done and bad inside it: that user can neither rename nor
+// replace those directories (with a link to elsewhere, say), so that
+// nothing root does in them, nor the package's scripts making them, can
+// be turned onto another file. An entry of new/ that cannot be removed
+// (a directory with entries) is moved into bad/, so that new/ empties
+// and the path unit stops starting the service.
 
 import (
 	"bytes"
@@ -49,6 +57,10 @@ const (
 	heldRequestMax = 4096
 	// heldCommandTimeout bounds each Postfix command held-apply runs.
 	heldCommandTimeout = time.Minute
+	// heldBatchMax bounds how many entries of new/ one run of held-apply
+	// reads; the rest are for the next run, which the path unit starts
+	// as new/ is still not empty.
+	heldBatchMax = 1000
 	// heldUserEnv and heldRemoteEnv name who asked, as the console
 	// passes it to its commands.
 	heldUserEnv   = "SEKISHO_CONSOLE_USER"
@@ -84,9 +96,13 @@ type heldResult struct {
 	Error string `json:"error,omitempty"`
 }
 
-// heldSpoolDirs are the spool's directories: requests being written,
-// requests to apply (the one sekisho-held.path watches), results.
-var heldSpoolDirs = []string{"tmp", "new", "done"}
+// heldSpoolDirs are the spool's directories, all of its user: requests
+// being written, requests to apply (the one sekisho-held.path watches),
+// results, and what held-apply could not remove from new/.
+var heldSpoolDirs = []string{"tmp", "new", "done", "bad"}
+
+// heldRequestDirs are those held-request writes to or reads from.
+var heldRequestDirs = heldSpoolDirs[:3]
 
 // runHeldRequest is `sekisho held-request`.
 func runHeldRequest(args []string, stdout, stderr io.Writer) int {
@@ -203,7 +219,7 @@ func runHeldApply(args []string, stdout, stderr io.Writer) int {
 		fs.PrintDefaults()
 	}
 	spool := fs.String("spool", "", "the spool `directory` (required)")
-	userName := fs.String("user", "sekisho", "the `user` who writes the requests: the spool and each request must be its")
+	userName := fs.String("user", "sekisho", "the `user` who writes the requests: the spool's tmp, new, done and bad and each request must be its (the spool itself root's)")
 	pfConfig := fs.String("postfix-config", "", "Postfix's configuration `directory`, passed as -c to postsuper and postqueue; \"\" = their default")
 	postsuper := fs.String("postsuper", "/usr/sbin/postsuper", "`path` of postsuper")
 	postqueue := fs.String("postqueue", "/usr/sbin/postqueue", "`path` of postqueue")
@@ -234,11 +250,14 @@ func runHeldApply(args []string, stdout, stderr io.Writer) int {
 	return 0
 }
 
-// heldApplier applies the requests of a spool owned by uid; run does one.
+// heldApplier applies the requests of a spool whose directories uid owns;
+// run does one. max bounds the entries of new/ one apply reads; 0 means
+// heldBatchMax.
 type heldApplier struct {
 	uid int
 	log *slog.Logger
 	run func(context.Context, heldRequest) error
+	max int
 }
 
 // openHeldDir opens a directory under dirfd without following a link and
@@ -262,8 +281,10 @@ func openHeldDir(dirfd int, name string, uid int) (int, error) {
 
 // apply takes each request out of spool/new and applies it. An error means
 // the spool itself was refused; each request's outcome is in its result.
+// The spool must be root's, its directories uid's, none of them writable
+// by group or others.
 func (a heldApplier) apply(spool string) error {
-	top, err := openHeldDir(unix.AT_FDCWD, spool, a.uid)
+	top, err := openHeldDir(unix.AT_FDCWD, spool, 0)
 	if err != nil {
 		return err
 	}
@@ -279,20 +300,25 @@ func (a heldApplier) apply(spool string) error {
 		return err
 	}
 	defer unix.Close(donefd)
-	names, err := newDir.Readdirnames(-1)
+	badfd, err := openHeldDir(top, "bad", a.uid)
 	if err != nil {
+		return err
+	}
+	defer unix.Close(badfd)
+	limit := a.max
+	if limit <= 0 {
+		limit = heldBatchMax
+	}
+	names, err := newDir.Readdirnames(limit)
+	if err != nil && !errors.Is(err, io.EOF) {
 		return fmt.Errorf("new: %w", err)
 	}
 	slices.Sort(names)
 	for _, name := range names {
 		r, rerr := readHeldRequest(newfd, name, a.uid)
 		// Out before it is applied: a request is never applied twice.
-		err := unix.Unlinkat(newfd, name, 0)
-		if errors.Is(err, unix.EISDIR) {
-			err = unix.Unlinkat(newfd, name, unix.AT_REMOVEDIR)
-		}
-		if err != nil {
-			a.log.Error("held-apply: request not removed, so not applied", "request", name, "error", err)
+		if err := a.takeOut(newfd, badfd, name); err != nil {
+			a.log.Error("held-apply: request neither removed nor moved to bad/, so not applied", "request", name, "error", err)
 			continue
 		}
 		res := heldResult{ID: name, OK: rerr == nil}
@@ -318,6 +344,32 @@ func (a heldApplier) apply(spool string) error {
 			a.log.Error("held-apply: result not written", "request", name, "error", err)
 		}
 	}
+	return nil
+}
+
+// takeOut removes the entry name of new/, or, when it cannot be removed
+// (a directory with entries), renames it into bad/ under a name of its
+// own, so that new/ empties and the path unit does not start the service
+// again and again for it.
+func (a heldApplier) takeOut(newfd, badfd int, name string) error {
+	err := unix.Unlinkat(newfd, name, 0)
+	if errors.Is(err, unix.EISDIR) {
+		err = unix.Unlinkat(newfd, name, unix.AT_REMOVEDIR)
+	}
+	if err == nil {
+		return nil
+	}
+	var b [8]byte
+	rand.Read(b[:])
+	moved := time.Now().UTC().Format("20060102T150405Z") + "-" + hex.EncodeToString(b[:])
+	merr := unix.Renameat2(newfd, name, badfd, moved, unix.RENAME_NOREPLACE)
+	if errors.Is(merr, unix.EINVAL) { // a file system without RENAME_NOREPLACE
+		merr = unix.Renameat(newfd, name, badfd, moved)
+	}
+	if merr != nil {
+		return fmt.Errorf("%v; moving it to bad/: %v", err, merr)
+	}
+	a.log.Warn("held-apply: entry of new/ not removable, moved to bad/", "request", name, "bad", moved, "error", err)
 	return nil
 }
 
@@ -484,7 +536,7 @@ func heldCommandWarnings(c policy.ConsoleConfig) []string {
 				out = append(out, fmt.Sprintf("console.%s: %s", k.key, w))
 			}
 		case prog == "sudo" && nnp:
-			out = append(out, fmt.Sprintf("console.%s runs sudo, which cannot gain privileges in a process with no_new_privs (systemd's NoNewPrivileges=yes, as in the packaged unit): there use [\"/usr/sbin/sekisho\", \"held-request\", \"-spool\", \"/var/lib/sekisho/held\", \"release\" or \"delete\"] with sekisho-held.path", k.key))
+			out = append(out, fmt.Sprintf("console.%s runs sudo, which cannot gain privileges in a process with no_new_privs (systemd's NoNewPrivileges=yes, as in the packaged unit): there use [\"/usr/sbin/sekisho\", \"held-request\", \"-spool\", \"/var/lib/sekisho-held\", \"release\" or \"delete\"] with sekisho-held.path", k.key))
 		case prog == "postqueue" && nnp && os.Geteuid() != 0 && !inGroup("postdrop"):
 			out = append(out, fmt.Sprintf("console.%s runs postqueue, whose set-group-id postdrop does not work under no_new_privs (systemd's NoNewPrivileges=yes): put this user in group postdrop (usermod --append --groups postdrop sekisho, as the package does)", k.key))
 		}
@@ -502,11 +554,19 @@ func heldRequestWarning(args []string, action string) string {
 	if err := fs.Parse(args); err != nil || *spool == "" || fs.NArg() != 1 || fs.Arg(0) != action {
 		return fmt.Sprintf("want [\"/usr/sbin/sekisho\", \"held-request\", \"-spool\", \"DIR\", %q] (the queue id is appended)", action)
 	}
-	for _, d := range heldSpoolDirs {
+	layout := fmt.Sprintf("make %s root's, not writable by this user (root:sekisho 0750), with tmp, new, done and bad in it owned by this user, mode 0750 (the package makes /var/lib/sekisho-held), and have sekisho-held.path run `sekisho held-apply -spool %s` as root",
+		*spool, *spool)
+	// held-apply refuses a spool its user could rename or replace the
+	// directories of: one not root's, or writable by group or others.
+	var st unix.Stat_t
+	if err := unix.Lstat(*spool, &st); err == nil && (st.Mode&unix.S_IFMT != unix.S_IFDIR || st.Uid != 0 || st.Mode&0o022 != 0) {
+		return fmt.Sprintf("the spool %s is not a directory of root's that group and others cannot write (uid %d, mode %o), so sekisho held-apply refuses it: held mail cannot be %sd; %s",
+			*spool, st.Uid, st.Mode&0o7777, action, layout)
+	}
+	for _, d := range heldRequestDirs {
 		p := filepath.Join(*spool, d)
 		if err := unix.Access(p, unix.W_OK|unix.X_OK); err != nil {
-			return fmt.Sprintf("the spool's %s: %v: held mail cannot be asked to be %sd; make %s and its tmp, new and done owned by this user, mode 0750 (the package makes /var/lib/sekisho/held), and have sekisho-held.path run `sekisho held-apply -spool %s` as root",
-				p, err, action, *spool, *spool)
+			return fmt.Sprintf("the spool's %s: %v: held mail cannot be asked to be %sd; %s", p, err, action, layout)
 		}
 	}
 	return ""

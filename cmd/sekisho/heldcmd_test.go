@@ -31,11 +31,15 @@ func needRoot(t *testing.T) {
 	}
 }
 
-// testSpool makes a spool of spoolUID, as the package's postinst does.
+// testSpool makes a spool for spoolUID, as the package's postinst does:
+// the spool root's, its directories spoolUID's.
 func testSpool(t *testing.T) string {
 	t.Helper()
 	dir := filepath.Join(t.TempDir(), "held")
-	for _, d := range append([]string{""}, heldSpoolDirs...) {
+	if err := os.Mkdir(dir, 0o750); err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range heldSpoolDirs {
 		p := filepath.Join(dir, d)
 		if err := os.Mkdir(p, 0o750); err != nil {
 			t.Fatal(err)
@@ -183,13 +187,19 @@ func TestHeldApplyRefusesHostileRequests(t *testing.T) {
 	}
 }
 
-// TestHeldApplyRefusesSpool: a spool of another user, one others may
-// write to, or a link in its place is refused whole; nothing is applied.
+// TestHeldApplyRefusesSpool: a spool that its user owns (who could then
+// rename its directories and put links in their place), one group or
+// others may write to, a directory of it of another user or writable by
+// others, one missing, or a link in the place of either is refused
+// whole; nothing is applied.
 func TestHeldApplyRefusesSpool(t *testing.T) {
 	needRoot(t)
 	for name, spoil := range map[string]func(spool string) string{
-		"owner": func(spool string) string { os.Chown(spool, 0, 0); return spool },
-		"mode":  func(spool string) string { os.Chmod(filepath.Join(spool, "new"), 0o777); return spool },
+		"owner":     func(spool string) string { os.Chown(spool, spoolUID, spoolUID); return spool },
+		"top mode":  func(spool string) string { os.Chmod(spool, 0o770); return spool },
+		"new owner": func(spool string) string { os.Chown(filepath.Join(spool, "new"), 0, 0); return spool },
+		"mode":      func(spool string) string { os.Chmod(filepath.Join(spool, "new"), 0o777); return spool },
+		"no bad":    func(spool string) string { os.Remove(filepath.Join(spool, "bad")); return spool },
 		"link": func(spool string) string {
 			l := filepath.Join(filepath.Dir(spool), "link")
 			os.Symlink(spool, l)
@@ -213,6 +223,71 @@ func TestHeldApplyRefusesSpool(t *testing.T) {
 				t.Errorf("applied %+v", *done)
 			}
 		})
+	}
+}
+
+// TestHeldApplyQuarantine: what held-apply cannot remove from new/ (a
+// directory with entries) goes into bad/, so that new/ empties and the
+// path unit does not start the service again and again; a request beside
+// it is applied, and one under the name of a request id is answered.
+func TestHeldApplyQuarantine(t *testing.T) {
+	needRoot(t)
+	spool := testSpool(t)
+	dirID := strings.Repeat("a", 32)
+	for _, n := range []string{dirID, "junk"} {
+		d := filepath.Join(spool, "new", n, "sub")
+		if err := os.MkdirAll(d, 0o750); err != nil {
+			t.Fatal(err)
+		}
+		os.WriteFile(filepath.Join(d, "f"), []byte("x"), 0o640)
+	}
+	good := strings.Repeat("b", 32)
+	putRequest(t, spool, good, requestJSON(good, "delete", "3F1A2B40C5"), spoolUID)
+	a, done, logs := appliedBy(t)
+	if err := a.apply(spool); err != nil {
+		t.Fatal(err)
+	}
+	if len(*done) != 1 || (*done)[0].ID != good {
+		t.Errorf("applied %+v, want only %s", *done, good)
+	}
+	if left, _ := os.ReadDir(filepath.Join(spool, "new")); len(left) != 0 {
+		t.Errorf("new/ still holds %v: the path unit would start the service again and again", left)
+	}
+	bad, _ := os.ReadDir(filepath.Join(spool, "bad"))
+	if len(bad) != 2 {
+		t.Errorf("bad/ holds %v, want the two directories", bad)
+	}
+	for _, e := range bad {
+		if _, err := os.Stat(filepath.Join(spool, "bad", e.Name(), "sub", "f")); err != nil {
+			t.Errorf("bad/%s: %v", e.Name(), err)
+		}
+	}
+	if r := readResult(t, spool, dirID); r.OK || !strings.Contains(r.Error, "not a regular file") {
+		t.Errorf("result for the directory: %+v", r)
+	}
+	if !strings.Contains(logs.String(), "moved to bad/") {
+		t.Errorf("the move is not logged:\n%s", logs)
+	}
+}
+
+// TestHeldApplyBatch: one run reads a bounded number of entries of new/;
+// the next run takes the rest.
+func TestHeldApplyBatch(t *testing.T) {
+	needRoot(t)
+	spool := testSpool(t)
+	for c := range 5 {
+		id := strings.Repeat(string(rune('1'+c)), 32)
+		putRequest(t, spool, id, requestJSON(id, "release", "3F1A2B40C5"), spoolUID)
+	}
+	a, done, _ := appliedBy(t)
+	a.max = 3
+	for run, want := range []int{3, 5, 5} {
+		if err := a.apply(spool); err != nil {
+			t.Fatal(err)
+		}
+		if len(*done) != want {
+			t.Errorf("after run %d: %d applied, want %d", run+1, len(*done), want)
+		}
 	}
 }
 
@@ -391,6 +466,12 @@ func TestCheckHeldRequest(t *testing.T) {
 	cmd := func(action string) string {
 		return fmt.Sprintf(`["/bin/true", "held-request", "-spool", %q, %q]`, spool, action)
 	}
+	// The spool made by this user is root's only when the test runs as
+	// root; otherwise held-apply would refuse it, and -check says so.
+	var ready []string
+	if os.Geteuid() != 0 {
+		ready = []string{"warning: console.release_command: the spool " + spool + " is not a directory of root's"}
+	}
 	for _, c := range []struct {
 		release, del string
 		mkdir        bool
@@ -399,7 +480,7 @@ func TestCheckHeldRequest(t *testing.T) {
 		{cmd("release"), cmd("delete"), false, []string{"warning: console.release_command: the spool's " + spool + "/tmp", "warning: console.delete_command: the spool's", "have sekisho-held.path run `sekisho held-apply -spool " + spool + "` as root"}},
 		{cmd("release"), cmd("release"), true, []string{`warning: console.delete_command: want ["/usr/sbin/sekisho", "held-request", "-spool", "DIR", "delete"]`}},
 		{`["/bin/true", "held-request", "release"]`, "[]", true, []string{"warning: console.release_command: want"}},
-		{cmd("release"), cmd("delete"), true, nil},
+		{cmd("release"), cmd("delete"), true, ready},
 	} {
 		if c.mkdir {
 			for _, d := range heldSpoolDirs {
@@ -408,13 +489,25 @@ func TestCheckHeldRequest(t *testing.T) {
 		}
 		var out, errb bytes.Buffer
 		code := run([]string{"-check", "-config", write(c.release, c.del)}, &out, &errb)
-		if code != 0 || c.want == nil && errb.Len() > 0 {
+		if code != 0 || len(c.want) == 0 && errb.Len() > 0 {
 			t.Errorf("%s %s: exit %d:\n%s", c.release, c.del, code, errb.String())
 		}
 		for _, w := range c.want {
 			if !strings.Contains(errb.String(), w) {
 				t.Errorf("%s %s: no warning %q:\n%s", c.release, c.del, w, errb.String())
 			}
+		}
+	}
+	// A spool its user owns could have its directories replaced by
+	// links: held-apply refuses it, and -check says so.
+	if os.Geteuid() == 0 {
+		if err := os.Chown(spool, spoolUID, spoolUID); err != nil {
+			t.Fatal(err)
+		}
+		var out, errb bytes.Buffer
+		run([]string{"-check", "-config", write(cmd("release"), cmd("delete"))}, &out, &errb)
+		if want := "the spool " + spool + " is not a directory of root's that group and others cannot write (uid 65534"; !strings.Contains(errb.String(), want) {
+			t.Errorf("spool of its user: no warning %q:\n%s", want, errb.String())
 		}
 	}
 }

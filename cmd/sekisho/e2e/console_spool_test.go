@@ -59,15 +59,20 @@ func TestE2EConsoleHeldSpool(t *testing.T) {
 	gid, _ := strconv.Atoi(u.Gid)
 	dir := worldDir(t, "held-spool")
 	bin := userBinary(t, dir)
-	// The daemon's state directory and the spool in it, as postinst
-	// makes /var/lib/sekisho and /var/lib/sekisho/held.
+	// The daemon's state directory and the spool, as postinst makes
+	// /var/lib/sekisho and /var/lib/sekisho-held: the spool root's, in
+	// the user's group, its directories the user's.
 	state := filepath.Join(dir, "state")
-	spool := filepath.Join(state, "held")
-	for _, d := range []string{state, spool, filepath.Join(spool, "tmp"), filepath.Join(spool, "new"), filepath.Join(spool, "done")} {
+	spool := filepath.Join(dir, "held")
+	for _, d := range []string{state, spool, filepath.Join(spool, "tmp"), filepath.Join(spool, "new"), filepath.Join(spool, "done"), filepath.Join(spool, "bad")} {
 		if err := os.Mkdir(d, 0o750); err != nil {
 			t.Fatal(err)
 		}
-		if err := os.Chown(d, uid, gid); err != nil {
+		owner := uid
+		if d == spool {
+			owner = 0
+		}
+		if err := os.Chown(d, owner, gid); err != nil {
 			t.Fatal(err)
 		}
 	}
