@@ -9,6 +9,7 @@
 package webconfig
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -19,6 +20,7 @@ import (
 
 	"github.com/prometheus/exporter-toolkit/web"
 	"go.yaml.in/yaml/v2"
+	"golang.org/x/crypto/bcrypt"
 )
 
 // Loopback reports whether a listen address (HOST:PORT) binds to loopback
@@ -38,20 +40,27 @@ func Loopback(addr string) bool {
 // HasUsers reports whether the web configuration at path asks for a login
 // (basic_auth_users); without users the toolkit serves every request.
 func HasUsers(path string) (bool, error) {
+	users, err := readUsers(path)
+	return len(users) > 0, err
+}
+
+// readUsers reads the basic_auth_users of the web configuration at path:
+// each user's bcrypt hash.
+func readUsers(path string) (map[string]string, error) {
 	if path == "" {
-		return false, nil
+		return nil, nil
 	}
 	b, err := os.ReadFile(path)
 	if err != nil {
-		return false, fmt.Errorf("web_config %s: %w", path, err)
+		return nil, fmt.Errorf("web_config %s: %w", path, err)
 	}
 	var c struct {
 		Users map[string]string `yaml:"basic_auth_users"`
 	}
 	if err := yaml.Unmarshal(b, &c); err != nil {
-		return false, fmt.Errorf("web_config %s: %w", path, err)
+		return nil, fmt.Errorf("web_config %s: %w", path, err)
 	}
-	return len(c.Users) > 0, nil
+	return c.Users, nil
 }
 
 // Validate checks the web configuration file at path, as the endpoint
@@ -70,6 +79,12 @@ func Validate(path string) error {
 // configuration at path when it is set; what ends the serving other than
 // srv's Shutdown is logged as what stopped.
 func Serve(ln net.Listener, srv *http.Server, path string, log *slog.Logger, what string) {
+	if path != "" {
+		next := srv.Handler
+		srv.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), configKey{}, path)))
+		})
+	}
 	go func() {
 		var err error
 		if path == "" {
@@ -87,12 +102,28 @@ func Serve(ln net.Listener, srv *http.Server, path string, log *slog.Logger, wha
 	}()
 }
 
-// User returns the name a request was let in under by basic auth, "" when
-// it carries none (no web configuration, or one without users).
+// configKey is the context key of the web configuration's path, which
+// Serve gives each request for User.
+type configKey struct{}
+
+// User returns the name a request was let in under by basic auth: a user
+// of the web configuration's basic_auth_users whose password the request
+// carries, checked against the file as it is now. It is "" for any other
+// request: no web configuration, one without users (where the toolkit
+// checks nothing, so a name the client sends proves nothing), or
+// credentials that do not match. It checks a bcrypt hash, so it is for
+// the rare requests that need a name (the console's actions), not for
+// every page.
 func User(r *http.Request) string {
-	u, _, ok := r.BasicAuth()
-	if !ok {
+	path, _ := r.Context().Value(configKey{}).(string)
+	name, password, ok := r.BasicAuth()
+	if path == "" || !ok {
 		return ""
 	}
-	return u
+	users, err := readUsers(path)
+	hash, found := users[name]
+	if err != nil || !found || bcrypt.CompareHashAndPassword([]byte(hash), []byte(password)) != nil {
+		return ""
+	}
+	return name
 }

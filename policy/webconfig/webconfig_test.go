@@ -1,6 +1,7 @@
 package webconfig
 
 import (
+	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -132,6 +133,42 @@ func TestBasicAuthAndTLS(t *testing.T) {
 	addr = serve(t, "")
 	if code, body := get(t, plain, "http://"+addr+"/", "", ""); code != 200 || body != "user=" {
 		t.Errorf("no web configuration: %d %q", code, body)
+	}
+}
+
+// TestUserUnverified: where no login is asked for (no web configuration,
+// or one without basic_auth_users), a user name the client sends is not
+// reported: nothing checked it. With users, only the one whose password
+// matches is.
+func TestUserUnverified(t *testing.T) {
+	dir := t.TempDir()
+	noUsers := filepath.Join(dir, "no-users.yml")
+	os.WriteFile(noUsers, []byte("http_server_config:\n  http2: true\n"), 0o600)
+	if err := Validate(noUsers); err != nil {
+		t.Fatal(err)
+	}
+	plain := &http.Client{Timeout: 10 * time.Second}
+	for _, path := range []string{"", noUsers} {
+		addr := serve(t, path)
+		for _, who := range []string{"root", "admin"} {
+			if code, body := get(t, plain, "http://"+addr+"/", who, "anything"); code != 200 || body != "user=" {
+				t.Errorf("web_config %q, basic auth as %s: %d %q, want no user", path, who, code, body)
+			}
+		}
+	}
+
+	// With users, User checks the password itself: a request that
+	// reaches it with other credentials names no one.
+	hash, _ := bcrypt.GenerateFromPassword([]byte("pw"), bcrypt.MinCost)
+	auth := filepath.Join(dir, "auth.yml")
+	os.WriteFile(auth, []byte(fmt.Sprintf("basic_auth_users:\n  admin: %s\n", hash)), 0o600)
+	for _, c := range []struct{ user, pw, want string }{{"admin", "pw", "admin"}, {"admin", "wrong", ""}, {"root", "pw", ""}} {
+		r, _ := http.NewRequest("GET", "/", nil)
+		r.SetBasicAuth(c.user, c.pw)
+		r = r.WithContext(context.WithValue(r.Context(), configKey{}, auth))
+		if got := User(r); got != c.want {
+			t.Errorf("User as %s/%s: %q, want %q", c.user, c.pw, got, c.want)
+		}
 	}
 }
 
