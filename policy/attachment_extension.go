@@ -96,8 +96,7 @@ type attachmentExtension struct {
 	encryptedReply Reply
 }
 
-func (r *attachmentExtension) Name() string    { return "attachment_extension" }
-func (r *attachmentExtension) Stages() []Stage { return []Stage{StageEOB} }
+func (r *attachmentExtension) Name() string { return "attachment_extension" }
 
 func (r *attachmentExtension) Check(_ context.Context, _ Stage, m *Message) (Hit, error) {
 	var encrypted *mime.Attachment

@@ -28,8 +28,7 @@ func (c *AttachmentNoExtensionConfig) build(*Env) (Rule, error) { return attachm
 // is no attachment a reader sees.
 type attachmentNoExtension struct{}
 
-func (attachmentNoExtension) Name() string    { return "attachment_no_extension" }
-func (attachmentNoExtension) Stages() []Stage { return []Stage{StageEOB} }
+func (attachmentNoExtension) Name() string { return "attachment_no_extension" }
 
 func (attachmentNoExtension) Check(_ context.Context, _ Stage, m *Message) (Hit, error) {
 	for _, a := range m.Inspection.Attachments {

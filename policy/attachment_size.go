@@ -66,8 +66,7 @@ type attachmentSize struct {
 	overrides  []sizeOverride
 }
 
-func (r *attachmentSize) Name() string    { return "attachment_size" }
-func (r *attachmentSize) Stages() []Stage { return []Stage{StageEOB} }
+func (r *attachmentSize) Name() string { return "attachment_size" }
 
 // limit returns the per-attachment limit for the message's recipients.
 func (r *attachmentSize) limit(rcpts []string) Size {

@@ -129,10 +129,8 @@ type dnsblRule struct {
 
 func (r *dnsblRule) Name() string { return "dnsbl" }
 
-// Stages: the lookup is made at connect; refused at RCPT, the verdict is
-// given there (the engine keeps it for the connection).
-func (r *dnsblRule) Stages() []Stage { return dnsblStages(r.atRcpt) }
-
+// dnsblStages: the lookup is made at connect; refused at RCPT, the verdict
+// is given there (the engine keeps it for the connection).
 func dnsblStages(atRcpt bool) []Stage {
 	if atRcpt {
 		return []Stage{StageConnect, StageRcpt}

@@ -134,8 +134,7 @@ type encryptedArchive struct {
 	log       *slog.Logger
 }
 
-func (r *encryptedArchive) Name() string    { return "encrypted_archive" }
-func (r *encryptedArchive) Stages() []Stage { return []Stage{StageEOB} }
+func (r *encryptedArchive) Name() string { return "encrypted_archive" }
 
 // redact hides passwords in the reasons of the policy's verdicts, in pair
 // mode: a password mail in plain ASCII is tagged by ascii_only with its

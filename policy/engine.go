@@ -58,9 +58,8 @@ type boundRule struct {
 
 // classify gives b what the table cfg declares it needs, and the methods
 // that serve it; it fails when the rule and the declaration disagree. A
-// rule without a table (nil, a test's fake) needs only its stages.
+// rule without a table (nil, a test's fake) keeps the needs b was given.
 func (b *boundRule) classify(cfg ruleConfig) error {
-	b.needs = Needs{Stages: b.Rule.Stages()}
 	if cfg != nil {
 		b.needs = cfg.needs()
 		if err := checkNeeds(b.needs, cfg); err != nil {

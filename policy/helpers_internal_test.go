@@ -45,8 +45,7 @@ type fakeRule struct {
 	rec    *recorder
 }
 
-func (f *fakeRule) Name() string    { return f.name }
-func (f *fakeRule) Stages() []Stage { return f.stages }
+func (f *fakeRule) Name() string { return f.name }
 
 func (f *fakeRule) Check(_ context.Context, stage Stage, _ *Message) (Hit, error) {
 	f.rec.add(f.name + "@" + stage.String())
@@ -70,7 +69,10 @@ var (
 // bind gives a fake rule the outcome NewEngine would give it from a
 // [rules.NAME] table with action and reply set and the global defaults.
 func bind(r Rule, action Action) *boundRule {
-	b := &boundRule{Rule: r, name: r.Name(), stages: r.Stages(), action: action, onError: "tempfail", errorReply: reply4, stream: -1}
+	b := &boundRule{Rule: r, name: r.Name(), action: action, onError: "tempfail", errorReply: reply4, stream: -1}
+	if f, ok := r.(*fakeRule); ok {
+		b.needs.Stages = f.stages
+	}
 	b.classify(nil)
 	switch action {
 	case Reject:

@@ -161,9 +161,6 @@ func checkServed(n Needs, r Rule) error {
 			return err
 		}
 	}
-	if got := r.Stages(); !slices.Equal(got, n.Stages) {
-		return fmt.Errorf("decides at %v, but its table declares %v", got, n.Stages)
-	}
 	return nil
 }
 

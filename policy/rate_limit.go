@@ -259,8 +259,7 @@ type rateLimit struct {
 	metrics *metrics.Metrics // counts the store's failures
 }
 
-func (r *rateLimit) Name() string    { return "rate_limit" }
-func (r *rateLimit) Stages() []Stage { return []Stage{StageRcpt} }
+func (r *rateLimit) Name() string { return "rate_limit" }
 
 func (r *rateLimit) key(m *Message, rcpt string) (string, error) {
 	return ratelimit.Key(r.kind, addrString(m), m.Sender, rcpt)

@@ -48,8 +48,6 @@ type recipientLimit struct {
 
 func (r *recipientLimit) Name() string { return "recipient_limit" }
 
-func (r *recipientLimit) Stages() []Stage { return recipientLimitStages(r.headers) }
-
 func recipientLimitStages(headers bool) []Stage {
 	if headers {
 		return []Stage{StageRcpt, StageEOH}

@@ -10,10 +10,8 @@ import (
 type Rule interface {
 	// Name is the rule's name in the configuration ("send_only").
 	Name() string
-	// Stages lists the stages the rule decides at, earliest first: those
-	// its table declares (Needs.Stages), which NewEngine checks.
-	Stages() []Stage
-	// Check looks at the message at one of the rule's stages. An error means
+	// Check looks at the message at one of the stages its table declares
+	// (Needs.Stages), and only at those. An error means
 	// "could not decide" and leads to the rule's on_error outcome.
 	Check(ctx context.Context, stage Stage, m *Message) (Hit, error)
 }

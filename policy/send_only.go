@@ -37,8 +37,7 @@ type sendOnly struct {
 	patterns Patterns
 }
 
-func (r *sendOnly) Name() string    { return "send_only" }
-func (r *sendOnly) Stages() []Stage { return []Stage{StageRcpt} }
+func (r *sendOnly) Name() string { return "send_only" }
 
 func (r *sendOnly) Check(_ context.Context, _ Stage, m *Message) (Hit, error) {
 	p, ok := r.patterns.Match(m.Rcpt)

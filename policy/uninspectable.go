@@ -135,8 +135,7 @@ type uninspectable struct {
 	outcomes map[mime.GapClass]outcome
 }
 
-func (*uninspectable) Name() string    { return "uninspectable" }
-func (*uninspectable) Stages() []Stage { return []Stage{StageEOB} }
+func (*uninspectable) Name() string { return "uninspectable" }
 
 func (r *uninspectable) Check(_ context.Context, _ Stage, m *Message) (Hit, error) {
 	best := -1

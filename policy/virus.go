@@ -158,8 +158,7 @@ func (r *virus) clamdError(err error) error {
 	return fmt.Errorf("clamd: %w", err)
 }
 
-func (r *virus) Name() string    { return "virus" }
-func (r *virus) Stages() []Stage { return []Stage{StageEOB} }
+func (r *virus) Name() string { return "virus" }
 
 // errOversize marks a message larger than max_scan_size.
 var errOversize = errors.New("message larger than max_scan_size")
