@@ -60,8 +60,7 @@ type registryEntry struct {
 	name  string // the rule's name
 	key   string // the table's name: the rule's name, or a former one
 	field int
-	gaps  bool     // the rule that judges what could not be read (Needs.Gaps)
-	vars  []string // the placeholders its hits give its replies (Needs.Vars)
+	gaps  bool // the rule that judges what could not be read (Needs.Gaps)
 }
 
 // registry lists the fields of RulesConfig, in their order. Each table's
@@ -89,7 +88,7 @@ var registry = func() []registryEntry {
 		if err := checkNeeds(n, def); err != nil {
 			panic(fmt.Sprintf("policy: RulesConfig.%s: %v", f.Name, err))
 		}
-		e.gaps, e.vars = n.Gaps, n.Vars
+		e.gaps = n.Gaps
 		inspection, gaps = inspection || n.Inspection, gaps || n.Gaps
 		out = append(out, e)
 	}
