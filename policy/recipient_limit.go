@@ -6,6 +6,8 @@ import (
 	"net/mail"
 	"strconv"
 	"strings"
+
+	"github.com/sekisho/sekisho/policy/mime"
 )
 
 // RecipientLimitConfig is [rules.recipient_limit]: mail to too many
@@ -89,7 +91,7 @@ func HeaderRecipients(m *Message) int {
 		if !strings.EqualFold(h.Name, "To") && !strings.EqualFold(h.Name, "Cc") {
 			continue
 		}
-		list, err := mail.ParseAddressList(unfold(h.Value))
+		list, err := mail.ParseAddressList(mime.Unfold(h.Value))
 		if err != nil {
 			unparsed += strings.Count(h.Value, "@")
 			continue
@@ -101,10 +103,3 @@ func HeaderRecipients(m *Message) int {
 	return len(seen) + unparsed
 }
 
-// unfold joins the lines of a folded header value (RFC 5322 §2.2.3).
-func unfold(v string) string {
-	if !strings.ContainsAny(v, "\r\n") {
-		return v
-	}
-	return strings.NewReplacer("\r\n", "", "\n", "", "\r", "").Replace(v)
-}

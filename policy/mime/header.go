@@ -21,7 +21,7 @@ const maxEncodedWordCharset = 64
 // Encoded words in an unknown charset are kept as raw text. The result is
 // always valid UTF-8.
 func DecodeHeader(raw string) string {
-	s := unfold(raw)
+	s := Unfold(raw)
 	if needsGuess(s) {
 		s = decodeUnlabelled([]byte(s))
 	}
@@ -31,9 +31,9 @@ func DecodeHeader(raw string) string {
 	return decodeWords(s)
 }
 
-// unfold removes the CR and LF of folded header lines (RFC 5322 section
+// Unfold removes the CR and LF of folded header lines (RFC 5322 section
 // 2.2.3), keeping the whitespace that follows them.
-func unfold(s string) string {
+func Unfold(s string) string {
 	if !strings.ContainsAny(s, "\r\n") {
 		return s
 	}

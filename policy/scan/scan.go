@@ -299,13 +299,13 @@ func (s *Scanner) envelope(headers []policy.Header) Envelope {
 // value that does not parse gives what looks like addresses in it.
 func addresses(v string) []string {
 	var out []string
-	if list, err := mail.ParseAddressList(unfold(v)); err == nil {
+	if list, err := mail.ParseAddressList(mime.Unfold(v)); err == nil {
 		for _, a := range list {
 			out = append(out, strings.ToLower(a.Address))
 		}
 		return out
 	}
-	for _, f := range strings.FieldsFunc(unfold(v), func(r rune) bool { return r == ',' || r == ' ' || r == '<' || r == '>' || r == ';' }) {
+	for _, f := range strings.FieldsFunc(mime.Unfold(v), func(r rune) bool { return r == ',' || r == ' ' || r == '<' || r == '>' || r == ';' }) {
 		if strings.Contains(f, "@") && !strings.ContainsAny(f, "\"()") {
 			out = append(out, strings.ToLower(f))
 		}
@@ -323,7 +323,7 @@ func firstAddress(v string) string {
 func header(headers []policy.Header, name string) (string, bool) {
 	for _, h := range headers {
 		if strings.EqualFold(h.Name, name) {
-			return unfold(h.Value), true
+			return mime.Unfold(h.Value), true
 		}
 	}
 	return "", false
@@ -334,7 +334,6 @@ func header(headers []policy.Header, name string) (string, bool) {
 // type not allowed: a.exe / 550 5.7.1 See https://…".
 func shownReply(r policy.Reply) string { return strings.Join(r.Lines(), " / ") }
 
-func unfold(v string) string { return strings.NewReplacer("\r\n", "", "\n", "").Replace(v) }
 
 // crlf gives every line a CRLF ending, as the MTA passes a message on.
 func crlf(raw []byte) []byte {
