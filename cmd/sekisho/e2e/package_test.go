@@ -33,7 +33,7 @@ const (
 	packagedHeldUnit = "/lib/systemd/system/sekisho-held.service"
 	packagedHeldWant = "/etc/systemd/system/paths.target.wants/sekisho-held.path"
 	packagedTimerOn  = "/etc/systemd/system/timers.target.wants/sekisho-digest.timer"
-	packagedSpool    = "/var/lib/sekisho/held"
+	packagedSpool    = "/var/lib/sekisho-held"
 )
 
 // packagedUnits are the systemd units the package installs.
@@ -186,10 +186,11 @@ func TestPackage(t *testing.T) {
 		{"/usr/share/man/man8/sekisho.8.gz", 0o644, 0, 0},
 		{"/usr/share/doc/sekisho/README.md", 0o644, 0, 0},
 		{"/var/lib/sekisho", os.ModeDir | 0o750, uid, -1},
-		{packagedSpool, os.ModeDir | 0o750, uid, -1},
+		{packagedSpool, os.ModeDir | 0o750, 0, uidGid(t, "sekisho")},
 		{packagedSpool + "/tmp", os.ModeDir | 0o750, uid, -1},
 		{packagedSpool + "/new", os.ModeDir | 0o750, uid, -1},
 		{packagedSpool + "/done", os.ModeDir | 0o750, uid, -1},
+		{packagedSpool + "/bad", os.ModeDir | 0o750, uid, -1},
 		{"/var/spool/postfix/sekisho", os.ModeDir | 0o750, uid, gid},
 		{"/var/log/sekisho", os.ModeDir | 0o750, 0, -1},
 	} {
@@ -263,6 +264,8 @@ func TestPackage(t *testing.T) {
 		"/usr/sbin/sekisho", "-check", "-config", consoleCfg).CombinedOutput(); err != nil || string(check) != consoleCfg+": OK\n" {
 		t.Errorf("sekisho -check of the packaged configuration with the console on, as sekisho with no new privileges: %v\n%s", err, check)
 	}
+
+	packageReinstall(t, debs[0], uid)
 
 	// The packaged supervisord program block as it is, included by a
 	// supervisord of the test's own.
@@ -341,13 +344,102 @@ files = %[2]s
 	if err != nil {
 		t.Fatalf("dpkg --purge: %v\n%s", err, purged)
 	}
-	for _, p := range append([]string{"/usr/sbin/sekisho", "/etc/sekisho", packagedWantedBy, packagedHeldWant, "/usr/share/sekisho", "/var/lib/sekisho", "/var/log/sekisho", "/var/spool/postfix/sekisho"}, packagedUnits...) {
+	for _, p := range append([]string{"/usr/sbin/sekisho", "/etc/sekisho", packagedWantedBy, packagedHeldWant, "/usr/share/sekisho", "/var/lib/sekisho", packagedSpool, "/var/log/sekisho", "/var/spool/postfix/sekisho"}, packagedUnits...) {
 		if _, err := os.Lstat(p); err == nil {
 			t.Errorf("%s is still there after dpkg --purge", p)
 		}
 	}
 	if _, err := user.Lookup("sekisho"); err != nil {
 		t.Errorf("user sekisho removed by purge: %v (system users are kept)", err)
+	}
+}
+
+// packageReinstall installs the package deb again over itself, as an
+// upgrade does, after user sekisho has tried to turn the postinst's work
+// on the held-mail spool onto a directory of root's, and the
+// administrator has disabled sekisho-held.path:
+//   - user sekisho can neither rename, remove nor replace the spool's
+//     directories (the spool is root's), and a link it puts where the
+//     former layout had the spool (/var/lib/sekisho/held, in its own
+//     directory) is not followed;
+//   - a link in the place of one of them (which only root could put
+//     there) stops the postinst, and nothing is done to its target;
+//   - once it is gone, the postinst makes the directory again, and the
+//     disabled path unit stays disabled while the daemon stays enabled.
+func packageReinstall(t *testing.T, deb string, uid int) {
+	t.Helper()
+	scratch := filepath.Join(t.TempDir(), "scratch")
+	if err := os.Mkdir(scratch, 0o711); err != nil {
+		t.Fatal(err)
+	}
+	os.Chmod(scratch, 0o711)
+	unchanged := func(when string) {
+		t.Helper()
+		fi, err := os.Lstat(scratch)
+		if err != nil {
+			t.Fatalf("%s: %v", when, err)
+		}
+		if st := fi.Sys().(*syscall.Stat_t); fi.Mode() != os.ModeDir|0o711 || st.Uid != 0 || st.Gid != 0 {
+			t.Errorf("%s: the link's target %s is now %v %d:%d, want %v 0:0", when, scratch, fi.Mode(), st.Uid, st.Gid, os.ModeDir|0o711)
+		}
+	}
+	for _, attack := range [][]string{
+		{"mv", "-T", packagedSpool + "/new", packagedSpool + "/new.old"},
+		{"rmdir", packagedSpool + "/bad"},
+		{"ln", "-s", scratch, packagedSpool + "/new.link"},
+	} {
+		out, err := exec.Command(runuserCmd, append([]string{"-u", "sekisho", "--"}, attack...)...).CombinedOutput()
+		if err == nil || !strings.Contains(string(out), "Permission denied") {
+			t.Errorf("as sekisho, %s: %v %s, want permission denied", strings.Join(attack, " "), err, out)
+		}
+	}
+	if out, err := exec.Command(runuserCmd, "-u", "sekisho", "--", "ln", "-s", scratch, "/var/lib/sekisho/held").CombinedOutput(); err != nil {
+		t.Fatalf("as sekisho, a link in its own directory: %v %s", err, out)
+	}
+	// What systemctl disable sekisho-held.path does.
+	if err := os.Remove(packagedHeldWant); err != nil {
+		t.Fatal(err)
+	}
+
+	// A link in the place of bad/: the postinst refuses it.
+	if err := os.Remove(packagedSpool + "/bad"); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(scratch, packagedSpool+"/bad"); err != nil {
+		t.Fatal(err)
+	}
+	unlock := lockAccounts(t)
+	out, err := exec.Command(dpkgCmd, "-i", deb).CombinedOutput()
+	unlock()
+	if err == nil || !strings.Contains(string(out), packagedSpool+"/bad is not a directory") {
+		t.Errorf("dpkg -i over a spool with a link for bad/: %v, want the postinst to refuse it\n%s", err, out)
+	}
+	unchanged("after the postinst refused the link")
+	if err := os.Remove(packagedSpool + "/bad"); err != nil {
+		t.Fatal(err)
+	}
+	unlock = lockAccounts(t)
+	out, err = exec.Command(dpkgCmd, "-i", deb).CombinedOutput()
+	unlock()
+	if err != nil {
+		t.Fatalf("dpkg -i again: %v\n%s", err, out)
+	}
+	unchanged("after the reinstall")
+	for _, d := range []string{"tmp", "new", "done", "bad"} {
+		fi, err := os.Lstat(packagedSpool + "/" + d)
+		if err != nil {
+			t.Errorf("after the reinstall: %v", err)
+			continue
+		}
+		if st := fi.Sys().(*syscall.Stat_t); fi.Mode() != os.ModeDir|0o750 || int(st.Uid) != uid {
+			t.Errorf("%s/%s after the reinstall: %v uid %d", packagedSpool, d, fi.Mode(), st.Uid)
+		}
+	}
+	if _, err := os.Lstat(packagedHeldWant); err == nil {
+		t.Errorf("sekisho-held.path, disabled, was enabled again by the reinstall")
+	}
+	if _, err := os.Readlink(packagedWantedBy); err != nil {
+		t.Errorf("sekisho.service not enabled after the reinstall: %v", err)
 	}
 }
 
