@@ -10,6 +10,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"slices"
 	"strings"
 	"time"
@@ -22,6 +23,10 @@ import (
 // digestSearchLimit bounds each search of the history for a digest run; a
 // search that reaches it is reported, since recipients then miss some.
 const digestSearchLimit = 100000
+
+// digestSettle is how long after a decision a run with -state waits for
+// it to be in the history (the daemon's writer queues it for a moment).
+const digestSettle = time.Minute
 
 // digestSendTimeout bounds each sendmail process.
 const digestSendTimeout = time.Minute
@@ -36,12 +41,13 @@ func runDigest(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("sekisho digest", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: sekisho digest [-config F] [-since AGE|TIME] [-domains D,...] [-sendmail CMD] [-from ADDR] [-lang ja|en|both] [-console-url URL] [-skip-rules R,...] [-dry-run]")
+		fmt.Fprintln(stderr, "usage: sekisho digest [-config F] [-since AGE|TIME] [-state FILE] [-domains D,...] [-sendmail CMD] [-from ADDR] [-lang ja|en|both] [-console-url URL] [-skip-rules R,...] [-dry-run]")
 		fmt.Fprintln(stderr, "Mails each recipient the messages held (quarantine), refused (reject) or discarded for them; tempfails and dry runs are not listed.")
 		fs.PrintDefaults()
 	}
 	configPath := fs.String("config", "", "configuration `file` whose [history] store is read")
-	since := fs.String("since", "24h", "report decisions since `AGE` ago (24h, 7d) or since a TIME (2026-12-01, RFC 3339)")
+	since := fs.String("since", "24h", "report decisions since `AGE` ago (24h, 7d) or since a TIME (2026-12-01, RFC 3339); with -state, only for the first run")
+	state := fs.String("state", "", "`file` that keeps where the last run ended: the next run reports from there, so that runs at shifting times (a timer's random delay, a catch-up after downtime) neither miss nor repeat a decision")
 	domains := fs.String("domains", "", "only recipients of these comma-separated `domains` get a digest (required, but with -dry-run: no digest goes outside the company)")
 	sendmail := fs.String("sendmail", "/usr/sbin/sendmail -t -i", "`command` each mail is piped to, split on spaces; it must read the recipients from the header (-t)")
 	from := fs.String("from", "", "From `address` of the digests; postmaster@ this host's name when empty")
@@ -67,6 +73,24 @@ func runDigest(args []string, stdout, stderr io.Writer) int {
 		}
 		fmt.Fprintln(stderr, "sekisho digest: -since:", err)
 		return 2
+	}
+	until := now
+	if *state != "" {
+		last, err := readDigestState(*state, now)
+		if err != nil {
+			fmt.Fprintln(stderr, "sekisho digest: -state:", err)
+			return 1
+		}
+		if !last.IsZero() {
+			start = last
+		}
+		// A decision is written to the history a moment after it is
+		// made: the window ends digestSettle ago, and the next one
+		// starts there.
+		until = now.Add(-digestSettle)
+		if until.Before(start) {
+			until = start // runs a moment apart: the second reports nothing
+		}
 	}
 	l, err := digest.ParseLang(*lang)
 	if err != nil {
@@ -96,7 +120,7 @@ func runDigest(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "sekisho digest: -domains: name the company's domains: digests go only to their recipients")
 		return 2
 	}
-	filter := digest.Filter{Since: start, Until: now, Domains: splitList(*domains, true), SkipRules: splitList(*skipRules, false)}
+	filter := digest.Filter{Since: start, Until: until, Domains: splitList(*domains, true), SkipRules: splitList(*skipRules, false)}
 	m := digest.Mail{From: *from, Lang: l, ConsoleURL: *consoleURL, Since: start, Now: now}
 
 	cfg, err := policy.Load(*configPath)
@@ -116,10 +140,20 @@ func runDigest(args []string, stdout, stderr io.Writer) int {
 	defer s.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	recs, err := digestRecords(ctx, s, start, now, stderr)
+	recs, err := digestRecords(ctx, s, start, until, stderr)
 	if err != nil {
 		fmt.Fprintln(stderr, "sekisho digest:", err)
 		return 1
+	}
+	if *state != "" && !*dryRun {
+		// The history of [start, until) is read: the next run starts there.
+		// A digest sendmail refuses below is reported, not sent again
+		// with the next day's, so that one bad recipient does not hold
+		// every other recipient's window back.
+		if err := writeDigestState(*state, until); err != nil {
+			fmt.Fprintln(stderr, "sekisho digest: -state:", err)
+			return 1
+		}
 	}
 
 	code := 0
@@ -143,6 +177,50 @@ func runDigest(args []string, stdout, stderr io.Writer) int {
 		}
 	}
 	return code
+}
+
+// readDigestState returns where the last run ended, the zero time when
+// file does not exist yet. A time after now (a clock set back) is an
+// error: the run would report nothing, or the future.
+func readDigestState(file string, now time.Time) (time.Time, error) {
+	b, err := os.ReadFile(file)
+	if errors.Is(err, os.ErrNotExist) {
+		return time.Time{}, nil
+	}
+	if err != nil {
+		return time.Time{}, err
+	}
+	t, err := time.Parse(time.RFC3339Nano, strings.TrimSpace(string(b)))
+	if err != nil {
+		return time.Time{}, fmt.Errorf("%s: %w", file, err)
+	}
+	if t.After(now) {
+		return time.Time{}, fmt.Errorf("%s: the last run ended at %s, after now (%s): the clock was set back?", file, t.Format(time.RFC3339), now.Format(time.RFC3339))
+	}
+	return t, nil
+}
+
+// writeDigestState records in file that a run ended at t: written aside
+// and renamed over it, so that a crash leaves the old time or the new one.
+func writeDigestState(file string, t time.Time) error {
+	tmp, err := os.CreateTemp(filepath.Dir(file), "."+filepath.Base(file)+".*")
+	if err != nil {
+		return err
+	}
+	_, err = fmt.Fprintln(tmp, t.UTC().Format(time.RFC3339Nano))
+	if err == nil {
+		err = tmp.Sync()
+	}
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp.Name(), file)
+	}
+	if err != nil {
+		os.Remove(tmp.Name())
+	}
+	return err
 }
 
 // digestRecords returns the records of [since, until) that a digest may

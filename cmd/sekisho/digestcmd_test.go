@@ -195,3 +195,96 @@ func TestDigestUsage(t *testing.T) {
 		}
 	}
 }
+
+// TestDigestState: with -state, a run reports from where the last one
+// ended (not -since), up to a minute ago, and records where it ended; a
+// run right after reports nothing; a dry run records nothing; a state
+// that cannot be read, or lies in the future, stops the run.
+func TestDigestState(t *testing.T) {
+	dir := t.TempDir()
+	cfg := digestStore(t, dir)
+	out := filepath.Join(dir, "out")
+	if err := os.Mkdir(out, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	sm := fakeSendmail(t, dir, out)
+	state := filepath.Join(dir, "last-run")
+	digest := func(extra ...string) (int, string) {
+		var stdout, stderr bytes.Buffer
+		args := append([]string{"digest", "-config", cfg, "-sendmail", sm + " -t -i", "-from", "postmaster@mx1.example.co.jp",
+			"-domains", "example.co.jp", "-since", "7d", "-state", state}, extra...)
+		code := run(args, &stdout, &stderr)
+		return code, stderr.String()
+	}
+	sent := func() []string {
+		files, _ := filepath.Glob(filepath.Join(out, "mail.*"))
+		var to []string
+		for _, f := range files {
+			b, err := os.ReadFile(f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			addr, _ := readMail(t, b)
+			to = append(to, addr)
+			os.Remove(f)
+		}
+		slices.Sort(to)
+		return to
+	}
+
+	// The last run ended 150 minutes ago: the decisions of 1 and 2 hours
+	// ago are reported, those of 3 hours ago (fail@) and older are not,
+	// although -since 7d would take them.
+	if err := os.WriteFile(state, []byte(time.Now().Add(-150*time.Minute).UTC().Format(time.RFC3339Nano)+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	before := time.Now()
+	if code, errs := digest(); code != 0 {
+		t.Fatalf("exit %d\n%s", code, errs)
+	}
+	if got, want := sent(), []string{"sato@example.co.jp", "suzuki@example.co.jp"}; !slices.Equal(got, want) {
+		t.Errorf("digests to %v, want %v", got, want)
+	}
+	b, err := os.ReadFile(state)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ended, err := time.Parse(time.RFC3339Nano, strings.TrimSpace(string(b)))
+	if err != nil || ended.Before(before.Add(-digestSettle)) || ended.After(time.Now().Add(-digestSettle)) {
+		t.Errorf("state %q (%v), want a minute before the run", b, err)
+	}
+
+	// Right after: nothing new to report, and the state does not go back.
+	if code, errs := digest(); code != 0 || len(sent()) != 0 {
+		t.Errorf("second run: exit %d, digests sent\n%s", code, errs)
+	}
+	if b2, _ := os.ReadFile(state); string(b2) < string(b) {
+		t.Errorf("state went back: %q after %q", b2, b)
+	}
+
+	// No state yet: -since decides; a dry run records nothing.
+	os.Remove(state)
+	var stdout, stderr bytes.Buffer
+	if code := run([]string{"digest", "-config", cfg, "-since", "150m", "-state", state, "-dry-run"}, &stdout, &stderr); code != 0 ||
+		strings.Count(stdout.String(), "\nTo: ") != 2 {
+		t.Errorf("dry run: exit %d, %d mails\n%s", code, strings.Count(stdout.String(), "\nTo: "), stderr.String())
+	}
+	if _, err := os.Stat(state); !os.IsNotExist(err) {
+		t.Errorf("a dry run wrote the state: %v", err)
+	}
+
+	for _, bad := range []struct{ content, err string }{
+		{"yesterday\n", "cannot parse"},
+		{time.Now().Add(time.Hour).UTC().Format(time.RFC3339) + "\n", "the clock was set back?"},
+	} {
+		if err := os.WriteFile(state, []byte(bad.content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if code, errs := digest(); code != 1 || !strings.Contains(errs, "sekisho digest: -state: "+state) || !strings.Contains(errs, bad.err) {
+			t.Errorf("state %q: exit %d\n%s", bad.content, code, errs)
+		}
+		if len(sent()) != 0 {
+			t.Errorf("state %q: digests sent", bad.content)
+		}
+	}
+}
