@@ -55,6 +55,7 @@ import (
 	"maps"
 	"strconv"
 	"strings"
+	"sync"
 )
 
 // FormatPDFEncrypt is the format reported for an encrypted PDF.
@@ -79,14 +80,43 @@ func init() {
 // is a container of the files it embeds, and not a container when it
 // embeds none.
 func openPDF(ra io.ReaderAt, size int64, _ string) (arcWalker, error) {
-	head := pdfRead(ra, 0, min(size, pdfWindow))
+	// The two ends are read into pooled buffers, given back when the PDF
+	// turns out to embed nothing (most do not): a fresh MiB or two for
+	// every PDF, zeroed, cost more than reading them.
+	hb := pdfWindows.Get().(*[pdfWindow]byte)
+	head := pdfReadInto(hb[:min(size, pdfWindow)], ra, 0)
 	dicts := pdfEncryptDicts(head)
+	var tb *[pdfWindow]byte
 	var tail []byte
 	if size > pdfWindow {
 		n := min(size-pdfWindow, pdfWindow)
-		tail = pdfRead(ra, size-n, n)
+		tb = pdfWindows.Get().(*[pdfWindow]byte)
+		tail = pdfReadInto(tb[:n], ra, size-n)
 		dicts = append(dicts, pdfEncryptDicts(tail)...)
 	}
+	w, err := openPDFEnds(ra, size, head, tail, dicts)
+	if err == errNotContainer {
+		// Nothing keeps the ends: no walker was made.
+		pdfWindows.Put(hb)
+		if tb != nil {
+			pdfWindows.Put(tb)
+		}
+	}
+	return w, err
+}
+
+// pdfWindows are the buffers openPDF reads the ends of a PDF into.
+var pdfWindows = sync.Pool{New: func() any { return new([pdfWindow]byte) }}
+
+// pdfReadInto reads b at off, and returns what was read.
+func pdfReadInto(b []byte, ra io.ReaderAt, off int64) []byte {
+	m, _ := ra.ReadAt(b, off)
+	return b[:m]
+}
+
+// openPDFEnds is openPDF once the ends are read, and the dictionaries of
+// its trailers that have an /Encrypt key found in them.
+func openPDFEnds(ra io.ReaderAt, size int64, head, tail []byte, dicts [][]byte) (arcWalker, error) {
 	var c *pdfCrypt
 	if len(dicts) > 0 {
 		sec, err := pdfSecurityOf(ra, size, dicts)
