@@ -102,4 +102,3 @@ func HeaderRecipients(m *Message) int {
 	}
 	return len(seen) + unparsed
 }
-

@@ -334,7 +334,6 @@ func header(headers []policy.Header, name string) (string, bool) {
 // type not allowed: a.exe / 550 5.7.1 See https://…".
 func shownReply(r policy.Reply) string { return strings.Join(r.Lines(), " / ") }
 
-
 // crlf gives every line a CRLF ending, as the MTA passes a message on.
 func crlf(raw []byte) []byte {
 	if !bytes.Contains(raw, []byte("\n")) || bytes.Count(raw, []byte("\r\n")) == bytes.Count(raw, []byte("\n")) {
