@@ -139,7 +139,7 @@ audit_log = %q
 func consoleHeldDo(t *testing.T, base, action, id string) string {
 	t.Helper()
 	code, page := httpGet(t, base+"/held/"+id+"/"+action)
-	m := regexp.MustCompile(`name="token" value="([0-9a-f]+)"`).FindStringSubmatch(page)
+	m := regexp.MustCompile(`name="token" value="([0-9a-f.]+)"`).FindStringSubmatch(page)
 	if code != 200 || m == nil {
 		t.Fatalf("confirmation of %s %s: %d\n%s", action, id, code, page)
 	}

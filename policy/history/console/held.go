@@ -27,6 +27,7 @@ import (
 	"os"
 	"os/exec"
 	"regexp"
+	"strconv"
 	"strings"
 	"time"
 
@@ -98,10 +99,34 @@ var heldKey = func() []byte {
 	return b
 }()
 
-func heldToken(action, id string) string {
+// heldTokenLife is how long the token of a confirmation page is good for.
+const heldTokenLife = 15 * time.Minute
+
+// heldToken confirms action on message id for user (the one basic auth
+// verified, "" without a login), until the time given: "UNIX.HMAC". A
+// page left open, or a token seen by someone else, does not serve later.
+func heldToken(action, id, user string, until time.Time) string {
+	exp := strconv.FormatInt(until.Unix(), 10)
 	m := hmac.New(sha256.New, heldKey)
-	m.Write([]byte(action + "\x00" + id))
-	return hex.EncodeToString(m.Sum(nil))
+	m.Write([]byte(action + "\x00" + id + "\x00" + user + "\x00" + exp))
+	return exp + "." + hex.EncodeToString(m.Sum(nil))
+}
+
+// heldTokenOK reports whether tok confirms action on id for user at now.
+func heldTokenOK(tok, action, id, user string, now time.Time) bool {
+	exp, _, ok := strings.Cut(tok, ".")
+	if !ok {
+		return false
+	}
+	sec, err := strconv.ParseInt(exp, 10, 64)
+	if err != nil {
+		return false
+	}
+	until := time.Unix(sec, 0)
+	if !now.Before(until) || until.Sub(now) > heldTokenLife {
+		return false
+	}
+	return hmac.Equal([]byte(tok), []byte(heldToken(action, id, user, until)))
 }
 
 // command runs a configured command with extra arguments, within the
@@ -251,7 +276,7 @@ func (h *handler) heldConfirm(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	h.render(w, r, http.StatusOK, view{Tab: "held", Held: &heldView{Confirm: &row, Action: action, Token: heldToken(action, row.QueueID)}})
+	h.render(w, r, http.StatusOK, view{Tab: "held", Held: &heldView{Confirm: &row, Action: action, Token: heldToken(action, row.QueueID, webconfig.User(r), time.Now().Add(heldTokenLife))}})
 }
 
 // auditEntry is one line of the audit log.
@@ -282,8 +307,8 @@ func (h *handler) heldDo(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	if !hmac.Equal([]byte(r.PostFormValue("token")), []byte(heldToken(action, row.QueueID))) {
-		http.Error(w, "this action was not confirmed on the console's own page", http.StatusForbidden)
+	if !heldTokenOK(r.PostFormValue("token"), action, row.QueueID, webconfig.User(r), time.Now()) {
+		http.Error(w, "this action was not confirmed on the console's own page, by this user, within "+heldTokenLife.String()+": confirm it again", http.StatusForbidden)
 		return
 	}
 	var audit *os.File

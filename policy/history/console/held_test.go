@@ -78,7 +78,7 @@ func heldServer(t *testing.T, q *fakeQueue) *httptest.Server {
 	}...), q.held)
 }
 
-var tokenRE = regexp.MustCompile(`name="token" value="([0-9a-f]+)"`)
+var tokenRE = regexp.MustCompile(`name="token" value="([0-9a-f.]+)"`)
 
 func post(t *testing.T, u string, form url.Values, origin string) (int, string) {
 	t.Helper()
@@ -142,7 +142,7 @@ func TestHeldRelease(t *testing.T) {
 	if code, _ := post(t, u, url.Values{"token": {"00"}}, ""); code != 403 {
 		t.Errorf("POST without the token: %d, want 403", code)
 	}
-	if code, _ := post(t, srv.URL+"/held/7055A1A044A/release", url.Values{"token": {heldToken("release", "7055A1A044A")}}, ""); code != 404 {
+	if code, _ := post(t, srv.URL+"/held/7055A1A044A/release", url.Values{"token": {heldToken("release", "7055A1A044A", "", time.Now().Add(time.Minute))}}, ""); code != 404 {
 		t.Errorf("releasing a message sekisho did not hold: %d, want 404", code)
 	}
 	if calls := q.callLog(t); strings.Contains(calls, "postsuper") {
@@ -183,7 +183,7 @@ func TestHeldDeleteFailures(t *testing.T) {
 	q := newFakeQueue(t, queueJSON("hold", "6044909933F", "sato@example.org", "ito@example.co.jp"))
 	q.held.Delete = []string{"sh", "-c", `echo "postsuper: fatal: queue file $0 is busy" >&2; exit 1`}
 	srv := heldServer(t, q)
-	tok := heldToken("delete", "6044909933F")
+	tok := heldToken("delete", "6044909933F", "", time.Now().Add(time.Minute))
 	code, body := post(t, srv.URL+"/held/6044909933F/delete", url.Values{"token": {tok}}, "")
 	if code != 502 || !strings.Contains(body, "not deleted") || !strings.Contains(body, "queue file 6044909933F is busy") {
 		t.Errorf("failed delete: %d\n%s", code, body)
@@ -233,5 +233,34 @@ func TestHeldCommandsKnowWho(t *testing.T) {
 	b, _ := os.ReadFile(who)
 	if !regexp.MustCompile(`(?m)^5033898822E user= remote=127\.0\.0\.1:\d+$`).Match(b) || strings.Contains(string(b), "queue remote=1") {
 		t.Errorf("what the commands were told:\n%s", b)
+	}
+}
+
+// TestHeldTokenLife: a confirmation's token serves its action, message and
+// user, for heldTokenLife; not after, not for another user, action or
+// message, and not with a life longer than a page gives.
+func TestHeldTokenLife(t *testing.T) {
+	now := time.Now()
+	tok := heldToken("release", "7055A1A044A", "sato", now.Add(heldTokenLife))
+	for _, tt := range []struct {
+		name, tok, action, id, user string
+		at                          time.Time
+		ok                          bool
+	}{
+		{"as issued", tok, "release", "7055A1A044A", "sato", now, true},
+		{"a minute before it expires", tok, "release", "7055A1A044A", "sato", now.Add(heldTokenLife - time.Minute), true},
+		{"expired", tok, "release", "7055A1A044A", "sato", now.Add(heldTokenLife + time.Second), false},
+		{"another user", tok, "release", "7055A1A044A", "ito", now, false},
+		{"no login", tok, "release", "7055A1A044A", "", now, false},
+		{"another action", tok, "delete", "7055A1A044A", "sato", now, false},
+		{"another message", tok, "release", "7055A1A044B", "sato", now, false},
+		{"a longer life", heldToken("release", "7055A1A044A", "sato", now.Add(24*time.Hour)), "release", "7055A1A044A", "sato", now, false},
+		{"expiry changed", "9999999999" + tok[strings.Index(tok, "."):], "release", "7055A1A044A", "sato", now, false},
+		{"no expiry", tok[strings.Index(tok, ".")+1:], "release", "7055A1A044A", "sato", now, false},
+		{"empty", "", "release", "7055A1A044A", "sato", now, false},
+	} {
+		if got := heldTokenOK(tt.tok, tt.action, tt.id, tt.user, tt.at); got != tt.ok {
+			t.Errorf("%s: %v, want %v", tt.name, got, tt.ok)
+		}
 	}
 }
