@@ -40,7 +40,7 @@ type Needs struct {
 	// Streamer.
 	Stream bool
 	// Parts: its stream also takes decoded parts from the inspection (the
-	// stream is a mime.Scanner). Needs Stream.
+	// stream is a mime.PartSink). Needs Stream.
 	Parts Parts
 	// Commit: it counts accepted mail; it is a Committer.
 	Commit bool
@@ -189,8 +189,8 @@ func methods(iface reflect.Type) string {
 
 // partsOf returns the scanner a rule's stream gives the inspection, and an
 // error when the stream and the rule's declared Parts disagree.
-func partsOf(n Needs, sink StreamSink) (mime.Scanner, error) {
-	sc, ok := sink.(mime.Scanner)
+func partsOf(n Needs, sink StreamSink) (mime.PartSink, error) {
+	sc, ok := sink.(mime.PartSink)
 	switch {
 	case n.Parts != NoParts && !ok:
 		return nil, fmt.Errorf("the rule declares Parts, but its stream %T takes no part", sink)

@@ -42,7 +42,7 @@ type Hit struct {
 // the first header, feeds it, and at end of body gives it back to the
 // rule's CheckStream instead of calling Check; Check is left for a message
 // that was not streamed (it reads Message.Raw). A rule that declares Parts
-// returns a stream that is also a mime.Scanner.
+// returns a stream that is also a mime.PartSink.
 type Streamer interface {
 	Rule
 	// OpenStream starts a scan of one message.

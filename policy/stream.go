@@ -26,14 +26,14 @@ func (e *Engine) OpenStreams(ctx context.Context, m *Message) {
 	e.choosePolicyByKind(ctx, m)
 	set := e.setOf(m)
 	m.state.streams = make([]*stream, set.streams)
-	var scanners []mime.Scanner
+	var scanners []mime.PartSink
 	for _, r := range set.rules {
 		s := r.streamer
 		if s == nil {
 			continue
 		}
 		sink, err := s.OpenStream(ctx, m)
-		var sc mime.Scanner
+		var sc mime.PartSink
 		if err == nil {
 			if sc, err = partsOf(r.needs, sink); err != nil {
 				sink.Abort()
@@ -50,7 +50,7 @@ func (e *Engine) OpenStreams(ctx context.Context, m *Message) {
 	if set.inspects {
 		// The inspection hands parts to one scanner: the first rule's
 		// that takes them.
-		var scan mime.Scanner
+		var scan mime.PartSink
 		if len(scanners) > 0 {
 			scan = scanners[0]
 		}

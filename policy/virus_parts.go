@@ -52,7 +52,7 @@ type partEntry struct {
 	cacheable bool
 }
 
-var _ mime.Scanner = (*partsScan)(nil)
+var _ mime.PartSink = (*partsScan)(nil)
 
 // Write takes the raw message, which parts mode does not use.
 func (p *partsScan) Write(b []byte) (int, error) { return len(b), nil }

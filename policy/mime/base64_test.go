@@ -179,7 +179,7 @@ func BenchmarkBase64Attachment(b *testing.B) {
 		var sc countingScanner
 		for b.Loop() {
 			sc.n = 0
-			res, err := InspectScanning(bytes.NewReader(msg), DefaultLimits(), &sc)
+			res, err := InspectWithParts(bytes.NewReader(msg), DefaultLimits(), &sc)
 			if err != nil || len(res.Attachments) != 1 || sc.n != 1<<20 {
 				b.Fatalf("%v %+v, %d bytes scanned", err, res, sc.n)
 			}

@@ -19,11 +19,11 @@ import (
 
 // FuzzDifferential reads a message twice: with the inspection (fed to a
 // Stream in pieces whose sizes come from the fuzz input, and to
-// InspectScanning whole) and with refRead, a second reading written for
+// InspectWithParts whole) and with refRead, a second reading written for
 // this test alone from the rules Thunderbird's libmime follows, in memory
 // and by plain recursion, sharing no code with the inspection. Both must
 // find the same attachments, the multiset of (file name, SHA-256 of the
-// decoded bytes) of the leaf parts a Scanner is handed with Attachment
+// decoded bytes) of the leaf parts a PartSink is handed with Attachment
 // set (files found inside an attachment, such as archive entries, left
 // out: the reference does not open archives), unless the inspection flags its result (a gap or a problem) or the
 // reference declines the message (refReading.skip says why). The Stream
@@ -66,9 +66,9 @@ func checkDifferential(t *testing.T, msg, cuts []byte) {
 	lim.TempDir = t.TempDir()
 
 	whole := &diffScan{}
-	want, err := InspectScanning(bytes.NewReader(msg), lim, whole)
+	want, err := InspectWithParts(bytes.NewReader(msg), lim, whole)
 	if err != nil {
-		t.Fatalf("InspectScanning returned %v on an in-memory reader", err)
+		t.Fatalf("InspectWithParts returned %v on an in-memory reader", err)
 	}
 	streamed := &diffScan{}
 	s := NewStream(lim, streamed)
@@ -94,10 +94,10 @@ func checkDifferential(t *testing.T, msg, cuts []byte) {
 		t.Fatal(err)
 	}
 	if !bytes.Equal(g, w) {
-		t.Fatalf("Stream in pieces %v and InspectScanning differ on %s:\nstream %s\nwhole  %s", cuts, diffQuote(msg), g, w)
+		t.Fatalf("Stream in pieces %v and InspectWithParts differ on %s:\nstream %s\nwhole  %s", cuts, diffQuote(msg), g, w)
 	}
 	if gs, ws := streamed.String(), whole.String(); gs != ws {
-		t.Fatalf("Stream in pieces %v and InspectScanning scan other parts of %s:\nstream %s\nwhole  %s", cuts, diffQuote(msg), gs, ws)
+		t.Fatalf("Stream in pieces %v and InspectWithParts scan other parts of %s:\nstream %s\nwhole  %s", cuts, diffQuote(msg), gs, ws)
 	}
 	for _, p := range whole.parts {
 		if p.closed != 1 {
@@ -126,7 +126,7 @@ func checkDifferential(t *testing.T, msg, cuts []byte) {
 	}
 }
 
-// diffCompared reports whether a part handed to the Scanner is compared
+// diffCompared reports whether a part handed to the PartSink is compared
 // with the reference: an attachment that is a MIME part of the message (a
 // path of numbers), not a file found inside an attachment (an archive's
 // entry, decrypted or not, or a part of a message in an archive), which
@@ -158,7 +158,7 @@ func diffQuote(msg []byte) string {
 	return fmt.Sprintf("%q", msg)
 }
 
-// diffScan is a Scanner that keeps the SHA-256 of every part handed over.
+// diffScan is a PartSink that keeps the SHA-256 of every part handed over.
 type diffScan struct{ parts []*diffPart }
 
 func (s *diffScan) Part(p PartInfo) io.WriteCloser {

@@ -231,19 +231,19 @@ const (
 // which the rest is not read) a Result with Uninspected gaps and everything
 // found until then.
 func Inspect(r io.Reader, lim Limits) (*Result, error) {
-	return InspectScanning(r, lim, nil)
+	return InspectWithParts(r, lim, nil)
 }
 
-// Scanner receives the decoded content of the parts an inspection reads,
+// PartSink receives the decoded content of the parts an inspection reads,
 // for a scanner that judges parts rather than the raw message (a virus
 // scanner that needs neither MIME nor transfer encodings undone again).
-type Scanner interface {
+type PartSink interface {
 	// Part returns where the decoded content of part p goes, nil when p is
 	// not to be scanned. The inspection closes it at the part's end.
 	Part(p PartInfo) io.WriteCloser
 }
 
-// PartInfo describes a part handed to a Scanner.
+// PartInfo describes a part handed to a PartSink.
 type PartInfo struct {
 	Path        string // MIME part path, as in Attachment.Part
 	ContentType string // lower-cased media type
@@ -255,16 +255,16 @@ type PartInfo struct {
 	Decrypted bool
 }
 
-// InspectScanning is Inspect that also hands the decoded content of every
-// leaf part (attachments, files embedded in text, and text parts) to scan.
+// InspectWithParts is Inspect that also hands the decoded content of every
+// leaf part (attachments, files embedded in text, and text parts) to parts.
 // Archives are handed over whole, as the attachment holds them.
-func InspectScanning(r io.Reader, lim Limits, scan Scanner) (*Result, error) {
-	return inspectMessage(r, lim, scan, nil, nil)
+func InspectWithParts(r io.Reader, lim Limits, parts PartSink) (*Result, error) {
+	return inspectMessage(r, lim, parts, nil, nil)
 }
 
 // inspectMessage inspects the message r.
-func inspectMessage(r io.Reader, lim Limits, scan Scanner, passwords [][]byte, abort <-chan struct{}) (*Result, error) {
-	in := newInspector(r, lim, scan, passwords)
+func inspectMessage(r io.Reader, lim Limits, parts PartSink, passwords [][]byte, abort <-chan struct{}) (*Result, error) {
+	in := newInspector(r, lim, parts, passwords)
 	in.abort = abort
 	in.message(in.trap, "", 0, false)
 	if !in.stopped() {
@@ -306,10 +306,10 @@ func InspectFile(r io.Reader, name, contentType string, lim Limits, passwords []
 }
 
 // newInspector prepares the inspection of r.
-func newInspector(r io.Reader, lim Limits, scan Scanner, passwords [][]byte) *inspector {
+func newInspector(r io.Reader, lim Limits, parts PartSink, passwords [][]byte) *inspector {
 	lim = lim.withDefaults()
 	in := &inspector{
-		scan:         scan,
+		scan:         parts,
 		lim:          lim,
 		res:          &Result{},
 		trap:         &errTrap{r: r},
@@ -325,7 +325,7 @@ func newInspector(r io.Reader, lim Limits, scan Scanner, passwords [][]byte) *in
 
 // inspector is the state of one Inspect call.
 type inspector struct {
-	scan         Scanner
+	scan         PartSink
 	lim          Limits
 	res          *Result
 	trap         *errTrap

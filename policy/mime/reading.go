@@ -53,7 +53,7 @@ func (in *inspector) alsoRead(body io.Reader, part, label string, read func(c *i
 	}
 }
 
-// child returns an inspector for another reading of r: no Scanner (the
+// child returns an inspector for another reading of r: no PartSink (the
 // main reading hands its parts over), its own text facts (body text is
 // judged on the main reading), the budgets left of this one.
 func (in *inspector) child(r io.Reader) *inspector {

@@ -8,7 +8,7 @@ import (
 	"testing"
 )
 
-// recorder is a Scanner that keeps what it is given.
+// recorder is a PartSink that keeps what it is given.
 type recorder struct {
 	parts []PartInfo
 	data  []*bytes.Buffer
@@ -47,7 +47,7 @@ func TestScannerParts(t *testing.T) {
 			}
 		}
 		rec := &recorder{}
-		res, err := InspectScanning(bytes.NewReader(raw), DefaultLimits(), rec)
+		res, err := InspectWithParts(bytes.NewReader(raw), DefaultLimits(), rec)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -72,7 +72,7 @@ func TestScannerParts(t *testing.T) {
 	}
 	// The content is the decoded content.
 	rec := &recorder{}
-	if _, err := InspectScanning(bytes.NewReader(msg), DefaultLimits(), rec); err != nil {
+	if _, err := InspectWithParts(bytes.NewReader(msg), DefaultLimits(), rec); err != nil {
 		t.Fatal(err)
 	}
 	if d := rec.data[1].Bytes(); len(d) != 100000 || !bytes.HasPrefix(d, []byte("%PDF-1.7\n")) {

@@ -33,17 +33,17 @@ type Stream struct {
 var errAborted = errors.New("inspection aborted")
 
 // NewStream starts the inspection of one message with the given limits;
-// scan, when not nil, is handed its parts (see InspectScanning).
-func NewStream(lim Limits, scan Scanner) *Stream {
-	return NewStreamWithPasswords(lim, scan, nil)
+// parts, when not nil, is handed its parts (see InspectWithParts).
+func NewStream(lim Limits, parts PartSink) *Stream {
+	return NewStreamWithPasswords(lim, parts, nil)
 }
 
 // NewStreamWithPasswords is NewStream that tries password candidates on
 // encrypted archive entries, as InspectWithPasswords does; decrypted
-// entries are handed to scan too (PartInfo.Decrypted).
-func NewStreamWithPasswords(lim Limits, scan Scanner, passwords [][]byte) *Stream {
+// entries are handed to parts too (PartInfo.Decrypted).
+func NewStreamWithPasswords(lim Limits, parts PartSink, passwords [][]byte) *Stream {
 	return startStream(func(r io.Reader, abort <-chan struct{}) (*Result, error) {
-		return inspectMessage(r, lim, scan, passwords, abort)
+		return inspectMessage(r, lim, parts, passwords, abort)
 	})
 }
 
