@@ -373,7 +373,7 @@ func (d *cabDecoder) block() error {
 	}
 	if d.method == 3 {
 		out := d.out[:plain]
-		if err := d.lzx.frame(in, out); err != nil {
+		if err := d.lzx.frame(in, out, d.blocks == 0 && !d.continued); err != nil {
 			return err
 		}
 		d.data = out

@@ -18,6 +18,17 @@ import (
 // of output but its last 10 bytes. Nothing resets the stream within a
 // folder.
 //
+// The byte of padding after an uncompressed block of odd length is where
+// libmspack and 7-Zip (LzxDecoder.cpp) take it: after the block's last
+// byte, in the same data block when that one byte is all it has left,
+// else as the first byte of the next; 16-bit words are read again from
+// the byte after it, whatever its offset. A data block that is not the
+// last of its folder must hold its frame and nothing more but the
+// padding of its last 16-bit word (and that byte): libmspack would read
+// what follows as the start of the next frame, and 7-Zip calls it an
+// error. The last data block of a folder may hold more (Microsoft's HTML
+// Help compiler writes it so).
+//
 // github.com/Microsoft/go-winio/wim/lzx is not used: it decodes the WIM
 // variant only (a fixed 32 KiB window, each chunk a stream of its own, a
 // 1-bit block size field, no translation size in the stream).
@@ -205,6 +216,7 @@ type lzxDecoder struct {
 	blockType  int
 	blockLen   int
 	blockLeft  int
+	padded     bool // the padding after the block, uncompressed and odd, was skipped
 	mainLens   [lzxMaxMainSyms + lzxLensSafety]uint8
 	lengthLens [lzxLengthSyms + lzxLensSafety]uint8
 	in         lzxBits
@@ -228,15 +240,34 @@ func (z *lzxDecoder) reset(bits int) error {
 	z.pos, z.total, z.frames = 0, 0, 0
 	z.r = [3]uint32{1, 1, 1}
 	z.header, z.intelSize, z.intelOn = false, 0, false
-	z.blockType, z.blockLen, z.blockLeft = 0, 0, 0
+	z.blockType, z.blockLen, z.blockLeft, z.padded = 0, 0, 0, false
 	clear(z.mainLens[:])
 	clear(z.lengthLens[:])
 	return nil
 }
 
+// padPending reports whether the block that ended is uncompressed, of odd
+// length, and the byte of padding after it not skipped yet.
+func (z *lzxDecoder) padPending() bool {
+	return z.blockLeft == 0 && z.blockType == lzxUncompressed && z.blockLen&1 == 1 && !z.padded
+}
+
+// skipPad skips the byte of padding after an odd uncompressed block: the
+// bits are read again in 16-bit words from the byte after it.
+func (z *lzxDecoder) skipPad() error {
+	at := z.in.pos/8 + 1
+	if at > len(z.in.in) {
+		return errLzxTruncated
+	}
+	z.in = lzxBits{in: z.in.in[at:]}
+	z.padded = true
+	return nil
+}
+
 // frame decodes len(out) bytes (at most lzxFrame) from the data of one
-// CFDATA block.
-func (z *lzxDecoder) frame(in, out []byte) error {
+// CFDATA block; last says that the block is the last of its folder, which
+// may hold more than the frame.
+func (z *lzxDecoder) frame(in, out []byte, last bool) error {
 	z.in = lzxBits{in: in}
 	if !z.header {
 		z.header = true
@@ -254,8 +285,10 @@ func (z *lzxDecoder) frame(in, out []byte) error {
 	start := z.pos
 	for todo := len(out); todo > 0; {
 		if z.blockLeft == 0 {
-			if z.blockType == lzxUncompressed && z.blockLen&1 == 1 {
-				z.in.pos += 8 // the padding of an odd uncompressed block
+			if z.padPending() {
+				if err := z.skipPad(); err != nil {
+					return err
+				}
 			}
 			if err := z.blockHeader(); err != nil {
 				return err
@@ -278,6 +311,19 @@ func (z *lzxDecoder) frame(in, out []byte) error {
 			return errLzxTruncated
 		}
 	}
+	if z.padPending() && z.in.pos/8+1 == len(z.in.in) {
+		// The padding is the one byte left of the data block.
+		if err := z.skipPad(); err != nil {
+			return err
+		}
+	}
+	used := z.in.pos / 8
+	if z.blockType != lzxUncompressed {
+		used = min(len(z.in.in), (z.in.pos+15)/16*2)
+	}
+	if left := len(z.in.in) - used; left > 0 && !last {
+		return fmt.Errorf("corrupt: LZX data block holds %d bytes after its frame", left)
+	}
 	copy(out, z.window[start:z.pos])
 	if z.intelOn && z.intelSize != 0 && z.frames < 32768 && len(out) > 10 {
 		z.translate(out)
@@ -295,6 +341,7 @@ func (z *lzxDecoder) blockHeader() error {
 	hi := b.read(16)
 	z.blockLen = int(hi<<8 | b.read(8))
 	z.blockLeft = z.blockLen
+	z.padded = false
 	switch z.blockType {
 	case lzxAligned:
 		var lens [lzxAlignedSyms]uint8

@@ -704,3 +704,167 @@ func TestCabLZXFromHelpCompiler(t *testing.T) {
 		t.Errorf("listing %s gaps %s", l, gaps(res))
 	}
 }
+
+// lzxStoredHeader writes the header of an uncompressed block of n bytes
+// whose repeated offsets are 1: its type and size, the padding to 16 bits,
+// R0, R1 and R2.
+func lzxStoredHeader(w *lzxWriter, n int) {
+	w.bits(lzxUncompressed, 3)
+	w.bits(uint32(n), 24)
+	w.bits(0, 16-w.n)
+	for range 3 {
+		w.out = binary.LittleEndian.AppendUint32(w.out, 1)
+	}
+}
+
+// TestCabLZXOddUncompressedAtFrameEnd: an uncompressed block of odd
+// length that ends with a frame has its byte of padding at the end of
+// that frame's data block, or as the first byte of the next; and one
+// that runs over two data blocks, the first of odd length, ends at an
+// odd offset of the second, the words after its padding read from there.
+// Each decodes to what cabextract extracts.
+func TestCabLZXOddUncompressedAtFrameEnd(t *testing.T) {
+	data := x86Like(lzxFrame + 200)
+	// A block of 1 byte, then one that ends or goes on at the frame's
+	// end.
+	first := func(w *lzxWriter, second int) {
+		w.bits(0, 1)
+		lzxStoredHeader(w, 1)
+		w.out = append(w.out, data[0], 0)
+		lzxStoredHeader(w, second)
+		w.out = append(w.out, data[1:lzxFrame]...)
+	}
+	t.Run("pad in the frame's block", func(t *testing.T) {
+		w := &lzxWriter{}
+		first(w, lzxFrame-1)
+		b1 := append(w.take(), 0)
+		lzxStoredHeader(w, 200)
+		b2 := append(w.take(), data[lzxFrame:]...)
+		a := cabBuild(0, 3|15<<8, [][]byte{b1, b2}, []int{lzxFrame, 200}, []cabFileRec{{name: "a.exe", size: uint32(len(data)), attrs: 0x20}})
+		sameAsCabextract(t, a)
+	})
+	t.Run("pad in the next block", func(t *testing.T) {
+		w := &lzxWriter{}
+		first(w, lzxFrame-1)
+		b1 := w.take()
+		w.out = append(w.out, 0)
+		lzxStoredHeader(w, 200)
+		b2 := append(w.take(), data[lzxFrame:]...)
+		a := cabBuild(0, 3|15<<8, [][]byte{b1, b2}, []int{lzxFrame, 200}, []cabFileRec{{name: "a.exe", size: uint32(len(data)), attrs: 0x20}})
+		sameAsCabextract(t, a)
+	})
+	t.Run("block over two data blocks", func(t *testing.T) {
+		w := &lzxWriter{}
+		first(w, lzxFrame-1+100)
+		b1 := w.take()
+		if len(b1)%2 != 1 {
+			t.Fatalf("first data block of %d bytes", len(b1))
+		}
+		w.out = append(bytes.Clone(data[lzxFrame:lzxFrame+100]), 0)
+		lzxStoredHeader(w, 100)
+		b2 := append(w.take(), data[lzxFrame+100:]...)
+		a := cabBuild(0, 3|15<<8, [][]byte{b1, b2}, []int{lzxFrame, 200}, []cabFileRec{{name: "a.exe", size: uint32(len(data)), attrs: 0x20}})
+		sameAsCabextract(t, a)
+	})
+}
+
+// TestCabLZXPadPolyglot: the data block after an odd uncompressed block
+// that ended with the frame before, made so that words read from the
+// wrong offset would decode too, to other bytes: the file is the
+// executable cabextract extracts.
+func TestCabLZXPadPolyglot(t *testing.T) {
+	w := &lzxWriter{}
+	w.bits(0, 1)
+	text := wordsText(lzxFrame)
+	lzxStoredHeader(w, 1)
+	w.out = append(w.out, text[0], 0)
+	lzxStoredHeader(w, lzxFrame-1)
+	w.out = append(w.out, text[1:]...)
+	b1 := w.take()
+	// The padding, then the header of an uncompressed block, read in
+	// words from the byte after the padding; read in words from the
+	// padding, it would be the header of one too, its data a byte later.
+	const n = 1000
+	b2 := []byte{0x60, 0x10, 0x60, 0x10, 0}
+	for range 12 {
+		b2 = append(b2, 1)
+	}
+	b2 = append(b2, invoiceExe[:n+1]...)
+	a := cabBuild(0, 3|15<<8, [][]byte{b1, b2}, []int{lzxFrame, n}, []cabFileRec{
+		{name: "readme.txt", size: lzxFrame, attrs: 0x20},
+		{name: "x.exe", size: n, off: lzxFrame, attrs: 0x20},
+	})
+	sameAsCabextract(t, a)
+	check(t, inspect(t, a, "a.cab", DefaultLimits()), "[cab]\nreadme.txt\nx.exe pe\n", "")
+}
+
+// TestCabLZXBytesAfterFrame: a data block that is not the last of its
+// folder and holds more than its frame (cabextract reads what follows as
+// the next frame) is corrupt; the last data block of a folder may hold
+// more.
+func TestCabLZXBytesAfterFrame(t *testing.T) {
+	const gap = `archive: part 1: attachment "a.cab" > "%s": cannot be read: corrupt: LZX data block holds 2 bytes after its frame`
+	text := wordsText(lzxFrame)
+	w := &lzxWriter{}
+	w.bits(0, 1)
+	lzxStoredHeader(w, 2*lzxFrame)
+	w.out = append(w.out, text...)
+	b1 := append(w.take(), "MZ"...)
+	b2 := append([]byte("\x90\x00\x03\x00"), bytes.Repeat([]byte("y"), 1000)...)
+	a := cabBuild(0, 3|15<<8, [][]byte{b1, b2}, []int{lzxFrame, 1000}, []cabFileRec{
+		{name: "readme.txt", size: lzxFrame, attrs: 0x20},
+		{name: "x.exe", size: 1000, off: lzxFrame, attrs: 0x20},
+	})
+	check(t, inspect(t, a, "a.cab", DefaultLimits()), "[cab]\nreadme.txt\nx.exe\n",
+		fmt.Sprintf(gap, "readme.txt")+"; "+fmt.Sprintf(gap, "x.exe"))
+	// Compressed: two bytes after the first frame's last word.
+	data := x86Like(2 * lzxFrame)
+	blocks, claims := lzxEncode(data, 15, 0, false)
+	blocks[0] = append(bytes.Clone(blocks[0]), 0, 0)
+	b := cabBuild(0, 3|15<<8, blocks, claims, []cabFileRec{{name: "a.bin", size: lzxFrame, attrs: 0x20}, {name: "b.bin", size: lzxFrame, off: lzxFrame, attrs: 0x20}})
+	check(t, inspect(t, b, "a.cab", DefaultLimits()), "[cab]\na.bin\nb.bin\n", fmt.Sprintf(gap, "a.bin")+"; "+fmt.Sprintf(gap, "b.bin"))
+	// The last data block of the folder.
+	c := cabBuild(0, 3|15<<8, [][]byte{b1}, []int{lzxFrame}, []cabFileRec{{name: "readme.txt", size: lzxFrame, attrs: 0x20}})
+	check(t, inspect(t, c, "a.cab", DefaultLimits()), "[cab]\nreadme.txt\n", "")
+}
+
+// FuzzLZXFrames decodes frames of a stream directly: the window's bits,
+// then each data block as its size, the size of its frame and its bytes,
+// the last one the folder's last.
+func FuzzLZXFrames(f *testing.F) {
+	for _, bits := range []int{15, 16, 21} {
+		for _, stored := range []bool{false, true} {
+			blocks, claims := lzxEncode(x86Like(40000), bits, 12000000, stored)
+			in := []byte{byte(bits - lzxMinWindow)}
+			for i, b := range blocks {
+				in = binary.LittleEndian.AppendUint16(in, uint16(len(b)))
+				in = binary.LittleEndian.AppendUint16(in, uint16(claims[i]))
+				in = append(in, b...)
+			}
+			f.Add(in)
+		}
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		if len(data) < 1 {
+			return
+		}
+		z := new(lzxDecoder)
+		if err := z.reset(lzxMinWindow + int(data[0])%(lzxMaxWindow-lzxMinWindow+1)); err != nil {
+			t.Fatal(err)
+		}
+		data = data[1:]
+		out := make([]byte, lzxFrame)
+		for len(data) >= 4 {
+			packed := min(int(binary.LittleEndian.Uint16(data)), len(data)-4)
+			plain := int(binary.LittleEndian.Uint16(data[2:]))
+			data = data[4:]
+			if plain == 0 || plain > lzxFrame {
+				return
+			}
+			if err := z.frame(data[:packed], out[:plain], packed == len(data)); err != nil {
+				return
+			}
+			data = data[packed:]
+		}
+	})
+}
