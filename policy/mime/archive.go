@@ -272,6 +272,9 @@ func (in *inspector) inspectArchive(format string, ra io.ReaderAt, size int64, d
 			if cl, ok := w.(io.Closer); ok {
 				defer cl.Close()
 			}
+			if b, ok := w.(budgetUser); ok {
+				b.useBudget(&in.unpackBudget)
+			}
 		}
 	}
 	if errors.Is(err, errNotContainer) && !claimed {
@@ -363,7 +366,11 @@ func (in *inspector) entry(e *Entry, f *arcEntry, depth int, entry, part string)
 	}
 	rc, err := f.open()
 	if err != nil {
-		in.gap(GapArchive, part, fmt.Sprintf("%s: cannot be read: %v", entry, err))
+		class := GapArchive
+		if errors.Is(err, errTooBigToReach) {
+			class = GapLimit
+		}
+		in.gap(class, part, fmt.Sprintf("%s: cannot be read: %v", entry, err))
 		return
 	}
 	defer rc.Close()
@@ -464,6 +471,15 @@ func (in *inspector) nested(head []byte, r io.Reader, f *arcEntry, format string
 	}
 	return in.inspectArchive(format, sp.readerAt(), sp.n, depth, f.name, entry, part, claimed)
 }
+
+// budgetUser is a walker that decompresses data only to get past it, and
+// charges those bytes to the message's budget of MaxArchiveBytes once
+// given it.
+type budgetUser interface{ useBudget(budget *int64) }
+
+// errTooBigToReach: an entry lies beyond more data to decompress than is
+// left of the message's budget. Its gap is of class limit.
+var errTooBigToReach = errors.New("too big to reach")
 
 // errTooBigToCheck: a decrypted entry is bigger than what is left to
 // extract, so the password cannot be checked.

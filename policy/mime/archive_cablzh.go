@@ -35,8 +35,12 @@ import (
 // buffer of 32 KiB: a block that says more than it holds fails, one that
 // holds more is cut. Entries are read in the order of their records, each
 // folder decoded as far as needed: passing over the data not read costs
-// decompression, which is bounded for each cabinet (cabPassPerByte and
-// its bounds), since a container is not given the message's budget.
+// decompression, which is charged to the message's budget of
+// MaxArchiveBytes, like the solid blocks of 7z and rar archives, and
+// bounded for each cabinet too (cabPassPerByte and its bounds). A record
+// behind the folder's decoder starts the folder again, and also costs the
+// data block decoded anew for its head. The decoders of a cabinet are
+// released when it has been walked, and LZX windows kept for the next.
 //
 // An LHA archive (the LHA format notes: Yoshizaki's LHarc/LHA, and their
 // description in LHa for UNIX's header.doc and in lhasa) is a sequence of
@@ -111,15 +115,42 @@ type cabWalker struct {
 	ra        io.ReaderAt
 	size      int64
 	flags     uint16
-	folders   int   // cFolders
-	files     int   // cFiles
-	folderAt  int64 // offset of the first CFFOLDER
-	folderLen int64 // size of a CFFOLDER, its reserved bytes included
-	dataRes   int   // reserved bytes of each CFDATA
-	fileAt    int64 // offset of the next CFFILE
-	read      int   // CFFILE records read
-	pass      int64 // bytes that may still be decoded to get past data
+	folders   int    // cFolders
+	files     int    // cFiles
+	folderAt  int64  // offset of the first CFFOLDER
+	folderLen int64  // size of a CFFOLDER, its reserved bytes included
+	dataRes   int    // reserved bytes of each CFDATA
+	fileAt    int64  // offset of the next CFFILE
+	read      int    // CFFILE records read
+	pass      int64  // bytes that may still be decoded to get past data
+	budget    *int64 // the message's bytes left to decompress; nil: none given
+	started   []bool // folders whose decoding was started
 	dec       *cabDecoder
+}
+
+// useBudget has the walker charge the bytes it decodes only to get past
+// data to budget.
+func (w *cabWalker) useBudget(budget *int64) { w.budget = budget }
+
+// Close gives back the LZX window of the cabinet's decoder.
+func (w *cabWalker) Close() error {
+	if w.dec != nil && w.dec.lzx != nil {
+		w.dec.lzx.release()
+	}
+	return nil
+}
+
+// charge takes n bytes to decompress from the message's budget, or fails
+// with errTooBigToReach when fewer are left.
+func (w *cabWalker) charge(n int64) error {
+	if w.budget == nil {
+		return nil
+	}
+	if n > *w.budget {
+		return fmt.Errorf("%w: %d bytes to decompress to reach it, %d left for the message", errTooBigToReach, n, *w.budget)
+	}
+	*w.budget -= n
+	return nil
 }
 
 // openCab reads the CFHEADER of the cabinet in ra ([MS-CAB] 2.1).
@@ -271,13 +302,32 @@ func (w *cabWalker) open(folder int, off, size int64) (io.ReadCloser, error) {
 		d = &cabDecoder{w: w, folder: -1}
 		w.dec = d
 	}
-	if d.folder != folder || d.pos > off {
+	need := off - d.pos
+	restart := d.folder != folder || d.pos > off
+	if restart {
+		need = off
+		if w.started == nil {
+			w.started = make([]bool, w.folders)
+		}
+		if w.started[folder] && method&0xf != 0 {
+			// The folder decoded again from its start: the data block
+			// of the file's head is paid for once more.
+			if err := w.charge(cabMaxBlock); err != nil {
+				return nil, err
+			}
+		}
+	}
+	if need > w.pass {
+		return nil, fmt.Errorf("too big: %d bytes to decompress to reach it, %d left for this cabinet", need, w.pass)
+	}
+	if err := w.charge(need); err != nil {
+		return nil, err
+	}
+	if restart {
+		w.started[folder] = true
 		if err := d.start(folder, start, blocks, method, continued); err != nil {
 			return nil, err
 		}
-	}
-	if need := off - d.pos; need > w.pass {
-		return nil, fmt.Errorf("too big: %d bytes to decompress to reach it, %d left for this cabinet", need, w.pass)
 	}
 	passed, err := d.discard(off - d.pos)
 	w.pass -= passed

@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"sort"
 	"strings"
 	"sync"
@@ -813,5 +814,84 @@ func TestCabLzhContent(t *testing.T) {
 		if got := readEntries(t, w); fmt.Sprint(got) != fmt.Sprint(fs) {
 			t.Errorf("lzh %s: content differs", m)
 		}
+	}
+}
+
+// TestCabPassCharged: the bytes decoded only to get past data in a
+// cabinet are charged to the message's budget: cabinets in a zip, each
+// with a file to read after a megabyte of zeros, end in a limit gap
+// rather than cost a megabyte each without end.
+func TestCabPassCharged(t *testing.T) {
+	one := lzxCab(15, 0, false, "a.bin", make([]byte, 1<<20), "x.exe", invoiceExe)
+	var fs []any
+	for i := range 20 {
+		fs = append(fs, fmt.Sprintf("c%02d.cab", i), one)
+	}
+	lim := DefaultLimits()
+	lim.MaxArchiveBytes = 8 << 20
+	lim.TempDir = t.TempDir()
+	res := inspect(t, storeZip(t, fs...), "a.zip", lim)
+	if l := listing(res.Attachments[0].Archive); !strings.HasPrefix(l, "[zip]\nc00.cab\n  [cab]\n  a.bin\n  x.exe pe\n") {
+		t.Errorf("listing %s", l)
+	}
+	var limits int
+	for _, g := range res.Uninspected {
+		if g.Class == GapLimit && strings.Contains(g.Reason, `.cab" > "x.exe": cannot be read: too big to reach: `) {
+			limits++
+		}
+	}
+	if limits == 0 {
+		t.Errorf("no limit gap: %s", gaps(res))
+	}
+}
+
+// TestCabRestartCharged: a record behind the folder's decoder starts the
+// folder again, and the data block decoded anew for its head is charged:
+// records all at the start of one LZX folder end in limit gaps.
+func TestCabRestartCharged(t *testing.T) {
+	blocks, claims := lzxEncode(wordsText(lzxFrame), 15, 0, false)
+	var recs []cabFileRec
+	var want, wantGaps []string
+	for i := range 40 {
+		name := fmt.Sprintf("f%02d.txt", i)
+		recs = append(recs, cabFileRec{name: name, size: lzxFrame, attrs: 0x20})
+		want = append(want, name)
+		if i > 32 {
+			wantGaps = append(wantGaps, fmt.Sprintf(`limit: part 1: attachment "a.cab" > "%s": cannot be read: too big to reach: 32768 bytes to decompress to reach it, 0 left for the message`, name))
+		}
+	}
+	a := cabBuild(0, 3|15<<8, blocks, claims, recs)
+	lim := DefaultLimits()
+	lim.MaxArchiveBytes = 1 << 20
+	res := inspect(t, a, "a.cab", lim)
+	if l := listing(res.Attachments[0].Archive); l != "[cab]\n"+strings.Join(want, "\n")+"\n" {
+		t.Errorf("listing %s", l)
+	}
+	if g := gaps(res); g != strings.Join(wantGaps, "; ") {
+		t.Errorf("gaps %s", g)
+	}
+}
+
+// TestCabLZXWindowsReused: the cabinets of a message, each of an LZX
+// folder of window 2^21, share their windows rather than allocate one
+// each.
+func TestCabLZXWindowsReused(t *testing.T) {
+	one := lzxCab(21, 0, false, "a.txt", wordsText(1000))
+	var fs []any
+	for i := range 40 {
+		fs = append(fs, fmt.Sprintf("c%02d.cab", i), one)
+	}
+	z := storeZip(t, fs...)
+	lim := DefaultLimits()
+	lim.TempDir = t.TempDir()
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	res := inspect(t, z, "a.zip", lim)
+	runtime.ReadMemStats(&after)
+	if len(res.Uninspected) != 0 || len(res.Attachments[0].Archive.Entries) != 40 {
+		t.Fatalf("gaps %s", gaps(res))
+	}
+	if allocs := after.TotalAlloc - before.TotalAlloc; allocs > 32<<20 {
+		t.Errorf("%d bytes allocated to read 40 cabinets", allocs)
 	}
 }

@@ -4,6 +4,8 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"math/bits"
+	"sync"
 )
 
 // The LZX decoder of cabinet folders, written from Microsoft's "LZX DELTA
@@ -34,11 +36,12 @@ import (
 // 1-bit block size field, no translation size in the stream).
 //
 // The window is the only allocation of a size the cabinet chooses (at most
-// 2 MiB); each frame decodes exactly the bytes its CFDATA block declares,
-// from the bytes that block holds: a match or a block that runs past the
-// frame, an offset before the start of the stream or beyond the window, a
-// tree that is not a complete prefix code, and bits read past the end of
-// the block are errors.
+// 2 MiB), taken from lzxWindows and given back to it; each frame decodes
+// exactly the bytes its CFDATA block declares, from the bytes that block
+// holds: a match or a block that runs past the frame, an offset before
+// the start of the stream or beyond the window, a tree that is not a
+// complete prefix code, and bits read past the end of the block are
+// errors.
 
 // Sizes of the LZX format.
 const (
@@ -86,6 +89,11 @@ var (
 	errLzxTree      = errors.New("corrupt: LZX code lengths that are no prefix code")
 	errLzxEmptyTree = errors.New("corrupt: LZX symbol of an empty tree")
 )
+
+// lzxWindows keeps the windows of decoders that are done, one pool per
+// size (of *[]byte), so that a message of many cabinets does not allocate
+// a window for each.
+var lzxWindows [lzxMaxWindow + 1]sync.Pool
 
 // lzxBits reads the bits of one CFDATA block: 16-bit little-endian words,
 // each from its most significant bit. Past the end it reads zeros, and
@@ -205,6 +213,7 @@ func (h *lzxHuff) decode(b *lzxBits) (int, error) {
 // lzxDecoder decodes the LZX stream of one folder, frame by frame.
 type lzxDecoder struct {
 	window     []byte
+	win        *[]byte // the window, as taken from lzxWindows
 	slots      int
 	pos        int   // in window
 	total      int64 // bytes decoded in the folder
@@ -233,7 +242,13 @@ func (z *lzxDecoder) reset(bits int) error {
 		return fmt.Errorf("corrupt: LZX window of 2^%d bytes", bits)
 	}
 	if cap(z.window) < 1<<bits {
-		z.window = make([]byte, 1<<bits)
+		z.release()
+		z.win, _ = lzxWindows[bits].Get().(*[]byte)
+		if z.win == nil {
+			w := make([]byte, 1<<bits)
+			z.win = &w
+		}
+		z.window = *z.win
 	}
 	z.window = z.window[:1<<bits]
 	z.slots = lzxSlots[bits]
@@ -244,6 +259,15 @@ func (z *lzxDecoder) reset(bits int) error {
 	clear(z.mainLens[:])
 	clear(z.lengthLens[:])
 	return nil
+}
+
+// release gives the window back to lzxWindows; reset takes one again.
+func (z *lzxDecoder) release() {
+	if z.win == nil {
+		return
+	}
+	lzxWindows[bits.Len(uint(cap(*z.win)))-1].Put(z.win)
+	z.win, z.window = nil, nil
 }
 
 // padPending reports whether the block that ended is uncompressed, of odd
