@@ -24,12 +24,13 @@ import (
 // libmspack and 7-Zip (LzxDecoder.cpp) take it: after the block's last
 // byte, in the same data block when that one byte is all it has left,
 // else as the first byte of the next; 16-bit words are read again from
-// the byte after it, whatever its offset. A data block that is not the
-// last of its folder must hold its frame and nothing more but the
-// padding of its last 16-bit word (and that byte): libmspack would read
-// what follows as the start of the next frame, and 7-Zip calls it an
-// error. The last data block of a folder may hold more (Microsoft's HTML
-// Help compiler writes it so).
+// the byte after it, whatever its offset. It must be zero, as 7-Zip
+// requires (libmspack ignores it). A data block that is not the last of
+// its folder must hold its frame and nothing more but the padding of its
+// last 16-bit word (and that byte): libmspack would read what follows as
+// the start of the next frame, and 7-Zip calls it an error. The last data
+// block of a folder may hold more (Microsoft's HTML Help compiler writes
+// it so).
 //
 // github.com/Microsoft/go-winio/wim/lzx is not used: it decodes the WIM
 // variant only (a fixed 32 KiB window, each chunk a stream of its own, a
@@ -277,11 +278,15 @@ func (z *lzxDecoder) padPending() bool {
 }
 
 // skipPad skips the byte of padding after an odd uncompressed block: the
-// bits are read again in 16-bit words from the byte after it.
+// bits are read again in 16-bit words from the byte after it. The byte is
+// zero: 7-Zip fails on another, which libmspack ignores.
 func (z *lzxDecoder) skipPad() error {
 	at := z.in.pos/8 + 1
 	if at > len(z.in.in) {
 		return errLzxTruncated
+	}
+	if p := z.in.in[at-1]; p != 0 {
+		return fmt.Errorf("corrupt: LZX padding byte %#02x after an uncompressed block", p)
 	}
 	z.in = lzxBits{in: z.in.in[at:]}
 	z.padded = true
