@@ -54,30 +54,8 @@ audit_log = %q
 	if err := os.WriteFile(etcFile, []byte(pf.etc), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	tok1, tok2 := token(t), token(t)
-	pf.mustSwaks(t, 0, "--from", "tanaka@example.org", "--to", "suzuki@example.co.jp", "--header", "X-E2E-Token: "+tok1)
-	pf.mustSwaks(t, 0, "--from", "sato@example.org", "--to", "ito@example.co.jp", "--header", "X-E2E-Token: "+tok2)
-	holds := waitHolds(t, pf, 2)
-	ids := map[string]string{} // token → queue id
-	for _, h := range holds {
-		if strings.Contains(h[1], "from=<tanaka@example.org>") {
-			ids[tok1] = h[0]
-		} else {
-			ids[tok2] = h[0]
-		}
-	}
-
-	// Records are written a moment after the mail: wait for both rows.
 	base := "http://" + web
-	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(100 * time.Millisecond) {
-		_, body := httpGet(t, base+"/held")
-		if strings.Count(body, `<tr class="held">`) == 2 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the console does not list both held messages:\n%s\n%s", body, s.Logs())
-		}
-	}
+	tok1, tok2, ids := holdTwo(t, s, pf, base)
 	dom := dumpDOM(t, base+"/held")
 	for _, want := range []string{ids[tok1], ids[tok2], "ascii_only", "2 messages held by sekisho", "/held/" + ids[tok1] + "/release"} {
 		if !strings.Contains(dom, want) {
@@ -165,4 +143,33 @@ func httpGet(t *testing.T, u string) (int, string) {
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
 	return resp.StatusCode, string(b)
+}
+
+// holdTwo sends two messages that the configuration holds (tanaka@ to
+// suzuki@, then sato@ to ito@), and waits for both in Postfix's hold
+// queue and on the console's held page at base (records are written a
+// moment after the mail). It returns their tokens and the queue id of
+// each token.
+func holdTwo(t *testing.T, s *sekishoProc, pf *postfix, base string) (tok1, tok2 string, ids map[string]string) {
+	t.Helper()
+	tok1, tok2 = token(t), token(t)
+	pf.mustSwaks(t, 0, "--from", "tanaka@example.org", "--to", "suzuki@example.co.jp", "--header", "X-E2E-Token: "+tok1)
+	pf.mustSwaks(t, 0, "--from", "sato@example.org", "--to", "ito@example.co.jp", "--header", "X-E2E-Token: "+tok2)
+	ids = map[string]string{}
+	for _, h := range waitHolds(t, pf, 2) {
+		if strings.Contains(h[1], "from=<tanaka@example.org>") {
+			ids[tok1] = h[0]
+		} else {
+			ids[tok2] = h[0]
+		}
+	}
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		_, body := httpGet(t, base+"/held")
+		if strings.Count(body, `<tr class="held">`) == 2 {
+			return tok1, tok2, ids
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the console does not list both held messages:\n%s\n%s", body, s.Logs())
+		}
+	}
 }

@@ -165,29 +165,9 @@ audit_log = %q
 		return applyLog.String()
 	}
 
-	tok1, tok2 := token(t), token(t)
-	pf.mustSwaks(t, 0, "--from", "tanaka@example.org", "--to", "suzuki@example.co.jp", "--header", "X-E2E-Token: "+tok1)
-	pf.mustSwaks(t, 0, "--from", "sato@example.org", "--to", "ito@example.co.jp", "--header", "X-E2E-Token: "+tok2)
-	ids := map[string]string{} // token → queue id
-	for _, h := range waitHolds(t, pf, 2) {
-		if strings.Contains(h[1], "from=<tanaka@example.org>") {
-			ids[tok1] = h[0]
-		} else {
-			ids[tok2] = h[0]
-		}
-	}
-
 	// The list, read by the unprivileged daemon with postqueue -j.
 	base := "http://" + web
-	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(100 * time.Millisecond) {
-		_, body := httpGet(t, base+"/held")
-		if strings.Count(body, `<tr class="held">`) == 2 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the console does not list both held messages:\n%s\n%s", body, s.Logs())
-		}
-	}
+	tok1, tok2, ids := holdTwo(t, s, pf, base)
 
 	if page := consoleHeldDo(t, base, "release", ids[tok1]); !strings.Contains(page, "message "+ids[tok1]+" released") {
 		t.Errorf("release page:\n%s\nheld-apply:\n%s", page, applied())
