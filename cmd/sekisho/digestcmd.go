@@ -82,12 +82,14 @@ func runDigest(args []string, stdout, stderr io.Writer) int {
 			return 1
 		}
 		if !last.IsZero() {
-			start = last
+			// The history keeps microseconds: a window bound finer than
+			// that would leave a record at its edge out of both runs.
+			start = last.Truncate(time.Microsecond)
 		}
 		// A decision is written to the history a moment after it is
 		// made: the window ends digestSettle ago, and the next one
 		// starts there.
-		until = now.Add(-digestSettle)
+		until = now.Add(-digestSettle).Truncate(time.Microsecond)
 		if until.Before(start) {
 			until = start // runs a moment apart: the second reports nothing
 		}

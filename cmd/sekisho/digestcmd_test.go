@@ -288,3 +288,29 @@ func TestDigestState(t *testing.T) {
 		}
 	}
 }
+
+// TestDigestStateMicroseconds: the history keeps microseconds, so a state
+// finer than that (a run ending within the microsecond of a decision)
+// must not leave the decision out of both runs.
+func TestDigestStateMicroseconds(t *testing.T) {
+	dir := t.TempDir()
+	cfg := digestStore(t, dir)
+	s, err := history.Open(filepath.Join(dir, "history.db"), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	at := time.Now().Add(-10 * time.Minute).Truncate(time.Microsecond)
+	err = s.Add(context.Background(), []history.Record{{Time: at, Sender: "x@example.net", Rcpts: []string{"edge@example.co.jp"}, Action: "reject", Rule: "r"}})
+	s.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	state := filepath.Join(dir, "last-run")
+	if err := os.WriteFile(state, []byte(at.Add(500*time.Nanosecond).UTC().Format(time.RFC3339Nano)+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var stdout, stderr bytes.Buffer
+	if code := run([]string{"digest", "-config", cfg, "-state", state, "-dry-run"}, &stdout, &stderr); code != 0 || !strings.Contains(stdout.String(), "edge@example.co.jp") {
+		t.Errorf("exit %d; the decision at the state's microsecond is not reported:\n%s\n%s", code, stdout.String(), stderr.String())
+	}
+}
