@@ -43,7 +43,7 @@ func aloneRules(t *testing.T, addr func(string) string) []aloneRule {
 	ascii := []byte("Subject: Invoice payment\r\nMIME-Version: 1.0\r\nContent-Type: text/plain; charset=us-ascii\r\n\r\nPlease pay the invoice today.\r\n")
 	blank := []byte("Subject: \r\nMIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n\u3000\r\n")
 	named := func(name string) []byte {
-		return []byte("Subject: " + jis(t, "資料") + "\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n" +
+		return []byte("Subject: " + jisWord(t, "資料") + "\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n" +
 			"--b\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nお世話になっております。\r\n" +
 			"--b\r\nContent-Type: application/octet-stream\r\nContent-Disposition: attachment; filename=" + name + "\r\n" +
 			"Content-Transfer-Encoding: 7bit\r\n\r\n" + eicar + "\r\n--b--\r\n")
