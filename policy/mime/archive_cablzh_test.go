@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"runtime/debug"
 	"sort"
 	"strings"
 	"sync"
@@ -884,6 +885,11 @@ func TestCabLZXWindowsReused(t *testing.T) {
 	z := storeZip(t, fs...)
 	lim := DefaultLimits()
 	lim.TempDir = t.TempDir()
+	// A collection empties the pool, and the race detector's pool drops
+	// a quarter of what is put back: with collections off during the
+	// reading, the pool reads the 40 cabinets in 9–11 MB (about 30 MB
+	// under -race), one window each would take 91 MB.
+	defer debug.SetGCPercent(debug.SetGCPercent(-1))
 	var before, after runtime.MemStats
 	runtime.ReadMemStats(&before)
 	res := inspect(t, z, "a.zip", lim)
@@ -891,7 +897,7 @@ func TestCabLZXWindowsReused(t *testing.T) {
 	if len(res.Uninspected) != 0 || len(res.Attachments[0].Archive.Entries) != 40 {
 		t.Fatalf("gaps %s", gaps(res))
 	}
-	if allocs := after.TotalAlloc - before.TotalAlloc; allocs > 32<<20 {
+	if allocs := after.TotalAlloc - before.TotalAlloc; allocs > 64<<20 {
 		t.Errorf("%d bytes allocated to read 40 cabinets", allocs)
 	}
 }
