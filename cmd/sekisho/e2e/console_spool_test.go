@@ -105,21 +105,8 @@ audit_log = %q
 	if code, out := runAs(t, u, bin, "-check", "-config", cfgPath); code != 0 {
 		t.Fatalf("-check as the daemon's user: %d\n%s", code, out)
 	}
-	p, err := startProc("sekisho", filepath.Join(dir, "sekisho.log"), setprivCmd, "--reuid="+u.Uid, "--regid="+u.Gid, "--init-groups", "--no-new-privs", "--", bin, "-config", cfgPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := &sekishoProc{Milter: "inet:" + milter, Config: cfgPath, p: p}
-	t.Cleanup(func() {
-		s.Stop()
-		if t.Failed() {
-			t.Logf("sekisho log:\n%s", s.Logs())
-		}
-	})
-	if err := waitTCP(milter, 10*time.Second, p.exited); err != nil {
-		t.Fatalf("sekisho: %v\n%s", err, s.Logs())
-	}
-	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", p.cmd.Process.Pid))
+	s := launchSekisho(t, cfgPath, milter, setprivCmd, "--reuid="+u.Uid, "--regid="+u.Gid, "--init-groups", "--no-new-privs", "--", bin, "-config", cfgPath)
+	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", s.p.cmd.Process.Pid))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -234,7 +234,16 @@ func startSekisho(t testing.TB, config string) *sekishoProc {
 	if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	p, err := startProc("sekisho", filepath.Join(dir, "sekisho.log"), sekishoBin, "-config", path)
+	return launchSekisho(t, path, addr, sekishoBin, "-config", path)
+}
+
+// launchSekisho runs argv, a sekisho (or a command that runs one) on the
+// configuration at path, whose milter listens on addr; it waits until
+// the milter accepts connections, and stops the daemon at cleanup. Its
+// log is beside the configuration.
+func launchSekisho(t testing.TB, path, addr string, argv ...string) *sekishoProc {
+	t.Helper()
+	p, err := startProc("sekisho", filepath.Join(filepath.Dir(path), "sekisho.log"), argv...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -247,7 +256,8 @@ func startSekisho(t testing.TB, config string) *sekishoProc {
 	})
 	if err := waitTCP(addr, 10*time.Second, p.exited); err != nil {
 		s.Stop()
-		t.Fatalf("sekisho: %v\nconfig:\n%s\nlog:\n%s", err, text, s.Logs())
+		config, _ := os.ReadFile(path)
+		t.Fatalf("sekisho: %v\nconfig:\n%s\nlog:\n%s", err, config, s.Logs())
 	}
 	return s
 }
