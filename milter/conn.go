@@ -33,6 +33,20 @@ const maxPacket = 1 << 20
 // data, unknown).
 const commands = "ABCDEHKLMNOQRTU"
 
+// The milter commands whose replies are left out when the MTA allows it,
+// and the protocol flags (SMFIP_*) by which it does.
+const (
+	cmdOptNeg = 'O'     // SMFIC_OPTNEG
+	cmdHeader = 'L'     // SMFIC_HEADER
+	cmdBody   = 'B'     // SMFIC_BODY
+	nrHeader  = 1 << 7  // SMFIP_NR_HDR: the milter does not reply to a header field
+	nrBody    = 1 << 19 // SMFIP_NR_BODY: the milter does not reply to a body chunk
+)
+
+// continueReply is the reply go-milter gives to a header field and a body
+// chunk (SMFIR_CONTINUE).
+const continueReply = "\x00\x00\x00\x01c"
+
 // connIDs numbers the connections, for the errors go-milter logs.
 var connIDs atomic.Uint64
 
@@ -48,6 +62,9 @@ type trackedConn struct {
 	readTimeout  time.Duration // a packet, and the wait for it, must take no longer
 	writeTimeout time.Duration
 	left         int           // bytes of the current packet still to come
+	cmd          byte          // the command of the packet being read, or last read
+	offered      uint32        // the protocol flags the MTA offered (SMFIC_OPTNEG)
+	noReply      uint32        // nrHeader, nrBody: the replies the MTA was told not to expect
 	client       func() string // the SMTP client's address, "" while unknown
 	log          *slog.Logger
 	once         sync.Once
@@ -80,6 +97,7 @@ func (c *trackedConn) Read(p []byte) (int, error) {
 			return 0, c.fail("reading a packet", err)
 		}
 		n := binary.BigEndian.Uint32(hdr)
+		c.cmd = hdr[4]
 		switch {
 		case n == 0 || n > maxPacket:
 			return 0, c.fail("reading a packet", fmt.Errorf("packet length %d outside 1..%d", n, maxPacket))
@@ -90,6 +108,12 @@ func (c *trackedConn) Read(p []byte) (int, error) {
 				return 0, err
 			}
 			continue
+		}
+		if c.cmd == cmdOptNeg && n >= 13 {
+			// version, actions, then the protocol flags the MTA offers
+			if b, _ := c.br.Peek(17); len(b) == 17 {
+				c.offered = binary.BigEndian.Uint32(b[13:])
+			}
 		}
 		c.left = 4 + int(n)
 	}
@@ -122,7 +146,7 @@ func (c *trackedConn) refuseMail(size int) error {
 	pkt = append(pkt, 'y')
 	pkt = append(pkt, drainReply...)
 	pkt = append(pkt, 0)
-	if _, err := c.Write(pkt); err != nil {
+	if _, err := c.write(pkt); err != nil {
 		return err
 	}
 	c.log.Info("new transaction refused: shutting down", "mta", c.RemoteAddr().String(), "client_ip", c.client(), "reply", drainReply)
@@ -132,7 +156,66 @@ func (c *trackedConn) refuseMail(size int) error {
 	return nil
 }
 
+// Write writes go-milter's replies, leaving out those the MTA was told not
+// to expect (see negotiate).
 func (c *trackedConn) Write(p []byte) (int, error) {
+	switch {
+	case c.cmd == cmdOptNeg:
+		q := c.negotiate(p)
+		c.log.Debug("milter options negotiated", "mta", c.RemoteAddr().String(), "connection", c.id,
+			"mta_protocol", fmt.Sprintf("%#x", c.offered), "no_reply", noReplyNames(c.noReply))
+		if q != nil {
+			if _, err := c.write(q); err != nil {
+				return 0, err
+			}
+			return len(p), nil
+		}
+	case c.cmd == cmdHeader && c.noReply&nrHeader != 0, c.cmd == cmdBody && c.noReply&nrBody != 0:
+		if string(p) != continueReply {
+			// The backend answers a failure here at the end of the
+			// headers or of the message (see backend.hold): a reply the
+			// MTA would not read would be taken for the next one's.
+			return 0, c.fail("writing a reply", fmt.Errorf("reply %q to a packet %q the MTA expects no reply to", p, c.cmd))
+		}
+		return len(p), nil
+	}
+	return c.write(p)
+}
+
+// negotiate returns go-milter's answer p to the MTA's option negotiation
+// with the flags SMFIP_NR_HDR and SMFIP_NR_BODY added, if the MTA offered
+// them, or nil to leave it as it is. go-milter v0.5.0 (milter protocol 2)
+// answers every header field and body chunk, so that the MTA waits for
+// each: with the flags the MTA sends the headers and the body without
+// waiting, a round trip saved per header field and per 64 KiB, and the
+// continue replies are dropped here. Postfix (milter8.c) and Sendmail
+// (milter.c) honour the flags whatever the protocol version the milter
+// gives, when they offered them; rspamd asks for them too.
+func (c *trackedConn) negotiate(p []byte) []byte {
+	want := c.offered & (nrHeader | nrBody)
+	if len(p) < 17 || p[4] != cmdOptNeg || want == 0 || c.noReply != 0 {
+		return nil
+	}
+	q := append([]byte(nil), p...)
+	binary.BigEndian.PutUint32(q[13:], binary.BigEndian.Uint32(q[13:])|want)
+	c.noReply = want
+	return q
+}
+
+// noReplyNames names the replies left out, for the log.
+func noReplyNames(nr uint32) string {
+	switch nr {
+	case nrHeader | nrBody:
+		return "header,body"
+	case nrHeader:
+		return "header"
+	case nrBody:
+		return "body"
+	}
+	return "none"
+}
+
+func (c *trackedConn) write(p []byte) (int, error) {
 	if c.writeTimeout > 0 {
 		c.Conn.SetWriteDeadline(time.Now().Add(c.writeTimeout))
 	}

@@ -25,6 +25,10 @@ type connState struct {
 	// For the count of messages by outcome (see note).
 	counted bool          // the current message's outcome is counted
 	refused policy.Action // the strongest refusal of a recipient so far: Continue, Reject or Tempfail
+
+	// held is the answer to a failure at a header field or a body chunk,
+	// given at the end of the headers or of the message (see hold).
+	held gomilter.Response
 }
 
 func newConnState(s *Server) *connState {
@@ -46,7 +50,7 @@ func (st *connState) endMessage() {
 	if !st.counted && st.refused != policy.Continue && len(st.msg().Rcpts) == 0 {
 		st.count(st.refused.String())
 	}
-	st.counted, st.refused = false, policy.Continue
+	st.counted, st.refused, st.held = false, policy.Continue, nil
 	st.close()
 }
 
@@ -243,13 +247,33 @@ func (b *backend) RcptTo(rcpt string, m *gomilter.Modifier) (gomilter.Response, 
 }
 
 func (b *backend) Header(name, value string, m *gomilter.Modifier) (gomilter.Response, error) {
-	return b.guard(policy.StageEOH, func() (gomilter.Response, error) {
+	return b.hold(b.guard(policy.StageEOH, func() (gomilter.Response, error) {
 		b.st.tx.Header(name, value)
 		return gomilter.RespContinue, nil
-	})
+	}))
+}
+
+// hold keeps the answer to a failure at a header field or a body chunk for
+// the end of the headers or of the message, and continues: the MTA may
+// have been told to expect no reply to those (see trackedConn.negotiate).
+func (b *backend) hold(resp gomilter.Response, err error) (gomilter.Response, error) {
+	if resp != gomilter.RespContinue && b.st.held == nil {
+		b.st.held = resp
+	}
+	return gomilter.RespContinue, err
+}
+
+// takeHeld returns the answer kept by hold, if any, and forgets it.
+func (st *connState) takeHeld() gomilter.Response {
+	r := st.held
+	st.held = nil
+	return r
 }
 
 func (b *backend) Headers(_ textproto.MIMEHeader, m *gomilter.Modifier) (gomilter.Response, error) {
+	if r := b.st.takeHeld(); r != nil {
+		return r, nil
+	}
 	return b.guard(policy.StageEOH, func() (gomilter.Response, error) {
 		st := b.st
 		st.takeMacros(m.Macros)
@@ -260,14 +284,17 @@ func (b *backend) Headers(_ textproto.MIMEHeader, m *gomilter.Modifier) (gomilte
 }
 
 func (b *backend) BodyChunk(chunk []byte, _ *gomilter.Modifier) (gomilter.Response, error) {
-	return b.guard(policy.StageEOB, func() (gomilter.Response, error) {
+	return b.hold(b.guard(policy.StageEOB, func() (gomilter.Response, error) {
 		// go-milter allocates each chunk afresh: the engine may keep it.
 		b.st.tx.Body(chunk)
 		return gomilter.RespContinue, nil
-	})
+	}))
 }
 
 func (b *backend) Body(m *gomilter.Modifier) (gomilter.Response, error) {
+	if r := b.st.takeHeld(); r != nil {
+		return r, nil
+	}
 	return b.guard(policy.StageEOB, func() (gomilter.Response, error) {
 		st := b.st
 		st.takeMacros(m.Macros)

@@ -1,0 +1,147 @@
+package milter_test
+
+import (
+	"encoding/binary"
+	"io"
+	"net"
+	"strings"
+	"testing"
+	"time"
+
+	client "github.com/d--j/go-milter"
+)
+
+// noReplies are the replies an MTA is told not to expect.
+const noReplies = client.OptNoHeaderReply | client.OptNoBodyReply
+
+// TestNoReplyNegotiated: an MTA that offers it is told that header fields
+// and body chunks get no reply, and not to send DATA or unknown commands;
+// one that does not offer it gets every reply, as before. Both dialogues
+// stay in step over messages of many header fields and body chunks,
+// accepted and refused.
+func TestNoReplyNegotiated(t *testing.T) {
+	addr, logs := startServer(t, baseConfig+"\n[rules.attachment_extension]\ndeny = [\"exe\"]\n")
+	all := client.OptProtocol(0x1fffff) // what Postfix and Sendmail offer (SMFI_CURR_PROT)
+	for _, tt := range []struct {
+		name    string
+		offered client.OptProtocol
+		want    client.OptProtocol
+	}{
+		{"offered", all, noReplies},
+		{"not offered", all &^ noReplies, 0},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			c := client.NewClient("tcp", addr, client.WithProtocols(tt.offered),
+				client.WithActions(client.OptAddHeader|client.OptChangeHeader|client.OptQuarantine|client.OptSetMacros))
+			macros := client.NewMacroBag()
+			macros.Set(client.MacroClientAddr, "192.0.2.1")
+			s, err := c.Session(macros)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s.Close()
+			for _, p := range []client.OptProtocol{client.OptNoHeaderReply, client.OptNoBodyReply} {
+				if got := s.ProtocolOption(p); got != (tt.want&p != 0) {
+					t.Errorf("protocol option %#x negotiated: %v", p, got)
+				}
+			}
+			if !s.ProtocolOption(client.OptNoData) || !s.ProtocolOption(client.OptNoUnknown) {
+				t.Error("DATA and unknown commands are asked for")
+			}
+			m := &mta{t: t, s: s, macros: macros}
+			m.ok(s.Conn("client.example", client.FamilyInet, 25, "192.0.2.1"))
+			m.ok(s.Helo("client.example"))
+			headers := append([][2]string{}, plain...)
+			for range 50 {
+				headers = append(headers, [2]string{"X-Extra", strings.Repeat("v", 60)})
+			}
+			headers = append(headers, [2]string{"Content-Type", "multipart/mixed; boundary=b"})
+			// About 290 KB: five body chunks.
+			body := func(name string) string {
+				return "--b\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n本文\r\n--b\r\n" +
+					"Content-Type: application/octet-stream; name=" + name + "\r\nContent-Transfer-Encoding: base64\r\n\r\n" +
+					strings.Repeat("QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVo=\r\n", 8000) + "--b--\r\n"
+			}
+			for i, name := range []string{"a.pdf", "a.exe", "b.pdf", "b.exe", "c.pdf"} {
+				m.mail("sender@example.com")
+				if r := m.rcpt("user@example.co.jp"); r != "" {
+					t.Fatalf("message %d: rcpt refused: %s", i, r)
+				}
+				got, _ := m.data(headers, body(name))
+				if refused := strings.HasSuffix(name, ".exe"); refused != strings.HasPrefix(got, "550 5.7.1") || !refused && got != "" {
+					t.Fatalf("message %d (%s): end of message %q", i, name, got)
+				}
+			}
+		})
+	}
+	if l := logs.String(); strings.Contains(l, "milter protocol error") {
+		t.Errorf("protocol errors:\n%s", l)
+	}
+}
+
+// TestNoReplyPackets: with the flags negotiated, the MTA sends header
+// fields and body chunks back to back and reads replies only to the other
+// packets: none is written to a header field or a body chunk.
+func TestNoReplyPackets(t *testing.T) {
+	addr, _ := startServer(t, baseConfig)
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	optneg := make([]byte, 12)
+	binary.BigEndian.PutUint32(optneg, 6)
+	binary.BigEndian.PutUint32(optneg[4:], 0x1ff)
+	binary.BigEndian.PutUint32(optneg[8:], 0x1fffff)
+	if _, err := c.Write(packet('O', string(optneg))); err != nil {
+		t.Fatal(err)
+	}
+	reply := readPacket(t, c)
+	if reply[0] != 'O' || len(reply) < 13 {
+		t.Fatalf("negotiation answered %q", reply)
+	}
+	if got := binary.BigEndian.Uint32(reply[9:]); got&uint32(noReplies) != uint32(noReplies) {
+		t.Fatalf("protocol flags %#x lack SMFIP_NR_HDR and SMFIP_NR_BODY", got)
+	}
+	var batch []byte
+	batch = append(batch, packet('M', "<a@example.com>\x00")...)
+	batch = append(batch, packet('R', "<user@example.co.jp>\x00")...)
+	for range 20 {
+		batch = append(batch, packet('L', "Subject\x00件名\x00")...)
+	}
+	batch = append(batch, packet('N', "")...)
+	for range 5 {
+		batch = append(batch, packet('B', strings.Repeat("本文\r\n", 1000))...)
+	}
+	batch = append(batch, packet('E', "")...)
+	if _, err := c.Write(batch); err != nil {
+		t.Fatal(err)
+	}
+	var got []byte
+	for range 4 { // MAIL, RCPT, end of headers, end of message
+		got = append(got, readPacket(t, c)[0])
+	}
+	if string(got) != "ccca" {
+		t.Errorf("replies %q, want continue to MAIL, RCPT and end of headers, then accept", got)
+	}
+	// Nothing more: a reply to a header field or a body chunk would be here.
+	c.Write(packet('Q', ""))
+	if rest, _ := io.ReadAll(c); len(rest) > 0 {
+		t.Errorf("more replies than packets that take one: %q", rest)
+	}
+}
+
+// readPacket reads one milter packet and returns its command and data.
+func readPacket(t *testing.T, c net.Conn) []byte {
+	t.Helper()
+	var n [4]byte
+	if _, err := io.ReadFull(c, n[:]); err != nil {
+		t.Fatal(err)
+	}
+	p := make([]byte, binary.BigEndian.Uint32(n[:]))
+	if _, err := io.ReadFull(c, p); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
