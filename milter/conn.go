@@ -109,10 +109,13 @@ func (c *trackedConn) Read(p []byte) (int, error) {
 			}
 			continue
 		}
-		if c.cmd == cmdOptNeg && n >= 13 {
+		if c.cmd == cmdOptNeg {
 			// version, actions, then the protocol flags the MTA offers
-			if b, _ := c.br.Peek(17); len(b) == 17 {
-				c.offered = binary.BigEndian.Uint32(b[13:])
+			c.offered = 0
+			if n >= 13 { // else Peek would wait for the next packet
+				if b, _ := c.br.Peek(17); len(b) == 17 {
+					c.offered = binary.BigEndian.Uint32(b[13:])
+				}
 			}
 		}
 		c.left = 4 + int(n)
@@ -192,8 +195,9 @@ func (c *trackedConn) Write(p []byte) (int, error) {
 // (milter.c) honour the flags whatever the protocol version the milter
 // gives, when they offered them; rspamd asks for them too.
 func (c *trackedConn) negotiate(p []byte) []byte {
+	c.noReply = 0
 	want := c.offered & (nrHeader | nrBody)
-	if len(p) < 17 || p[4] != cmdOptNeg || want == 0 || c.noReply != 0 {
+	if len(p) < 17 || p[4] != cmdOptNeg || want == 0 {
 		return nil
 	}
 	q := append([]byte(nil), p...)

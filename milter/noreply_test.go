@@ -145,3 +145,59 @@ func readPacket(t *testing.T, c net.Conn) []byte {
 	}
 	return p
 }
+
+// TestNoReplyRenegotiated: what the MTA is told holds until it negotiates
+// again on the same connection, and a negotiation too short to carry the
+// MTA's flags is answered without them rather than waited on.
+func TestNoReplyRenegotiated(t *testing.T) {
+	addr, _ := startServer(t, baseConfig)
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	negotiate := func(data string) uint32 {
+		t.Helper()
+		if _, err := c.Write(packet('O', data)); err != nil {
+			t.Fatal(err)
+		}
+		reply := readPacket(t, c)
+		if reply[0] != 'O' || len(reply) < 13 {
+			t.Fatalf("negotiation answered %q", reply)
+		}
+		return binary.BigEndian.Uint32(reply[9:]) & uint32(noReplies)
+	}
+	header := func() {
+		t.Helper()
+		if _, err := c.Write(append(packet('L', "Subject\x00x\x00"), packet('N', "")...)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	offer := func(flags uint32) string {
+		b := make([]byte, 12)
+		binary.BigEndian.PutUint32(b, 6)
+		binary.BigEndian.PutUint32(b[4:], 0x1ff)
+		binary.BigEndian.PutUint32(b[8:], flags)
+		return string(b)
+	}
+	if got := negotiate(offer(0x1fffff)); got != uint32(noReplies) {
+		t.Fatalf("flags %#x, want %#x", got, noReplies)
+	}
+	header()
+	if r := readPacket(t, c); r[0] != 'c' { // end of headers only
+		t.Fatalf("reply %q", r)
+	}
+	if got := negotiate(offer(0x1fffff &^ uint32(noReplies))); got != 0 {
+		t.Fatalf("flags %#x not offered were set", got)
+	}
+	header()
+	for range 2 { // the header field's reply, then end of headers'
+		if r := readPacket(t, c); r[0] != 'c' {
+			t.Fatalf("reply %q", r)
+		}
+	}
+	if got := negotiate("\x00\x00\x00\x06"); got != 0 {
+		t.Fatalf("flags %#x set from a negotiation without the MTA's", got)
+	}
+}
