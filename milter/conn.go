@@ -64,6 +64,7 @@ type trackedConn struct {
 	left         int           // bytes of the current packet still to come
 	cmd          byte          // the command of the packet being read, or last read
 	offered      uint32        // the protocol flags the MTA offered (SMFIC_OPTNEG)
+	answering    bool          // the answer to an SMFIC_OPTNEG is still to be written
 	noReply      uint32        // nrHeader, nrBody: the replies the MTA was told not to expect
 	client       func() string // the SMTP client's address, "" while unknown
 	log          *slog.Logger
@@ -111,7 +112,7 @@ func (c *trackedConn) Read(p []byte) (int, error) {
 		}
 		if c.cmd == cmdOptNeg {
 			// version, actions, then the protocol flags the MTA offers
-			c.offered = 0
+			c.offered, c.answering = 0, true
 			if n >= 13 { // else Peek would wait for the next packet
 				if b, _ := c.br.Peek(17); len(b) == 17 {
 					c.offered = binary.BigEndian.Uint32(b[13:])
@@ -163,7 +164,10 @@ func (c *trackedConn) refuseMail(size int) error {
 // to expect (see negotiate).
 func (c *trackedConn) Write(p []byte) (int, error) {
 	switch {
-	case c.cmd == cmdOptNeg:
+	case c.cmd == cmdOptNeg && c.answering:
+		// The first write of the answer: go-milter's buffered writer
+		// hands over at least its first 4 KiB at once.
+		c.answering = false
 		q := c.negotiate(p)
 		c.log.Debug("milter options negotiated", "mta", c.RemoteAddr().String(), "connection", c.id,
 			"mta_protocol", fmt.Sprintf("%#x", c.offered), "no_reply", noReplyNames(c.noReply))

@@ -2,22 +2,27 @@ package milter
 
 import (
 	"bytes"
-	"errors"
+	"context"
+	"encoding/binary"
+	"io"
 	"log/slog"
 	"net"
 	"strings"
 	"testing"
 	"time"
 
+	client "github.com/d--j/go-milter"
 	gomilter "github.com/emersion/go-milter"
 
 	"github.com/sekisho/sekisho/policy"
 )
 
-// TestFailureHeldForEnd: a failure at a header field or a body chunk,
-// whose reply the MTA may not read, is answered at the end of the headers
-// or of the message, with the configured on_error answer; a new message
-// starts without it.
+// TestFailureHeldForEnd: a failure while reading a header field or a body
+// chunk, whose reply the MTA may not read, is answered at the end of the
+// headers or of the message with the configured on_error answer, and the
+// rest of the message is not read; the dialogue stays in step, and the
+// next message on the connection is judged as usual. Alike whether the MTA
+// was told to expect no reply there or not.
 func TestFailureHeldForEnd(t *testing.T) {
 	cfg, err := policy.Parse("t.toml", []byte("on_error = \"tempfail\"\n[rules.blank]\n"))
 	if err != nil {
@@ -28,35 +33,115 @@ func TestFailureHeldForEnd(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, at := range []string{"header", "body chunk"} {
-		t.Run(at, func(t *testing.T) {
-			b := &backend{st: newConnState(NewServer(e, log))}
-			stage := policy.StageEOH
-			if at == "body chunk" {
-				stage = policy.StageEOB
-			}
-			resp, err := b.hold(b.guard(stage, func() (gomilter.Response, error) { panic("boom") }))
-			if err != nil || resp != gomilter.RespContinue {
-				t.Fatalf("answered %v, %v at the %s, want continue", resp, err, at)
-			}
-			var end gomilter.Response
-			if at == "header" {
-				end, err = b.Headers(nil, &gomilter.Modifier{})
-			} else {
-				end, err = b.Body(&gomilter.Modifier{})
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
-			if got := strings.TrimRight(string(end.Response().Data), "\x00"); !strings.HasPrefix(got, "451 ") {
-				t.Errorf("end answered %q, want the on_error tempfail", got)
-			}
-			b.hold(b.guard(stage, func() (gomilter.Response, error) { return nil, errors.New("disk full") }))
-			b.st.resetMessage()
-			if b.st.held != nil {
-				t.Error("the failure outlived its message")
-			}
-		})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := NewServer(e, log)
+	go srv.Serve(ln)
+	defer srv.Shutdown(context.Background())
+
+	fail := false
+	feeds, failedAt := 0, 0
+	defer func(h func(*policy.Transaction, string, string), b func(*policy.Transaction, []byte)) {
+		feedHeader, feedBody = h, b
+	}(feedHeader, feedBody)
+	feedHeader = func(tx *policy.Transaction, name, value string) {
+		feeds++
+		if fail && name == "X-Fail" {
+			failedAt = feeds
+			panic("boom")
+		}
+		tx.Header(name, value)
+	}
+	feedBody = func(tx *policy.Transaction, p []byte) {
+		feeds++
+		if fail && bytes.Contains(p, []byte("FAIL")) {
+			failedAt = feeds
+			panic("boom")
+		}
+		tx.Body(p)
+	}
+	const all = client.OptProtocol(0x1fffff)
+	for name, offered := range map[string]client.OptProtocol{"no replies": all, "replies": all &^ (client.OptNoHeaderReply | client.OptNoBodyReply)} {
+		for _, at := range []string{"header", "body chunk"} {
+			t.Run(name+"/"+at, func(t *testing.T) {
+				c := client.NewClient("tcp", ln.Addr().String(), client.WithProtocols(offered),
+					client.WithActions(client.OptAddHeader|client.OptChangeHeader|client.OptQuarantine|client.OptSetMacros))
+				s, err := c.Session(client.NewMacroBag())
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer s.Close()
+				if _, err := s.Conn("client.example", client.FamilyInet, 25, "192.0.2.1"); err != nil {
+					t.Fatal(err)
+				}
+				if _, err := s.Helo("client.example"); err != nil {
+					t.Fatal(err)
+				}
+				// send returns the reply that ends the message: at end of
+				// headers or of message, "" when accepted.
+				send := func(failing bool) string {
+					t.Helper()
+					fail, feeds, failedAt = failing, 0, 0
+					defer func() { fail = false }()
+					step := func(act *client.Action, err error) bool {
+						t.Helper()
+						if err != nil {
+							t.Fatal(err)
+						}
+						return act.StopProcessing()
+					}
+					if step(s.Mail("<a@example.com>", "")) || step(s.Rcpt("<user@example.co.jp>", "")) || step(s.DataStart()) {
+						t.Fatal("envelope refused")
+					}
+					for i := range 5 {
+						name := "Subject"
+						if i > 0 {
+							name = "X-Other"
+						}
+						if i == 1 && at == "header" {
+							name = "X-Fail"
+						}
+						if act, err := s.HeaderField(name, "件名", nil); err != nil || act.StopProcessing() {
+							t.Fatalf("header field answered %v, %v", act, err)
+						}
+					}
+					if act, err := s.HeaderEnd(); err != nil {
+						t.Fatal(err)
+					} else if act.StopProcessing() {
+						return act.SMTPReply
+					}
+					body := strings.Repeat("本文です。\r\n", 20000) // four chunks
+					if at == "body chunk" {
+						body = strings.Repeat("本文です。\r\n", 8000) + "FAIL\r\n" + body
+					}
+					_, act, err := s.BodyReadFrom(strings.NewReader(body))
+					if err != nil {
+						t.Fatal(err)
+					}
+					if act.StopProcessing() {
+						return act.SMTPReply
+					}
+					return ""
+				}
+				if got := send(true); !strings.HasPrefix(got, "451 ") {
+					t.Errorf("failing message answered %q, want the on_error tempfail", got)
+				}
+				if failedAt == 0 || feeds != failedAt {
+					t.Errorf("%d header fields and chunks were read after the failure (at %d)", feeds-failedAt, failedAt)
+				}
+				if err := s.Abort(nil); err != nil {
+					t.Fatal(err)
+				}
+				if got := send(false); got != "" {
+					t.Errorf("the next message answered %q", got)
+				}
+				if feeds < 9 {
+					t.Errorf("the next message fed %d header fields and chunks, want 5 and 4", feeds)
+				}
+			})
+		}
 	}
 }
 
@@ -96,4 +181,72 @@ func TestNoReplyWritesOnlyContinue(t *testing.T) {
 		server.Close()
 		mtaSide.Close()
 	}
+}
+
+// TestNoReplyLongNegotiation: an answer to the option negotiation longer
+// than go-milter's 4 KiB write buffer reaches the connection in two
+// writes; the flags go into the first, and the second leaves what the MTA
+// was told as it is.
+func TestNoReplyLongNegotiation(t *testing.T) {
+	saved := symList
+	defer func() { symList = saved }()
+	symList = map[gomilter.Stage][]string{gomilter.StageConnect: {strings.Repeat("{x}", 2000)}}
+	cfg, err := policy.Parse("t.toml", []byte("[rules.blank]\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	log := slog.New(slog.NewTextHandler(&bytes.Buffer{}, nil))
+	e, err := policy.NewEngine(cfg, &policy.Env{Logger: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	server, mtaSide := net.Pipe()
+	defer mtaSide.Close()
+	srv := NewServer(e, log)
+	srv.track(server)
+	defer srv.Shutdown(context.Background())
+	mtaSide.SetDeadline(time.Now().Add(10 * time.Second))
+	offer := make([]byte, 17)
+	binary.BigEndian.PutUint32(offer, 13)
+	offer[4] = 'O'
+	binary.BigEndian.PutUint32(offer[5:], 6)
+	binary.BigEndian.PutUint32(offer[9:], 0x1ff)
+	binary.BigEndian.PutUint32(offer[13:], 0x1fffff)
+	go mtaSide.Write(offer)
+	reply := readReply(t, mtaSide)
+	if len(reply) < 6000 || reply[0] != 'O' {
+		t.Fatalf("negotiation answered %d bytes %q…", len(reply), reply[:min(len(reply), 20)])
+	}
+	if got := binary.BigEndian.Uint32(reply[9:]); got&(nrHeader|nrBody) != nrHeader|nrBody {
+		t.Fatalf("protocol flags %#x lack SMFIP_NR_HDR and SMFIP_NR_BODY", got)
+	}
+	// A header field and end of headers: one reply, to end of headers.
+	var pkts []byte
+	for _, p := range [][]byte{append([]byte{'L'}, "Subject\x00件名\x00"...), {'N'}} {
+		pkts = binary.BigEndian.AppendUint32(pkts, uint32(len(p)))
+		pkts = append(pkts, p...)
+	}
+	pkts = binary.BigEndian.AppendUint32(pkts, 1)
+	pkts = append(pkts, 'Q')
+	go mtaSide.Write(pkts)
+	if r := readReply(t, mtaSide); string(r) != "c" {
+		t.Fatalf("reply %q", r)
+	}
+	if n, _ := mtaSide.Read(make([]byte, 16)); n > 0 {
+		t.Error("a reply to the header field was written")
+	}
+}
+
+// readReply reads one milter packet: its command and data.
+func readReply(t *testing.T, c net.Conn) []byte {
+	t.Helper()
+	var n [4]byte
+	if _, err := io.ReadFull(c, n[:]); err != nil {
+		t.Fatal(err)
+	}
+	p := make([]byte, binary.BigEndian.Uint32(n[:]))
+	if _, err := io.ReadFull(c, p); err != nil {
+		t.Fatal(err)
+	}
+	return p
 }

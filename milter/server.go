@@ -166,10 +166,7 @@ var symList = map[gomilter.Stage][]string{
 // The envelope (MAIL, RCPT) is always asked for: exemptions, logs and the
 // recipient-stage rules need it.
 func protocolMask(e *policy.Engine) gomilter.OptProtocol {
-	// No rule judges DATA or an SMTP command the MTA does not know (and
-	// go-milter v0.5.0 ends the session at SMFIC_UNKNOWN): an MTA that
-	// would send them is asked not to.
-	p := gomilter.OptNoData | gomilter.OptNoUnknown
+	var p gomilter.OptProtocol
 	if !e.Needs(policy.StageConnect) {
 		p |= gomilter.OptNoConnect
 	}

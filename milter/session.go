@@ -246,18 +246,30 @@ func (b *backend) RcptTo(rcpt string, m *gomilter.Modifier) (gomilter.Response, 
 	})
 }
 
+// feedHeader and feedBody hand a header field and a body chunk to the
+// transaction; tests replace them to make those fail.
+var (
+	feedHeader = (*policy.Transaction).Header
+	feedBody   = (*policy.Transaction).Body
+)
+
 func (b *backend) Header(name, value string, m *gomilter.Modifier) (gomilter.Response, error) {
-	return b.hold(b.guard(policy.StageEOH, func() (gomilter.Response, error) {
-		b.st.tx.Header(name, value)
-		return gomilter.RespContinue, nil
-	}))
+	return b.hold(policy.StageEOH, func() { feedHeader(b.st.tx, name, value) })
 }
 
-// hold keeps the answer to a failure at a header field or a body chunk for
-// the end of the headers or of the message, and continues: the MTA may
-// have been told to expect no reply to those (see trackedConn.negotiate).
-func (b *backend) hold(resp gomilter.Response, err error) (gomilter.Response, error) {
-	if resp != gomilter.RespContinue && b.st.held == nil {
+// hold runs f, the reading of a header field or a body chunk at stage, and
+// continues: the MTA may have been told to expect no reply to those (see
+// trackedConn.negotiate). The answer to a failure is kept for the end of
+// the headers or of the message, and the rest of the message is not read.
+func (b *backend) hold(stage policy.Stage, f func()) (gomilter.Response, error) {
+	if b.st.held != nil {
+		return gomilter.RespContinue, nil
+	}
+	resp, err := b.guard(stage, func() (gomilter.Response, error) {
+		f()
+		return gomilter.RespContinue, nil
+	})
+	if resp != gomilter.RespContinue {
 		b.st.held = resp
 	}
 	return gomilter.RespContinue, err
@@ -284,11 +296,7 @@ func (b *backend) Headers(_ textproto.MIMEHeader, m *gomilter.Modifier) (gomilte
 }
 
 func (b *backend) BodyChunk(chunk []byte, _ *gomilter.Modifier) (gomilter.Response, error) {
-	return b.hold(b.guard(policy.StageEOB, func() (gomilter.Response, error) {
-		// go-milter allocates each chunk afresh: the engine may keep it.
-		b.st.tx.Body(chunk)
-		return gomilter.RespContinue, nil
-	}))
+	return b.hold(policy.StageEOB, func() { feedBody(b.st.tx, chunk) })
 }
 
 func (b *backend) Body(m *gomilter.Modifier) (gomilter.Response, error) {

@@ -13,16 +13,12 @@ import (
 // TestE2EMilterReplies: each MTA is told to expect no reply to a header
 // field or a body chunk, and the dialogue stays in step over a session
 // of several messages with many header fields and bodies of several
-// chunks, accepted and refused at end of message; an SMTP command the MTA
-// does not know leaves the next messages judged.
+// chunks, accepted and refused at end of message.
 func TestE2EMilterReplies(t *testing.T) {
 	t.Parallel()
 	eachMTA(t, sekishoConfig("enforce", rulesContent), func(t *testing.T, s *sekishoProc, m mta) {
 		c := smtpSession(t, smtpAddr(t, m))
 		c.cmd(t, 250, "EHLO client.example.org")
-		if code, line := c.send(t, "XSEKISHO test"); code < 500 {
-			t.Fatalf("unknown command answered %d %s", code, line)
-		}
 		// Many header fields, each a packet the MTA sends without waiting.
 		extra := &bytes.Buffer{}
 		for i := 0; i < 60; i++ {
@@ -59,8 +55,8 @@ func smtpAddr(t testing.TB, m mta) string {
 	return ""
 }
 
-// smtpClient is a hand-driven SMTP session, for commands swaks does not
-// send.
+// smtpClient is a hand-driven SMTP session: several messages on one
+// connection, which swaks does not send.
 type smtpClient struct{ c *textproto.Conn }
 
 func smtpSession(t testing.TB, addr string) *smtpClient {
