@@ -72,6 +72,10 @@ type trackedConn struct {
 	onClose      func()
 	draining     func() bool // the server is shutting down: refuse new transactions
 	refused      func()      // a transaction was refused for the shutdown
+
+	// body reads a body chunk that needs no reply (see readBody); nil:
+	// every chunk goes to go-milter.
+	body func([]byte)
 }
 
 func newTrackedConn(c net.Conn, readTimeout, writeTimeout time.Duration, log *slog.Logger) *trackedConn {
@@ -109,6 +113,11 @@ func (c *trackedConn) Read(p []byte) (int, error) {
 				return 0, err
 			}
 			continue
+		case hdr[4] == cmdBody && c.noReply&nrBody != 0 && c.body != nil:
+			if err := c.readBody(int(n)); err != nil {
+				return 0, err
+			}
+			continue
 		}
 		if c.cmd == cmdOptNeg {
 			// version, actions, then the protocol flags the MTA offers
@@ -127,6 +136,36 @@ func (c *trackedConn) Read(p []byte) (int, error) {
 		return n, c.fail("reading a packet", err)
 	}
 	return n, nil
+}
+
+// chunks holds the buffers body chunks are read into (see readBody): the
+// MTA sends at most 64 KiB at a time.
+var chunks = sync.Pool{New: func() any { b := make([]byte, 64<<10); return &b }}
+
+// readBody reads a body packet of size bytes that the MTA expects no reply
+// to and hands its chunk to c.body, where go-milter v0.5.0 would allocate
+// (and zero) a packet for each and call the backend the same way: the
+// chunk is read into a buffer used again for the next (policy's
+// Transaction.Body keeps nothing of it).
+func (c *trackedConn) readBody(size int) error {
+	c.left = 4 + size
+	if _, err := c.br.Discard(5); err != nil {
+		return c.fail("reading a packet", err)
+	}
+	var chunk []byte
+	if size-1 <= 64<<10 {
+		bp := chunks.Get().(*[]byte)
+		defer chunks.Put(bp)
+		chunk = (*bp)[:size-1]
+	} else {
+		chunk = make([]byte, size-1) // an MTA that sends more at once
+	}
+	if _, err := io.ReadFull(c.br, chunk); err != nil {
+		return c.fail("reading a packet", err)
+	}
+	c.left = 0
+	c.body(chunk)
+	return nil
 }
 
 // cmdMail is the milter command that starts a transaction (SMFIC_MAIL).

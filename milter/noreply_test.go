@@ -210,3 +210,101 @@ func TestNoReplyRenegotiated(t *testing.T) {
 		}
 	}
 }
+
+// negotiateNoReply opens a connection to addr and negotiates as Postfix
+// does, with every no-reply flag offered.
+func negotiateNoReply(t *testing.T, addr string) net.Conn {
+	t.Helper()
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	optneg := make([]byte, 12)
+	binary.BigEndian.PutUint32(optneg, 6)
+	binary.BigEndian.PutUint32(optneg[4:], 0x1ff)
+	binary.BigEndian.PutUint32(optneg[8:], 0x1fffff)
+	if _, err := c.Write(packet('O', string(optneg))); err != nil {
+		t.Fatal(err)
+	}
+	if r := readPacket(t, c); r[0] != 'O' || binary.BigEndian.Uint32(r[9:])&uint32(noReplies) != uint32(noReplies) {
+		t.Fatalf("negotiation answered %q", r)
+	}
+	return c
+}
+
+// TestNoReplyBodyPackets: the body chunks the MTA expects no reply to are
+// read by the connection itself, into a buffer used again: a chunk larger
+// than the MTA's usual 64 KiB is read whole, each chunk is judged, and a
+// chunk cut short or trickled in past read_timeout ends the connection
+// with the reason logged, as any other packet.
+func TestNoReplyBodyPackets(t *testing.T) {
+	if testing.Short() {
+		t.Skip("trickles a packet in past a 1 s read_timeout, which takes seconds: run without -short")
+	}
+	addr, logs := startServer(t, "read_timeout = \"1s\"\n"+baseConfig+"\n[rules.attachment_extension]\ndeny = [\"exe\"]\n")
+	start := func(c net.Conn) {
+		t.Helper()
+		var b []byte
+		b = append(b, packet('M', "<a@example.com>\x00")...)
+		b = append(b, packet('R', "<user@example.co.jp>\x00")...)
+		b = append(b, packet('L', "Subject\x00件名\x00")...)
+		b = append(b, packet('L', "Content-Type\x00multipart/mixed; boundary=b\x00")...)
+		b = append(b, packet('N', "")...)
+		if _, err := c.Write(b); err != nil {
+			t.Fatal(err)
+		}
+		for range 3 {
+			if r := readPacket(t, c); r[0] != 'c' {
+				t.Fatalf("reply %q", r)
+			}
+		}
+	}
+	// The .exe part sits past 64 KiB of a 200 KB chunk, then in a chunk
+	// of its own after the same buffer held 200 KB of text.
+	filler := "--b\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n" + strings.Repeat("本文です。\r\n", 12000)
+	exe := "\r\n--b\r\nContent-Type: application/octet-stream; name=a.exe\r\n\r\nMZ\r\n--b--\r\n"
+	for _, chunks := range [][]string{{filler + exe}, {filler, exe}} {
+		c := negotiateNoReply(t, addr)
+		start(c)
+		var b []byte
+		for _, ch := range chunks {
+			b = append(b, packet('B', ch)...)
+		}
+		b = append(b, packet('E', "")...)
+		if _, err := c.Write(b); err != nil {
+			t.Fatal(err)
+		}
+		if r := readPacket(t, c); !strings.HasPrefix(string(r), "y550 ") {
+			t.Errorf("%d chunks: end of message answered %q", len(chunks), r)
+		}
+	}
+
+	c := negotiateNoReply(t, addr)
+	start(c)
+	c.Write(packet('B', strings.Repeat("x", 1000))[:500])
+	c.(*net.TCPConn).CloseWrite()
+	waitClosed(t, c, 5*time.Second)
+
+	c = negotiateNoReply(t, addr)
+	start(c)
+	p := packet('B', strings.Repeat("x", 100))
+	c.Write(p[:50])
+	go func() {
+		for _, b := range p[50:] {
+			time.Sleep(200 * time.Millisecond)
+			if _, err := c.Write([]byte{b}); err != nil {
+				return
+			}
+		}
+	}()
+	if d := waitClosed(t, c, 5*time.Second); d > 3*time.Second {
+		t.Errorf("closed after %v, want about the 1s read_timeout", d)
+	}
+	for _, want := range []string{"MTA closed the connection in the middle of a packet", "MTA too slow"} {
+		if !strings.Contains(logs.String(), want) {
+			t.Errorf("%q not logged:\n%s", want, logs.String())
+		}
+	}
+}

@@ -131,6 +131,8 @@ func (s *Server) track(c net.Conn) bool {
 	tc.client = st.clientIP
 	tc.draining = s.draining.Load
 	tc.refused = func() { s.metrics.Message("tempfail") }
+	bodyChunk := &backend{st: st}
+	tc.body = func(p []byte) { bodyChunk.BodyChunk(p, nil) }
 	tc.onClose = func() {
 		st.endMessage()
 		s.metrics.SessionEnd()

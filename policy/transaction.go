@@ -149,7 +149,8 @@ func (t *Transaction) flush() {
 }
 
 // Body passes a piece of the body on to the inspection and the streams,
-// which go on while the MTA sends the rest. Nothing is spooled; p is kept.
+// which go on while the MTA sends the rest. It keeps nothing of p once it
+// returns: the caller may read the next piece into the same buffer.
 func (t *Transaction) Body(p []byte) {
 	t.start()
 	t.flush()
