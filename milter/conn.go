@@ -74,8 +74,8 @@ type trackedConn struct {
 	refused      func()      // a transaction was refused for the shutdown
 
 	// body reads a body chunk that needs no reply (see readBody); nil:
-	// every chunk goes to go-milter.
-	body func([]byte)
+	// every chunk goes to go-milter. An error ends the connection.
+	body func([]byte) error
 }
 
 func newTrackedConn(c net.Conn, readTimeout, writeTimeout time.Duration, log *slog.Logger) *trackedConn {
@@ -156,7 +156,7 @@ func (c *trackedConn) readBody(size int) error {
 	if size-1 <= 64<<10 {
 		bp := chunks.Get().(*[]byte)
 		defer chunks.Put(bp)
-		chunk = (*bp)[:size-1]
+		chunk = (*bp)[: size-1 : size-1]
 	} else {
 		chunk = make([]byte, size-1) // an MTA that sends more at once
 	}
@@ -164,7 +164,9 @@ func (c *trackedConn) readBody(size int) error {
 		return c.fail("reading a packet", err)
 	}
 	c.left = 0
-	c.body(chunk)
+	if err := c.body(chunk); err != nil {
+		return c.fail("reading a body chunk", err)
+	}
 	return nil
 }
 

@@ -250,3 +250,65 @@ func readReply(t *testing.T, c net.Conn) []byte {
 	}
 	return p
 }
+
+// TestReadBody: with no reply to body chunks agreed, the connection hands
+// each body packet's chunk to its body function and never to go-milter's
+// reader, which gets the other packets whole and in order; without it, or
+// without the function, body packets go to go-milter as they are. A server
+// connection has the function.
+func TestReadBody(t *testing.T) {
+	pkt := func(cmd byte, data string) []byte {
+		p := binary.BigEndian.AppendUint32(nil, uint32(1+len(data)))
+		return append(append(p, cmd), data...)
+	}
+	stream := append(append(append(pkt('L', "Subject\x00x\x00"), pkt('B', strings.Repeat("a", 70000))...), pkt('B', "tail")...), pkt('E', "")...)
+	for _, agreed := range []bool{true, false} {
+		server, mtaSide := net.Pipe()
+		c := newTrackedConn(server, 0, 0, slog.New(slog.NewTextHandler(&bytes.Buffer{}, nil)))
+		var chunks []string
+		c.body = func(p []byte) error { chunks = append(chunks, string(p)); return nil }
+		if agreed {
+			c.noReply = nrBody
+		}
+		go func() { mtaSide.Write(stream); mtaSide.Close() }()
+		got, err := io.ReadAll(c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := stream
+		if agreed {
+			want = append(pkt('L', "Subject\x00x\x00"), pkt('E', "")...)
+			if len(chunks) != 2 || chunks[0] != strings.Repeat("a", 70000) || chunks[1] != "tail" {
+				t.Errorf("chunks handed on: %d, want the two", len(chunks))
+			}
+		} else if len(chunks) != 0 {
+			t.Errorf("%d chunks handed on with no reply agreed", len(chunks))
+		}
+		if !bytes.Equal(got, want) {
+			t.Errorf("agreed %v: go-milter read %d bytes, want %d", agreed, len(got), len(want))
+		}
+		server.Close()
+	}
+
+	cfg, err := policy.Parse("t.toml", []byte("[rules.blank]\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	log := slog.New(slog.NewTextHandler(&bytes.Buffer{}, nil))
+	e, err := policy.NewEngine(cfg, &policy.Env{Logger: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	server, mtaSide := net.Pipe()
+	srv := NewServer(e, log)
+	srv.track(server)
+	defer srv.Shutdown(context.Background())
+	defer mtaSide.Close() // first: the connection ends, then the server
+	srv.mu.Lock()
+	for tc := range srv.conns {
+		if tc.body == nil {
+			t.Error("a server connection reads body chunks through go-milter")
+		}
+	}
+	srv.mu.Unlock()
+}

@@ -261,11 +261,15 @@ func TestNoReplyBodyPackets(t *testing.T) {
 			}
 		}
 	}
-	// The .exe part sits past 64 KiB of a 200 KB chunk, then in a chunk
-	// of its own after the same buffer held 200 KB of text.
-	filler := "--b\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n" + strings.Repeat("本文です。\r\n", 12000)
+	// The .exe part sits past 64 KiB of a 200 KB chunk (read into a
+	// buffer of its own); then in a chunk of its own, read into the
+	// buffer that held 60 KB of text just before.
+	text := "--b\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n"
 	exe := "\r\n--b\r\nContent-Type: application/octet-stream; name=a.exe\r\n\r\nMZ\r\n--b--\r\n"
-	for _, chunks := range [][]string{{filler + exe}, {filler, exe}} {
+	for _, chunks := range [][]string{
+		{text + strings.Repeat("本文です。\r\n", 12000) + exe},
+		{text + strings.Repeat("本文です。\r\n", 3500), exe},
+	} {
 		c := negotiateNoReply(t, addr)
 		start(c)
 		var b []byte

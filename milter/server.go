@@ -12,6 +12,7 @@ package milter
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net"
 	"sync"
@@ -132,7 +133,15 @@ func (s *Server) track(c net.Conn) bool {
 	tc.draining = s.draining.Load
 	tc.refused = func() { s.metrics.Message("tempfail") }
 	bodyChunk := &backend{st: st}
-	tc.body = func(p []byte) { bodyChunk.BodyChunk(p, nil) }
+	tc.body = func(p []byte) error {
+		// As go-milter would: an error ends the connection, and so does
+		// a reply, which the MTA does not read here (see Write).
+		resp, err := bodyChunk.BodyChunk(p, nil)
+		if err == nil && resp != gomilter.RespContinue {
+			err = fmt.Errorf("reply %q to a body chunk the MTA expects no reply to", resp.Response().Code)
+		}
+		return err
+	}
 	tc.onClose = func() {
 		st.endMessage()
 		s.metrics.SessionEnd()

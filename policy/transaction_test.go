@@ -16,18 +16,34 @@ import (
 // given once it returns, so that the milter reads every chunk into the same
 // buffer: each message of testdata/mime, passed on through one buffer that
 // is scribbled over after each chunk, gets the outcome it gets when every
-// chunk is a fresh copy, under every rule that needs no outside service.
+// chunk is a fresh copy, under every rule that needs no outside service
+// and under the virus rule (a fake clamd) in both its modes, whose streams
+// get the chunks too; EICAR is found across chunk boundaries.
 func TestBodyKeepsNothing(t *testing.T) {
-	conf, err := os.ReadFile("../testdata/load/local-rules.toml")
+	local, err := os.ReadFile("../testdata/load/local-rules.toml")
 	if err != nil {
 		t.Fatal(err)
+	}
+	clamd := startClamd(t, "")
+	virus := func(mode string) string {
+		return fmt.Sprintf("%s\n[rules.virus]\naddress = \"inet:%s\"\nscan = %q\ncache = \"off\"\n", local, clamd.addr, mode)
 	}
 	files, err := filepath.Glob(filepath.Join(mimeDir, "*.eml"))
 	if err != nil || len(files) < 20 {
 		t.Fatalf("%d messages in %s: %v", len(files), mimeDir, err)
 	}
-	outcome := func(raw []byte, piece int, reuse bool) string {
-		e := newEngine(t, string(conf), quietEnv())
+	msgs := map[string][]byte{}
+	for _, f := range files {
+		if msgs[filepath.Base(f)], err = os.ReadFile(f); err != nil {
+			t.Fatal(err)
+		}
+	}
+	filler := bytes.Repeat([]byte("0123456789abcdef"), 8000)
+	// In the attachment for the parts mode, in the text for the message
+	// mode (the fake clamd reads no MIME).
+	msgs["eicar"] = attachmentMail("請求書", strings.Repeat("本文です。\r\n", 9000)+eicar, "application/octet-stream", "a.bin", append(filler, eicar...))
+	outcome := func(conf string, raw []byte, piece int, reuse bool) string {
+		e := newEngine(t, conf, quietEnv())
 		tx := policy.NewTransaction(func() *policy.Engine { return e })
 		ctx := context.Background()
 		tx.Mail(ctx, "sender@example.com")
@@ -67,15 +83,16 @@ func TestBodyKeepsNothing(t *testing.T) {
 		tx.Close()
 		return out.String()
 	}
-	for _, f := range files {
-		raw, err := os.ReadFile(f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, piece := range []int{997, 64 << 10} {
-			fresh, reused := outcome(raw, piece, false), outcome(raw, piece, true)
-			if fresh != reused {
-				t.Errorf("%s in pieces of %d: %s through one buffer, %s fresh", filepath.Base(f), piece, reused, fresh)
+	for _, conf := range []string{string(local), virus("parts"), virus("message")} {
+		for name, raw := range msgs {
+			for _, piece := range []int{997, 64 << 10} {
+				fresh, reused := outcome(conf, raw, piece, false), outcome(conf, raw, piece, true)
+				if fresh != reused {
+					t.Errorf("%s in pieces of %d: %s through one buffer, %s fresh", name, piece, reused, fresh)
+				}
+				if name == "eicar" && conf != string(local) && !strings.Contains(fresh, "virus reject") {
+					t.Errorf("EICAR in pieces of %d: %s", piece, fresh)
+				}
 			}
 		}
 	}
