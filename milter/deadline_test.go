@@ -1,7 +1,6 @@
 package milter_test
 
 import (
-	"encoding/binary"
 	"fmt"
 	"log/slog"
 	"net"
@@ -13,12 +12,7 @@ import (
 )
 
 // packet frames one milter command.
-func packet(cmd byte, data string) []byte {
-	p := make([]byte, 5, 5+len(data))
-	binary.BigEndian.PutUint32(p, uint32(1+len(data)))
-	p[4] = cmd
-	return append(p, data...)
-}
+var packet = milter.Packet
 
 // waitClosed reads from c until the server closes it and returns how long
 // that took, failing after limit.

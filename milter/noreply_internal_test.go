@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -24,15 +25,7 @@ import (
 // next message on the connection is judged as usual. Alike whether the MTA
 // was told to expect no reply there or not.
 func TestFailureHeldForEnd(t *testing.T) {
-	cfg, err := policy.Parse("t.toml", []byte("on_error = \"tempfail\"\n[rules.blank]\n"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	log := slog.New(slog.NewTextHandler(&bytes.Buffer{}, nil))
-	e, err := policy.NewEngine(cfg, &policy.Env{Logger: log})
-	if err != nil {
-		t.Fatal(err)
-	}
+	e, log := testEngine(t, "on_error = \"tempfail\"\n[rules.blank]\n")
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -191,29 +184,15 @@ func TestNoReplyLongNegotiation(t *testing.T) {
 	saved := symList
 	defer func() { symList = saved }()
 	symList = map[gomilter.Stage][]string{gomilter.StageConnect: {strings.Repeat("{x}", 2000)}}
-	cfg, err := policy.Parse("t.toml", []byte("[rules.blank]\n"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	log := slog.New(slog.NewTextHandler(&bytes.Buffer{}, nil))
-	e, err := policy.NewEngine(cfg, &policy.Env{Logger: log})
-	if err != nil {
-		t.Fatal(err)
-	}
+	e, log := testEngine(t, "[rules.blank]\n")
 	server, mtaSide := net.Pipe()
 	defer mtaSide.Close()
 	srv := NewServer(e, log)
 	srv.track(server)
 	defer srv.Shutdown(context.Background())
 	mtaSide.SetDeadline(time.Now().Add(10 * time.Second))
-	offer := make([]byte, 17)
-	binary.BigEndian.PutUint32(offer, 13)
-	offer[4] = 'O'
-	binary.BigEndian.PutUint32(offer[5:], 6)
-	binary.BigEndian.PutUint32(offer[9:], 0x1ff)
-	binary.BigEndian.PutUint32(offer[13:], 0x1fffff)
-	go mtaSide.Write(offer)
-	reply := readReply(t, mtaSide)
+	go mtaSide.Write(Packet('O', "\x00\x00\x00\x06\x00\x00\x01\xff\x00\x1f\xff\xff"))
+	reply := ReadPacket(t, mtaSide)
 	if len(reply) < 6000 || reply[0] != 'O' {
 		t.Fatalf("negotiation answered %d bytes %q…", len(reply), reply[:min(len(reply), 20)])
 	}
@@ -221,34 +200,13 @@ func TestNoReplyLongNegotiation(t *testing.T) {
 		t.Fatalf("protocol flags %#x lack SMFIP_NR_HDR and SMFIP_NR_BODY", got)
 	}
 	// A header field and end of headers: one reply, to end of headers.
-	var pkts []byte
-	for _, p := range [][]byte{append([]byte{'L'}, "Subject\x00件名\x00"...), {'N'}} {
-		pkts = binary.BigEndian.AppendUint32(pkts, uint32(len(p)))
-		pkts = append(pkts, p...)
-	}
-	pkts = binary.BigEndian.AppendUint32(pkts, 1)
-	pkts = append(pkts, 'Q')
-	go mtaSide.Write(pkts)
-	if r := readReply(t, mtaSide); string(r) != "c" {
+	go mtaSide.Write(slices.Concat(Packet('L', "Subject\x00件名\x00"), Packet('N', ""), Packet('Q', "")))
+	if r := ReadPacket(t, mtaSide); string(r) != "c" {
 		t.Fatalf("reply %q", r)
 	}
 	if n, _ := mtaSide.Read(make([]byte, 16)); n > 0 {
 		t.Error("a reply to the header field was written")
 	}
-}
-
-// readReply reads one milter packet: its command and data.
-func readReply(t *testing.T, c net.Conn) []byte {
-	t.Helper()
-	var n [4]byte
-	if _, err := io.ReadFull(c, n[:]); err != nil {
-		t.Fatal(err)
-	}
-	p := make([]byte, binary.BigEndian.Uint32(n[:]))
-	if _, err := io.ReadFull(c, p); err != nil {
-		t.Fatal(err)
-	}
-	return p
 }
 
 // TestReadBody: with no reply to body chunks agreed, the connection hands
@@ -257,11 +215,7 @@ func readReply(t *testing.T, c net.Conn) []byte {
 // without the function, body packets go to go-milter as they are. A server
 // connection has the function.
 func TestReadBody(t *testing.T) {
-	pkt := func(cmd byte, data string) []byte {
-		p := binary.BigEndian.AppendUint32(nil, uint32(1+len(data)))
-		return append(append(p, cmd), data...)
-	}
-	stream := append(append(append(pkt('L', "Subject\x00x\x00"), pkt('B', strings.Repeat("a", 70000))...), pkt('B', "tail")...), pkt('E', "")...)
+	stream := append(append(append(Packet('L', "Subject\x00x\x00"), Packet('B', strings.Repeat("a", 70000))...), Packet('B', "tail")...), Packet('E', "")...)
 	for _, agreed := range []bool{true, false} {
 		server, mtaSide := net.Pipe()
 		c := newTrackedConn(server, 0, 0, slog.New(slog.NewTextHandler(&bytes.Buffer{}, nil)))
@@ -277,7 +231,7 @@ func TestReadBody(t *testing.T) {
 		}
 		want := stream
 		if agreed {
-			want = append(pkt('L', "Subject\x00x\x00"), pkt('E', "")...)
+			want = append(Packet('L', "Subject\x00x\x00"), Packet('E', "")...)
 			if len(chunks) != 2 || chunks[0] != strings.Repeat("a", 70000) || chunks[1] != "tail" {
 				t.Errorf("chunks handed on: %d, want the two", len(chunks))
 			}
@@ -290,15 +244,7 @@ func TestReadBody(t *testing.T) {
 		server.Close()
 	}
 
-	cfg, err := policy.Parse("t.toml", []byte("[rules.blank]\n"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	log := slog.New(slog.NewTextHandler(&bytes.Buffer{}, nil))
-	e, err := policy.NewEngine(cfg, &policy.Env{Logger: log})
-	if err != nil {
-		t.Fatal(err)
-	}
+	e, log := testEngine(t, "[rules.blank]\n")
 	server, mtaSide := net.Pipe()
 	srv := NewServer(e, log)
 	srv.track(server)
@@ -311,4 +257,40 @@ func TestReadBody(t *testing.T) {
 		}
 	}
 	srv.mu.Unlock()
+}
+
+// testEngine is an engine on the configuration toml, logging nowhere.
+func testEngine(t *testing.T, toml string) (*policy.Engine, *slog.Logger) {
+	t.Helper()
+	cfg, err := policy.Parse("t.toml", []byte(toml))
+	if err != nil {
+		t.Fatal(err)
+	}
+	log := slog.New(slog.DiscardHandler)
+	e, err := policy.NewEngine(cfg, &policy.Env{Logger: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return e, log
+}
+
+// Packet frames one milter command; with ReadPacket, for the tests of
+// package milter_test too.
+func Packet(cmd byte, data string) []byte {
+	p := binary.BigEndian.AppendUint32(make([]byte, 0, 5+len(data)), uint32(1+len(data)))
+	return append(append(p, cmd), data...)
+}
+
+// ReadPacket reads one milter packet and returns its command and data.
+func ReadPacket(t *testing.T, c net.Conn) []byte {
+	t.Helper()
+	var n [4]byte
+	if _, err := io.ReadFull(c, n[:]); err != nil {
+		t.Fatal(err)
+	}
+	p := make([]byte, binary.BigEndian.Uint32(n[:]))
+	if _, err := io.ReadFull(c, p); err != nil {
+		t.Fatal(err)
+	}
+	return p
 }

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	client "github.com/d--j/go-milter"
+
+	"github.com/sekisho/sekisho/milter"
 )
 
 // noReplies are the replies an MTA is told not to expect.
@@ -83,26 +85,7 @@ func TestNoReplyNegotiated(t *testing.T) {
 // packets: none is written to a header field or a body chunk.
 func TestNoReplyPackets(t *testing.T) {
 	addr, _ := startServer(t, baseConfig)
-	c, err := net.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	c.SetDeadline(time.Now().Add(10 * time.Second))
-	optneg := make([]byte, 12)
-	binary.BigEndian.PutUint32(optneg, 6)
-	binary.BigEndian.PutUint32(optneg[4:], 0x1ff)
-	binary.BigEndian.PutUint32(optneg[8:], 0x1fffff)
-	if _, err := c.Write(packet('O', string(optneg))); err != nil {
-		t.Fatal(err)
-	}
-	reply := readPacket(t, c)
-	if reply[0] != 'O' || len(reply) < 13 {
-		t.Fatalf("negotiation answered %q", reply)
-	}
-	if got := binary.BigEndian.Uint32(reply[9:]); got&uint32(noReplies) != uint32(noReplies) {
-		t.Fatalf("protocol flags %#x lack SMFIP_NR_HDR and SMFIP_NR_BODY", got)
-	}
+	c := negotiateNoReply(t, addr)
 	var batch []byte
 	batch = append(batch, packet('M', "<a@example.com>\x00")...)
 	batch = append(batch, packet('R', "<user@example.co.jp>\x00")...)
@@ -132,53 +115,23 @@ func TestNoReplyPackets(t *testing.T) {
 }
 
 // readPacket reads one milter packet and returns its command and data.
-func readPacket(t *testing.T, c net.Conn) []byte {
-	t.Helper()
-	var n [4]byte
-	if _, err := io.ReadFull(c, n[:]); err != nil {
-		t.Fatal(err)
-	}
-	p := make([]byte, binary.BigEndian.Uint32(n[:]))
-	if _, err := io.ReadFull(c, p); err != nil {
-		t.Fatal(err)
-	}
-	return p
-}
+var readPacket = milter.ReadPacket
 
 // TestNoReplyRenegotiated: what the MTA is told holds until it negotiates
 // again on the same connection, and a negotiation too short to carry the
 // MTA's flags is answered without them rather than waited on.
 func TestNoReplyRenegotiated(t *testing.T) {
 	addr, _ := startServer(t, baseConfig)
-	c, err := net.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	c.SetDeadline(time.Now().Add(10 * time.Second))
+	c := dialMilter(t, addr)
 	negotiate := func(data string) uint32 {
 		t.Helper()
-		if _, err := c.Write(packet('O', data)); err != nil {
-			t.Fatal(err)
-		}
-		reply := readPacket(t, c)
-		if reply[0] != 'O' || len(reply) < 13 {
-			t.Fatalf("negotiation answered %q", reply)
-		}
-		return binary.BigEndian.Uint32(reply[9:]) & uint32(noReplies)
+		return negotiated(t, c, data)
 	}
 	header := func() {
 		t.Helper()
 		if _, err := c.Write(append(packet('L', "Subject\x00x\x00"), packet('N', "")...)); err != nil {
 			t.Fatal(err)
 		}
-	}
-	offer := func(flags uint32) string {
-		b := make([]byte, 12)
-		binary.BigEndian.PutUint32(b, 6)
-		binary.BigEndian.PutUint32(b[4:], 0x1ff)
-		binary.BigEndian.PutUint32(b[8:], flags)
-		return string(b)
 	}
 	if got := negotiate(offer(0x1fffff)); got != uint32(noReplies) {
 		t.Fatalf("flags %#x, want %#x", got, noReplies)
@@ -211,9 +164,9 @@ func TestNoReplyRenegotiated(t *testing.T) {
 	}
 }
 
-// negotiateNoReply opens a connection to addr and negotiates as Postfix
-// does, with every no-reply flag offered.
-func negotiateNoReply(t *testing.T, addr string) net.Conn {
+// dialMilter opens a connection to the milter at addr, for packets sent
+// by hand.
+func dialMilter(t *testing.T, addr string) net.Conn {
 	t.Helper()
 	c, err := net.Dial("tcp", addr)
 	if err != nil {
@@ -221,15 +174,38 @@ func negotiateNoReply(t *testing.T, addr string) net.Conn {
 	}
 	t.Cleanup(func() { c.Close() })
 	c.SetDeadline(time.Now().Add(10 * time.Second))
-	optneg := make([]byte, 12)
-	binary.BigEndian.PutUint32(optneg, 6)
-	binary.BigEndian.PutUint32(optneg[4:], 0x1ff)
-	binary.BigEndian.PutUint32(optneg[8:], 0x1fffff)
-	if _, err := c.Write(packet('O', string(optneg))); err != nil {
+	return c
+}
+
+// offer is the data of an option negotiation: protocol 6, every action,
+// and the protocol flags given.
+func offer(flags uint32) string {
+	b := binary.BigEndian.AppendUint32(nil, 6)
+	b = binary.BigEndian.AppendUint32(b, 0x1ff)
+	return string(binary.BigEndian.AppendUint32(b, flags))
+}
+
+// negotiated negotiates with data on c and returns the no-reply flags of
+// the answer.
+func negotiated(t *testing.T, c net.Conn, data string) uint32 {
+	t.Helper()
+	if _, err := c.Write(packet('O', data)); err != nil {
 		t.Fatal(err)
 	}
-	if r := readPacket(t, c); r[0] != 'O' || binary.BigEndian.Uint32(r[9:])&uint32(noReplies) != uint32(noReplies) {
-		t.Fatalf("negotiation answered %q", r)
+	reply := readPacket(t, c)
+	if reply[0] != 'O' || len(reply) < 13 {
+		t.Fatalf("negotiation answered %q", reply)
+	}
+	return binary.BigEndian.Uint32(reply[9:]) & uint32(noReplies)
+}
+
+// negotiateNoReply opens a connection to addr and negotiates as Postfix
+// does, with every no-reply flag offered.
+func negotiateNoReply(t *testing.T, addr string) net.Conn {
+	t.Helper()
+	c := dialMilter(t, addr)
+	if got := negotiated(t, c, offer(0x1fffff)); got != uint32(noReplies) {
+		t.Fatalf("protocol flags %#x lack SMFIP_NR_HDR and SMFIP_NR_BODY", got)
 	}
 	return c
 }
