@@ -6,6 +6,7 @@ package e2e_test
 import (
 	"context"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -208,5 +209,46 @@ func TestE2EHarnessRequireProgram(t *testing.T) {
 	}
 	if msg := recordFatal(t, swaksCmd); msg != "" {
 		t.Errorf("installed program: %q", msg)
+	}
+}
+
+// TestE2EHarnessPortTaken: a daemon whose port another process took
+// between the harness's choice and its bind is not taken for ready (a
+// connection to the port would reach the other process), and startSekisho
+// chooses another port.
+func TestE2EHarnessPortTaken(t *testing.T) {
+	t.Parallel()
+	if buildErr != nil {
+		t.Fatal(buildErr)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			c.Close()
+		}
+	}()
+	addr := ln.Addr().String()
+	path := filepath.Join(t.TempDir(), "sekisho.toml")
+	if err := os.WriteFile(path, []byte(fmt.Sprintf("listen = %q\n", "inet:"+addr)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	s, err := tryLaunchSekisho(t, path, addr, sekishoBin, "-config", path)
+	if err == nil {
+		t.Fatalf("a daemon that could not bind %s was taken for ready:\n%s", addr, s.Logs())
+	}
+	if !strings.Contains(s.Logs(), "address already in use") {
+		t.Errorf("failed otherwise: %v\n%s", err, s.Logs())
+	}
+	s = startSekisho(t, "")
+	if s.Milter == "inet:"+addr {
+		t.Error("started on the taken port")
 	}
 }

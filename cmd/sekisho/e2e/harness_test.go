@@ -210,6 +210,58 @@ func (p *proc) stop() {
 	})
 }
 
+// waitListening polls until the process holds a TCP socket listening on
+// port (decimal), the process exits, or timeout passes.
+func (p *proc) waitListening(port string, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	for {
+		if p.listening(port) {
+			return nil
+		}
+		select {
+		case <-p.exited:
+			return fmt.Errorf("process exited before listening on port %s", port)
+		default:
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("not listening on port %s after %v", port, timeout)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// listening reports whether the process holds a TCP socket listening on
+// port: /proc/net/tcp{,6} name the listening sockets by inode, and the
+// process's descriptors name the sockets it holds.
+func (p *proc) listening(port string) bool {
+	n, err := strconv.Atoi(port)
+	if err != nil {
+		return false
+	}
+	want := fmt.Sprintf(":%04X", n)
+	inodes := map[string]bool{}
+	for _, table := range []string{"/proc/net/tcp", "/proc/net/tcp6"} {
+		b, _ := os.ReadFile(table)
+		for _, line := range strings.Split(string(b), "\n")[1:] {
+			f := strings.Fields(line)
+			if len(f) > 9 && strings.HasSuffix(f[1], want) && f[3] == "0A" { // TCP_LISTEN
+				inodes["socket:["+f[9]+"]"] = true
+			}
+		}
+	}
+	if len(inodes) == 0 {
+		return false
+	}
+	fds := fmt.Sprintf("/proc/%d/fd", p.cmd.Process.Pid)
+	entries, _ := os.ReadDir(fds)
+	for _, e := range entries {
+		if l, err := os.Readlink(filepath.Join(fds, e.Name())); err == nil && inodes[l] {
+			return true
+		}
+	}
+	return false
+}
+
 // sekishoProc is a running sekisho daemon.
 type sekishoProc struct {
 	// Milter is the address for Postfix's smtpd_milters, "inet:127.0.0.1:PORT".
@@ -221,27 +273,52 @@ type sekishoProc struct {
 
 // startSekisho writes config to a file, prefixed with a listen line on a
 // free port (config must not set listen), starts the daemon and waits until
-// it accepts connections. The daemon is stopped at cleanup.
+// it listens. The daemon is stopped at cleanup. A port another process
+// took between the choice and the daemon's bind (tests run in parallel)
+// is chosen again.
 func startSekisho(t testing.TB, config string) *sekishoProc {
 	t.Helper()
 	if buildErr != nil {
 		t.Fatal(buildErr)
 	}
 	dir := t.TempDir()
-	addr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
-	text := fmt.Sprintf("listen = %q\n%s", "inet:"+addr, config)
 	path := filepath.Join(dir, "sekisho.toml")
-	if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
-		t.Fatal(err)
+	for attempt := 1; ; attempt++ {
+		addr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+		text := fmt.Sprintf("listen = %q\n%s", "inet:"+addr, config)
+		if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		s, err := tryLaunchSekisho(t, path, addr, sekishoBin, "-config", path)
+		if err == nil {
+			return s
+		}
+		if attempt == 3 || !strings.Contains(s.Logs(), "address already in use") {
+			t.Fatalf("sekisho: %v\nconfig:\n%s\nlog:\n%s", err, text, s.Logs())
+		}
+		t.Logf("sekisho: port %s taken meanwhile; choosing another", addr)
 	}
-	return launchSekisho(t, path, addr, sekishoBin, "-config", path)
 }
 
-// launchSekisho runs argv, a sekisho (or a command that runs one) on the
+// launchSekisho runs argv, a sekisho (or a command that execs one) on the
 // configuration at path, whose milter listens on addr; it waits until
-// the milter accepts connections, and stops the daemon at cleanup. Its
-// log is beside the configuration.
+// the daemon listens there, and stops it at cleanup. Its log is beside the
+// configuration.
 func launchSekisho(t testing.TB, path, addr string, argv ...string) *sekishoProc {
+	t.Helper()
+	s, err := tryLaunchSekisho(t, path, addr, argv...)
+	if err != nil {
+		config, _ := os.ReadFile(path)
+		t.Fatalf("sekisho: %v\nconfig:\n%s\nlog:\n%s", err, config, s.Logs())
+	}
+	return s
+}
+
+// tryLaunchSekisho is launchSekisho returning its failure, the daemon
+// stopped. The wait is for the daemon's own listening socket, not for a
+// connection to addr, which another process holding the port would
+// accept.
+func tryLaunchSekisho(t testing.TB, path, addr string, argv ...string) (*sekishoProc, error) {
 	t.Helper()
 	p, err := startProc("sekisho", filepath.Join(filepath.Dir(path), "sekisho.log"), argv...)
 	if err != nil {
@@ -254,12 +331,15 @@ func launchSekisho(t testing.TB, path, addr string, argv ...string) *sekishoProc
 			t.Logf("sekisho log:\n%s", s.Logs())
 		}
 	})
-	if err := waitTCP(addr, 10*time.Second, p.exited); err != nil {
-		s.Stop()
-		config, _ := os.ReadFile(path)
-		t.Fatalf("sekisho: %v\nconfig:\n%s\nlog:\n%s", err, config, s.Logs())
+	_, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		t.Fatal(err)
 	}
-	return s
+	if err := p.waitListening(port, 10*time.Second); err != nil {
+		s.Stop()
+		return s, err
+	}
+	return s, nil
 }
 
 // Signal sends sig to the daemon.
