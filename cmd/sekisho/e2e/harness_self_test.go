@@ -215,7 +215,7 @@ func TestE2EHarnessRequireProgram(t *testing.T) {
 // TestE2EHarnessPortTaken: a daemon whose port another process took
 // between the harness's choice and its bind is not taken for ready (a
 // connection to the port would reach the other process), and startSekisho
-// chooses another port.
+// and startPostfix choose another port.
 func TestE2EHarnessPortTaken(t *testing.T) {
 	t.Parallel()
 	if buildErr != nil {
@@ -251,4 +251,15 @@ func TestE2EHarnessPortTaken(t *testing.T) {
 	if s.Milter == "inet:"+addr {
 		t.Error("started on the taken port")
 	}
+
+	// Postfix given the taken port starts on another, and delivers.
+	_, port, _ := net.SplitHostPort(addr)
+	n, _ := strconv.Atoi(port)
+	pf := startPostfix(t, "", postfixOptions{Port: n})
+	if pf.Addr == addr {
+		t.Fatal("postfix taken for ready on the port another process holds")
+	}
+	tok := token(t)
+	pf.mustSwaks(t, 0, "--from", "sender@example.org", "--to", "user@example.co.jp", "--header", "X-E2E-Token: "+tok)
+	pf.waitDelivered(t, tok, 1)
 }

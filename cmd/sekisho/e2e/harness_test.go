@@ -215,7 +215,7 @@ func (p *proc) stop() {
 func (p *proc) waitListening(port string, timeout time.Duration) error {
 	deadline := time.Now().Add(timeout)
 	for {
-		if p.listening(port) {
+		if listening(p.cmd.Process.Pid, port) {
 			return nil
 		}
 		select {
@@ -230,10 +230,10 @@ func (p *proc) waitListening(port string, timeout time.Duration) error {
 	}
 }
 
-// listening reports whether the process holds a TCP socket listening on
+// listening reports whether process pid holds a TCP socket listening on
 // port: /proc/net/tcp{,6} name the listening sockets by inode, and the
 // process's descriptors name the sockets it holds.
-func (p *proc) listening(port string) bool {
+func listening(pid int, port string) bool {
 	n, err := strconv.Atoi(port)
 	if err != nil {
 		return false
@@ -252,7 +252,7 @@ func (p *proc) listening(port string) bool {
 	if len(inodes) == 0 {
 		return false
 	}
-	fds := fmt.Sprintf("/proc/%d/fd", p.cmd.Process.Pid)
+	fds := fmt.Sprintf("/proc/%d/fd", pid)
 	entries, _ := os.ReadDir(fds)
 	for _, e := range entries {
 		if l, err := os.Readlink(filepath.Join(fds, e.Name())); err == nil && inodes[l] {

@@ -2,6 +2,7 @@ package e2e_test
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"fmt"
 	"os"
@@ -9,7 +10,9 @@ import (
 	"path/filepath"
 	"regexp"
 	"sort"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -29,6 +32,8 @@ type postfixOptions struct {
 	Main map[string]string
 	// Master holds further master.cf lines.
 	Master []string
+	// Port is the first port smtpd is given; a free one when zero.
+	Port int
 }
 
 // postfix is an isolated Postfix instance: its own configuration, queue and
@@ -55,7 +60,7 @@ func startPostfix(t testing.TB, milter string, opts postfixOptions) *postfix {
 	dir := worldDir(t, "postfix")
 	p := &postfix{
 		Dir:  dir,
-		Addr: fmt.Sprintf("127.0.0.1:%d", freePort(t)),
+		Addr: fmt.Sprintf("127.0.0.1:%d", cmp.Or(opts.Port, freePort(t))),
 		etc:  filepath.Join(dir, "etc"),
 		out:  filepath.Join(dir, "out"),
 	}
@@ -147,7 +152,10 @@ mv "$t" "%[1]s/$1.$(date +%%s%%N).eml" || exit 75
 	if err := os.WriteFile(filepath.Join(p.etc, "main.cf"), []byte(cf.String()), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	master := fmt.Sprintf(`%s inet n - n - - smtpd
+	start := time.Now()
+	started := false
+	for attempt := 1; ; attempt++ {
+		master := fmt.Sprintf(`%s inet n - n - - smtpd
 pickup    unix  n - n 60   1 pickup
 cleanup   unix  n - n -    0 cleanup
 qmgr      unix  n - n 300  1 qmgr
@@ -168,30 +176,67 @@ postlog   unix-dgram n - n - 1 postlogd
 capture   unix  - n n -    - pipe
   flags=DRq user=nobody argv=%s ${queue_id}
 `, p.Addr, deliver)
-	for _, l := range opts.Master {
-		master += l + "\n"
-	}
-	if err := os.WriteFile(filepath.Join(p.etc, "master.cf"), []byte(master), 0o644); err != nil {
-		t.Fatal(err)
-	}
-
-	start := time.Now()
-	if out, err := p.postfix("start"); err != nil {
-		t.Fatalf("postfix start: %v\n%s\nmaillog:\n%s", err, out, p.Maillog())
-	}
-	t.Cleanup(func() {
-		if out, err := p.postfix("stop"); err != nil {
-			t.Errorf("postfix stop: %v\n%s", err, out)
+		for _, l := range opts.Master {
+			master += l + "\n"
 		}
-		if t.Failed() {
-			t.Logf("postfix maillog:\n%s", p.Maillog())
+		if err := os.WriteFile(filepath.Join(p.etc, "master.cf"), []byte(master), 0o644); err != nil {
+			t.Fatal(err)
 		}
-	})
-	if err := waitTCP(p.Addr, 10*time.Second, nil); err != nil {
-		t.Fatalf("postfix: %v\nmaillog:\n%s", err, p.Maillog())
+		out, err := p.postfix("start")
+		if err != nil {
+			err = fmt.Errorf("postfix start: %v\n%s", err, out)
+		} else {
+			if !started {
+				started = true
+				t.Cleanup(func() {
+					if out, err := p.postfix("stop"); err != nil {
+						t.Errorf("postfix stop: %v\n%s", err, out)
+					}
+					if t.Failed() {
+						t.Logf("postfix maillog:\n%s", p.Maillog())
+					}
+				})
+			}
+			err = p.waitListening(10 * time.Second)
+		}
+		if err == nil {
+			break
+		}
+		// Another process took the port between its choice and master's
+		// bind (tests run in parallel): master exits; choose another.
+		if attempt == 3 || !strings.Contains(p.Maillog(), "Address already in use") {
+			t.Fatalf("postfix: %v\nmaillog:\n%s", err, p.Maillog())
+		}
+		t.Logf("postfix: port %s taken meanwhile; choosing another", p.Addr)
+		p.Addr = fmt.Sprintf("127.0.0.1:%d", freePort(t))
 	}
 	t.Logf("postfix on %s ready in %v", p.Addr, time.Since(start).Round(time.Millisecond))
 	return p
+}
+
+// waitListening polls until Postfix's master process holds a socket
+// listening on p.Addr's port (a connection to the port could reach another
+// process that took it), master exits, or timeout passes.
+func (p *postfix) waitListening(timeout time.Duration) error {
+	_, port, _ := strings.Cut(p.Addr, ":")
+	pidFile := filepath.Join(p.Dir, "queue", "pid", "master.pid")
+	deadline := time.Now().Add(timeout)
+	for {
+		if b, err := os.ReadFile(pidFile); err == nil {
+			if pid, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil {
+				if listening(pid, port) {
+					return nil
+				}
+				if syscall.Kill(pid, 0) != nil {
+					return fmt.Errorf("master (pid %d) exited before listening on %s", pid, p.Addr)
+				}
+			}
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("not listening on %s after %v", p.Addr, timeout)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
 
 // chownPostfix gives path to user postfix.

@@ -145,7 +145,9 @@ func startSendmail(t testing.TB, milter string) *sendmail {
 			t.Logf("sendmail output:\n%s\ntraffic:\n%s", p.output(), s.Traffic())
 		}
 	})
-	if err := waitTCP(s.Addr, 20*time.Second, p.exited); err != nil {
+	// Its own listening socket: a connection to the port could reach
+	// another process that took it first.
+	if err := p.waitListening(smtpPort, 20*time.Second); err != nil {
 		t.Fatalf("sendmail: %v\noutput:\n%s", err, p.output())
 	}
 	t.Logf("sendmail on %s ready in %v", s.Addr, time.Since(start).Round(time.Millisecond))
