@@ -123,17 +123,13 @@ var readPacket = milter.ReadPacket
 func TestNoReplyRenegotiated(t *testing.T) {
 	addr, _ := startServer(t, baseConfig)
 	c := dialMilter(t, addr)
-	negotiate := func(data string) uint32 {
-		t.Helper()
-		return negotiated(t, c, data)
-	}
 	header := func() {
 		t.Helper()
 		if _, err := c.Write(append(packet('L', "Subject\x00x\x00"), packet('N', "")...)); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if got := negotiate(offer(0x1fffff)); got != uint32(noReplies) {
+	if got := negotiated(t, c, offer(0x1fffff)); got != uint32(noReplies) {
 		t.Fatalf("flags %#x, want %#x", got, noReplies)
 	}
 	header()
@@ -141,7 +137,7 @@ func TestNoReplyRenegotiated(t *testing.T) {
 		t.Fatalf("reply %q", r)
 	}
 	// Too short to carry the MTA's flags: none is assumed offered.
-	if got := negotiate("\x00\x00\x00\x06"); got != 0 {
+	if got := negotiated(t, c, "\x00\x00\x00\x06"); got != 0 {
 		t.Fatalf("flags %#x set from a negotiation without the MTA's", got)
 	}
 	header()
@@ -150,10 +146,10 @@ func TestNoReplyRenegotiated(t *testing.T) {
 			t.Fatalf("reply %q", r)
 		}
 	}
-	if got := negotiate(offer(0x1fffff)); got != uint32(noReplies) {
+	if got := negotiated(t, c, offer(0x1fffff)); got != uint32(noReplies) {
 		t.Fatalf("flags %#x, want %#x", got, noReplies)
 	}
-	if got := negotiate(offer(0x1fffff &^ uint32(noReplies))); got != 0 {
+	if got := negotiated(t, c, offer(0x1fffff&^uint32(noReplies))); got != 0 {
 		t.Fatalf("flags %#x not offered were set", got)
 	}
 	header()
